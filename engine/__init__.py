@@ -1,0 +1,1 @@
+"""TRECKK workflow engine: declarative complaint-handling flows with history and deadlines."""

@@ -1,0 +1,51 @@
+"""The in-memory shape of one case and one history event, shared by the core and the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class CaseRecord:
+    """A case as loaded for one command; the shared state machine sets ``state`` on it."""
+
+    id: int
+    number: str
+    workflow: str
+    definition_version: int
+    definition_digest: str
+    state: str
+    data: dict[str, Any]
+    kecamatan: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    state_entered_at: datetime
+    state_entry: int
+    """Sequence number of the event that entered the current state; keys escalation steps."""
+    due_at: datetime | None = None
+    next_step: int | None = None
+    """Index of the next escalation step of the current state (0-based), or None."""
+    next_step_at: datetime | None = None
+    last_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One row of a case's append-only history."""
+
+    case_id: int
+    seq: int
+    trigger: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    at: datetime
+    input: dict[str, Any] = field(default_factory=dict)
+    comment: str | None = None
+    idempotency_key: str | None = None
+    prev_hash: str = ""
+    hash: str = ""

@@ -1,0 +1,198 @@
+"""Definition bundles: the workflow, its roles and its templates, loaded, checked and compiled.
+
+A bundle is everything one deployed version needs, as text, so a stored version is complete by
+itself: a running case keeps rendering with the templates it started with. Compiling a bundle
+parses and validates it (every problem reported at once), compiles its guards, builds its shared
+state machine and its template set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from engine.definition.model import RoleBook, WorkflowDefinition
+from engine.definition.parse import parse_roles, parse_workflow
+from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
+from engine.expressions import Guard, compile_guard, guard_problem
+from engine.machine import WorkflowMachine
+from engine.notice_context import sample_contexts
+from engine.templating import TemplateSet
+
+TEMPLATE_SUFFIXES = (".j2",)
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """The texts of one definition version: workflow, roles, templates."""
+
+    workflow_path: str
+    workflow_text: str
+    roles_path: str
+    roles_text: str
+    templates: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "workflow_path": self.workflow_path,
+                "workflow_text": self.workflow_text,
+                "roles_path": self.roles_path,
+                "roles_text": self.roles_text,
+                "templates": dict(sorted(self.templates.items())),
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Bundle:
+        raw = json.loads(text)
+        return cls(raw["workflow_path"], raw["workflow_text"], raw["roles_path"], raw["roles_text"],
+                   dict(raw["templates"]))
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over the content (not the paths), so the same texts give the same digest."""
+        content = json.dumps([self.workflow_text, self.roles_text, sorted(self.templates.items())],
+                             ensure_ascii=False)
+        return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledWorkflow:
+    """A validated definition with its machine, guards and templates, ready to run cases."""
+
+    definition: WorkflowDefinition
+    bundle: Bundle
+    digest: str
+    machine: WorkflowMachine
+    templates: TemplateSet
+    guards: Mapping[str, Guard]
+
+
+class _Checks:
+    """ExternalChecks backed by Jinja (guards, templates) and APScheduler (cron)."""
+
+    def __init__(self, templates: TemplateSet) -> None:
+        self.templates = templates
+
+    def guard(self, source: str, names: frozenset[str]) -> str | None:
+        return guard_problem(source, names)
+
+    def cron(self, expression: str, timezone: str) -> str | None:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(expression, timezone=timezone)
+        except ValueError as exc:
+            return f"{exc}; write five fields: minute hour day-of-month month day-of-week, e.g. '0 7 * * mon-fri'"
+        return None
+
+    def template(self, name: str) -> str | None:
+        return self.templates.compile_problem(name)
+
+
+def roles_path_for(workflow_path: Path, roles_name: str) -> Path:
+    """``workflows/x.yaml`` names roles ``r`` → ``roles/r.yaml`` beside ``workflows/``."""
+    return workflow_path.resolve().parent.parent / "roles" / f"{roles_name}.yaml"
+
+
+def read_templates(directory: Path) -> dict[str, str]:
+    """Every template under ``directory`` by its relative path."""
+    if not directory.is_dir():
+        return {}
+    return {
+        str(path.relative_to(directory)): path.read_text(encoding="utf-8")
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name.endswith(TEMPLATE_SUFFIXES)
+    }
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{what} {path} cannot be read: {exc}") from None
+
+
+def bundle_from_files(workflow_path: Path, templates_dir: Path | None = None) -> Bundle:
+    """Read a workflow file, the roles file it names and the templates directory beside them."""
+    text = _read_text(workflow_path, "workflow file")
+    roles_name = _roles_name(text)
+    roles_file = roles_path_for(workflow_path, roles_name) if roles_name else None
+    roles_text = roles_file.read_text(encoding="utf-8") if roles_file and roles_file.is_file() else ""
+    templates = read_templates(templates_dir or workflow_path.resolve().parent.parent / "templates")
+    return Bundle(str(workflow_path), text, str(roles_file or ""), roles_text, templates)
+
+
+def _roles_name(workflow_text: str) -> str | None:
+    """The ``roles:`` value, read leniently; the full parse reports it properly if it is wrong."""
+    import yaml
+
+    try:
+        node = yaml.compose(workflow_text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "roles" and isinstance(value, yaml.ScalarNode):
+                return str(value.value)
+    return None
+
+
+def compile_bundle(bundle: Bundle) -> CompiledWorkflow:
+    """Parse, validate and compile; raises DefinitionError listing every problem."""
+    return _compile_cached(bundle.to_json())
+
+
+@lru_cache(maxsize=32)
+def _compile_cached(bundle_json: str) -> CompiledWorkflow:
+    bundle = Bundle.from_json(bundle_json)
+    templates = TemplateSet(bundle.templates)
+    problems: list[Problem] = []
+
+    def load_roles(name: str) -> RoleBook | None:
+        if not bundle.roles_text:
+            return None
+        book, role_problems = parse_roles(bundle.roles_text, bundle.roles_path, name)
+        problems.extend(role_problems)
+        return book
+
+    definition, workflow_problems = parse_workflow(bundle.workflow_text, bundle.workflow_path, load_roles,
+                                                   _Checks(templates))
+    problems.extend(workflow_problems)
+    if definition is None or problems:
+        raise DefinitionError(problems or [Problem(bundle.workflow_path, 1, 1, "the workflow is incomplete")])
+    problems.extend(_render_checks(definition, templates))
+    if problems:
+        raise DefinitionError(problems)
+    names = frozenset(definition.fields)
+    guards = {t.guard: compile_guard(t.guard, names) for t in definition.transitions if t.guard}
+    machine = WorkflowMachine(definition, guards)
+    return CompiledWorkflow(definition, bundle, bundle.digest, machine, templates, guards)
+
+
+def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> list[Problem]:
+    """Each template renders against a full sample context of every place it is used."""
+    where = {n.template: n.where for n in definition.intake.notices}
+    for transition in definition.transitions:
+        where.update({n.template: n.where for n in transition.notices})
+    for state in definition.states.values():
+        where.update({s.template: s.where for s in (state.deadline.escalation if state.deadline else ())})
+    where.update({s.template: s.where for s in definition.schedules})
+    problems = []
+    for name, contexts in sample_contexts(definition).items():
+        for context in contexts:
+            error = templates.render_problem(name, context)
+            if error:
+                place = where[name]
+                problems.append(Problem(place.path, place.line, place.column, f"template {name!r}: {error}"))
+                break
+    return problems

@@ -1,0 +1,1 @@
+"""The workflow definition language: frozen model, YAML parsing and validation (pure)."""

@@ -1,0 +1,248 @@
+"""The frozen description of a workflow and its roles, as parsed from YAML.
+
+Nothing here is mutated after it is built, and nothing here does I/O. Every object that came from
+a file carries ``where`` so later checks (and the engine) can point at the line that defined it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, time
+from types import MappingProxyType
+from typing import Literal
+
+from engine.definition.yamlnodes import Where
+
+FieldType = Literal["text", "choice", "phone", "email", "boolean", "datetime", "references"]
+FIELD_TYPES: tuple[str, ...] = ("text", "choice", "phone", "email", "boolean", "datetime", "references")
+
+DurationUnit = Literal["m", "h", "d"]
+
+COMPLAINANT = "pelapor"
+"""Recipient keyword for the person who filed the complaint."""
+
+STAFF_PREFIX = "@"
+"""A recipient written ``@username`` names one staff member."""
+
+
+def frozen_map(items: Mapping[str, object] | None = None) -> Mapping[str, object]:
+    """A read-only view of a fresh dict, for mappings held by frozen dataclasses."""
+    return MappingProxyType(dict(items or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A span such as ``90m``, ``4h`` or ``3d``; its meaning depends on the calendar it runs on."""
+
+    amount: int
+    unit: DurationUnit
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+    @property
+    def minutes(self) -> int:
+        """Length in minutes for ``m``/``h``; for ``d`` the number of days times 24 hours."""
+        return self.amount * {"m": 1, "h": 60, "d": 1440}[self.unit]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSpec:
+    """A staff role: its label, whether it is bound to one kecamatan, whether it sees PII."""
+
+    name: str
+    label: str
+    scoped: bool
+    sees_pii: bool
+    description: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class RoleBook:
+    """All roles of one roles file, by name."""
+
+    name: str
+    roles: Mapping[str, RoleSpec]
+    path: str
+
+    def label(self, role: str) -> str:
+        spec = self.roles.get(role)
+        return spec.label if spec else role
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A case field: its type and constraints, and whether it is personal data."""
+
+    name: str
+    type: FieldType
+    label: str
+    pii: bool
+    max_length: int | None
+    choices: Mapping[str, str]
+    """For ``choice`` fields: accepted value → label shown to people."""
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarSpec:
+    """How time is counted for deadlines: office hours with holidays, or around the clock."""
+
+    name: str
+    around_the_clock: bool
+    weekdays: frozenset[int]
+    """ISO weekday numbers (Monday = 1) that are working days."""
+    opens: time
+    closes: time
+    holiday_country: str | None
+    holiday_categories: tuple[str, ...]
+    add_holidays: frozenset[date]
+    remove_holidays: frozenset[date]
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """Whom to notify once the deadline has passed by ``after`` (counted on the calendar)."""
+
+    after: Duration
+    notify: tuple[str, ...]
+    template: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """How long a case may stay in a state, on which calendar, and what happens when late."""
+
+    within: Duration
+    calendar: str
+    escalation: tuple[EscalationStep, ...]
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    """A state of the workflow."""
+
+    name: str
+    label: str
+    final: bool
+    deadline: Deadline | None
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """A field the actor may or must give when firing a transition."""
+
+    field: str
+    required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeSpec:
+    """A notice sent when something happens: recipients (roles, ``pelapor``, ``@user``), template."""
+
+    to: tuple[str, ...]
+    template: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionSpec:
+    """A move from one or several states to another, fired by a trigger."""
+
+    trigger: str
+    label: str
+    sources: tuple[str, ...]
+    dest: str
+    roles: tuple[str, ...]
+    inputs: tuple[InputSpec, ...]
+    requires: tuple[str, ...]
+    guard: str | None
+    notices: tuple[NoticeSpec, ...]
+    where: Where
+
+    def input_for(self, field: str) -> InputSpec | None:
+        return next((spec for spec in self.inputs if spec.field == field), None)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeSpec:
+    """How a case is opened: who may open it, what they give, whom it notifies."""
+
+    trigger: str
+    label: str
+    roles: tuple[str, ...]
+    inputs: tuple[InputSpec, ...]
+    notices: tuple[NoticeSpec, ...]
+    where: Where
+
+    def input_for(self, field: str) -> InputSpec | None:
+        return next((spec for spec in self.inputs if spec.field == field), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """A periodic notice (digest, recap), fired by a cron expression in the workflow's zone."""
+
+    name: str
+    label: str
+    cron: str
+    working_days: str | None
+    """When set, the name of a calendar: the schedule is skipped on its non-working days."""
+    to: tuple[str, ...]
+    template: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSpec:
+    """Which fields hold the complainant's name, phone, e-mail and anonymity flag."""
+
+    name: str | None
+    phone: str | None
+    email: str | None
+    anonymous: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowDefinition:
+    """A complete, validated workflow: the single source every part of the engine reads."""
+
+    name: str
+    title: str
+    version: int
+    timezone: str
+    number_prefix: str
+    scope_field: str | None
+    contact: ContactSpec
+    fields: Mapping[str, FieldSpec]
+    calendars: Mapping[str, CalendarSpec]
+    states: Mapping[str, StateSpec]
+    initial: str
+    intake: IntakeSpec
+    transitions: tuple[TransitionSpec, ...]
+    schedules: tuple[ScheduleSpec, ...]
+    roles: RoleBook
+    path: str
+
+    def transitions_from(self, state: str) -> tuple[TransitionSpec, ...]:
+        return tuple(t for t in self.transitions if state in t.sources)
+
+    def triggers(self) -> frozenset[str]:
+        return frozenset(t.trigger for t in self.transitions)
+
+    def templates(self) -> frozenset[str]:
+        """Every template the definition names (notices, escalations, schedules)."""
+        names: set[str] = {n.template for n in self.intake.notices}
+        for transition in self.transitions:
+            names.update(n.template for n in transition.notices)
+        for state in self.states.values():
+            if state.deadline:
+                names.update(step.template for step in state.deadline.escalation)
+        names.update(s.template for s in self.schedules)
+        return frozenset(names)

@@ -1,0 +1,236 @@
+"""The context a notice template sees, built the same way for real notices and for checks.
+
+See ``docs/templates.md`` for the documented shape. Values the complainant gave are plain data;
+personal data is masked for recipients whose role may not see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.cases import CaseRecord
+from engine.definition.model import ScheduleSpec, WorkflowDefinition
+from engine.fields import MASK, display_value
+from engine.templating import sample_moment
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who a notice is for: a staff member (with role) or the complainant."""
+
+    kind: str  # "staff" or "pelapor"
+    name: str
+    role: str | None
+    sees_pii: bool
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What happened, for the ``event`` part of the context."""
+
+    trigger: str
+    label: str
+    from_state: str | None
+    to_state: str
+    actor_name: str
+    actor_role: str
+    at: datetime
+    comment: str | None
+    input: Mapping[str, Any]
+
+
+def visible_data(definition: WorkflowDefinition, data: Mapping[str, Any], sees_pii: bool) -> dict[str, str]:
+    """Every field of the definition as display text; personal data masked unless allowed."""
+    shown: dict[str, str] = {}
+    for name, spec in definition.fields.items():
+        value = data.get(name)
+        shown[name] = MASK if spec.pii and value is not None and not sees_pii else display_value(spec, value)
+    return shown
+
+
+def case_context(
+    definition: WorkflowDefinition,
+    case: CaseRecord,
+    recipient: Recipient,
+    now: datetime,
+    *,
+    event: EventFacts | None = None,
+    escalation_step: int | None = None,
+    base_url: str = "",
+) -> dict[str, Any]:
+    """Context for a notice about one case."""
+    states = definition.states
+    overdue_by = int((now - case.due_at).total_seconds() // 60) if case.due_at and now > case.due_at else 0
+    scope_spec = definition.fields.get(definition.scope_field or "")
+    return {
+        "workflow": {"name": definition.name, "title": definition.title, "version": definition.version},
+        "case": {
+            "number": case.number,
+            "state": case.state,
+            "state_label": states[case.state].label if case.state in states else case.state,
+            "version": case.version,
+            "created_at": case.created_at,
+            "kecamatan": display_value(scope_spec, case.kecamatan) if case.kecamatan else "-",
+            "due_at": case.due_at,
+            "overdue": overdue_by > 0,
+            "overdue_by": overdue_by,
+            "url": f"{base_url.rstrip('/')}/aduan/{case.number}" if base_url else case.number,
+        },
+        "data": visible_data(definition, case.data, recipient.sees_pii),
+        "labels": {name: spec.label for name, spec in definition.fields.items()},
+        "anonymous": bool(definition.contact.anonymous and case.data.get(definition.contact.anonymous)),
+        "event": _event_context(definition, event, recipient.sees_pii) if event else None,
+        "recipient": {
+            "kind": recipient.kind,
+            "name": recipient.name,
+            "role": recipient.role,
+            "role_label": definition.roles.label(recipient.role) if recipient.role else "Pelapor",
+        },
+        "escalation": {"step": escalation_step + 1, "late_by": overdue_by} if escalation_step is not None else None,
+        "report": None,
+        "now": now,
+    }
+
+
+def _event_context(definition: WorkflowDefinition, event: EventFacts, sees_pii: bool) -> dict[str, Any]:
+    states = definition.states
+    given = {
+        name: (MASK if definition.fields[name].pii and not sees_pii else display_value(definition.fields[name], value))
+        for name, value in event.input.items()
+        if name in definition.fields
+    }
+    return {
+        "trigger": event.trigger,
+        "label": event.label,
+        "from_state": event.from_state,
+        "from_label": states[event.from_state].label if event.from_state in states else "-",
+        "to_state": event.to_state,
+        "to_label": states[event.to_state].label if event.to_state in states else event.to_state,
+        "actor": event.actor_name,
+        "actor_role": definition.roles.label(event.actor_role),
+        "at": event.at,
+        "comment": event.comment or "",
+        "input": given,
+    }
+
+
+def report_context(
+    definition: WorkflowDefinition,
+    schedule: ScheduleSpec,
+    recipient: Recipient,
+    now: datetime,
+    report: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Context for a periodic notice (digest, recap); ``report`` comes from engine.reports."""
+    return {
+        "workflow": {"name": definition.name, "title": definition.title, "version": definition.version},
+        "case": None,
+        "data": {},
+        "labels": {name: spec.label for name, spec in definition.fields.items()},
+        "anonymous": False,
+        "event": None,
+        "recipient": {
+            "kind": recipient.kind,
+            "name": recipient.name,
+            "role": recipient.role,
+            "role_label": definition.roles.label(recipient.role) if recipient.role else "Pelapor",
+        },
+        "escalation": None,
+        "schedule": {"name": schedule.name, "label": schedule.label},
+        "report": dict(report),
+        "now": now,
+    }
+
+
+# -- samples used when a definition is validated -----------------------------------------------
+
+
+def sample_case(definition: WorkflowDefinition, state: str) -> CaseRecord:
+    """A plausible case with every field filled, in ``state``, overdue by 90 minutes."""
+    moment = sample_moment()
+    data: dict[str, Any] = {}
+    for name, spec in definition.fields.items():
+        if spec.type == "choice":
+            data[name] = next(iter(spec.choices))
+        elif spec.type == "boolean":
+            data[name] = False
+        elif spec.type == "phone":
+            data[name] = "+6281234567890"
+        elif spec.type == "email":
+            data[name] = "pelapor@contoh.id"
+        elif spec.type == "datetime":
+            data[name] = moment.isoformat()
+        elif spec.type == "references":
+            data[name] = ["foto-1.jpg", "foto-2.jpg"]
+        else:
+            data[name] = f"Contoh {spec.label.lower()}"
+    scope = data.get(definition.scope_field) if definition.scope_field else None
+    return CaseRecord(
+        id=1, number=f"{definition.number_prefix}-2026-000001", workflow=definition.name,
+        definition_version=definition.version, definition_digest="", state=state, data=data,
+        kecamatan=scope, version=3, created_at=moment - timedelta(hours=5), updated_at=moment,
+        state_entered_at=moment - timedelta(hours=3), state_entry=3, due_at=moment - timedelta(minutes=90),
+        next_step=0, next_step_at=moment - timedelta(minutes=90),
+    )
+
+
+def sample_event(definition: WorkflowDefinition, state: str) -> EventFacts:
+    transition = next((t for t in definition.transitions if t.dest == state), None)
+    case = sample_case(definition, state)
+    if transition is None:
+        return EventFacts(definition.intake.trigger, definition.intake.label, None, state, "Petugas Contoh",
+                          definition.intake.roles[0], sample_moment(), "Catatan contoh", {})
+    given = {i.field: case.data[i.field] for i in transition.inputs}
+    return EventFacts(transition.trigger, transition.label, transition.sources[0], state, "Petugas Contoh",
+                      transition.roles[0], sample_moment(), "Catatan contoh", given)
+
+
+def sample_report(definition: WorkflowDefinition) -> dict[str, Any]:
+    """A report with the documented keys, for checking digest and recap templates."""
+    case = sample_case(definition, definition.initial)
+    row = {
+        "number": case.number, "state": case.state, "state_label": definition.states[case.state].label,
+        "kecamatan": "Paringin", "kategori": "PKL dan tempat usaha", "created_at": case.created_at,
+        "due_at": case.due_at, "overdue": True, "overdue_by": 90, "escalation_step": 1,
+    }
+    group = {"name": "Paringin", "received": 3, "completed": 2, "rejected": 0, "referred": 1, "open": 0,
+             "overdue": 1, "median_minutes": 240.0, "p90_minutes": 600.0}
+    return {
+        "period_start": sample_moment() - timedelta(days=30), "period_end": sample_moment(),
+        "period_label": "November 2026", "open_cases": [row], "open_count": 1, "overdue_count": 1,
+        "received": 3, "completed": 2, "rejected": 0, "referred": 1, "open": 0, "overdue": 1,
+        "median_minutes": 240.0, "p90_minutes": 600.0, "per_kecamatan": [group], "per_kategori": [group],
+    }
+
+
+def sample_contexts(definition: WorkflowDefinition) -> dict[str, list[dict[str, Any]]]:
+    """Template name → the sample contexts it must render against (one per place it is used)."""
+    now = sample_moment()
+    staff = Recipient("staff", "Petugas Contoh", definition.intake.roles[0], False, "petugas")
+    pelapor = Recipient("pelapor", "Pelapor", None, True)
+    contexts: dict[str, list[dict[str, Any]]] = {}
+
+    def add(template: str, recipients: Sequence[str], state: str, step: int | None, with_event: bool) -> None:
+        for who in recipients:
+            recipient = pelapor if who == "pelapor" else Recipient(
+                "staff", "Petugas Contoh", who if who in definition.roles.roles else staff.role, False, "petugas")
+            contexts.setdefault(template, []).append(case_context(
+                definition, sample_case(definition, state), recipient, now,
+                event=sample_event(definition, state) if with_event else None, escalation_step=step))
+
+    for notice in definition.intake.notices:
+        add(notice.template, notice.to, definition.initial, None, True)
+    for transition in definition.transitions:
+        for notice in transition.notices:
+            add(notice.template, notice.to, transition.dest, None, True)
+    for state in definition.states.values():
+        for index, step in enumerate(state.deadline.escalation if state.deadline else ()):
+            add(step.template, step.notify, state.name, index, False)
+    for schedule in definition.schedules:
+        contexts.setdefault(schedule.template, []).append(
+            report_context(definition, schedule, staff, now, sample_report(definition)))
+    return contexts

@@ -1,0 +1,100 @@
+"""Rendering notices from Jinja templates, sandboxed, with missing variables failing loudly.
+
+Templates come from a deployed bundle (name → source), never from complaint text: what a
+citizen typed is only ever a value in the context, so ``{{ 7*7 }}`` in a complaint stays literal.
+HTML templates (``*.html.j2``) are autoescaped. The first line of a text template's output is the
+notice's subject; an HTML template's subject is its ``<title>``.
+
+The context every template receives is documented in ``docs/templates.md``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import DictLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine import wita
+from engine.errors import InvalidInput, NotFound
+
+_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A rendered notice: subject line, full body, and whether the body is HTML."""
+
+    subject: str
+    body: str
+    is_html: bool
+
+
+def is_html_template(name: str) -> bool:
+    return name.endswith((".html.j2", ".html"))
+
+
+class TemplateSet:
+    """The templates of one deployed definition, compiled once and reused for every notice."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = dict(sources)
+        self.environment = SandboxedEnvironment(
+            loader=DictLoader(self.sources),
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name) and is_html_template(str(name)),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.environment.filters.update(
+            wita=wita.long_datetime,
+            tanggal=wita.long_date,
+            singkat=wita.short_datetime,
+            durasi=wita.span,
+        )
+
+    def compile_problem(self, name: str) -> str | None:
+        """Why ``name`` cannot be used (missing or does not compile), or None."""
+        if name not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "(none)"
+            return f"no such template under templates/; known templates are {known}"
+        try:
+            self.environment.get_template(name)
+        except TemplateSyntaxError as exc:
+            return f"it does not compile: line {exc.lineno}: {exc.message}"
+        return None
+
+    def render_problem(self, name: str, context: Mapping[str, Any]) -> str | None:
+        """Why ``name`` fails to render against ``context`` (e.g. an unknown variable), or None."""
+        try:
+            self.render(name, context)
+        except (TemplateError, InvalidInput, TypeError, ValueError, AttributeError) as exc:
+            return f"it does not render against the documented context: {exc}"
+        return None
+
+    def render(self, name: str, context: Mapping[str, Any]) -> Rendered:
+        """Render ``name``; raises NotFound for an unknown template."""
+        try:
+            template = self.environment.get_template(name)
+        except TemplateNotFound as exc:
+            raise NotFound(f"template {name!r} not found; known templates are "
+                           f"{', '.join(sorted(self.sources))}") from exc
+        body = template.render(**context)
+        if is_html_template(name):
+            match = _TITLE.search(body)
+            subject = html.unescape(match.group(1).strip()) if match else name
+            return Rendered(subject, body, True)
+        stripped = body.lstrip("\n")
+        subject, _, _rest = stripped.partition("\n")
+        return Rendered(subject.strip(), stripped, False)
+
+
+def sample_moment() -> datetime:
+    """A fixed moment used in sample contexts, so template checks are repeatable."""
+    return datetime.fromisoformat("2026-11-30T08:00:00+08:00")

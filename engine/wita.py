@@ -1,0 +1,48 @@
+"""Showing moments and spans to people: WITA, written the Indonesian way.
+
+Times are stored in UTC; everything a person reads goes through here, e.g.
+``Senin, 30 November 2026 pukul 08.00 WITA`` and ``2 jam 30 menit``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+
+WITA = ZoneInfo("Asia/Makassar")
+
+
+def to_wita(moment: datetime) -> datetime:
+    """The same instant on the WITA clock; naive values are taken to be UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(WITA)
+
+
+def long_datetime(moment: datetime) -> str:
+    """``Senin, 30 November 2026 pukul 08.00 WITA``."""
+    local = to_wita(moment)
+    return f"{format_date(local.date(), 'EEEE, d MMMM y', locale='id')} pukul {local:%H.%M} WITA"
+
+
+def long_date(moment: datetime) -> str:
+    """``Senin, 30 November 2026``."""
+    return format_date(to_wita(moment).date(), "EEEE, d MMMM y", locale="id")
+
+
+def short_datetime(moment: datetime) -> str:
+    """``30-11-2026 08.00 WITA``, for tables and listings."""
+    return f"{to_wita(moment):%d-%m-%Y %H.%M} WITA"
+
+
+def span(minutes: float) -> str:
+    """A span in Indonesian words, largest units first: ``1 hari 2 jam 5 menit``."""
+    total = int(round(minutes))
+    if total <= 0:
+        return "0 menit"
+    days, rest = divmod(total, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} hari" if days else "", f"{hours} jam" if hours else "", f"{mins} menit" if mins else ""]
+    return " ".join(p for p in parts if p)
