@@ -36,6 +36,17 @@ def _package_holidays(country: str, categories: tuple[str, ...], year: int) -> f
     return frozenset(day for day in found if day.year == year)
 
 
+@functools.lru_cache(maxsize=64)
+def _holiday_source_problem(country: str, categories: tuple[str, ...]) -> str | None:
+    try:
+        holidays.country_holidays(country, categories=categories or None)
+    except NotImplementedError:
+        return f"the holidays package has no country {country!r}"
+    except ValueError as error:
+        return f"holiday categories {list(categories)} for {country!r}: {error}"
+    return None
+
+
 class WorkingCalendar:
     """A :class:`CalendarSpec` bound to a time zone, answering deadline questions."""
 
@@ -54,6 +65,12 @@ class WorkingCalendar:
                     f"{spec.where}: calendar {spec.name!r} has working weekdays "
                     f"{sorted(spec.weekdays)}; expected a non-empty set of 1 (Monday) to 7"
                 )
+            if spec.holiday_country:
+                # Checked now rather than when a deadline first reaches a new year, so a bad
+                # country or category fails at start-up, not in the middle of a transition.
+                problem = _holiday_source_problem(spec.holiday_country, tuple(spec.holiday_categories))
+                if problem:
+                    raise ValueError(f"{spec.where}: calendar {spec.name!r}: {problem}")
         self._spec = spec
         self._zone = ZoneInfo(timezone)
         self._holidays: dict[int, frozenset[date]] = {}

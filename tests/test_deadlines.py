@@ -58,7 +58,7 @@ def wita(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second
     return datetime(year, month, day, hour, minute, second, tzinfo=WITA)
 
 
-def minutes(text: str) -> Duration:
+def duration_of(text: str) -> Duration:
     return Duration(int(text[:-1]), text[-1])  # type: ignore[arg-type]
 
 
@@ -113,7 +113,7 @@ def foreign_process_zone() -> Iterator[None]:
     ],
 )
 def test_office_deadline(office: WorkingCalendar, start: datetime, duration: str, due: datetime) -> None:
-    result = office.add(start, minutes(duration))
+    result = office.add(start, duration_of(duration))
 
     assert result == due
     assert result.utcoffset() == timedelta(0)
@@ -256,7 +256,7 @@ def test_working_minutes_outside_office_hours_is_zero(office: WorkingCalendar) -
     ],
 )
 def test_around_the_clock_is_elapsed_time(nonstop: WorkingCalendar, duration: str, due: datetime) -> None:
-    result = nonstop.add(wita(2026, 11, 27, 15, 30), minutes(duration))
+    result = nonstop.add(wita(2026, 11, 27, 15, 30), duration_of(duration))
 
     assert result == due
     assert result.utcoffset() == timedelta(0)
@@ -295,6 +295,19 @@ def test_calendar_that_closes_before_it_opens_is_refused() -> None:
 def test_office_calendar_without_weekdays_is_refused() -> None:
     with pytest.raises(ValueError, match="weekdays"):
         WorkingCalendar(replace(OFFICE, weekdays=frozenset()), WITA_NAME)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"holiday_country": "XX"}, "no country 'XX'"),
+        ({"holiday_categories": ("public", "bogus")}, "bogus"),
+    ],
+    ids=["unknown-country", "unknown-category"],
+)
+def test_unknown_holiday_source_is_refused_up_front(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        WorkingCalendar(replace(OFFICE, **change), WITA_NAME)  # type: ignore[arg-type]
 
 
 # -- properties --------------------------------------------------------------------------------

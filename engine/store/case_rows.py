@@ -1,0 +1,139 @@
+"""Reading and writing cases and their history. Functions take the caller's connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, select, update
+
+from engine.cases import CaseRecord, EventRecord
+from engine.store.schema import case_numbers, cases, events
+
+_CASE_COLUMNS = (
+    cases.c.id, cases.c.number, cases.c.workflow, cases.c.definition_version, cases.c.definition_digest,
+    cases.c.state, cases.c.data, cases.c.kecamatan, cases.c.version, cases.c.created_at, cases.c.updated_at,
+    cases.c.state_entered_at, cases.c.state_entry, cases.c.due_at, cases.c.next_step, cases.c.next_step_at,
+    cases.c.last_hash,
+)  # fmt: skip
+
+_select_case = select(*_CASE_COLUMNS)
+
+
+def _record(row: Row[Any]) -> CaseRecord:
+    return CaseRecord(*row)
+
+
+def case_by_number(connection: Connection, number: str, *, for_update: bool = False) -> CaseRecord | None:
+    statement = _select_case.where(cases.c.number == number)
+    if for_update and connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    row = connection.execute(statement).first()
+    return _record(row) if row else None
+
+
+def case_by_id(connection: Connection, case_id: int) -> CaseRecord | None:
+    row = connection.execute(_select_case.where(cases.c.id == case_id)).first()
+    return _record(row) if row else None
+
+
+def next_number(connection: Connection, prefix: str, year: int) -> str:
+    """The next ``PREFIX-YYYY-NNNNNN``; the counter row's lock serialises concurrent intakes."""
+    bumped = connection.execute(
+        update(case_numbers)
+        .where(and_(case_numbers.c.prefix == prefix, case_numbers.c.year == year))
+        .values(last=case_numbers.c.last + 1)
+        .returning(case_numbers.c.last)
+    ).scalar()
+    if bumped is None:
+        connection.execute(insert(case_numbers).values(prefix=prefix, year=year, last=1))
+        bumped = 1
+    return f"{prefix}-{year}-{bumped:06d}"
+
+
+def insert_case(connection: Connection, case: CaseRecord) -> int:
+    values = {column.name: getattr(case, column.name) for column in _CASE_COLUMNS if column.name != "id"}
+    return int(connection.execute(insert(cases).values(**values).returning(cases.c.id)).scalar_one())
+
+
+def save_case(connection: Connection, case: CaseRecord, expected_version: int) -> bool:
+    """Write the case if nobody changed it since ``expected_version``; False when someone did."""
+    result = connection.execute(
+        update(cases)
+        .where(and_(cases.c.id == case.id, cases.c.version == expected_version))
+        .values(
+            state=case.state, data=case.data, kecamatan=case.kecamatan, version=case.version,
+            updated_at=case.updated_at, state_entered_at=case.state_entered_at, state_entry=case.state_entry,
+            due_at=case.due_at, next_step=case.next_step, next_step_at=case.next_step_at,
+            last_hash=case.last_hash,
+        )
+    )
+    return result.rowcount == 1
+
+
+def insert_event(connection: Connection, event: EventRecord) -> None:
+    connection.execute(
+        insert(events).values(
+            case_id=event.case_id, seq=event.seq, trigger=event.trigger, from_state=event.from_state,
+            to_state=event.to_state, actor=event.actor, role=event.role, at=event.at, input=event.input,
+            comment=event.comment, idempotency_key=event.idempotency_key, prev_hash=event.prev_hash,
+            hash=event.hash,
+        )
+    )
+
+
+_EVENT_COLUMNS = (
+    events.c.case_id, events.c.seq, events.c.trigger, events.c.from_state, events.c.to_state, events.c.actor,
+    events.c.role, events.c.at, events.c.input, events.c.comment, events.c.idempotency_key,
+    events.c.prev_hash, events.c.hash,
+)  # fmt: skip
+
+
+def history(connection: Connection, case_id: int) -> list[EventRecord]:
+    rows = connection.execute(select(*_EVENT_COLUMNS).where(events.c.case_id == case_id).order_by(events.c.seq))
+    return [EventRecord(*row) for row in rows]
+
+
+def event_by_key(connection: Connection, case_id: int, key: str) -> EventRecord | None:
+    row = connection.execute(
+        select(*_EVENT_COLUMNS).where(and_(events.c.case_id == case_id, events.c.idempotency_key == key))
+    ).first()
+    return EventRecord(*row) if row else None
+
+
+def intake_event_by_key(connection: Connection, key: str) -> EventRecord | None:
+    """The opening event carrying ``key`` (a retried submit), across all cases."""
+    row = connection.execute(
+        select(*_EVENT_COLUMNS).where(and_(events.c.seq == 1, events.c.idempotency_key == key))
+    ).first()
+    return EventRecord(*row) if row else None
+
+
+def list_cases(
+    connection: Connection,
+    *,
+    states: Sequence[str] | None = None,
+    kecamatan: str | None = None,
+    overdue_at: datetime | None = None,
+    limit: int | None = None,
+) -> list[CaseRecord]:
+    statement = _select_case
+    if states is not None:
+        statement = statement.where(cases.c.state.in_(list(states)))
+    if kecamatan is not None:
+        statement = statement.where(cases.c.kecamatan == kecamatan)
+    if overdue_at is not None:
+        statement = statement.where(cases.c.due_at <= overdue_at)
+    statement = statement.order_by(cases.c.due_at.is_(None), cases.c.due_at, cases.c.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [_record(row) for row in connection.execute(statement)]
+
+
+def all_case_ids(connection: Connection) -> list[tuple[int, str]]:
+    return [(row.id, row.number) for row in connection.execute(select(cases.c.id, cases.c.number).order_by(cases.c.id))]
+
+
+def count_cases(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(cases)).scalar_one())

@@ -1,0 +1,222 @@
+"""The tables, as typed SQLAlchemy 2 models. The same schema serves SQLite and PostgreSQL.
+
+Hot paths use the Core ``Table`` objects behind these models (``Case.__table__``) with cached
+statements; the typed models document the columns and serve reads where convenience matters.
+Times are stored as UTC; ``UTCDateTime`` gives back aware datetimes on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, stored as naive UTC (SQLite) or timestamptz (PostgreSQL), aware out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; every time must be timezone-aware")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations name constraints the same way."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class Staff(Base):
+    """A person who acts on cases; roles are in ``StaffRole``."""
+
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kecamatan: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class StaffRole(Base):
+    """Which roles a staff member holds (one row each, so 'everyone with role R' is a lookup)."""
+
+    __tablename__ = "staff_roles"
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class DefinitionVersion(Base):
+    """A deployed definition bundle (workflow, roles, templates) and who deployed it."""
+
+    __tablename__ = "definitions"
+    __table_args__ = (UniqueConstraint("workflow", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    bundle: Mapped[str] = mapped_column(Text)
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str] = mapped_column(String(64))
+
+
+class CaseNumber(Base):
+    """The last case number handed out per prefix and year."""
+
+    __tablename__ = "case_numbers"
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Case(Base):
+    """A complaint and where it stands; ``version`` guards against lost updates."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_next_step_at", "next_step_at"),
+        Index("ix_cases_state_kecamatan", "state", "kecamatan"),
+        Index("ix_cases_due_at", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    workflow: Mapped[str] = mapped_column(String(64))
+    definition_version: Mapped[int] = mapped_column(Integer)
+    definition_digest: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    kecamatan: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    state_entered_at: Mapped[datetime]
+    state_entry: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime | None]
+    next_step: Mapped[int | None] = mapped_column(Integer)
+    next_step_at: Mapped[datetime | None]
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Event(Base):
+    """Append-only history; each row's hash chains to the previous row of the same case."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"), UniqueConstraint("case_id", "idempotency_key"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(64))
+    to_state: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    input: Mapped[dict[str, Any]]
+    comment: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Escalation(Base):
+    """An escalation step that fired; unique per case, state entry and step, so never twice."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("case_id", "state_entry", "step"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    state_entry: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(64))
+    step: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime]
+
+
+class ScheduleRun(Base):
+    """A periodic notice that ran for one scheduled moment; unique so it never runs twice."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("workflow", "schedule", "fire_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(64))
+    schedule: Mapped[str] = mapped_column(String(64))
+    fire_at: Mapped[datetime]
+    ran_at: Mapped[datetime]
+
+
+class Notice(Base):
+    """The outbox: a rendered notice, where it goes, and how its delivery stands."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
+                      Index("ix_notices_case_id", "case_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    event_seq: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(64))
+    """What caused it: ``event``, ``escalation`` or ``schedule:NAME``."""
+    template: Mapped[str] = mapped_column(String(128))
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_username: Mapped[str | None] = mapped_column(String(64))
+    recipient_role: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    is_html: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+cases = Case.__table__
+events = Event.__table__
+staff = Staff.__table__
+staff_roles = StaffRole.__table__
+definitions = DefinitionVersion.__table__
+case_numbers = CaseNumber.__table__
+escalations = Escalation.__table__
+schedule_runs = ScheduleRun.__table__
+notices = Notice.__table__
