@@ -116,9 +116,15 @@ def list_cases(
     states: Sequence[str] | None = None,
     kecamatan: str | None = None,
     overdue_at: datetime | None = None,
+    workflow: str | None = None,
+    below_version: int | None = None,
     limit: int | None = None,
 ) -> list[CaseRecord]:
     statement = _select_case
+    if workflow is not None:
+        statement = statement.where(cases.c.workflow == workflow)
+    if below_version is not None:
+        statement = statement.where(cases.c.definition_version < below_version)
     if states is not None:
         statement = statement.where(cases.c.state.in_(list(states)))
     if kecamatan is not None:

@@ -1,0 +1,136 @@
+"""Commands on definitions: init, validate, diagram, deploy, migrate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.cli.context import Context, common_options
+
+
+def register(commands: Any) -> None:
+    common = common_options()
+    p = commands.add_parser("init", parents=[common],
+                            help="create or upgrade the database and deploy the shipped definitions")
+    p.set_defaults(handler=init)
+
+    p = commands.add_parser("validate", parents=[common], help="check workflow and roles files")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="files to check (default: workflows/*.yaml and roles/*.yaml)")
+    p.set_defaults(handler=validate)
+
+    p = commands.add_parser("diagram", parents=[common], help="print the state diagram of a workflow")
+    p.add_argument("workflow", nargs="?", type=Path, metavar="WORKFLOW",
+                   help="workflow file or name (default: workflows/treckk.yaml)")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.set_defaults(handler=diagram)
+
+    p = commands.add_parser("deploy", parents=[common], help="validate and deploy a new definition version")
+    p.add_argument("path", type=Path)
+    p.add_argument("--as", dest="actor", required=True, metavar="USER")
+    p.set_defaults(handler=deploy)
+
+    p = commands.add_parser("migrate", parents=[common], help="move cases to a newer definition version")
+    p.add_argument("cases", nargs="*", metavar="CASE")
+    p.add_argument("--workflow", default="treckk")
+    p.add_argument("--to-version", type=int, required=True, metavar="N")
+    p.add_argument("--map", dest="mapping", action="append", metavar="OLD=NEW", help="rename a state")
+    p.add_argument("--all", action="store_true", help="every open case of older versions")
+    p.add_argument("--as", dest="actor", required=True, metavar="USER")
+    p.set_defaults(handler=migrate)
+
+
+def _workflow_files(home: Path) -> list[Path]:
+    return sorted((home / "workflows").glob("*.yaml"))
+
+
+def init(ctx: Context) -> int:
+    from engine.store.migrations import upgrade
+
+    upgrade(ctx.database)
+    deployed = []
+    for path in _workflow_files(ctx.home):
+        stored, fresh = ctx.engine.deploy(path, None)
+        deployed.append({"workflow": stored.workflow, "version": stored.version, "new": fresh})
+    result = {"database": ctx.database.safe_url, "deployed": deployed}
+    ctx.emit(result, lambda r: "\n".join(
+        [f"Database ready: {r['database']}"] +
+        [f"{d['workflow']} v{d['version']}: {'deployed' if d['new'] else 'already deployed'}" for d in r["deployed"]]))
+    return 0
+
+
+def validate(ctx: Context) -> int:
+    from engine.catalog import bundle_from_files, compile_bundle
+    from engine.definition.parse import parse_roles
+    from engine.errors import DefinitionError, Problem, TreckkError
+
+    paths = ctx.args.paths or [*_workflow_files(ctx.home), *sorted((ctx.home / "roles").glob("*.yaml"))]
+    problems: list[Problem] = []
+    summary: list[str] = []
+    for path in paths:
+        if not path.is_file():
+            problems.append(Problem(str(path), 1, 1, "no such file"))
+            continue
+        if path.resolve().parent.name == "roles":
+            book, found = parse_roles(path.read_text(encoding="utf-8"), str(path), path.stem)
+            problems.extend(found)
+            if book:
+                summary.append(f"roles {book.name} ({len(book.roles)} roles)")
+            continue
+        try:
+            compiled = compile_bundle(bundle_from_files(path, ctx.home / "templates"))
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            continue
+        except TreckkError as exc:
+            problems.append(Problem(str(path), 1, 1, str(exc)))
+            continue
+        d = compiled.definition
+        summary.append(f"workflow {d.name} v{d.version} ({len(d.states)} states, {len(d.transitions)} transitions, "
+                       f"{len(d.templates())} templates)")
+    if problems:
+        raise DefinitionError(problems)
+    ctx.emit({"ok": True, "checked": summary}, lambda r: f"OK: {len(paths)} file(s) valid: {'; '.join(summary)}")
+    return 0
+
+
+def diagram(ctx: Context) -> int:
+    from engine import diagram as diagrams
+    from engine.catalog import bundle_from_files, compile_bundle
+
+    given = ctx.args.workflow
+    path = given if given is None or given.suffix else ctx.home / "workflows" / f"{given}.yaml"
+    compiled = compile_bundle(bundle_from_files(path or ctx.home / "workflows" / "treckk.yaml", ctx.home / "templates"))
+    text = diagrams.dot(compiled.definition) if ctx.args.format == "dot" else diagrams.mermaid(compiled.definition)
+    ctx.emit({"format": ctx.args.format, "diagram": text}, lambda r: r["diagram"].rstrip("\n"))
+    return 0
+
+
+def deploy(ctx: Context) -> int:
+    stored, fresh = ctx.engine.deploy(ctx.args.path, ctx.args.actor)
+    result = {"workflow": stored.workflow, "version": stored.version, "digest": stored.digest, "new": fresh}
+    ctx.emit(result, lambda r: f"{r['workflow']} v{r['version']} " +
+             ("deployed" if r["new"] else "is already deployed with this content"))
+    return 0
+
+
+def migrate(ctx: Context) -> int:
+    from engine.errors import InvalidInput
+
+    args = ctx.args
+    mapping: dict[str, str] = {}
+    for item in args.mapping or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise InvalidInput(f"bad --map {item!r}; write OLD_STATE=NEW_STATE")
+        mapping[old] = new
+    numbers = list(args.cases)
+    if args.all:
+        numbers += [n for n in ctx.views.open_cases_below(args.workflow, args.to_version) if n not in numbers]
+    if not numbers:
+        raise InvalidInput("name the cases to migrate, or give --all")
+    moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor)
+    ctx.emit([{"number": c.number, "state": c.state, "definition_version": c.definition_version} for c in moved],
+             lambda rows: "\n".join(f"{r['number']}: now version {r['definition_version']}, state {r['state']}"
+                                    for r in rows))
+    return 0

@@ -1,0 +1,50 @@
+"""State diagrams of a definition as Mermaid or Graphviz DOT text (pure)."""
+
+from __future__ import annotations
+
+from engine.definition.model import WorkflowDefinition
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def mermaid(definition: WorkflowDefinition) -> str:
+    """``stateDiagram-v2`` with state labels, triggers and roles on the arrows, final states marked."""
+    lines = ["stateDiagram-v2", f"    %% {definition.title} (versi {definition.version})"]
+    for name, state in definition.states.items():
+        label = state.label.replace('"', "'")
+        suffix = f" — batas {state.deadline.within}" if state.deadline else ""
+        lines.append(f'    state "{label}{suffix}" as {name}')
+    lines.append(f"    [*] --> {definition.initial}: {definition.intake.trigger} ({', '.join(definition.intake.roles)})")
+    for transition in definition.transitions:
+        for source in transition.sources:
+            lines.append(f"    {source} --> {transition.dest}: {transition.trigger} ({', '.join(transition.roles)})")
+    for name, state in definition.states.items():
+        if state.final:
+            lines.append(f"    {name} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+def dot(definition: WorkflowDefinition) -> str:
+    """A Graphviz digraph; final states are drawn with a double border."""
+    lines = [
+        f"digraph {_dot_quote(definition.name)} {{",
+        "  rankdir=LR;",
+        f"  label={_dot_quote(f'{definition.title} (versi {definition.version})')};",
+        '  node [shape=box, style=rounded, fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+        '  "__start__" [shape=point, label=""];',
+    ]
+    for name, state in definition.states.items():
+        label = state.label + (f"\\nbatas {state.deadline.within}" if state.deadline else "")
+        shape = ", peripheries=2" if state.final else ""
+        lines.append(f"  {_dot_quote(name)} [label={_dot_quote(label)}{shape}];")
+    lines.append(f'  "__start__" -> {_dot_quote(definition.initial)} '
+                 f"[label={_dot_quote(definition.intake.trigger + ' (' + ', '.join(definition.intake.roles) + ')')}];")
+    for transition in definition.transitions:
+        for source in transition.sources:
+            text = f"{transition.trigger}\\n({', '.join(transition.roles)})"
+            lines.append(f"  {_dot_quote(source)} -> {_dot_quote(transition.dest)} [label={_dot_quote(text)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,361 @@
+"""The one door through which cases change: one database transaction per command.
+
+A command loads the case, checks the definition and the actor's role, fires the shared state
+machine, computes the new deadline, renders the notices, and writes state, history event,
+deadline and outbox rows together — or nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from engine import fields as field_values
+from engine.cases import CaseRecord, EventRecord
+from engine.catalog import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
+from engine.clock import Clock
+from engine.deadlines import WorkingCalendar
+from engine.definition.model import InputSpec, StateSpec, WorkflowDefinition
+from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from engine.integrity import sealed
+from engine.notice_context import EventFacts
+from engine.notices import case_notices
+from engine.permissions import acting_role
+from engine.routing import Routing
+from engine.store import case_rows, definition_rows, notice_rows, staff_rows
+from engine.store.database import Database
+from engine.store.definition_rows import StoredDefinition
+from engine.store.staff_rows import StaffMember
+
+SYSTEM_ACTOR = "system"
+MIGRATION_TRIGGER = "migrasi"
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """When the case is due in its current state and when its next escalation step fires."""
+
+    due_at: datetime | None
+    next_step: int | None
+    next_step_at: datetime | None
+
+
+class Engine:
+    """Commands over cases, staff and definition versions, against one database and clock."""
+
+    def __init__(self, database: Database, clock: Clock, home: Path, *, routing: Routing | None = None,
+                 base_url: str = "") -> None:
+        self.db = database
+        self.clock = clock
+        self.home = home
+        self.routing = routing or Routing()
+        self.base_url = base_url
+        self._compiled: dict[tuple[str, int], CompiledWorkflow] = {}
+        self._calendars: dict[tuple[str, str], WorkingCalendar] = {}
+
+    # -- definitions ----------------------------------------------------------------------
+    def compiled(self, connection: Connection, workflow: str, version: int | None = None) -> CompiledWorkflow:
+        """A deployed version (newest when ``version`` is None), compiled once per process."""
+        if version is not None and (workflow, version) in self._compiled:
+            return self._compiled[(workflow, version)]
+        stored = (definition_rows.latest(connection, workflow) if version is None
+                  else definition_rows.version(connection, workflow, version))
+        if stored is None:
+            which = f"version {version} of workflow" if version is not None else "workflow"
+            raise NotFound(f"{which} {workflow!r} is not deployed; run `treckk init` or `treckk deploy`")
+        key = (stored.workflow, stored.version)
+        if key not in self._compiled:
+            self._compiled[key] = compile_bundle(Bundle.from_json(stored.bundle))
+        return self._compiled[key]
+
+    def calendar(self, compiled: CompiledWorkflow, name: str) -> WorkingCalendar:
+        key = (compiled.digest, name)
+        if key not in self._calendars:
+            self._calendars[key] = WorkingCalendar(compiled.definition.calendars[name], compiled.definition.timezone)
+        return self._calendars[key]
+
+    def deploy(self, path: Path, actor: str | None) -> tuple[StoredDefinition, bool]:
+        """Validate and store a new version; (stored, False) when that content is already deployed."""
+        compiled = compile_bundle(bundle_from_files(path, self.home / "templates"))
+        definition = compiled.definition
+        now = self.clock()
+
+        def work(connection: Connection) -> tuple[StoredDefinition, bool]:
+            if actor is not None:
+                member = self._staff(connection, actor)
+                if "inovator" not in member.roles or not member.active:
+                    raise PermissionDenied(f"staff {actor!r} may not deploy definitions; only the inovator role may")
+            current = definition_rows.latest(connection, definition.name)
+            if current is not None and current.digest == compiled.digest:
+                return current, False
+            if current is not None and definition.version <= current.version:
+                raise InvalidInput(
+                    f"{path}: version {definition.version} of workflow {definition.name!r} is not newer than the "
+                    f"deployed version {current.version}; raise `version:` to {current.version + 1} to deploy it")
+            stored = StoredDefinition(definition.name, definition.version, compiled.digest, compiled.bundle.to_json(),
+                                      now, actor or SYSTEM_ACTOR)
+            definition_rows.insert_version(connection, stored)
+            return stored, True
+
+        return self.db.transaction(work)
+
+    # -- staff ----------------------------------------------------------------------------
+    def _staff(self, connection: Connection, username: str) -> StaffMember:
+        member = staff_rows.by_username(connection, username)
+        if member is None:
+            raise NotFound(f"staff {username!r} not found; add them with `treckk staff add`")
+        return member
+
+    def add_staff(self, username: str, name: str, roles: Sequence[str], kecamatan: str | None,
+                  phone: str | None, email: str | None, workflow: str = "treckk") -> StaffMember:
+        """Register a staff member; roles and kecamatan are checked against the deployed definition."""
+        if not username or not all(c.isalnum() or c in "._-" for c in username):
+            raise InvalidInput(f"bad username {username!r}; use letters, digits, '.', '_' or '-'")
+        if not roles:
+            raise InvalidInput("a staff member needs at least one --role")
+
+        def work(connection: Connection) -> StaffMember:
+            definition = self.compiled(connection, workflow).definition
+            known = definition.roles.roles
+            for role in roles:
+                if role not in known:
+                    raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}")
+            normal_kecamatan = _kecamatan_value(definition, kecamatan)
+            if any(known[r].scoped for r in roles) and normal_kecamatan is None:
+                scoped = ", ".join(r for r in roles if known[r].scoped)
+                raise InvalidInput(f"role {scoped} is bound to a kecamatan; give --kecamatan")
+            normal_phone = None
+            if phone:
+                normal_phone = field_values.normalise_phone(phone)
+                if normal_phone is None:
+                    raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890")
+            if email and "@" not in email:
+                raise InvalidInput(f"bad e-mail address {email!r}")
+            if staff_rows.by_username(connection, username) is not None:
+                raise Conflict(f"staff {username!r} already exists")
+            staff_rows.add_staff(connection, username, name, roles, normal_kecamatan, normal_phone, email,
+                                 self.clock())
+            return self._staff(connection, username)
+
+        return self.db.transaction(work)
+
+    def disable_staff(self, username: str) -> None:
+        def work(connection: Connection) -> None:
+            if not staff_rows.set_active(connection, username, False):
+                raise NotFound(f"staff {username!r} not found")
+
+        self.db.transaction(work)
+
+    # -- commands -------------------------------------------------------------------------
+    def submit(self, actor: str, values: Mapping[str, object], *, workflow: str = "treckk",
+               comment: str | None = None, idempotency_key: str | None = None) -> CaseRecord:
+        """Open a case in the initial state; returns it as stored."""
+        return self.db.transaction(lambda connection: self._submit(
+            connection, actor, values, workflow, comment, idempotency_key))
+
+    def _submit(self, connection: Connection, actor: str, values: Mapping[str, object], workflow: str,
+                comment: str | None, idempotency_key: str | None) -> CaseRecord:
+        compiled = self.compiled(connection, workflow)
+        definition = compiled.definition
+        member = self._staff(connection, actor)
+        intake = definition.intake
+        if idempotency_key:
+            earlier = case_rows.intake_event_by_key(connection, idempotency_key)
+            if earlier is not None:
+                existing = case_rows.case_by_id(connection, earlier.case_id)
+                assert existing is not None
+                return existing
+        data = _parse_inputs(definition, intake.inputs, values, f"recording a complaint ({intake.trigger})")
+        kecamatan = data.get(definition.scope_field) if definition.scope_field else None
+        role = acting_role(member, intake.roles, definition.roles, kecamatan, "record a complaint")
+        now = self.clock()
+        number = case_rows.next_number(connection, definition.number_prefix, _local_year(definition, now))
+        case = CaseRecord(
+            id=0, number=number, workflow=definition.name, definition_version=definition.version,
+            definition_digest=compiled.digest, state=definition.initial, data=data, kecamatan=kecamatan,
+            version=1, created_at=now, updated_at=now, state_entered_at=now, state_entry=1,
+        )
+        self._enter_deadline(compiled, case, definition.states[definition.initial], now)
+        event = sealed(number, EventRecord(0, 1, intake.trigger, None, definition.initial, member.username, role,
+                                           now, dict(data), comment, idempotency_key, ""))
+        case.last_hash = event.hash
+        case.id = case_rows.insert_case(connection, case)
+        case_rows.insert_event(connection, replace(event, case_id=case.id))
+        facts = EventFacts(intake.trigger, intake.label, None, definition.initial, member.name, role, now, comment,
+                           data)
+        notice_rows.insert_notices(connection, case_notices(
+            connection, compiled, case, ((n.to, n.template) for n in intake.notices), now, self.routing,
+            event=facts, base_url=self.base_url))
+        return case
+
+    def advance(self, number: str, trigger: str, actor: str, values: Mapping[str, object] | None = None, *,
+                comment: str | None = None, expect_version: int | None = None,
+                idempotency_key: str | None = None) -> CaseRecord:
+        """Fire ``trigger`` on case ``number`` as ``actor``; returns the case as stored after it."""
+        try:
+            return self.db.transaction(lambda connection: self._advance(
+                connection, number, trigger, actor, values or {}, comment, expect_version, idempotency_key))
+        except IntegrityError as exc:
+            # Two commands with the same idempotency key, or a racing writer, met a unique key.
+            raise Conflict(f"case {number} was changed by a concurrent command; reload it and try again") from exc
+
+    def _advance(self, connection: Connection, number: str, trigger: str, actor: str, values: Mapping[str, object],
+                 comment: str | None, expect_version: int | None, idempotency_key: str | None) -> CaseRecord:
+        case = case_rows.case_by_number(connection, number)
+        if case is None:
+            raise NotFound(f"case {number!r} not found")
+        compiled = self.compiled(connection, case.workflow, case.definition_version)
+        definition = compiled.definition
+        if idempotency_key:
+            earlier = case_rows.event_by_key(connection, case.id, idempotency_key)
+            if earlier is not None:
+                if earlier.trigger != trigger:
+                    raise Conflict(f"idempotency key {idempotency_key!r} was already used on case {number} for "
+                                   f"trigger {earlier.trigger!r}")
+                return case
+        if expect_version is not None and expect_version != case.version:
+            raise Conflict(f"case {number} is at version {case.version}, not {expect_version}; someone changed it "
+                           "first — reload it and try again")
+        member = self._staff(connection, actor)
+        candidates = [t for t in definition.transitions_from(case.state) if t.trigger == trigger]
+        if not candidates:
+            compiled.machine.fire(case, trigger, case.data)  # raises the precise NotAllowed
+            raise AssertionError("the machine fired a trigger the definition does not offer")
+        allowed_roles = tuple(dict.fromkeys(r for t in candidates for r in t.roles))
+        role = acting_role(member, allowed_roles, definition.roles, case.kecamatan, f"fire {trigger!r} on {number}")
+        spec = candidates[0]
+        given = _parse_inputs(definition, spec.inputs, values, f"trigger {trigger!r}")
+        data = {**case.data, **given}
+        for name in spec.requires:
+            if data.get(name) in (None, "", []):
+                label = definition.fields[name].label
+                raise InvalidInput(f"trigger {trigger!r} needs field {name!r} ({label}); give it with --set {name}=VALUE")
+        previous_version = case.version
+        before = case.state
+        outcome = compiled.machine.fire(case, trigger, data)
+        if role not in outcome.transition.roles:
+            case.state = before
+            raise PermissionDenied(f"staff {actor!r} may not fire {trigger!r} on {number} in this situation; allowed "
+                                   f"roles are {', '.join(outcome.transition.roles)}")
+        now = self.clock()
+        case.data = data
+        if definition.scope_field:
+            case.kecamatan = data.get(definition.scope_field)
+        case.version = previous_version + 1
+        case.updated_at = now
+        case.state_entered_at = now
+        case.state_entry = case.version
+        self._enter_deadline(compiled, case, definition.states[outcome.to_state], now)
+        event = sealed(number, EventRecord(case.id, case.version, trigger, before, outcome.to_state, member.username,
+                                           role, now, given, comment, idempotency_key, case.last_hash))
+        case.last_hash = event.hash
+        if not case_rows.save_case(connection, case, previous_version):
+            raise Conflict(f"case {number} was changed by someone else at the same time; reload it and try again")
+        case_rows.insert_event(connection, event)
+        facts = EventFacts(trigger, outcome.transition.label, before, outcome.to_state, member.name, role, now, comment,
+                           given)
+        notice_rows.insert_notices(connection, case_notices(
+            connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices), now,
+            self.routing, event=facts, base_url=self.base_url))
+        return case
+
+    def _enter_deadline(self, compiled: CompiledWorkflow, case: CaseRecord, state: StateSpec, now: datetime) -> None:
+        deadline = self.deadline_on_entry(compiled, state, now)
+        case.due_at, case.next_step, case.next_step_at = deadline.due_at, deadline.next_step, deadline.next_step_at
+
+    def deadline_on_entry(self, compiled: CompiledWorkflow, state: StateSpec, entered: datetime) -> Deadline:
+        """Due time and first escalation step for a case entering ``state`` at ``entered``."""
+        if state.deadline is None:
+            return Deadline(None, None, None)
+        calendar = self.calendar(compiled, state.deadline.calendar)
+        due = calendar.add(entered, state.deadline.within)
+        steps = state.deadline.escalation
+        if not steps:
+            return Deadline(due, None, None)
+        return Deadline(due, 0, calendar.add(due, steps[0].after))
+
+    # -- migration ------------------------------------------------------------------------
+    def migrate(self, workflow: str, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],
+                actor: str) -> list[CaseRecord]:
+        """Move cases to ``to_version``, renaming states by ``state_map``; one history event each."""
+
+        def work(connection: Connection) -> list[CaseRecord]:
+            target = self.compiled(connection, workflow, to_version)
+            member = self._staff(connection, actor)
+            role = acting_role(member, ("inovator",), target.definition.roles, None, "migrate cases")
+            now = self.clock()
+            moved = []
+            for number in numbers:
+                case = case_rows.case_by_number(connection, number)
+                if case is None:
+                    raise NotFound(f"case {number!r} not found")
+                if case.workflow != workflow:
+                    raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {workflow!r}")
+                if case.definition_version >= to_version:
+                    raise InvalidInput(f"case {number} is already at version {case.definition_version}")
+                new_state = state_map.get(case.state, case.state)
+                if new_state not in target.definition.states:
+                    raise InvalidInput(
+                        f"case {number} is in state {case.state!r}, which version {to_version} does not have; map it "
+                        f"with --map {case.state}=STATE (states: {', '.join(target.definition.states)})")
+                previous_version = case.version
+                before = case.state
+                case.version += 1
+                case.updated_at = now
+                case.definition_version, case.definition_digest = to_version, target.digest
+                if new_state != before:
+                    case.state, case.state_entered_at, case.state_entry = new_state, now, case.version
+                    self._enter_deadline(target, case, target.definition.states[new_state], now)
+                event = sealed(number, EventRecord(
+                    case.id, case.version, MIGRATION_TRIGGER, before, new_state, member.username, role, now,
+                    {"to_version": to_version}, f"migrasi ke versi {to_version}", None, case.last_hash))
+                case.last_hash = event.hash
+                if not case_rows.save_case(connection, case, previous_version):
+                    raise Conflict(f"case {number} changed during the migration; run it again")
+                case_rows.insert_event(connection, event)
+                moved.append(case)
+            return moved
+
+        return self.db.transaction(work)
+
+
+def _local_year(definition: WorkflowDefinition, now: datetime) -> int:
+    from zoneinfo import ZoneInfo
+
+    return now.astimezone(ZoneInfo(definition.timezone)).year
+
+
+def _kecamatan_value(definition: WorkflowDefinition, given: str | None) -> str | None:
+    if not given:
+        return None
+    spec = definition.fields.get(definition.scope_field or "")
+    if spec is None:
+        return given
+    value = field_values.parse_value(spec, given)
+    return str(value)
+
+
+def _parse_inputs(definition: WorkflowDefinition, inputs: Sequence[InputSpec], values: Mapping[str, object],
+                  what: str) -> dict[str, Any]:
+    """Given values → typed values; unknown, missing or bad values are refused before any write."""
+    accepted = {spec.field: spec for spec in inputs}
+    parsed: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in definition.fields:
+            raise InvalidInput(f"unknown field {name!r} for {what}; accepted fields are "
+                               f"{', '.join(accepted) or '(none)'}")
+        if name not in accepted:
+            raise InvalidInput(f"field {name!r} cannot be given when {what}; accepted fields are "
+                               f"{', '.join(accepted) or '(none)'}")
+        parsed[name] = field_values.parse_value(definition.fields[name], raw)
+    for spec in inputs:
+        if spec.required and spec.field not in parsed:
+            label = definition.fields[spec.field].label
+            raise InvalidInput(f"{what} needs field {spec.field!r} ({label}); give it with --set {spec.field}=VALUE")
+    return parsed

@@ -1,0 +1,232 @@
+"""Read-only views of cases for people and scripts: show, history, inbox, lists.
+
+Every view is built for a viewer: personal data is masked unless the viewer's role may read it,
+and kecamatan-scoped staff only see their own kecamatan's cases.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from engine import wita
+from engine.cases import CaseRecord, EventRecord
+from engine.catalog import CompiledWorkflow
+from engine.errors import NotFound, PermissionDenied
+from engine.fields import MASK
+from engine.integrity import first_broken
+from engine.permissions import may_view, sees_pii
+from engine.service import Engine
+from engine.store import case_rows, staff_rows
+from engine.store.staff_rows import StaffMember
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def masked_data(compiled: CompiledWorkflow, data: dict[str, Any], may_see_pii: bool) -> dict[str, Any]:
+    fields = compiled.definition.fields
+    return {name: (MASK if fields[name].pii and not may_see_pii else value) if name in fields else value
+            for name, value in data.items()}
+
+
+def allowed_triggers(compiled: CompiledWorkflow, case: CaseRecord, viewer: StaffMember | None) -> list[str]:
+    """Triggers ``viewer`` may fire now (role and kecamatan; guards are checked when firing)."""
+    found: list[str] = []
+    roles = compiled.definition.roles.roles
+    for transition in compiled.definition.transitions_from(case.state):
+        if transition.trigger in found:
+            continue
+        if viewer is None:
+            found.append(transition.trigger)
+            continue
+        if not viewer.active:
+            continue
+        for role in viewer.roles:
+            spec = roles.get(role)
+            if role in transition.roles and spec is not None and (
+                    not spec.scoped or viewer.kecamatan == case.kecamatan):
+                found.append(transition.trigger)
+                break
+    return found
+
+
+def deadline_view(case: CaseRecord, compiled: CompiledWorkflow, now: datetime) -> dict[str, Any] | None:
+    if case.due_at is None:
+        return None
+    overdue_minutes = max(0, int((now - case.due_at).total_seconds() // 60))
+    state = compiled.definition.states.get(case.state)
+    steps = state.deadline.escalation if state and state.deadline else ()
+    reached = len(steps) if case.next_step is None else case.next_step
+    return {
+        "due_at": _iso(case.due_at),
+        "due_at_wita": wita.long_datetime(case.due_at),
+        "overdue": overdue_minutes > 0,
+        "overdue_minutes": overdue_minutes,
+        "overdue_text": wita.span(overdue_minutes) if overdue_minutes else "",
+        "escalation_steps_fired": reached,
+        "escalation_steps": len(steps),
+        "next_escalation_at": _iso(case.next_step_at),
+    }
+
+
+class Views:
+    """Views over one engine's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _viewer(self, connection: Connection, username: str | None) -> StaffMember | None:
+        if username is None:
+            return None
+        member = staff_rows.by_username(connection, username)
+        if member is None:
+            raise NotFound(f"staff {username!r} not found")
+        return member
+
+    def _case(self, connection: Connection, number: str, viewer: StaffMember | None) -> tuple[CaseRecord, CompiledWorkflow]:
+        case = case_rows.case_by_number(connection, number)
+        if case is None:
+            raise NotFound(f"case {number!r} not found")
+        compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
+        if viewer is not None and not may_view(viewer, compiled.definition.roles, case.kecamatan):
+            raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another kecamatan)")
+        return case, compiled
+
+    def case_view(self, connection: Connection, case: CaseRecord, compiled: CompiledWorkflow,
+                  viewer: StaffMember | None) -> dict[str, Any]:
+        definition = compiled.definition
+        state = definition.states[case.state]
+        return {
+            "number": case.number,
+            "workflow": case.workflow,
+            "definition_version": case.definition_version,
+            "state": case.state,
+            "state_label": state.label,
+            "final": state.final,
+            "version": case.version,
+            "kecamatan": case.kecamatan,
+            "data": masked_data(compiled, case.data, sees_pii(viewer, definition.roles)),
+            "created_at": _iso(case.created_at),
+            "updated_at": _iso(case.updated_at),
+            "state_entered_at": _iso(case.state_entered_at),
+            "deadline": deadline_view(case, compiled, self.engine.clock()),
+            "allowed_triggers": allowed_triggers(compiled, case, viewer),
+        }
+
+    def show(self, number: str, viewer_name: str | None = None) -> dict[str, Any]:
+        def work(connection: Connection) -> dict[str, Any]:
+            viewer = self._viewer(connection, viewer_name)
+            case, compiled = self._case(connection, number, viewer)
+            return self.case_view(connection, case, compiled, viewer)
+
+        return self.engine.db.transaction(work)
+
+    def view_of(self, case: CaseRecord, viewer_name: str | None) -> dict[str, Any]:
+        """The ``show`` object of a case just written by a command."""
+        return self.show(case.number, viewer_name)
+
+    def history(self, number: str, viewer_name: str | None = None) -> list[dict[str, Any]]:
+        def work(connection: Connection) -> list[dict[str, Any]]:
+            viewer = self._viewer(connection, viewer_name)
+            case, compiled = self._case(connection, number, viewer)
+            may_see = sees_pii(viewer, compiled.definition.roles)
+            return [self._event_view(compiled, event, may_see) for event in case_rows.history(connection, case.id)]
+
+        return self.engine.db.transaction(work)
+
+    @staticmethod
+    def _event_view(compiled: CompiledWorkflow, event: EventRecord, may_see: bool) -> dict[str, Any]:
+        return {
+            "seq": event.seq,
+            "trigger": event.trigger,
+            "from": event.from_state,
+            "to": event.to_state,
+            "actor": event.actor,
+            "role": event.role,
+            "at": _iso(event.at),
+            "input": masked_data(compiled, dict(event.input), may_see),
+            "comment": event.comment,
+            "hash": event.hash,
+        }
+
+    def list_cases(self, *, state: str | None = None, kecamatan: str | None = None, overdue: bool = False,
+                   viewer_name: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        def work(connection: Connection) -> list[dict[str, Any]]:
+            viewer = self._viewer(connection, viewer_name)
+            now = self.engine.clock()
+            found = case_rows.list_cases(connection, states=[state] if state else None, kecamatan=kecamatan,
+                                         overdue_at=now if overdue else None, limit=limit)
+            return self._summaries(connection, found, viewer)
+
+        return self.engine.db.transaction(work)
+
+    def _summaries(self, connection: Connection, found: list[CaseRecord], viewer: StaffMember | None) -> list[dict[str, Any]]:
+        rows = []
+        now = self.engine.clock()
+        for case in found:
+            compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
+            if viewer is not None and not may_view(viewer, compiled.definition.roles, case.kecamatan):
+                continue
+            rows.append({
+                "number": case.number,
+                "state": case.state,
+                "state_label": compiled.definition.states[case.state].label,
+                "kecamatan": case.kecamatan,
+                "kategori": case.data.get("kategori"),
+                "version": case.version,
+                "created_at": _iso(case.created_at),
+                "deadline": deadline_view(case, compiled, now),
+                "allowed_triggers": allowed_triggers(compiled, case, viewer) if viewer else [],
+            })
+        return rows
+
+    def inbox(self, viewer_name: str) -> list[dict[str, Any]]:
+        """Open cases on which the viewer may fire a trigger now, oldest deadline first."""
+
+        def work(connection: Connection) -> list[dict[str, Any]]:
+            viewer = self._viewer(connection, viewer_name)
+            assert viewer is not None
+            open_cases = [c for c in case_rows.list_cases(connection) if not self._final(connection, c)]
+            rows = self._summaries(connection, open_cases, viewer)
+            return [row for row in rows if row["allowed_triggers"]]
+
+        return self.engine.db.transaction(work)
+
+    def _final(self, connection: Connection, case: CaseRecord) -> bool:
+        compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
+        return compiled.definition.states[case.state].final
+
+    def verify(self, number: str | None = None) -> list[dict[str, Any]]:
+        """Recompute hash chains; one entry per case whose chain is broken."""
+
+        def work(connection: Connection) -> list[dict[str, Any]]:
+            targets = [(c.id, c.number) for c in [case_rows.case_by_number(connection, number)] if c] if number \
+                else case_rows.all_case_ids(connection)
+            if number and not targets:
+                raise NotFound(f"case {number!r} not found")
+            broken = []
+            for case_id, case_number in targets:
+                case = case_rows.case_by_id(connection, case_id)
+                assert case is not None
+                failure = first_broken(case_number, case_rows.history(connection, case_id), case.last_hash)
+                if failure:
+                    broken.append({"number": case_number, "seq": failure[0], "reason": failure[1]})
+            return broken
+
+        return self.engine.db.transaction(work)
+
+    def open_cases_below(self, workflow: str, version: int) -> list[str]:
+        """Numbers of the open cases of ``workflow`` still on a version older than ``version``."""
+
+        def work(connection: Connection) -> list[str]:
+            found = case_rows.list_cases(connection, workflow=workflow, below_version=version)
+            return [c.number for c in found if not self._final(connection, c)]
+
+        return self.engine.db.transaction(work)
+
+    def checked_count(self, number: str | None) -> int:
+        return 1 if number else self.engine.db.transaction(case_rows.count_cases)

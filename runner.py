@@ -1,0 +1,53 @@
+"""The ``treckk`` command line: parses arguments, runs one command, prints, exits with its code.
+
+Exit codes: 0 done; 2 bad usage or invalid input; 3 permission denied; 4 trigger not allowed in
+the current state; 5 conflict; 6 not found; 7 database unavailable; 8 history tampered;
+1 only for bugs. Errors are one plain line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = (
+    "engine.cli.definitions_cmd",
+    "engine.cli.staff_cmd",
+    "engine.cli.cases_cmd",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"treckk: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="treckk", description="TRECKK complaint-handling workflow engine (Satpol PP Balangan).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from engine.cli.context import Context
+    from engine.errors import TreckkError
+
+    try:
+        code: int = args.handler(Context(args))
+    except TreckkError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"treckk: error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
