@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "engine.cli.definitions_cmd",
     "engine.cli.staff_cmd",
     "engine.cli.cases_cmd",
+    "engine.cli.escalation_cmd",
+    "engine.cli.notices_cmd",
+    "engine.cli.demo_cmd",
 )
 
 

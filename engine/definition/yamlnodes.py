@@ -8,6 +8,7 @@ quoted ``"true"`` is still accepted where a boolean is wanted.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,12 @@ import yaml
 from engine.errors import Problem
 
 _BOOLEANS = {"true": True, "false": False}
+_YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_MAX_DIGITS = 15
+_SHOWN = 60
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+"""What a machine name (state, field, trigger, role …) looks like."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +38,48 @@ class Where:
         return f"{self.path}:{self.line}:{self.column}"
 
 
-def _quote(value: object) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
 def allowed_list(values: Iterable[str]) -> str:
     """Render the accepted values of a message in a stable, readable order."""
     names = sorted(values)
     return ", ".join(names) if names else "(none)"
+
+
+def suggestion(value: str, options: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` when ``value`` looks like a misspelling of one option, else ``''``."""
+    close = difflib.get_close_matches(value, sorted(options), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def shown(text: str) -> str:
+    """A value quoted for a one-line message, shortened when long."""
+    one_line = text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    return repr(one_line)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    """A one-line explanation of a PyYAML syntax error, with a hint for the common ones."""
+    problem = _one_line(exc.problem or "")
+    context = _one_line(exc.context or "")
+    if "'\\t'" in problem:
+        return "YAML syntax error: a tab character cannot be used here; indent with spaces only"
+    if problem == "mapping values are not allowed here":
+        return ("YAML syntax error: ':' is not allowed here; check the indentation of this line, or put "
+                "a value that contains ': ' in quotes")
+    if context.startswith("expected a single document"):
+        return "YAML syntax error: a second YAML document starts here; a definition file holds exactly one"
+    if problem.startswith("expected <block end>"):
+        start = f" that starts at line {exc.context_mark.line + 1}" if exc.context_mark else ""
+        return (f"YAML syntax error: this line is not indented like the rest of the block{start} "
+                f"({problem})")
+    if not problem:
+        return f"YAML syntax error: {context or 'the text is not valid YAML'}"
+    if context and exc.context_mark is not None:
+        return f"YAML syntax error: {problem} ({context} at line {exc.context_mark.line + 1})"
+    return f"YAML syntax error: {problem}"
 
 
 @dataclass(slots=True)
@@ -48,13 +88,21 @@ class Reader:
 
     path: str
     problems: list[Problem] = field(default_factory=list)
+    _key_nodes: dict[int, yaml.Node] = field(default_factory=dict, repr=False)
 
     # -- locating and reporting --------------------------------------------------------------
     def where(self, node: yaml.Node) -> Where:
+        """The place where ``node`` starts."""
         mark = node.start_mark
         return Where(self.path, mark.line + 1, mark.column + 1)
 
+    def key_where(self, value: yaml.Node) -> Where:
+        """The place of the key that introduced ``value`` in a mapping (the value's own if none)."""
+        key = self._key_nodes.get(id(value))
+        return self.where(key if key is not None else value)
+
     def problem(self, node: yaml.Node | Where, message: str) -> None:
+        """Record one problem at ``node`` (or at an already computed place)."""
         where = node if isinstance(node, Where) else self.where(node)
         self.problems.append(Problem(where.path, where.line, where.column, message))
 
@@ -66,11 +114,21 @@ class Reader:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            reason = exc.problem or exc.context or "invalid YAML"
-            self.problems.append(Problem(self.path, line, column, f"YAML syntax error: {reason}"))
+            self.problems.append(Problem(self.path, line, column, _syntax_message(exc)))
+            return None
+        except yaml.reader.ReaderError as exc:
+            line, column = _position(text, exc.position)
+            code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+            self.problems.append(Problem(
+                self.path, line, column,
+                f"YAML syntax error: the character U+{code:04X} is not allowed in YAML text; remove it"))
             return None
         except yaml.YAMLError as exc:
-            self.problems.append(Problem(self.path, 1, 1, f"YAML error: {exc}"))
+            self.problems.append(Problem(self.path, 1, 1, f"YAML error: {_one_line(str(exc))}"))
+            return None
+        except RecursionError:
+            # PyYAML composes recursively; thousands of nested brackets exhaust the stack.
+            self.problems.append(Problem(self.path, 1, 1, "YAML error: the text is nested too deeply to read"))
             return None
         if node is None:
             self.problems.append(Problem(self.path, 1, 1, "the file is empty; expected a mapping"))
@@ -91,46 +149,48 @@ class Reader:
             return None
         allowed_keys = set(allowed) if allowed is not None else None
         result: dict[str, yaml.Node] = {}
+        first_line: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                self.problem(key_node, f"{what} has a key that is not a plain name")
+                self.problem(key_node, f"{what} has a key that is {self.describe(key_node)}; a key must be a "
+                                       "plain name")
                 continue
-            key = key_node.value
-            if key in result:
-                first = self.where(self._key_node(node, key))
-                self.problem(key_node, f"duplicate key {key!r} in {what} (first at line {first.line})")
+            key = str(key_node.value)
+            if key in first_line:
+                self.problem(key_node, f"duplicate key {shown(key)} in {what} (first at line "
+                                       f"{first_line[key]}); each key may appear only once")
+                continue
+            first_line[key] = key_node.start_mark.line + 1
+            if key == "<<" and key_node.style is None:
+                self.problem(key_node, f"YAML merge keys ('<<') are not supported in {what}; write the keys out")
                 continue
             if allowed_keys is not None and key not in allowed_keys:
                 self.problem(
                     key_node,
-                    f"unknown key {key!r} in {what}; allowed keys are {allowed_list(allowed_keys)}",
+                    f"unknown key {shown(key)} in {what}; allowed keys are {allowed_list(allowed_keys)}"
+                    f"{suggestion(key, allowed_keys)}",
                 )
                 continue
             result[key] = value_node
+            self._key_nodes[id(value_node)] = key_node
         for key in required:
-            if key not in result and not self._has_key(node, key):
+            if key not in first_line:
                 self.problem(node, f"{what} is missing required key {key!r}")
         return result
 
-    @staticmethod
-    def _key_node(node: yaml.MappingNode, key: str) -> yaml.Node:
-        return next(k for k, _ in node.value if isinstance(k, yaml.ScalarNode) and k.value == key)
-
-    @staticmethod
-    def _has_key(node: yaml.MappingNode, key: str) -> bool:
-        return any(isinstance(k, yaml.ScalarNode) and k.value == key for k, _ in node.value)
-
     def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node] | None:
+        """Read a list; anything else is a problem."""
         if not isinstance(node, yaml.SequenceNode):
             self.problem(node, f"{what} must be a list, not {self.describe(node)}")
             return None
         return list(node.value)
 
     def string(self, node: yaml.Node, what: str, *, allow_empty: bool = False) -> str | None:
+        """Read a text value; lists, mappings and (unless allowed) empty text are problems."""
         if not isinstance(node, yaml.ScalarNode):
             self.problem(node, f"{what} must be a text value, not {self.describe(node)}")
             return None
-        if not allow_empty and node.value.strip() == "":
+        if not allow_empty and str(node.value).strip() == "":
             self.problem(node, f"{what} must not be empty")
             return None
         return str(node.value)
@@ -138,31 +198,38 @@ class Reader:
     def name(self, node: yaml.Node, what: str) -> str | None:
         """A machine name: lower-case letters, digits and underscores, starting with a letter."""
         value = self.string(node, what)
-        if value is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+        if value is not None and not NAME.fullmatch(value):
             self.problem(
                 node,
-                f"{what} {value!r} is not a valid name; use lower-case letters, digits and "
+                f"{what} {shown(value)} is not a valid name; use lower-case letters, digits and "
                 "underscores, starting with a letter",
             )
             return None
         return value
 
     def integer(self, node: yaml.Node, what: str, *, minimum: int | None = None) -> int | None:
-        if not isinstance(node, yaml.ScalarNode) or not _INTEGER.match(node.value.strip()):
-            shown = node.value if isinstance(node, yaml.ScalarNode) else self.describe(node)
-            self.problem(node, f"{what} must be a whole number, not {_quote(shown)}")
+        """Read a whole number (written without quotes or with); anything else is a problem."""
+        text = str(node.value).strip() if isinstance(node, yaml.ScalarNode) else ""
+        if not _INTEGER.match(text):
+            self.problem(node, f"{what} must be a whole number, not {self.describe(node)}")
             return None
-        value = int(node.value)
+        if len(text.lstrip("+-")) > _MAX_DIGITS:
+            self.problem(node, f"{what} {shown(text)} is too large; use at most {_MAX_DIGITS} digits")
+            return None
+        value = int(text)
         if minimum is not None and value < minimum:
             self.problem(node, f"{what} must be at least {minimum}, not {value}")
             return None
         return value
 
     def boolean(self, node: yaml.Node, what: str) -> bool | None:
-        if isinstance(node, yaml.ScalarNode) and node.value.lower() in _BOOLEANS:
-            return _BOOLEANS[node.value.lower()]
-        shown = node.value if isinstance(node, yaml.ScalarNode) else self.describe(node)
-        self.problem(node, f"{what} must be true or false, not {_quote(shown)}")
+        """Read ``true`` or ``false``; ``yes``/``no``/``on``/``off`` are text, hence refused here."""
+        if isinstance(node, yaml.ScalarNode) and str(node.value).lower() in _BOOLEANS:
+            return _BOOLEANS[str(node.value).lower()]
+        hint = ""
+        if isinstance(node, yaml.ScalarNode) and str(node.value).lower() in _YAML11_BOOLEANS:
+            hint = f" ({node.value} is read as text here)"
+        self.problem(node, f"{what} must be true or false, not {self.describe(node)}{hint}")
         return None
 
     def names(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
@@ -177,9 +244,23 @@ class Reader:
 
     @staticmethod
     def describe(node: yaml.Node) -> str:
+        """How a node reads in a message: ``a mapping``, ``a list``, ``an empty value`` or its text."""
         if isinstance(node, yaml.MappingNode):
             return "a mapping"
         if isinstance(node, yaml.SequenceNode):
             return "a list"
-        return f"{node.value!r}"
+        text = str(node.value)
+        if text == "" and getattr(node, "style", None) is None:
+            return "an empty value"
+        return shown(text)
 
+
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of character ``index`` of ``text``, counting breaks as YAML does."""
+    before = text[: max(index, 0)]
+    breaks = list(_LINE_BREAK.finditer(before))
+    start = breaks[-1].end() if breaks else 0
+    return len(breaks) + 1, len(before) - start + 1

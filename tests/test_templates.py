@@ -1,0 +1,514 @@
+"""The shipped notice templates (templates/*.j2): they validate, read right, mask and escape.
+
+Every template is rendered against the engine's own sample contexts (what `treckk validate`
+checks) and against hand-built contexts from realistic cases, through the public functions the
+engine itself uses (``case_context``, ``report_context``). Times are pinned to WITA.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from zoneinfo import ZoneInfo
+
+from engine.cases import CaseRecord
+from engine.catalog import CompiledWorkflow, bundle_from_files, compile_bundle
+from engine.definition.model import WorkflowDefinition
+from engine.notice_context import (
+    EventFacts,
+    Recipient,
+    case_context,
+    report_context,
+    sample_contexts,
+    sample_report,
+)
+from engine.templating import Rendered
+
+WITA = ZoneInfo("Asia/Makassar")
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / "workflows" / "treckk.yaml"
+
+MASK = "[dirahasiakan]"
+PAYLOAD = "{{ 7*7 }} <script>alert(1)</script>"
+
+# Template → (state the case is in when it is sent, trigger that sends it or None, recipient).
+CASE_TEMPLATES: dict[str, tuple[str, str | None, str]] = {
+    "pelapor_tanda_terima.txt.j2": ("diterima", "catat", "pelapor"),
+    "kabid_aduan_baru.txt.j2": ("ditelaah", "teruskan", "kabid_trantibum"),
+    "tim_permintaan_verifikasi.txt.j2": ("verifikasi", "minta_verifikasi", "tim_treckk"),
+    "kabid_hasil_verifikasi.txt.j2": ("ditelaah", "laporkan_verifikasi", "kabid_trantibum"),
+    "tim_surat_perintah_tugas.html.j2": ("ditugaskan", "tugaskan", "tim_treckk"),
+    "tim_perintah_tugas.txt.j2": ("ditugaskan", "tugaskan", "tim_treckk"),
+    "pelapor_ditindaklanjuti.txt.j2": ("ditugaskan", "tugaskan", "pelapor"),
+    "kabid_laporan_hasil.txt.j2": ("menunggu_pengesahan", "laporkan_hasil", "kabid_trantibum"),
+    "tim_hasil_dikembalikan.txt.j2": ("ditangani", "kembalikan", "tim_treckk"),
+    "pelapor_ditolak.txt.j2": ("ditolak", "tolak", "pelapor"),
+    "pelapor_dilimpahkan.txt.j2": ("dilimpahkan", "limpahkan", "pelapor"),
+    "pelapor_selesai.txt.j2": ("selesai", "sahkan", "pelapor"),
+    "pengingat.txt.j2": ("ditelaah", None, "kabid_trantibum"),
+    "eskalasi.txt.j2": ("ditangani", None, "penanggung_jawab"),
+}
+REPORT_TEMPLATES = {"ringkasan_pagi.txt.j2": "ringkasan_pagi", "rekap_bulanan.txt.j2": "rekap_bulanan"}
+ALL_TEMPLATES = sorted([*CASE_TEMPLATES, *REPORT_TEMPLATES])
+# Templates whose notice states a deadline (the due time of the state the case has entered).
+WITH_DEADLINE = {
+    "kabid_aduan_baru.txt.j2", "tim_permintaan_verifikasi.txt.j2", "kabid_hasil_verifikasi.txt.j2",
+    "tim_surat_perintah_tugas.html.j2", "tim_perintah_tugas.txt.j2", "kabid_laporan_hasil.txt.j2",
+    "tim_hasil_dikembalikan.txt.j2", "pengingat.txt.j2", "eskalasi.txt.j2",
+}
+PELAPOR_TEMPLATES = sorted(name for name, (_, _, who) in CASE_TEMPLATES.items() if who == "pelapor")
+
+NUMBER = "TRK-2026-000123"
+CREATED = datetime(2026, 11, 30, 8, 15, tzinfo=WITA)
+CREATED_TEXT = "Senin, 30 November 2026 pukul 08.15 WITA"
+# Stored in UTC, shown in WITA: 22.30 UTC on Sunday is 06.30 WITA on Monday.
+DUE = datetime(2026, 11, 29, 22, 30, tzinfo=timezone.utc)
+DUE_TEXT = "Senin, 30 November 2026 pukul 06.30 WITA"
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=WITA)  # 90 minutes after DUE
+NAMA = "Siti Rahmah"
+NOMOR = "+6281251234567"
+KABID = "H. Ahmad Fauzi, S.Sos."
+TIM = "Rahmadi"
+
+
+# -- fixtures and builders ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compiled() -> CompiledWorkflow:
+    return compile_bundle(bundle_from_files(WORKFLOW))
+
+
+@pytest.fixture(scope="module")
+def definition(compiled: CompiledWorkflow) -> WorkflowDefinition:
+    return compiled.definition
+
+
+def case_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kanal": "whatsapp",
+        "nama_pelapor": NAMA,
+        "nomor_pelapor": NOMOR,
+        "email_pelapor": "siti.rahmah@contoh.id",
+        "anonim": False,
+        "kategori": "pkl_tempat_usaha",
+        "kecamatan": "paringin",
+        "desa": "Paringin Kota",
+        "lokasi": "Trotoar depan Pasar Paringin, Jalan Ahmad Yani",
+        "uraian": "Pedagang kaki lima berjualan di trotoar sehingga pejalan kaki terpaksa turun ke jalan.",
+        "waktu_kejadian": datetime(2026, 11, 30, 7, 0, tzinfo=WITA).isoformat(),
+        "foto_aduan": ["aduan-pasar-1.jpg"],
+        "instruksi": "Lakukan pendekatan persuasif dan minta pedagang menata lapak di luar trotoar.",
+        "temuan": "Benar, terdapat enam lapak PKL di atas trotoar.",
+        "laporan_benar": True,
+        "tindakan": "Pembinaan kepada enam pedagang dan penertiban lapak secara persuasif.",
+        "hasil": "Trotoar kembali dapat dilalui pejalan kaki; pedagang bersedia pindah ke area pasar.",
+        "foto_hasil": ["hasil-1.jpg", "hasil-2.jpg"],
+        "catatan": "Lengkapi foto sebelum dan sesudah penertiban.",
+        "alasan": "Lokasi berada di luar wilayah Kabupaten Balangan.",
+        "instansi": "Dinas Perhubungan Kabupaten Balangan",
+    }
+    data.update(overrides)
+    return data
+
+
+def make_case(state: str, *, due_at: datetime | None = DUE, **data: Any) -> CaseRecord:
+    values = case_data(**data)
+    return CaseRecord(
+        id=123, number=NUMBER, workflow="treckk", definition_version=1, definition_digest="",
+        state=state, data=values, kecamatan=values.get("kecamatan"), version=4, created_at=CREATED,
+        updated_at=NOW, state_entered_at=NOW - timedelta(hours=1), state_entry=4, due_at=due_at,
+    )
+
+
+def recipient(definition: WorkflowDefinition, who: str) -> Recipient:
+    if who == "pelapor":
+        return Recipient("pelapor", NAMA, None, True)
+    names = {"kabid_trantibum": KABID, "tim_treckk": TIM}
+    return Recipient("staff", names.get(who, "Drs. Budi Santoso"), who,
+                     definition.roles.roles[who].sees_pii, who)
+
+
+def event(definition: WorkflowDefinition, trigger: str, case: CaseRecord) -> EventFacts:
+    if trigger == definition.intake.trigger:
+        intake = definition.intake
+        given = {i.field: case.data[i.field] for i in intake.inputs if case.data.get(i.field) is not None}
+        return EventFacts(trigger, intake.label, None, definition.initial, "Nurul Hidayah", "admin_lalisa",
+                          CREATED, None, given)
+    transition = next(t for t in definition.transitions if t.trigger == trigger)
+    actor = {"kabid_trantibum": KABID, "tim_treckk": TIM}.get(transition.roles[0], "Nurul Hidayah")
+    given = {i.field: case.data[i.field] for i in transition.inputs if case.data.get(i.field) is not None}
+    return EventFacts(trigger, transition.label, transition.sources[0], transition.dest, actor,
+                      transition.roles[0], NOW, None, given)
+
+
+def context_for(definition: WorkflowDefinition, name: str, *, who: str | None = None,
+                due_at: datetime | None = DUE, now: datetime = NOW, trigger: str | None = None,
+                escalation_step: int | None = None, **data: Any) -> dict[str, Any]:
+    state, default_trigger, default_who = CASE_TEMPLATES[name]
+    case = make_case(state, due_at=due_at, **data)
+    trigger = trigger or default_trigger
+    if name == "eskalasi.txt.j2" and escalation_step is None:
+        escalation_step = 1
+    if name == "pengingat.txt.j2" and escalation_step is None:
+        escalation_step = 0
+    return case_context(definition, case, recipient(definition, who or default_who), now,
+                        event=event(definition, trigger, case) if trigger else None,
+                        escalation_step=escalation_step)
+
+
+def render(compiled: CompiledWorkflow, name: str, context: dict[str, Any]) -> Rendered:
+    return compiled.templates.render(name, context)
+
+
+def report_for(definition: WorkflowDefinition, name: str, report: dict[str, Any]) -> dict[str, Any]:
+    schedule = next(s for s in definition.schedules if s.name == REPORT_TEMPLATES[name])
+    role = schedule.to[0]
+    who = Recipient("staff", KABID if role == "kabid_trantibum" else "Drs. Budi Santoso", role,
+                    definition.roles.roles[role].sees_pii, role)
+    return report_context(definition, schedule, who, NOW, report)
+
+
+def assert_text_shape(rendered: Rendered) -> None:
+    """Subject on the first line, a blank line, then the body; nothing left unrendered."""
+    lines = rendered.body.split("\n")
+    assert lines[0] == rendered.subject
+    assert 0 < len(rendered.subject) <= 100
+    assert lines[1] == ""
+    assert lines[2].strip()
+    assert "None" not in rendered.body
+    assert "\n\n\n" not in rendered.body
+    assert rendered.body.endswith("\n")
+
+
+# -- the bundle --------------------------------------------------------------------------------
+
+
+def test_shipped_bundle_compiles_and_names_only_shipped_templates(compiled: CompiledWorkflow) -> None:
+    named = set(sample_contexts(compiled.definition))
+    assert named == set(ALL_TEMPLATES)
+    assert named <= set(compiled.bundle.templates)
+    helpers = set(compiled.bundle.templates) - named
+    assert all(name.startswith("_") for name in helpers)
+
+
+def test_no_template_marks_data_safe(compiled: CompiledWorkflow) -> None:
+    for name, source in compiled.bundle.templates.items():
+        assert not re.search(r"\|\s*safe\b", source), name
+        assert "autoescape false" not in source, name
+
+
+@pytest.mark.parametrize("name", ALL_TEMPLATES)
+def test_renders_against_every_sample_context(compiled: CompiledWorkflow, name: str) -> None:
+    contexts = sample_contexts(compiled.definition)[name]
+    assert contexts
+    for context in contexts:
+        rendered = render(compiled, name, context)
+        assert "{{" not in rendered.body and "{%" not in rendered.body
+        if rendered.is_html:
+            assert rendered.subject == f"Surat Perintah Tugas {context['case']['number']}"
+        else:
+            assert_text_shape(rendered)
+        if context["case"] is not None:
+            assert context["case"]["number"] in rendered.subject
+            assert context["case"]["state_label"] in rendered.body
+
+
+# -- case notices from realistic cases ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CASE_TEMPLATES))
+def test_case_notice_key_content(compiled: CompiledWorkflow, definition: WorkflowDefinition, name: str) -> None:
+    context = context_for(definition, name)
+    rendered = render(compiled, name, context)
+    state = CASE_TEMPLATES[name][0]
+    assert NUMBER in rendered.subject
+    assert NUMBER in rendered.body
+    assert definition.states[state].label in rendered.body
+    if name in WITH_DEADLINE:
+        assert DUE_TEXT in rendered.body
+    if not rendered.is_html:
+        assert_text_shape(rendered)
+        assert "Satpol PP Kabupaten Balangan" in rendered.body or "Satuan Polisi Pamong Praja" in rendered.body
+
+
+@pytest.mark.parametrize("name", sorted(CASE_TEMPLATES))
+def test_case_notice_without_deadline_or_optional_data(compiled: CompiledWorkflow,
+                                                      definition: WorkflowDefinition, name: str) -> None:
+    """Final states have no due time, and optional fields may be missing ("-")."""
+    context = context_for(definition, name, due_at=None, nama_pelapor=None, nomor_pelapor=None,
+                          email_pelapor=None, desa=None, waktu_kejadian=None, foto_aduan=None,
+                          foto_hasil=None, instruksi=None)
+    rendered = render(compiled, name, context)
+    assert NUMBER in rendered.body
+    assert DUE_TEXT not in rendered.body
+    assert "paling lambat" not in rendered.body
+    if name in ("kabid_aduan_baru.txt.j2", "tim_permintaan_verifikasi.txt.j2"):
+        assert "Pelapor: -" in rendered.body
+    if not rendered.is_html:
+        assert_text_shape(rendered)
+
+
+def test_receipt_to_complainant(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    rendered = render(compiled, "pelapor_tanda_terima.txt.j2", context_for(definition, "pelapor_tanda_terima.txt.j2"))
+    assert rendered.subject == f"Tanda terima aduan {NUMBER}"
+    assert f"Yth. Bapak/Ibu {NAMA}," in rendered.body
+    assert f"Diterima: {CREATED_TEXT}" in rendered.body
+    assert "Kepala Bidang Trantibum dan Perda" in rendered.body  # what happens next
+    assert f"menyebutkan nomor aduan {NUMBER}" in rendered.body  # how to ask about status
+    assert "Peraturan Presiden Nomor 76 Tahun 2013" in rendered.body
+    assert "rahasia" in rendered.body
+    assert "Terima kasih" in rendered.body
+
+
+@pytest.mark.parametrize("name", PELAPOR_TEMPLATES)
+def test_complainant_salutation(compiled: CompiledWorkflow, definition: WorkflowDefinition, name: str) -> None:
+    named = render(compiled, name, context_for(definition, name)).body
+    assert f"Yth. Bapak/Ibu {NAMA}," in named
+    anonymous = render(compiled, name, context_for(definition, name, anonim=True)).body
+    assert "Yth. Bapak/Ibu Pelapor," in anonymous
+    assert NAMA not in anonymous
+    nameless = render(compiled, name, context_for(definition, name, nama_pelapor=None)).body
+    assert "Yth. Bapak/Ibu Pelapor," in nameless
+    assert "Bapak/Ibu -" not in nameless
+
+
+@pytest.mark.parametrize("name", PELAPOR_TEMPLATES)
+def test_complainant_messages_fit_whatsapp(compiled: CompiledWorkflow, definition: WorkflowDefinition,
+                                           name: str) -> None:
+    rendered = render(compiled, name, context_for(definition, name))
+    assert len(rendered.body) < 1500
+    assert "Satuan Polisi Pamong Praja Kabupaten Balangan" in rendered.body
+    assert NOMOR not in rendered.body  # the complainant is not shown their own data back
+
+
+def test_personal_data_masked_for_field_team(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "tim_permintaan_verifikasi.txt.j2"
+    tim = render(compiled, name, context_for(definition, name, who="tim_treckk")).body
+    assert definition.roles.roles["tim_treckk"].sees_pii is False
+    assert f"Pelapor: {MASK}" in tim
+    assert NAMA not in tim and NOMOR not in tim
+    kabid = render(compiled, name, context_for(definition, name, who="kabid_trantibum")).body
+    assert f"Pelapor: {NAMA}" in kabid
+    assert MASK not in kabid
+
+
+def test_new_complaint_to_kabid(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "kabid_aduan_baru.txt.j2"
+    body = render(compiled, name, context_for(definition, name)).body
+    for text in (f"Yth. {KABID}", "Kategori: PKL dan tempat usaha", "Kecamatan: Paringin",
+                 "Desa/kelurahan: Paringin Kota", "Lokasi: Trotoar depan Pasar Paringin",
+                 "Kanal aduan: WhatsApp La-Lisa", "Pedagang kaki lima berjualan",
+                 "Diteruskan oleh Nurul Hidayah (Admin La-Lisa)", f"Pelapor: {NAMA}, {NOMOR}",
+                 f"paling lambat {DUE_TEXT}"):
+        assert text in body
+    assert "dirahasiakan" not in body
+    anonymous = render(compiled, name, context_for(definition, name, anonim=True)).body
+    assert "(meminta identitasnya dirahasiakan)" in anonymous
+    tim = render(compiled, name, context_for(definition, name, who="tim_treckk")).body
+    assert f"Pelapor: {MASK}, {MASK}" in tim and NAMA not in tim
+
+
+def test_verification_finding(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "kabid_hasil_verifikasi.txt.j2"
+    body = render(compiled, name, context_for(definition, name)).body
+    assert "Benar, terdapat enam lapak PKL di atas trotoar." in body
+    assert "Laporan terbukti benar: Ya" in body
+    assert "menugaskan tim" in body
+    untrue = render(compiled, name, context_for(definition, name, laporan_benar=False)).body
+    assert "Laporan terbukti benar: Tidak" in untrue
+    assert "tidak dapat ditugaskan" in untrue
+
+
+def test_work_order_text(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "tim_perintah_tugas.txt.j2"
+    body = render(compiled, name, context_for(definition, name)).body
+    assert f"SPT/{NUMBER}/TRANTIBUM" in body
+    assert "Lakukan pendekatan persuasif" in body
+    assert f"Yth. {TIM}" in body
+    assert f"Diperintahkan oleh {KABID}" in body
+    assert len(body) < 1500
+
+
+def test_surat_perintah_tugas(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "tim_surat_perintah_tugas.html.j2"
+    rendered = render(compiled, name, context_for(definition, name))
+    assert rendered.is_html
+    assert rendered.subject == f"Surat Perintah Tugas {NUMBER}"
+    body = rendered.body
+    for text in ("<title>Surat Perintah Tugas", "PEMERINTAH KABUPATEN BALANGAN", "SATUAN POLISI PAMONG PRAJA",
+                 "SURAT PERINTAH TUGAS", f"Nomor: SPT/{NUMBER}/TRANTIBUM", "Dasar", "Kepada", "Untuk",
+                 TIM, "Kecamatan Paringin", "Paringin Kota", "Trotoar depan Pasar Paringin",
+                 "Lakukan pendekatan persuasif", "Pedagang kaki lima berjualan", DUE_TEXT,
+                 "Kepala Bidang Trantibum dan Perda", "@media print", "Senin, 30 November 2026"):
+        assert text in body
+    assert KABID.replace(".", "") in body.replace(".", "")  # signed by the Kabid who assigned
+
+
+def test_result_report_and_return(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    report = render(compiled, "kabid_laporan_hasil.txt.j2", context_for(definition, "kabid_laporan_hasil.txt.j2")).body
+    assert "Pembinaan kepada enam pedagang" in report
+    assert "Trotoar kembali dapat dilalui" in report
+    assert "hasil-1.jpg, hasil-2.jpg" in report
+    returned = render(compiled, "tim_hasil_dikembalikan.txt.j2",
+                      context_for(definition, "tim_hasil_dikembalikan.txt.j2")).body
+    assert "Lengkapi foto sebelum dan sesudah penertiban." in returned
+    assert "Sedang ditangani" in returned
+
+
+def test_rejection_and_duplicate(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "pelapor_ditolak.txt.j2"
+    rejected = render(compiled, name, context_for(definition, name)).body
+    assert "Alasan: Lokasi berada di luar wilayah Kabupaten Balangan." in rejected
+    assert "tidak dapat kami tindak lanjuti" in rejected
+    duplicate = render(compiled, name, context_for(definition, name, trigger="tandai_duplikat",
+                                                   alasan=f"Sama dengan aduan TRK-2026-000120.")).body
+    assert "sama dengan aduan yang telah kami terima sebelumnya" in duplicate
+    assert "Alasan: Sama dengan aduan TRK-2026-000120." in duplicate
+
+
+def test_referral_and_completion(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    referred = render(compiled, "pelapor_dilimpahkan.txt.j2", context_for(definition, "pelapor_dilimpahkan.txt.j2")).body
+    assert "Dinas Perhubungan Kabupaten Balangan" in referred
+    assert "Alasan: Lokasi berada di luar wilayah" in referred
+    done = render(compiled, "pelapor_selesai.txt.j2", context_for(definition, "pelapor_selesai.txt.j2")).body
+    assert "Hasil penanganan: Trotoar kembali dapat dilalui" in done
+    assert "Terima kasih" in done
+    assert "Lengkapi foto" not in done  # internal notes of the Kabid are not sent to the complainant
+
+
+def test_reminder_overdue_and_on_time(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "pengingat.txt.j2"
+    late = render(compiled, name, context_for(definition, name))
+    assert late.subject == f"Pengingat batas waktu aduan {NUMBER}"
+    assert "melewati batas waktu selama 1 jam 30 menit" in late.body
+    assert f"Batas waktu: {DUE_TEXT}" in late.body
+    assert "Kecamatan: Paringin" in late.body
+    assert "Ditelaah Kepala Bidang" in late.body
+    on_time = render(compiled, name, context_for(definition, name, now=DUE.astimezone(WITA))).body
+    assert "telah mencapai batas waktunya" in on_time
+    assert "selama" not in on_time
+    admin = render(compiled, name, context_for(definition, name, who="admin_lalisa")).body
+    assert "Admin La-Lisa" in admin
+
+
+def test_second_level_escalation(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "eskalasi.txt.j2"
+    rendered = render(compiled, name, context_for(definition, name, now=NOW + timedelta(days=2)))
+    assert rendered.subject.startswith("Eskalasi tingkat 2:")
+    assert NUMBER in rendered.subject
+    assert "Tingkat eskalasi: 2" in rendered.body
+    assert "Penanggung Jawab" in rendered.body
+    assert "Sedang ditangani" in rendered.body
+    assert "2 hari 1 jam 30 menit" in rendered.body
+    assert DUE_TEXT in rendered.body
+
+
+# -- template injection and escaping -----------------------------------------------------------
+
+FREE_TEXT = ("uraian", "lokasi", "desa", "instruksi", "temuan", "tindakan", "hasil", "catatan", "alasan",
+             "instansi", "nama_pelapor")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASE_TEMPLATES if n.endswith(".txt.j2")))
+def test_text_templates_render_citizen_text_literally(compiled: CompiledWorkflow,
+                                                      definition: WorkflowDefinition, name: str) -> None:
+    context = context_for(definition, name, **{field: PAYLOAD for field in FREE_TEXT})
+    body = render(compiled, name, context).body
+    assert PAYLOAD in body
+    assert "49" not in body
+    assert "&lt;" not in body  # text notices are not HTML-escaped
+
+
+def test_html_work_order_escapes_citizen_text(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "tim_surat_perintah_tugas.html.j2"
+    context = context_for(definition, name, **{field: PAYLOAD for field in FREE_TEXT})
+    body = render(compiled, name, context).body
+    assert "{{ 7*7 }} &lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "<script>" not in body
+    assert "49" not in body
+
+
+def test_html_title_is_unescaped_for_the_subject(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "tim_surat_perintah_tugas.html.j2"
+    rendered = render(compiled, name, context_for(definition, name))
+    assert rendered.subject == f"Surat Perintah Tugas {NUMBER}"
+    assert "<style>" in rendered.body  # the template's own markup is not escaped
+
+
+# -- periodic notices --------------------------------------------------------------------------
+
+
+def test_morning_digest_lists_open_cases(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "ringkasan_pagi.txt.j2"
+    report = sample_report(definition)
+    report["open_cases"] = [
+        {"number": NUMBER, "state": "ditelaah", "state_label": "Ditelaah Kepala Bidang", "kecamatan": "Paringin",
+         "kategori": "PKL dan tempat usaha", "created_at": CREATED, "due_at": DUE, "overdue": True,
+         "overdue_by": 90, "escalation_step": 1},
+        {"number": "TRK-2026-000124", "state": "ditangani", "state_label": "Sedang ditangani",
+         "kecamatan": "Halong", "kategori": "Hewan ternak lepas", "created_at": CREATED,
+         "due_at": datetime(2026, 12, 3, 16, 0, tzinfo=WITA), "overdue": False, "overdue_by": 0,
+         "escalation_step": 0},
+    ]
+    report["open_count"], report["overdue_count"] = 2, 1
+    rendered = render(compiled, name, report_for(definition, name, report))
+    assert_text_shape(rendered)
+    assert rendered.subject == "Ringkasan pagi: 2 aduan terbuka, 1 terlambat (Senin, 30 November 2026)"
+    body = rendered.body
+    assert f"1. {NUMBER} - Ditelaah Kepala Bidang (TERLAMBAT 1 jam 30 menit)" in body
+    assert "2. TRK-2026-000124 - Sedang ditangani\n" in body
+    assert "Kecamatan Halong; Hewan ternak lepas" in body
+    assert "Batas waktu: 30-11-2026 06.30 WITA" in body
+    assert "Batas waktu: 03-12-2026 16.00 WITA" in body
+    assert f"Yth. {KABID}" in body
+
+
+def test_morning_digest_with_nothing_open(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "ringkasan_pagi.txt.j2"
+    report = sample_report(definition) | {"open_cases": [], "open_count": 0, "overdue_count": 0}
+    rendered = render(compiled, name, report_for(definition, name, report))
+    assert_text_shape(rendered)
+    assert rendered.subject.startswith("Ringkasan pagi: 0 aduan terbuka")
+    assert "tidak ada aduan yang masih terbuka" in rendered.body
+    assert "1." not in rendered.body
+
+
+def test_monthly_recap(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "rekap_bulanan.txt.j2"
+    report = sample_report(definition)
+    report["per_kategori"] = [{"name": "Hewan ternak lepas", "received": 5, "completed": 4, "rejected": 1,
+                               "referred": 0, "open": 0, "overdue": 2, "median_minutes": 1530.0,
+                               "p90_minutes": 2900.0}]
+    rendered = render(compiled, name, report_for(definition, name, report))
+    assert_text_shape(rendered)
+    assert rendered.subject == "Rekap bulanan penanganan aduan TRECKK: November 2026"
+    body = rendered.body
+    for text in ("Aduan diterima: 3", "Selesai ditangani: 2", "Ditolak: 0", "Dilimpahkan ke instansi lain: 1",
+                 "Masih terbuka: 0", "Melewati batas waktu: 1", "Waktu penanganan (median): 4 jam",
+                 "Waktu penanganan (persentil ke-90): 10 jam", "Per kecamatan:\n- Paringin: diterima 3",
+                 "- Hewan ternak lepas: diterima 5, selesai 4, ditolak 1, dilimpahkan 0, terbuka 0, terlambat 2; "
+                 "median 1 hari 1 jam 30 menit, persentil ke-90 2 hari 20 menit",
+                 "Penanggung Jawab"):
+        assert text in body
+
+
+def test_monthly_recap_without_times_or_cases(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
+    name = "rekap_bulanan.txt.j2"
+    report = sample_report(definition) | {
+        "received": 0, "completed": 0, "rejected": 0, "referred": 0, "open": 0, "overdue": 0,
+        "median_minutes": None, "p90_minutes": None, "per_kecamatan": [],
+        "per_kategori": [{"name": "Bangunan liar", "received": 1, "completed": 0, "rejected": 0, "referred": 0,
+                          "open": 1, "overdue": 0, "median_minutes": None, "p90_minutes": None}],
+    }
+    rendered = render(compiled, name, report_for(definition, name, report))
+    assert_text_shape(rendered)
+    assert "Waktu penanganan (median): -\n" in rendered.body
+    assert "Waktu penanganan (persentil ke-90): -\n" in rendered.body
+    assert "Per kecamatan:\n- Tidak ada aduan pada periode ini." in rendered.body
+    assert "Bangunan liar: diterima 1, selesai 0, ditolak 0, dilimpahkan 0, terbuka 1, terlambat 0; " \
+           "median -, persentil ke-90 -" in rendered.body
