@@ -1,0 +1,119 @@
+"""``python -m bench [--quick]``: run every benchmark, print a table, write bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import sqlalchemy
+    import sqlite3
+
+    return {"python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under a minute")
+    parser.add_argument("--postgres", default=os.environ.get("TRECKK_BENCH_POSTGRES_URL")
+                        or os.environ.get("TRECKK_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server")
+    parser.add_argument("--only", action="append", choices=("throughput", "postgres", "scan", "memory", "startup"))
+    args = parser.parse_args(argv)
+    sizes = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000} if args.quick else \
+        {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000}
+    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup"))
+    results: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "quick": args.quick,
+                               "machine": machine(), "sizes": sizes}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="treckk-bench-") as tmp:
+        work = Path(tmp)
+        if "throughput" in wanted:
+            from bench.throughput import sqlite_throughput
+
+            results["sqlite"] = sqlite_throughput(work, sizes["moves"])
+        if "postgres" in wanted and args.postgres:
+            from bench.throughput import postgres_throughput
+
+            try:
+                results["postgresql"] = postgres_throughput(args.postgres, sizes["pg_moves"])
+            except Exception as exc:  # noqa: BLE001 - an absent server is reported, not fatal
+                results["postgresql"] = {"skipped": f"{type(exc).__name__}: {exc}"}
+        if "scan" in wanted:
+            from bench.scan import scan
+
+            results["scan"] = scan(work, sizes["scan"])
+        if "memory" in wanted:
+            from bench.memory import memory
+
+            results["memory"] = memory(work, sizes["memory"])
+        if "startup" in wanted:
+            from bench.startup import startup
+
+            results["startup"] = startup(3 if args.quick else 7)
+    results["total_s"] = time.perf_counter() - started
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten: {RESULTS}")
+    return 0
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"TRECKK benchmarks ({'quick' if results['quick'] else 'full'}) on {results['machine']['cpu']}, "
+             f"{results['machine']['cores']} cores, Python {results['machine']['python']}"]
+    row = "{:<44} {:>14} {:>14} {:>8}"
+    for backend in ("sqlite", "postgresql"):
+        data = results.get(backend)
+        if not data:
+            continue
+        if "skipped" in data:
+            lines.append(f"{backend}: skipped ({data['skipped']})")
+            continue
+        lines.append("")
+        lines.append(row.format(f"{backend}: transitions ({data['cases']} cases)", "engine/s", "floor/s", "ratio"))
+        for trigger, m in data["moves"].items():
+            lines.append(row.format(f"  advance {trigger} ({m['statements_per_move']:.0f} stmts, "
+                                    f"{m['engine_us_per_move']:.0f} µs)", f"{m['engine_per_s']:.0f}",
+                                    f"{m['floor_per_s']:.0f}", f"{m['ratio']:.2f}"))
+        lat = data["latency_ms"]
+        lines.append(f"  advance latency: median {lat['median']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.1f} ms")
+    scan = results.get("scan")
+    if scan:
+        lines += ["", f"escalation scan: {scan['open_cases']:,} open cases, {scan['due_cases']:,} due",
+                  f"  query alone: {scan['query_ms']:.1f} ms   plan: {' | '.join(scan['query_plan'])}",
+                  f"  escalate all due: {scan['escalate_s']:.2f} s (floor {scan['floor_s']:.2f} s, ratio "
+                  f"{scan['ratio']:.2f}); escalated {scan['escalated']:,}",
+                  f"  scan with none due: {scan['idle_scan_ms']:.2f} ms"]
+    mem = results.get("memory")
+    if mem:
+        lines += ["", f"memory: {mem['transitions']:,} transitions over as many cases: RSS {mem['rss_before_mb']:.1f} → "
+                      f"{mem['rss_after_mb']:.1f} MiB (growth {mem['growth_mb']:+.1f} MiB)"]
+    start = results.get("startup")
+    if start:
+        lines += ["", f"start-up: treckk --help {start['help_s'] * 1000:.0f} ms, treckk validate "
+                      f"{start['validate_s'] * 1000:.0f} ms, load+validate in-process {start['load_validate_ms']:.1f} ms"]
+    lines.append(f"\ntotal {results['total_s']:.0f} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
