@@ -1,9 +1,164 @@
-"""Commands registered by this module (to be filled in)."""
+"""``treckk demo`` (the shipped story, with a transcript) and ``treckk simulate SCENARIO.yaml``."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
+
+from engine.cli.context import Context, common_options
+
+SCENARIO_MISMATCH = 9
+"""Exit code of ``simulate`` when a step's result differs from what the scenario expected."""
 
 
 def register(commands: Any) -> None:
-    """No commands yet."""
+    common = common_options()
+    p = commands.add_parser("demo", parents=[common], help="play a day of TRECKK on a throwaway database")
+    p.add_argument("--keep", metavar="DIR", type=Path, help="keep the database and outbox in DIR")
+    p.add_argument("--quiet-notices", action="store_true", help="list notices without their full text")
+    p.set_defaults(handler=demo)
+
+    p = commands.add_parser("simulate", parents=[common],
+                            help="play a scenario against a definition and report what differs")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--workflow", type=Path, metavar="PATH", help="definition to test (default: the scenario's)")
+    p.set_defaults(handler=simulate)
+
+
+def _run(ctx: Context, scenario_path: Path, workdir: Path, workflow: Path | None, on_step: Any) -> list[Any]:
+    from dataclasses import replace
+
+    from engine.scenario import load_scenario, run_scenario
+
+    scenario = load_scenario(scenario_path)
+    if workflow is not None:
+        scenario = replace(scenario, workflow=workflow.resolve())
+    os.environ["TRECKK_OUTBOX_DIR"] = str(workdir / "outbox")
+    return run_scenario(scenario, f"sqlite:///{workdir / 'treckk.db'}", ctx.home, on_step)
+
+
+def simulate(ctx: Context) -> int:
+    from engine.scenario import describe
+
+    with tempfile.TemporaryDirectory(prefix="treckk-simulate-") as tmp:
+        results = _run(ctx, ctx.args.scenario, Path(tmp), ctx.args.workflow, None)
+    failed = [r for r in results if not r.ok]
+    if ctx.json:
+        ctx.emit({"steps": len(results), "failed": [
+            {"step": r.step.index, "line": r.step.line, "action": describe(r.step), "mismatches": r.mismatches}
+            for r in failed]}, str)
+    else:
+        for r in failed:
+            for mismatch in r.mismatches:
+                print(f"{ctx.args.scenario}:{r.step.line}: step {r.step.index} ({describe(r.step)}): {mismatch}")
+        print(f"{len(results)} step(s), {len(results) - len(failed)} as expected, {len(failed)} different")
+    return SCENARIO_MISMATCH if failed else 0
+
+
+def demo(ctx: Context) -> int:
+    keep: Path | None = ctx.args.keep
+    workdir = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="treckk-demo-"))
+    if keep:
+        workdir.mkdir(parents=True, exist_ok=True)
+        for stale in ("treckk.db", "treckk.db-wal", "treckk.db-shm"):
+            (workdir / stale).unlink(missing_ok=True)
+        shutil.rmtree(workdir / "outbox", ignore_errors=True)
+    transcript: list[dict[str, Any]] = []
+    try:
+        printer = _Printer(ctx, transcript)
+        printer.header()
+        results = _run(ctx, ctx.home / "workflows" / "scenarios" / "treckk-demo.yaml", workdir, None, printer.step)
+        printer.footer(results, workdir, keep is not None)
+    finally:
+        if keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if ctx.json:
+        print(json.dumps(transcript, ensure_ascii=False, indent=2, default=str))
+    return 0 if all(r.ok for r in results) else SCENARIO_MISMATCH
+
+
+class _Printer:
+    """Prints the demo's transcript as it happens (or collects it for --json)."""
+
+    def __init__(self, ctx: Context, transcript: list[dict[str, Any]]) -> None:
+        self.ctx = ctx
+        self.transcript = transcript
+        self.cases: set[str] = set()
+
+    def out(self, text: str = "") -> None:
+        if not self.ctx.json:
+            print(text)
+
+    def header(self) -> None:
+        self.out("TRECKK — demo: satu hari kerja penanganan aduan di Satpol PP Kabupaten Balangan")
+        self.out("(database SQLite sementara, jam disimulasikan; semua waktu dalam WITA)")
+
+    def step(self, result: Any) -> None:
+        from engine import wita
+
+        step = result.step
+        entry = {"step": step.index, "kind": step.kind, "at": result.at.isoformat(), "case": result.case,
+                 "actor": result.actor, "before": result.before, "after": result.after, "exit": result.exit,
+                 "error": result.error, "escalations": len(result.escalations),
+                 "notices": [{k: n[k] for k in ("template", "recipient_name", "recipient_role", "channel", "subject")}
+                             for n in result.notices], "ok": result.ok, "mismatches": result.mismatches}
+        self.transcript.append(entry)
+        when = wita.long_datetime(result.at)
+        if step.kind == "clock":
+            self.out(f"\n⏱  {when}{'  — ' + step.note if step.note else ''}")
+            return
+        self.out("")
+        if step.note:
+            self.out(f"# {step.note}")
+        if result.case:
+            self.cases.add(result.case)
+        trigger = step.params.get("trigger") or ("catat" if step.kind == "submit" else step.kind)
+        if step.kind in ("submit", "advance"):
+            moved = f"{result.before or '(baru)'} → {result.after}"
+            status = "" if not result.exit else f"  ✗ DITOLAK (exit {result.exit}): {result.error}"
+            self.out(f"[{when}] {result.actor}: {trigger} {result.case or ''}  {moved}{status}")
+        elif step.kind == "escalate":
+            fired = result.escalations
+            self.out(f"[{when}] pemindaian eskalasi: {len(fired)} langkah eskalasi")
+            for item in fired:
+                self.out(f"    {getattr(item, 'number', item)} — langkah {getattr(item, 'step', '?')}, "
+                         f"terlambat {wita.span(getattr(item, 'late_by', 0))}")
+        elif step.kind == "deliver":
+            self.out(f"[{when}] pengiriman pemberitahuan: {result.delivered} terkirim")
+        for notice in result.notices:
+            who = notice["recipient_name"] + (f" ({notice['recipient_role']})" if notice["recipient_role"] else
+                                              " (pelapor)")
+            self.out(f"    ✉ kepada {who} via {notice['channel']}: {notice['subject']}")
+            if not self.ctx.args.quiet_notices and not notice["is_html"]:
+                body = notice["body"].split("\n", 1)[1] if "\n" in notice["body"] else notice["body"]
+                for line in body.strip("\n").splitlines():
+                    self.out(f"      │ {line}")
+        for mismatch in result.mismatches:
+            self.out(f"    ! tidak sesuai skenario: {mismatch}")
+
+    def footer(self, results: list[Any], workdir: Path, kept: bool) -> None:
+        from engine.cli.formatting import history_text
+        from engine.service import Engine
+        from engine.store.database import Database
+        from engine.views import Views
+
+        database = Database(f"sqlite:///{workdir / 'treckk.db'}")
+        views = Views(Engine(database, lambda: results[-1].at, self.ctx.home))
+        for number in sorted(self.cases):
+            self.out(f"\nRiwayat {number} (dilihat sebagai Kepala Bidang):")
+            self.out(history_text(views.history(number, "ahmad")))
+        broken = views.verify()
+        database.dispose()
+        self.out(f"\nRantai riwayat: {'utuh' if not broken else 'RUSAK'}; "
+                 f"{sum(r.ok for r in results)}/{len(results)} langkah sesuai skenario.")
+        outbox = workdir / "outbox"
+        if kept:
+            self.out(f"\nBerkas disimpan di {workdir}:")
+            self.out(f"  database : {workdir / 'treckk.db'}  (coba: treckk cases --db sqlite:///{workdir / 'treckk.db'})")
+            self.out(f"  outbox   : {outbox}  ({len(list(outbox.glob('*'))) if outbox.is_dir() else 0} berkas)")
+        else:
+            self.out("\nDatabase dan outbox sementara dihapus; jalankan `treckk demo --keep DIR` untuk menyimpannya.")
