@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under a minute")
     parser.add_argument("--postgres", default=os.environ.get("TRECKK_BENCH_POSTGRES_URL")
                         or os.environ.get("TRECKK_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server")
-    parser.add_argument("--only", action="append", choices=("throughput", "postgres", "scan", "memory", "startup"))
+    parser.add_argument("--only", action="append", choices=("throughput", "postgres", "scan", "memory", "startup", "peer"))
     args = parser.parse_args(argv)
-    sizes = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000} if args.quick else \
-        {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000}
-    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup"))
+    sizes = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200} if args.quick else \
+        {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000, "peer": 2_000}
+    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer"))
     results: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "quick": args.quick,
                                "machine": machine(), "sizes": sizes}
     started = time.perf_counter()
@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.memory import memory
 
             results["memory"] = memory(work, sizes["memory"])
+        if "peer" in wanted:
+            from bench.peer.spiff import spiff
+
+            results["peer"] = spiff(sizes["peer"])
         if "startup" in wanted:
             from bench.startup import startup
 
@@ -107,6 +111,17 @@ def table(results: dict[str, Any]) -> str:
     if mem:
         lines += ["", f"memory: {mem['transitions']:,} transitions over as many cases: RSS {mem['rss_before_mb']:.1f} → "
                       f"{mem['rss_after_mb']:.1f} MiB (growth {mem['growth_mb']:+.1f} MiB)"]
+    peer = results.get("peer")
+    if peer:
+        if "skipped" in peer:
+            lines += ["", f"peer: skipped ({peer['skipped']})"]
+        else:
+            ours = results.get("sqlite", {}).get("moves", {})
+            mine = " / ".join(f"{t} {m['engine_us_per_move']:.0f} µs" for t, m in ours.items())
+            lines += ["", f"peer: SpiffWorkflow {peer['version']}: {peer['us_per_task']:.0f} µs per user task + "
+                          f"{peer['us_per_serialisation']:.0f} µs per serialisation = {peer['us_per_saved_task']:.0f} µs "
+                          f"per saved task, in memory",
+                      f"      TRECKK per move, SQLite commit included: {mine or '(not measured)'}"]
     start = results.get("startup")
     if start:
         lines += ["", f"start-up: treckk --help {start['help_s'] * 1000:.0f} ms, treckk validate "
