@@ -81,7 +81,7 @@ def test_simulate_names_the_step_whose_expectation_is_wrong(run, tmp_path: Path)
     assert code == 9
     line = next(n for n, l in enumerate(text.splitlines(), 1) if "trigger: minta_verifikasi" in l)
     assert f"wrong.yaml:{line}: step " in out
-    assert "advance A minta_verifikasi as ahmad: expected state 'ditugaskan', got 'verifikasi'" in out
+    assert "(advance A minta_verifikasi as ahmad): expected state 'ditugaskan', got 'verifikasi'" in out
     assert "1 different" in out
 
 
@@ -100,7 +100,7 @@ def test_simulate_against_a_changed_definition_reports_the_difference(run, tmp_p
     (tmp_path / "templates").symlink_to(ROOT / "templates")
     code, out, _ = run("simulate", str(DEMO), "--workflow", str(changed))
     assert code == 9
-    assert "escalate: expected 1 escalation(s), got 0" in out
+    assert "(escalate): expected 1 escalation(s), got 0" in out
 
 
 def test_a_broken_scenario_file_is_reported_with_its_line(tmp_path: Path) -> None:

@@ -2,13 +2,22 @@
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` and takes the write lock at ``BEGIN`` (``BEGIN
 IMMEDIATE``), so two writers queue on the busy timeout instead of failing half-way through a
-read-then-write. PostgreSQL uses a connection pool with timeouts; commands that can meet a
-serialisation failure or deadlock are retried by ``Database.transaction``.
+read-then-write. PostgreSQL uses a small connection pool per process with timeouts on connecting,
+statements, lock waits and idle transactions, so several runner processes can share one server;
+transactions that lose a serialisation conflict or a deadlock are retried by
+``Database.transaction``.
+
+Database failures leave this module as ``DatabaseUnavailable`` (exit 7) with a one-line message,
+a serialisation conflict that outlasts the retries as ``Conflict`` (exit 5), and a URL that cannot
+work as ``InvalidInput`` (exit 2). Integrity and programming errors pass through unchanged: the
+service turns the first into conflicts, and the second is a bug.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,19 +25,50 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from engine.errors import InvalidInput, TreckkError
+from engine.errors import Conflict, InvalidInput, TreckkError
 from engine.store.schema import Base
 
 T = TypeVar("T")
 
-_RETRYABLE_PG = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+"""PostgreSQL's serialization_failure and deadlock_detected: the transaction may simply run again."""
+
+POOL_SIZE = 3
+"""Connections each process keeps open to PostgreSQL (``TRECKK_DB_POOL_SIZE``)."""
+MAX_OVERFLOW = 2
+"""Extra connections a process may open at a peak, closed again after (``TRECKK_DB_MAX_OVERFLOW``)."""
+POOL_TIMEOUT = 30
+"""Seconds a thread waits for a free pooled connection before the command fails."""
+POOL_RECYCLE = 1800
+"""Seconds after which a pooled connection is replaced, so idle-dropping firewalls do no harm."""
+
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "application_name": "treckk",
+    # Per-session limits: a stuck statement, a lock wait or a forgotten open transaction ends
+    # with an error instead of holding rows (and other runners) hostage.
+    "options": "-c statement_timeout=60000 -c lock_timeout=15000 -c idle_in_transaction_session_timeout=120000",
+}
+"""libpq settings used unless the URL's query names the same key (``?connect_timeout=2``)."""
+
+SQLITE_BUSY_TIMEOUT = 30
+"""Seconds an SQLite writer waits for another process's write lock."""
+
+URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME"
 
 
 class DatabaseUnavailable(TreckkError):
-    """The database cannot be reached or opened."""
+    """The database cannot be reached, opened or used right now."""
 
     exit_code = 7
 
@@ -38,80 +78,155 @@ def default_url(home: Path) -> str:
     return os.environ.get("TRECKK_DATABASE_URL") or f"sqlite:///{home / 'var' / 'treckk.db'}"
 
 
+def masked(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages (works on unparseable URLs too)."""
+    return re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", url)
+
+
+def _int_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise InvalidInput(f"{name}={raw!r} is not a whole number of connections; e.g. {name}={default}")
+    return int(raw)
+
+
+def _one_line(error: BaseException | None) -> str:
+    """A driver message on one line: libpq adds hint lines that would break the CLI's one line."""
+    parts = [part.strip() for part in str(error).splitlines() if part.strip()]
+    return "; ".join(parts) or type(error).__name__
+
+
 class Database:
     """One SQLAlchemy engine plus the transaction discipline every command uses."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None,
+                 max_overflow: int | None = None) -> None:
         try:
             parsed = make_url(url)
-        except ArgumentError:
-            raise InvalidInput(f"bad database URL {url!r}; use sqlite:///PATH or "
-                               "postgresql+psycopg://USER:PASSWORD@HOST/DBNAME") from None
+        except (ArgumentError, ValueError) as exc:
+            raise InvalidInput(f"bad database URL {masked(url)!r} ({_one_line(exc)}); use {URL_FORMS}") from None
         self.url = url
         self.dialect = parsed.get_backend_name()
+        self.retries = 0
+        """Transactions run again after a serialisation failure or deadlock (for tests and logs)."""
         if self.dialect == "sqlite":
-            database = parsed.database or ""
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
-            event.listen(self.engine, "connect", _sqlite_connect)
-            event.listen(self.engine, "begin", _sqlite_begin)
+            self.engine: Engine = self._sqlite_engine(parsed, echo)
         elif self.dialect == "postgresql":
-            if parsed.drivername == "postgresql":
-                parsed = parsed.set(drivername="postgresql+psycopg")
-            self.engine = create_engine(
-                parsed, echo=echo, pool_size=5, max_overflow=5, pool_timeout=30, pool_pre_ping=True,
-                connect_args={"connect_timeout": 10, "options": "-c statement_timeout=60000 "
-                              "-c lock_timeout=30000 -c idle_in_transaction_session_timeout=120000"},
-            )
+            self.engine = self._postgres_engine(parsed, echo, pool_size, max_overflow)
         else:
-            raise InvalidInput(f"unsupported database {self.dialect!r} in {url!r}; use sqlite or postgresql")
+            raise InvalidInput(f"unsupported database {self.dialect!r} in {self.safe_url!r}; use {URL_FORMS}")
+
+    def _sqlite_engine(self, parsed: URL, echo: bool) -> Engine:
+        if parsed.get_driver_name() != "pysqlite":
+            raise InvalidInput(f"unsupported SQLite driver {parsed.get_driver_name()!r} in {self.safe_url!r}; "
+                               "use sqlite:///PATH")
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(f"cannot create the folder for the SQLite database {database!r}: "
+                                          f"{exc.strerror or exc}") from None
+        engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+
+    def _postgres_engine(self, parsed: URL, echo: bool, pool_size: int | None, max_overflow: int | None) -> Engine:
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_driver_name() != "psycopg":
+            raise InvalidInput(f"unsupported PostgreSQL driver {parsed.get_driver_name()!r} in {self.safe_url!r}; "
+                               "use postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME (psycopg 3)")
+        connect_args = {key: value for key, value in POSTGRES_CONNECT_ARGS.items() if key not in parsed.query}
+        try:
+            return create_engine(
+                parsed, echo=echo,
+                pool_size=pool_size if pool_size is not None else _int_setting("TRECKK_DB_POOL_SIZE", POOL_SIZE),
+                max_overflow=(max_overflow if max_overflow is not None
+                              else _int_setting("TRECKK_DB_MAX_OVERFLOW", MAX_OVERFLOW)),
+                pool_timeout=POOL_TIMEOUT, pool_recycle=POOL_RECYCLE, pool_pre_ping=True,
+                connect_args=connect_args,
+            )
+        except ArgumentError as exc:
+            raise InvalidInput(f"bad database URL {self.safe_url!r}: {_one_line(exc)}") from None
 
     @property
     def is_sqlite(self) -> bool:
+        """True for the embedded SQLite backend."""
         return self.dialect == "sqlite"
-
-    def create_schema(self) -> None:
-        """Create missing tables directly from the models (tests and throwaway databases)."""
-        with self._translate():
-            Base.metadata.create_all(self.engine)
-
-    @contextmanager
-    def _translate(self) -> Iterator[None]:
-        try:
-            yield
-        except OperationalError as exc:
-            raise DatabaseUnavailable(f"database {self.safe_url} is not available: {exc.orig}") from None
 
     @property
     def safe_url(self) -> str:
-        return make_url(self.url).render_as_string(hide_password=True)
+        """The URL with its password hidden, for messages and output."""
+        return masked(self.url)
+
+    def create_schema(self) -> None:
+        """Create missing tables straight from the models (throwaway databases; real ones migrate)."""
+        with self.translate_errors():
+            Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        """Turn connection, timeout and lock failures into one-line ``TreckkError``s."""
+        try:
+            yield
+        except DBAPIError as exc:
+            translated = self._translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(
+                f"database {self.safe_url}: every pooled connection of this process stayed busy for {POOL_TIMEOUT} s; "
+                "raise TRECKK_DB_POOL_SIZE or look for stuck commands") from exc
+
+    def _translated(self, exc: DBAPIError) -> TreckkError | None:
+        if self._retryable(exc):
+            return Conflict(f"the database cancelled this command because a concurrent one changed the same rows "
+                            f"({_one_line(exc.orig)}); run it again")
+        if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
+            # DatabaseError itself (not a subclass) is what SQLite raises for "file is not a database".
+            return DatabaseUnavailable(f"database {self.safe_url} is not available: {_one_line(exc.orig)}")
+        return None
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """One transaction: commits when the block ends, rolls back on any exception."""
-        with self._translate(), self.engine.begin() as connection:
+        with self.translate_errors(), self.engine.begin() as connection:
             yield connection
 
-    def transaction(self, work: Callable[[Connection], T], *, attempts: int = 5) -> T:
-        """Run ``work`` in one transaction, retrying serialisation failures and deadlocks."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.begin() as connection:
-                    return work(connection)
-            except DBAPIError as exc:
-                if attempt == attempts or not self._retryable(exc):
-                    raise
-                time.sleep(0.01 * 2 ** attempt)
+    def transaction(self, work: Callable[[Connection], T], *, attempts: int = 5,
+                    isolation: str | None = None) -> T:
+        """Run ``work`` in one transaction, running it again after a serialisation failure or deadlock.
+
+        ``work`` may run more than once, so it must do nothing outside the connection it is given.
+        ``isolation`` (e.g. ``"SERIALIZABLE"``) applies to PostgreSQL; SQLite transactions are
+        serialisable already, since BEGIN IMMEDIATE lets one writer in at a time.
+        """
+        with self.translate_errors():
+            for attempt in range(1, attempts + 1):
+                try:
+                    with self.engine.connect() as connection:
+                        if isolation and not self.is_sqlite:
+                            connection.execution_options(isolation_level=isolation)
+                        with connection.begin():
+                            return work(connection)
+                except DBAPIError as exc:
+                    if attempt == attempts or not self._retryable(exc):
+                        raise
+                    self.retries += 1
+                    # Jittered backoff, so two losers do not collide again in lockstep.
+                    time.sleep(random.uniform(0.005, 0.02) * 2 ** attempt)
         raise AssertionError("unreachable")
 
     def _retryable(self, exc: DBAPIError) -> bool:
-        code = getattr(exc.orig, "sqlstate", None)
-        if code in _RETRYABLE_PG:
-            return True
-        return self.is_sqlite and "locked" in str(exc.orig).lower()
+        return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
     def dispose(self) -> None:
+        """Close every pooled connection."""
         self.engine.dispose()
 
 
@@ -122,7 +237,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT * 1000}")
     cursor.close()
 
 
