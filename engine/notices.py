@@ -1,27 +1,43 @@
-"""Turning the notices a definition asks for into rendered outbox rows, inside the event's transaction.
+"""Notices: rendered into outbox rows inside the event's transaction, and the outbox as people see it.
 
 Recipients: a role (kecamatan-scoped roles only get their kecamatan's cases), ``@username``, or
-``pelapor`` — the complainant, when a phone number or e-mail address is known. Each recipient gets
-a notice rendered for them (personal data masked unless their role may see it), stored with a
-stable message id; delivery happens later (``engine.delivery``).
+``pelapor`` — the complainant, when a phone number or e-mail address is known (an anonymous
+complainant with a contact still gets notices; without a contact nobody can be told). Each
+recipient gets a notice rendered for them (personal data masked unless their role may see it),
+stored with a stable message id; delivery happens later (``engine.delivery``).
+
+The second half serves ``treckk notices``/``treckk render``: listing, showing, re-queueing and
+previewing, with the same masking and kecamatan rules as the case views.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from jinja2 import TemplateError
 from sqlalchemy import Connection
 
 from engine.cases import CaseRecord
 from engine.catalog import CompiledWorkflow
+from engine.channels.message import readable
 from engine.definition.model import COMPLAINANT, STAFF_PREFIX
+from engine.errors import InvalidInput, NotFound, PermissionDenied
+from engine.fields import MASK, display_value
 from engine.notice_context import EventFacts, Recipient, case_context
+from engine.permissions import may_view, sees_pii
 from engine.routing import Routing
-from engine.store import staff_rows
+from engine.store import case_rows, notice_rows, staff_rows
+from engine.store.notice_rows import NoticeRow
 from engine.store.staff_rows import StaffMember
+
+if TYPE_CHECKING:
+    from engine.service import Engine
+
+COMPLAINANT_NAME = "Pelapor"
+"""How the complainant is named on a notice when they gave no name or asked to stay anonymous."""
 
 
 def new_message_id() -> str:
@@ -46,9 +62,11 @@ def resolve_recipients(connection: Connection, compiled: CompiledWorkflow, case:
         found.append((Recipient("staff", member.name, role or (member.roles[0] if member.roles else None), sees,
                                 member.username), member.phone, member.email))
 
+    complainant_added = False
     for name in names:
         if name == COMPLAINANT:
-            if case is not None:
+            if case is not None and not complainant_added:
+                complainant_added = True
                 complainant = _complainant(compiled, case)
                 if complainant is not None:
                     found.append(complainant)
@@ -72,8 +90,11 @@ def _complainant(compiled: CompiledWorkflow, case: CaseRecord) -> tuple[Recipien
     email = case.data.get(contact.email) if contact.email else None
     if not phone and not email:
         return None
+    anonymous = bool(contact.anonymous and case.data.get(contact.anonymous))
     name = case.data.get(contact.name) if contact.name else None
-    return Recipient(COMPLAINANT, str(name or "Pelapor"), None, True), phone, email
+    # The recipient name travels in outbox rows, listings, mail headers and gateway payloads; an
+    # anonymous complainant's name must not (Perpres 76/2013), their contact is enough to reach them.
+    return Recipient(COMPLAINANT, COMPLAINANT_NAME if anonymous or not name else str(name), None, True), phone, email
 
 
 def render_rows(compiled: CompiledWorkflow, template: str,
@@ -110,3 +131,279 @@ def case_notices(connection: Connection, compiled: CompiledWorkflow, case: CaseR
         rows.extend(render_rows(compiled, template, recipients, contexts, case_id=case.id,
                                 event_seq=case.version if event else None, source=source, routing=routing, now=now))
     return rows
+
+
+# -- the outbox as people see it -------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _viewer(connection: Connection, username: str | None) -> StaffMember | None:
+    if username is None:
+        return None
+    member = staff_rows.by_username(connection, username)
+    if member is None:
+        raise NotFound(f"staff {username!r} not found")
+    return member
+
+
+def find_notice(connection: Connection, reference: str) -> NoticeRow:
+    """A notice by its number (``12``) or its message id (with or without ``<>``); NotFound else."""
+    text = reference.strip()
+    # Short digit strings are notice numbers; anything else is a message id.
+    row = notice_rows.by_id(connection, int(text)) if text.isdigit() and len(text) <= 9 else \
+        notice_rows.by_message_id(connection, text.strip("<>"))
+    if row is None:
+        raise NotFound(f"notice {reference!r} not found; give its number or message id (see `treckk notices`)")
+    return row
+
+
+class _Lens:
+    """What one viewer may see of the outbox: which notices, and which personal data masked."""
+
+    def __init__(self, engine: Engine, connection: Connection, viewer: StaffMember | None) -> None:
+        self.engine = engine
+        self.connection = connection
+        self.viewer = viewer
+        self._cases: dict[int, tuple[CaseRecord, CompiledWorkflow]] = {}
+
+    def _case(self, case_id: int) -> tuple[CaseRecord, CompiledWorkflow]:
+        if case_id not in self._cases:
+            case = case_rows.case_by_id(self.connection, case_id)
+            assert case is not None, "a notice refers to a case that does not exist"
+            self._cases[case_id] = (case, self.engine.compiled(self.connection, case.workflow,
+                                                               case.definition_version))
+        return self._cases[case_id]
+
+    def may_see(self, row: NoticeRow) -> bool:
+        viewer = self.viewer
+        if viewer is None or row.recipient_username == viewer.username:
+            return True
+        if row.case_id is None:
+            # Periodic notices span every kecamatan; staff bound to one kecamatan do not get them.
+            return viewer.kecamatan is None
+        case, compiled = self._case(row.case_id)
+        return may_view(viewer, compiled.definition.roles, case.kecamatan)
+
+    def masker(self, row: NoticeRow) -> Callable[[str | None], str | None]:
+        """Replaces the case's personal data in a text, unless the viewer may read it."""
+        if row.case_id is None:
+            return lambda text: text
+        case, compiled = self._case(row.case_id)
+        if sees_pii(self.viewer, compiled.definition.roles):
+            return lambda text: text
+        secrets: set[str] = set()
+        for name, spec in compiled.definition.fields.items():
+            value = case.data.get(name)
+            if spec.pii and value not in (None, ""):
+                secrets.update({str(value), display_value(spec, value)})
+        ordered = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
+
+        def mask(text: str | None) -> str | None:
+            if text is None:
+                return None
+            for secret in ordered:
+                text = text.replace(secret, MASK)
+            return text
+
+        return mask
+
+    def summary(self, row: NoticeRow) -> dict[str, Any]:
+        mask = self.masker(row)
+        return {
+            "id": row.id, "message_id": row.message_id, "case": row.case_number, "source": row.source,
+            "template": row.template, "status": row.status, "channel": row.channel,
+            "recipient_kind": row.recipient_kind, "recipient_name": mask(row.recipient_name),
+            "recipient_username": row.recipient_username, "recipient_role": row.recipient_role,
+            "address": mask(row.address), "subject": mask(row.subject), "is_html": row.is_html,
+            "attempts": row.attempts, "next_attempt_at": _iso(row.next_attempt_at),
+            "last_error": mask(row.last_error), "created_at": _iso(row.created_at), "sent_at": _iso(row.sent_at),
+        }
+
+
+def list_notices(engine: Engine, *, case: str | None = None, status: str | None = None,
+                 viewer_name: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Notices (optionally of one case, in one status) the viewer may see, personal data masked."""
+    if status is not None and status not in notice_rows.STATUSES:
+        raise InvalidInput(f"unknown status {status!r}; use {', '.join(notice_rows.STATUSES)}")
+
+    def work(connection: Connection) -> list[dict[str, Any]]:
+        lens = _Lens(engine, connection, _viewer(connection, viewer_name))
+        case_id = None
+        if case is not None:
+            record = case_rows.case_by_number(connection, case)
+            if record is None:
+                raise NotFound(f"case {case!r} not found")
+            case_id = record.id
+        rows = notice_rows.list_notices(connection, case_id=case_id, status=status, limit=limit)
+        return [lens.summary(row) for row in rows if lens.may_see(row)]
+
+    return engine.db.transaction(work)
+
+
+def show_notice(engine: Engine, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
+    """One notice with its full text and headers, as delivered (masked for the viewer)."""
+    from engine.delivery import outbound_of
+
+    def work(connection: Connection) -> dict[str, Any]:
+        lens = _Lens(engine, connection, _viewer(connection, viewer_name))
+        row = find_notice(connection, reference)
+        if not lens.may_see(row):
+            assert lens.viewer is not None
+            raise PermissionDenied(f"staff {lens.viewer.username!r} may not see notice {row.id} (a case of "
+                                   "another kecamatan)")
+        mask = lens.masker(row)
+        view = lens.summary(row)
+        message = outbound_of(row)
+        view["body"] = mask(row.body)
+        view["text"] = mask(readable(message))
+        return view
+
+    return engine.db.transaction(work)
+
+
+def retry_notices(engine: Engine, references: Sequence[str], *, all_failed: bool = False,
+                  case: str | None = None) -> list[dict[str, Any]]:
+    """Make failed or pending notices due now with a fresh budget of attempts.
+
+    ``all_failed`` re-queues every failed notice (of ``case``, when given) — after fixing a
+    gateway or mail server that was refusing everything.
+    """
+    if not references and not all_failed:
+        raise InvalidInput("give the notice(s) to retry (number or message id), or --all-failed")
+
+    def work(connection: Connection) -> list[dict[str, Any]]:
+        now = engine.clock()
+        if all_failed:
+            case_id = None
+            if case is not None:
+                record = case_rows.case_by_number(connection, case)
+                if record is None:
+                    raise NotFound(f"case {case!r} not found")
+                case_id = record.id
+            targets = notice_rows.list_notices(connection, case_id=case_id, status=notice_rows.FAILED)
+        else:
+            targets = [find_notice(connection, reference) for reference in references]
+        done = []
+        for row in targets:
+            if row.status == notice_rows.SENT:
+                raise InvalidInput(f"notice {row.id} was already sent ({_iso(row.sent_at)}); nothing to retry")
+            address = _current_address(engine, connection, row)
+            changed = address is not None and address != row.address
+            notice_rows.requeue(connection, row.id, now, address=address if changed else None)
+            done.append({"id": row.id, "message_id": row.message_id, "case": row.case_number,
+                         "previous_status": row.status, "previous_attempts": row.attempts,
+                         "last_error": row.last_error, "status": notice_rows.PENDING, "attempts": 0,
+                         "next_attempt_at": _iso(now), "address_changed": changed})
+        return done
+
+    return engine.db.transaction(work)
+
+
+def _current_address(engine: Engine, connection: Connection, row: NoticeRow) -> str | None:
+    """The recipient's contact for the notice's channel as it stands now, or None to keep the old one.
+
+    A wrong phone number or e-mail address may have been corrected since the notice was
+    rendered. The channel is kept: choosing it again would depend on the environment of whoever
+    runs ``treckk notices retry``, which need not be the delivering service's.
+    """
+    if row.channel not in ("webhook", "smtp"):
+        return None
+    contact: tuple[str | None, str | None] | None = None
+    if row.recipient_username is not None:
+        member = staff_rows.by_username(connection, row.recipient_username)
+        contact = (member.phone, member.email) if member is not None else None
+    elif row.recipient_kind == COMPLAINANT and row.case_id is not None:
+        case = case_rows.case_by_id(connection, row.case_id)
+        if case is not None:
+            found = _complainant(engine.compiled(connection, case.workflow, case.definition_version), case)
+            contact = (found[1], found[2]) if found is not None else None
+    if contact is None:
+        return None
+    return contact[0] if row.channel == "webhook" else contact[1]
+
+
+def preview(engine: Engine, template: str, number: str, viewer_name: str | None = None) -> dict[str, Any]:
+    """Render ``template`` for case ``number`` as ``viewer_name`` would receive it, without storing it.
+
+    Without a viewer the preview shows no personal data (as ``treckk show`` without ``--as``).
+    The context is the case as it stands, with its latest history event as ``event``.
+    """
+
+    def work(connection: Connection) -> dict[str, Any]:
+        case = case_rows.case_by_number(connection, number)
+        if case is None:
+            raise NotFound(f"case {number!r} not found")
+        compiled = engine.compiled(connection, case.workflow, case.definition_version)
+        definition = compiled.definition
+        if template not in compiled.templates.sources:
+            raise NotFound(f"template {template!r} not found in {case.workflow} v{case.definition_version}; "
+                           f"known templates are {', '.join(sorted(compiled.templates.sources))}")
+        if any(schedule.template == template for schedule in definition.schedules):
+            raise InvalidInput(f"template {template!r} is a periodic notice (digest or recap), not about one case; "
+                               "it cannot be previewed with --case")
+        viewer = _viewer(connection, viewer_name)
+        if viewer is not None:
+            if not may_view(viewer, definition.roles, case.kecamatan):
+                raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another kecamatan)")
+            recipient = Recipient("staff", viewer.name, viewer.roles[0] if viewer.roles else None,
+                                  sees_pii(viewer, definition.roles), viewer.username)
+        elif _sent_to_complainant(compiled, template):
+            recipient = Recipient(COMPLAINANT, COMPLAINANT_NAME, None, False)
+        else:
+            recipient = Recipient("staff", "(pratinjau)", _first_role(compiled, template), False)
+        step = _escalation_step(compiled, case.state, template)
+        now = engine.clock()
+        context = case_context(definition, case, recipient, now, event=_last_event(connection, compiled, case),
+                               escalation_step=step, base_url=engine.base_url)
+        try:
+            rendered = compiled.templates.render(template, context)
+        except TemplateError as exc:
+            raise InvalidInput(f"template {template!r} does not render for case {number} in state "
+                               f"{case.state!r}: {exc}") from exc
+        return {"template": template, "case": case.number, "state": case.state, "recipient": recipient.name,
+                "role": recipient.role, "masked": not recipient.sees_pii, "subject": rendered.subject,
+                "is_html": rendered.is_html, "body": rendered.body}
+
+    return engine.db.transaction(work)
+
+
+def _uses(compiled: CompiledWorkflow, template: str) -> list[tuple[str, ...]]:
+    definition = compiled.definition
+    found = [n.to for n in definition.intake.notices if n.template == template]
+    found += [n.to for t in definition.transitions for n in t.notices if n.template == template]
+    found += [s.notify for state in definition.states.values() if state.deadline
+              for s in state.deadline.escalation if s.template == template]
+    return found
+
+
+def _sent_to_complainant(compiled: CompiledWorkflow, template: str) -> bool:
+    return any(COMPLAINANT in names for names in _uses(compiled, template))
+
+
+def _first_role(compiled: CompiledWorkflow, template: str) -> str | None:
+    roles = compiled.definition.roles.roles
+    return next((name for names in _uses(compiled, template) for name in names if name in roles), None)
+
+
+def _escalation_step(compiled: CompiledWorkflow, state: str, template: str) -> int | None:
+    spec = compiled.definition.states.get(state)
+    steps = spec.deadline.escalation if spec and spec.deadline else ()
+    return next((index for index, step in enumerate(steps) if step.template == template), None)
+
+
+def _last_event(connection: Connection, compiled: CompiledWorkflow, case: CaseRecord) -> EventFacts | None:
+    history = case_rows.history(connection, case.id)
+    if not history:
+        return None
+    event = history[-1]
+    definition = compiled.definition
+    if event.seq == 1 and event.trigger == definition.intake.trigger:
+        label = definition.intake.label
+    else:
+        label = next((t.label for t in definition.transitions if t.trigger == event.trigger), event.trigger)
+    actor = staff_rows.by_username(connection, event.actor)
+    return EventFacts(event.trigger, label, event.from_state, event.to_state, actor.name if actor else event.actor,
+                      event.role, event.at, event.comment, dict(event.input))

@@ -25,6 +25,7 @@ class Routing:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Routing:
+        """``TRECKK_CHANNELS`` (order of preference); smtp/webhook count when their host/URL is set."""
         env = os.environ if environ is None else environ
         preference = tuple(p.strip() for p in env.get("TRECKK_CHANNELS", "file").split(",") if p.strip())
         for name in preference:

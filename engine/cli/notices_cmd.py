@@ -1,9 +1,153 @@
-"""Commands registered by this module (to be filled in)."""
+"""Commands on the outbox: notices (list, show, retry), deliver, render."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
+
+from engine.cli.context import Context, common_options
+
+STATUSES = ("pending", "sent", "failed")
 
 
 def register(commands: Any) -> None:
-    """No commands yet."""
+    """Add ``notices``, ``deliver`` and ``render`` to the command line."""
+    common = common_options()
+    p = commands.add_parser("notices", parents=[common], help="list notices in the outbox; show or retry one",
+                            description="Without a subcommand: list notices, oldest first.")
+    p.add_argument("--case", metavar="CASE", help="only the notices of this case")
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--as", dest="actor", metavar="USER", help="as this staff member sees them (masking, kecamatan)")
+    p.add_argument("--limit", type=_positive, default=200, metavar="N")
+    p.set_defaults(handler=list_notices)
+    sub = p.add_subparsers(dest="notices_command", metavar="COMMAND", parser_class=type(p))
+
+    s = sub.add_parser("show", parents=[common], help="show one notice: headers, text, delivery status")
+    s.add_argument("notice", metavar="ID", help="notice number or message id")
+    s.add_argument("--as", dest="actor", metavar="USER")
+    s.add_argument("--html", action="store_true", help="print the HTML of an HTML notice instead of its text")
+    s.set_defaults(handler=show_notice)
+
+    s = sub.add_parser("retry", parents=[common],
+                       help="make failed or pending notices due now, with a fresh budget of attempts")
+    s.add_argument("notices", nargs="*", metavar="ID", help="notice numbers or message ids")
+    s.add_argument("--all-failed", action="store_true", help="every failed notice (of --case, if given)")
+    s.add_argument("--case", metavar="CASE")
+    s.set_defaults(handler=retry_notices)
+
+    p = commands.add_parser("deliver", parents=[common], help="send the notices that are due now")
+    p.add_argument("--limit", type=_positive, default=100, metavar="N", help="at most N notices (default 100)")
+    p.set_defaults(handler=deliver)
+
+    p = commands.add_parser("render", parents=[common], help="preview a notice template for a case (nothing is sent)")
+    p.add_argument("template", metavar="TEMPLATE", help="e.g. pelapor_tanda_terima.txt.j2")
+    p.add_argument("--case", required=True, metavar="CASE")
+    p.add_argument("--as", dest="actor", metavar="USER", help="render as this staff member receives it")
+    p.set_defaults(handler=render)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _when(iso: str | None) -> str:
+    from datetime import datetime
+
+    from engine import wita
+
+    return wita.short_datetime(datetime.fromisoformat(iso)) if iso else "-"
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    to = row["recipient_username"] and f"@{row['recipient_username']}" or row["recipient_name"]
+    if row["status"] == "pending":
+        state = f"pending  next {_when(row['next_attempt_at'])}"
+    elif row["status"] == "sent":
+        state = f"sent     {_when(row['sent_at'])}"
+    else:
+        state = "FAILED  "
+    tries = f"  attempts {row['attempts']}" if row["attempts"] else ""
+    return (f"{row['id']:>5}  {row['case'] or '-':<16} {state:<31} {row['channel']:<8} {to:<20} "
+            f"{row['template']}{tries}")
+
+
+def list_notices(ctx: Context) -> int:
+    from engine.notices import list_notices as listing
+
+    args = ctx.args
+    rows = listing(ctx.engine, case=args.case, status=args.status, viewer_name=args.actor, limit=args.limit)
+    ctx.emit(rows, lambda found: "\n".join(_row_text(r) for r in found) or "(tidak ada pemberitahuan)")
+    return 0
+
+
+def show_notice(ctx: Context) -> int:
+    from engine.notices import show_notice as showing
+
+    view = showing(ctx.engine, ctx.args.notice, ctx.args.actor)
+
+    def human(v: dict[str, Any]) -> str:
+        status = [f"Notice: {v['id']}  status {v['status']}  attempts {v['attempts']}"]
+        if v["status"] == "pending":
+            status.append(f"Next attempt: {_when(v['next_attempt_at'])}")
+        if v["sent_at"]:
+            status.append(f"Sent: {_when(v['sent_at'])}")
+        if v["last_error"]:
+            status.append(f"Last error: {v['last_error']}")
+        body: str = v["body"] if ctx.args.html and v["is_html"] else v["text"]
+        return "\n".join(status) + "\n\n" + body.rstrip("\n")
+
+    ctx.emit(view, human)
+    return 0
+
+
+def retry_notices(ctx: Context) -> int:
+    from engine.notices import retry_notices as retrying
+
+    args = ctx.args
+    if args.case and not args.all_failed:
+        from engine.errors import InvalidInput
+
+        raise InvalidInput("--case only narrows --all-failed; give notice numbers, or add --all-failed")
+    done = retrying(ctx.engine, args.notices, all_failed=args.all_failed, case=args.case)
+    ctx.emit(done, lambda rows: "\n".join(
+        f"notice {r['id']}: {r['previous_status']} after {r['previous_attempts']} attempt(s) → pending, due now"
+        + (" (to the recipient's corrected address)" if r["address_changed"] else "") for r in rows)
+        or "(no failed notices)")
+    return 0
+
+
+def deliver(ctx: Context) -> int:
+    from engine.delivery import deliver_due
+
+    report = deliver_due(ctx.engine, limit=ctx.args.limit)
+    result = {
+        "sent": report.sent, "retried": report.retried, "failed": report.failed, "claimed": report.claimed,
+        "results": [{"id": r.notice_id, "message_id": r.message_id, "channel": r.channel, "outcome": r.outcome,
+                     "attempts": r.attempts, "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at
+                     else None, "error": r.error} for r in report.results],
+    }
+
+    def human(r: dict[str, Any]) -> str:
+        lines = [f"sent {r['sent']}, retried {r['retried']}, failed {r['failed']}"]
+        for item in r["results"]:
+            if item["outcome"] != "sent":
+                lines.append(f"  notice {item['id']} ({item['channel']}): {item['outcome']}: {item['error']}")
+        return "\n".join(lines)
+
+    ctx.emit(result, human)
+    return 0
+
+
+def render(ctx: Context) -> int:
+    from engine.notices import preview
+
+    args = ctx.args
+    view = preview(ctx.engine, args.template, args.case, args.actor)
+    ctx.emit(view, lambda v: v["body"].rstrip("\n"))
+    return 0

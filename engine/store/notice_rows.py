@@ -1,16 +1,207 @@
-"""The outbox of notices. Functions take the caller's connection."""
+"""The outbox of notices. Functions take the caller's connection.
+
+A notice row is ``pending`` until a channel accepted it (``sent``) or delivery gave up
+(``failed``). A delivery runner *claims* due rows in a short transaction — on PostgreSQL with
+``FOR UPDATE SKIP LOCKED``, so several runners split the work instead of queueing on each other —
+by counting the attempt and moving ``next_attempt_at`` to the end of a lease. Until the lease ends
+no other runner takes the row; if the runner dies, the lease simply runs out and the row is due
+again. The pair (``attempts``, ``next_attempt_at``) written by the claim is the claim's token:
+recording a failure only touches the row while that token still holds, so a runner that was too
+slow cannot undo what a later runner (or ``treckk notices retry``) did.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Table, and_, func, insert, select, update
 
-from engine.store.schema import notices
+from engine.store import schema
+from engine.store.schema import cases
+
+notices = cast(Table, schema.notices)  # the model's table, typed as a Table for insert()/update()
+
+PENDING = "pending"
+SENT = "sent"
+FAILED = "failed"
+STATUSES = (PENDING, SENT, FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    """One outbox row, with the number of the case it is about (None for periodic notices)."""
+
+    id: int
+    message_id: str
+    case_id: int | None
+    case_number: str | None
+    event_seq: int | None
+    source: str
+    template: str
+    recipient_kind: str
+    recipient_name: str
+    recipient_username: str | None
+    recipient_role: str | None
+    channel: str
+    address: str | None
+    subject: str
+    body: str
+    is_html: bool
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+_COLUMNS = (
+    notices.c.id, notices.c.message_id, notices.c.case_id, cases.c.number, notices.c.event_seq, notices.c.source,
+    notices.c.template, notices.c.recipient_kind, notices.c.recipient_name, notices.c.recipient_username,
+    notices.c.recipient_role, notices.c.channel, notices.c.address, notices.c.subject, notices.c.body,
+    notices.c.is_html, notices.c.status, notices.c.attempts, notices.c.next_attempt_at, notices.c.last_error,
+    notices.c.created_at, notices.c.sent_at,
+)  # fmt: skip
+
+_select = select(*_COLUMNS).select_from(notices.outerjoin(cases, cases.c.id == notices.c.case_id))
+
+
+def _row(row: Any) -> NoticeRow:
+    values = list(row)
+    values[15] = bool(values[15])  # is_html comes back as 0/1 from SQLite
+    return NoticeRow(*values)
 
 
 def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Queue rendered notices in the caller's transaction (nothing is sent here)."""
     if rows:
         connection.execute(insert(notices), list(rows))
+
+
+def by_id(connection: Connection, notice_id: int) -> NoticeRow | None:
+    """The notice with this id, or None."""
+    row = connection.execute(_select.where(notices.c.id == notice_id)).first()
+    return _row(row) if row else None
+
+
+def by_message_id(connection: Connection, message_id: str) -> NoticeRow | None:
+    """The notice with this message id, or None."""
+    row = connection.execute(_select.where(notices.c.message_id == message_id)).first()
+    return _row(row) if row else None
+
+
+def list_notices(connection: Connection, *, case_id: int | None = None, status: str | None = None,
+                 limit: int | None = None) -> list[NoticeRow]:
+    """Notices, oldest first (by id), optionally of one case and/or in one status."""
+    statement = _select
+    if case_id is not None:
+        statement = statement.where(notices.c.case_id == case_id)
+    if status is not None:
+        statement = statement.where(notices.c.status == status)
+    statement = statement.order_by(notices.c.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [_row(row) for row in connection.execute(statement)]
+
+
+def count_by_status(connection: Connection) -> dict[str, int]:
+    """How many notices are in each status (every status present, zero when none)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, count in connection.execute(
+            select(notices.c.status, func.count()).group_by(notices.c.status)):
+        counts[status] = int(count)
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What one claim transaction took: rows to send now, and rows it gave up on."""
+
+    rows: list[NoticeRow]
+    abandoned: list[NoticeRow]
+
+
+def claim_due(connection: Connection, now: datetime, lease_until: datetime, limit: int,
+              max_attempts: int) -> Claimed:
+    """Take up to ``limit`` due pending notices for one runner until ``lease_until``.
+
+    A row whose attempts are already used up (its earlier runners died before recording a
+    result) is marked ``failed`` instead of being tried again, so a notice that kills its runner
+    cannot stop delivery for ever.
+    """
+    due = (
+        select(notices.c.id, notices.c.attempts)
+        .where(and_(notices.c.status == PENDING, notices.c.next_attempt_at <= now))
+        .order_by(notices.c.next_attempt_at, notices.c.id)
+        .limit(limit)
+    )
+    if connection.dialect.name == "postgresql":
+        # Rows another runner is claiming right now are skipped, not waited for.
+        due = due.with_for_update(skip_locked=True)
+    found = list(connection.execute(due))
+    take = [row.id for row in found if row.attempts < max_attempts]
+    exhausted = [row.id for row in found if row.attempts >= max_attempts]
+    if exhausted:
+        connection.execute(
+            update(notices).where(notices.c.id.in_(exhausted)).values(
+                status=FAILED, next_attempt_at=None,
+                last_error=func.coalesce(notices.c.last_error, "") + _ABANDONED.format(max_attempts)))
+    if take:
+        connection.execute(
+            update(notices).where(notices.c.id.in_(take)).values(
+                attempts=notices.c.attempts + 1, next_attempt_at=lease_until))
+    rows = [_row(row) for row in connection.execute(_select.where(notices.c.id.in_(take + exhausted))
+                                                    .order_by(notices.c.next_attempt_at, notices.c.id))] \
+        if found else []
+    return Claimed([r for r in rows if r.id in take], [r for r in rows if r.id in exhausted])
+
+
+_ABANDONED = " [gave up: attempt {} did not record a result; the delivering process stopped while sending]"
+
+
+def _claim_holds(row: NoticeRow) -> Any:
+    return and_(notices.c.id == row.id, notices.c.status == PENDING, notices.c.attempts == row.attempts,
+                notices.c.next_attempt_at == row.next_attempt_at)
+
+
+def mark_sent(connection: Connection, row: NoticeRow, now: datetime) -> bool:
+    """Record that a channel accepted the notice.
+
+    Not fenced by the claim: the message did go out, which is true whoever claimed the row since.
+    """
+    result = connection.execute(
+        update(notices).where(and_(notices.c.id == row.id, notices.c.status != SENT)).values(
+            status=SENT, sent_at=now, next_attempt_at=None, last_error=None))
+    return result.rowcount == 1
+
+
+def mark_retry(connection: Connection, row: NoticeRow, next_attempt_at: datetime, error: str) -> bool:
+    """Record a failed attempt and when to try again; False when the claim no longer holds."""
+    result = connection.execute(
+        update(notices).where(_claim_holds(row)).values(next_attempt_at=next_attempt_at, last_error=error))
+    return result.rowcount == 1
+
+
+def mark_failed(connection: Connection, row: NoticeRow, error: str) -> bool:
+    """Give up on the notice (``failed``); False when the claim no longer holds."""
+    result = connection.execute(
+        update(notices).where(_claim_holds(row)).values(status=FAILED, next_attempt_at=None, last_error=error))
+    return result.rowcount == 1
+
+
+def requeue(connection: Connection, notice_id: int, now: datetime, *, address: str | None = None) -> bool:
+    """Make a pending or failed notice due at ``now`` with a fresh budget of attempts.
+
+    ``address`` replaces where it goes, e.g. after a wrong phone number was corrected.
+    ``last_error`` is kept so the earlier failure stays visible until a new attempt.
+    """
+    values: dict[str, Any] = {"status": PENDING, "attempts": 0, "next_attempt_at": now}
+    if address is not None:
+        values["address"] = address
+    result = connection.execute(
+        update(notices).where(and_(notices.c.id == notice_id, notices.c.status.in_((PENDING, FAILED))))
+        .values(**values))
+    return result.rowcount == 1

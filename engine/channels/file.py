@@ -1,0 +1,70 @@
+"""The ``file`` channel: one readable text file per notice, for offices without e-mail or a gateway.
+
+Files are named ``YYYYMMDD-<message id>.txt`` (the date the notice was rendered, in WITA), so a
+directory listing sorts by day and a notice delivered twice overwrites its own file instead of
+making a second one. Files are written to a temporary name and renamed, so a reader (or a crash)
+never sees half a notice. HTML notices get the HTML beside the text, as ``.html``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from engine import wita
+from engine.channels import DeliveryFailure
+from engine.channels.message import Outbound, readable
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9@._-]")
+
+
+def file_stem(message: Outbound) -> str:
+    """``20261130-<message id>``: the name of a notice's files without the extension."""
+    day = wita.to_wita(message.created_at).strftime("%Y%m%d")
+    return f"{day}-{_UNSAFE.sub('_', message.message_id)}"
+
+
+class FileChannel:
+    """Writes each notice as a text file (and an .html file for HTML notices) under ``directory``."""
+
+    name = "file"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def paths(self, message: Outbound) -> list[Path]:
+        """The files a notice is written to."""
+        stem = file_stem(message)
+        return [self.directory / f"{stem}.txt", *([self.directory / f"{stem}.html"] if message.is_html else [])]
+
+    def send(self, message: Outbound) -> None:
+        """Write the notice's files; a full disk or a missing permission is a retryable failure."""
+        text_path, *html_path = self.paths(message)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # The .txt file is written last: its presence means the notice is complete.
+            if html_path:
+                _write_atomically(html_path[0], message.body)
+            extra = (("HTML-File", html_path[0].name),) if html_path else ()
+            _write_atomically(text_path, readable(message, extra=extra))
+        except OSError as exc:
+            raise DeliveryFailure(f"cannot write to outbox directory {self.directory}: {exc}") from exc
+
+    def close(self) -> None:
+        """Nothing is kept open between notices."""
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o640)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

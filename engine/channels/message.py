@@ -1,0 +1,69 @@
+"""One notice as it leaves TRECKK, and its readable form (headers, then the text).
+
+The same readable form is written by the file channel and shown by ``treckk notices show``, so
+what an operator reads is what was (or will be) delivered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+
+from engine import wita
+from engine.channels.plaintext import html_to_text
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A rendered notice ready to hand to a channel; ``message_id`` is the same on every retry."""
+
+    message_id: str
+    channel: str
+    address: str | None
+    recipient_name: str
+    subject: str
+    body: str
+    is_html: bool
+    created_at: datetime
+    case_number: str | None = None
+    template: str = ""
+
+    @property
+    def header_id(self) -> str:
+        """The id in angle brackets, as RFC 5322 writes a Message-ID."""
+        return f"<{self.message_id}>"
+
+    @property
+    def text(self) -> str:
+        """The body as plain text (HTML notices are converted; text notices are as rendered)."""
+        return html_to_text(self.body) if self.is_html else self.body
+
+    @property
+    def to(self) -> str:
+        """``Name <address>``, or the name alone when there is no address."""
+        return f"{self.recipient_name} <{self.address}>" if self.address else self.recipient_name
+
+
+def headers(message: Outbound) -> list[tuple[str, str]]:
+    """The header lines of the readable form, in a fixed order."""
+    lines = [
+        ("Message-ID", message.header_id),
+        ("Date", format_datetime(wita.to_wita(message.created_at))),
+        ("To", message.to),
+        ("Channel", message.channel),
+    ]
+    if message.case_number:
+        lines.append(("Case", message.case_number))
+    if message.template:
+        lines.append(("Template", message.template))
+    lines.append(("Format", "html" if message.is_html else "text"))
+    lines.append(("Subject", message.subject))
+    return lines
+
+
+def readable(message: Outbound, *, html_as_text: bool = True, extra: tuple[tuple[str, str], ...] = ()) -> str:
+    """Headers, a blank line, then the body (HTML shown as text unless ``html_as_text`` is False)."""
+    head = "\n".join(f"{name}: {value}" for name, value in [*headers(message), *extra])
+    body = message.text if html_as_text else message.body
+    return f"{head}\n\n{body.rstrip()}\n"

@@ -1,0 +1,193 @@
+"""The ``smtp`` channel: e-mail through an SMTP server, with the stdlib's ``smtplib``.
+
+Every message carries ``Message-ID: <id>`` and ``X-TRECKK-Message-ID: id`` (the outbox's id, the
+same on every retry) so a mailbox or a receiving script can drop a duplicate, plus
+``Auto-Submitted: auto-generated`` so vacation responders do not answer. HTML notices are sent as
+``multipart/alternative``: a plain-text part first, the HTML part second.
+
+One connection is kept for the notices of one delivery run (``close()`` ends it); when a kept
+connection turns out to have been dropped by the server it is reopened once.
+
+Which failures are permanent: the server refusing the recipient (5xx to ``RCPT``), or the message
+itself (5xx after ``DATA``), or an address that is not an e-mail address. Everything else —
+connection refused, timeouts, TLS problems, 4xx answers, a refused sender or bad credentials
+(configuration, the same for every notice) — is temporary and retried with backoff.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from engine import wita
+from engine.channels import DeliveryFailure, env_flag, env_number
+from engine.channels.message import Outbound
+from engine.errors import InvalidInput
+
+
+DEFAULT_SENDER = "TRECKK Satpol PP Balangan <treckk@localhost>"
+DEFAULT_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Where and how to reach the SMTP server (from ``TRECKK_SMTP_*``)."""
+
+    host: str
+    port: int = 25
+    starttls: bool = False
+    use_ssl: bool = False
+    user: str | None = None
+    password: str | None = None
+    sender: str = DEFAULT_SENDER
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> SmtpSettings | None:
+        """Settings when ``TRECKK_SMTP_HOST`` is set, else None (the channel is not configured)."""
+        host = env.get("TRECKK_SMTP_HOST", "").strip()
+        if not host:
+            return None
+        use_ssl = env_flag(env, "TRECKK_SMTP_SSL")
+        starttls = env_flag(env, "TRECKK_SMTP_STARTTLS")
+        if use_ssl and starttls:
+            raise InvalidInput("TRECKK_SMTP_SSL and TRECKK_SMTP_STARTTLS are both true; choose one "
+                               "(SSL for port 465, STARTTLS for port 587)")
+        port = int(env_number(env, "TRECKK_SMTP_PORT", 465 if use_ssl else 25, minimum=1))
+        user = env.get("TRECKK_SMTP_USER") or None
+        password = env.get("TRECKK_SMTP_PASSWORD") or None
+        if user and password is None:
+            raise InvalidInput("TRECKK_SMTP_USER is set but TRECKK_SMTP_PASSWORD is not")
+        sender = env.get("TRECKK_SMTP_FROM", "").strip() or DEFAULT_SENDER
+        if "@" not in parseaddr(sender)[1]:
+            raise InvalidInput(f"TRECKK_SMTP_FROM={sender!r} is not an e-mail address; write e.g. "
+                               "'TRECKK Satpol PP Balangan <treckk@satpolpp.balangankab.go.id>'")
+        timeout = env_number(env, "TRECKK_SMTP_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
+        return cls(host, port, starttls, use_ssl, user, password, sender, timeout)
+
+
+def compose(message: Outbound, sender: str) -> EmailMessage:
+    """The e-mail for one notice; raises DeliveryFailure (permanent) for an unusable address."""
+    if not message.address:
+        raise DeliveryFailure("the notice has no e-mail address", permanent=True)
+    try:
+        recipient = Address(display_name=message.recipient_name, addr_spec=message.address)
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        raise DeliveryFailure(f"{message.address!r} is not a usable e-mail address: {exc}", permanent=True) from exc
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = recipient
+    email["Subject"] = message.subject
+    email["Date"] = format_datetime(wita.to_wita(message.created_at))
+    email["Message-ID"] = message.header_id
+    email["X-TRECKK-Message-ID"] = message.message_id
+    if message.case_number:
+        email["X-TRECKK-Case"] = message.case_number
+    if message.template:
+        email["X-TRECKK-Template"] = message.template
+    email["Auto-Submitted"] = "auto-generated"
+    # Quoted-printable keeps non-ASCII text (names, "·", "→") safe on servers without 8BITMIME.
+    email.set_content(message.text, cte=_transfer_encoding(message.text))
+    if message.is_html:
+        email.add_alternative(message.body, subtype="html", cte=_transfer_encoding(message.body))
+    return email
+
+
+class SmtpChannel:
+    """Sends notices as e-mail; keeps one connection open for the notices of one run."""
+
+    name = "smtp"
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._client: smtplib.SMTP | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        client: smtplib.SMTP
+        if s.use_ssl:
+            client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            client.ehlo()
+            if s.starttls:
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if s.user and s.password is not None:
+                client.login(s.user, s.password)
+        except BaseException:
+            _quietly_close(client)
+            raise
+        return client
+
+    def send(self, message: Outbound) -> None:
+        """Hand ``message`` to the SMTP server; returns once the server accepted it."""
+        email = compose(message, self.settings.sender)
+        envelope_from = parseaddr(self.settings.sender)[1]
+        assert message.address is not None
+        for try_number in (1, 2):
+            reused = self._client is not None
+            try:
+                if self._client is None:
+                    self._client = self._connect()
+                self._client.send_message(email, from_addr=envelope_from, to_addrs=[message.address])
+                return
+            except smtplib.SMTPServerDisconnected as exc:
+                self.close()
+                if reused and try_number == 1:
+                    continue  # the server closed a connection kept from an earlier notice; open a new one
+                raise DeliveryFailure(f"SMTP server {self.where} closed the connection: {exc}") from exc
+            except smtplib.SMTPRecipientsRefused as exc:
+                self.close()
+                answers = "; ".join(f"{code} {_text(reply)}" for code, reply in exc.recipients.values())
+                permanent = all(500 <= code < 600 for code, _ in exc.recipients.values())
+                raise DeliveryFailure(f"SMTP server {self.where} refused recipient {message.address}: {answers}",
+                                      permanent=permanent) from exc
+            except smtplib.SMTPDataError as exc:
+                self.close()
+                raise DeliveryFailure(f"SMTP server {self.where} refused the message: {exc.smtp_code} "
+                                      f"{_text(exc.smtp_error)}", permanent=500 <= exc.smtp_code < 600) from exc
+            except smtplib.SMTPResponseException as exc:
+                self.close()
+                raise DeliveryFailure(f"SMTP server {self.where} answered {exc.smtp_code} "
+                                      f"{_text(exc.smtp_error)}") from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise DeliveryFailure(f"SMTP server {self.where} is not reachable: "
+                                      f"{type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """End the kept connection, if any."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                _quietly_close(client)
+
+
+def _transfer_encoding(text: str) -> str | None:
+    return None if text.isascii() else "quoted-printable"
+
+
+def _quietly_close(client: smtplib.SMTP) -> None:
+    try:
+        client.close()
+    except OSError:
+        pass
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)

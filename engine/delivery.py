@@ -1,0 +1,209 @@
+"""Delivering the outbox: claim due notices, send each through its channel, record the result.
+
+At-least-once, never lost:
+
+1. **Claim** (one short transaction): up to ``batch`` pending notices with ``next_attempt_at <=
+   now`` get ``attempts + 1`` and ``next_attempt_at = now + lease`` — on PostgreSQL with ``FOR
+   UPDATE SKIP LOCKED``, so several runners take different rows. Nothing is sent while a
+   transaction is open.
+2. **Send** each claimed notice through its channel, outside any transaction.
+3. **Record** each result in its own short transaction: ``sent`` only after the channel accepted
+   the message; otherwise ``next_attempt_at = now + backoff`` (temporary failure), or ``failed``
+   when the failure is permanent or the attempts are used up.
+
+A runner killed between 1 and 3 leaves its rows pending with the lease as ``next_attempt_at``:
+when the lease runs out they are due again, and the receiver may get one notice twice — always
+with the same message id, so it can drop the duplicate. The lease must outlast sending one batch
+(``batch`` notices × the slowest channel's timeout; the defaults give 10 × 20 s < 300 s).
+
+Backoff: ``backoff × 2^(attempts-1)``, at most ``backoff_max``, plus up to ``jitter`` of that,
+derived from the message id (not random) so a replay schedules the same times while notices that
+failed together still spread out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from engine.channels import ChannelSet, DeliveryFailure, channels_from_environment, env_number
+from engine.channels.message import Outbound
+from engine.errors import InvalidInput
+from engine.store import notice_rows
+from engine.store.notice_rows import NoticeRow
+
+if TYPE_CHECKING:
+    from engine.service import Engine
+
+_ERROR_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """How often and how patiently notices are retried, and how long a claim lasts."""
+
+    max_attempts: int = 8
+    backoff: float = 60.0
+    """Seconds to wait after the first failed attempt; doubled after each further one."""
+    backoff_max: float = 3600.0
+    jitter: float = 0.1
+    """Up to this fraction of the delay is added, so notices that failed together spread out."""
+    lease: float = 300.0
+    """Seconds a claimed notice stays reserved for its runner before another may take it."""
+    batch: int = 10
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.backoff <= 0 or self.backoff_max < self.backoff or self.lease <= 0 \
+                or not 0 <= self.jitter <= 1 or self.batch < 1:
+            raise InvalidInput(f"bad delivery policy {self}: attempts and batch must be at least 1, backoff and "
+                               "lease positive, backoff_max at least backoff, jitter between 0 and 1")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DeliveryPolicy:
+        """``TRECKK_DELIVERY_MAX_ATTEMPTS``, ``_BACKOFF``, ``_BACKOFF_MAX``, ``_JITTER``, ``_LEASE`` (seconds)."""
+        env = os.environ if environ is None else environ
+        default = cls()
+        attempts = env_number(env, "TRECKK_DELIVERY_MAX_ATTEMPTS", default.max_attempts, minimum=1)
+        if attempts != int(attempts):
+            raise InvalidInput(f"TRECKK_DELIVERY_MAX_ATTEMPTS={env['TRECKK_DELIVERY_MAX_ATTEMPTS']!r} is not a "
+                               "whole number")
+        backoff = env_number(env, "TRECKK_DELIVERY_BACKOFF", default.backoff, minimum=1)
+        backoff_max = env_number(env, "TRECKK_DELIVERY_BACKOFF_MAX", max(default.backoff_max, backoff),
+                                 minimum=backoff)
+        jitter = env_number(env, "TRECKK_DELIVERY_JITTER", default.jitter, minimum=0)
+        if jitter > 1:
+            raise InvalidInput(f"TRECKK_DELIVERY_JITTER={jitter:g} is too large; use a fraction from 0 to 1")
+        lease = env_number(env, "TRECKK_DELIVERY_LEASE", default.lease, minimum=1)
+        return cls(int(attempts), backoff, backoff_max, jitter, lease, default.batch)
+
+    def delay(self, attempts: int, message_id: str) -> timedelta:
+        """How long to wait after failed attempt number ``attempts`` (1-based) of ``message_id``."""
+        base = min(self.backoff * 2 ** max(0, attempts - 1), self.backoff_max)
+        digest = hashlib.sha256(f"{message_id}:{attempts}".encode()).digest()
+        spread = int.from_bytes(digest[:8], "big") / 2 ** 64
+        return timedelta(seconds=base * (1 + self.jitter * spread))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What happened to one notice in one delivery run."""
+
+    notice_id: int
+    message_id: str
+    channel: str
+    outcome: str
+    """``sent``, ``retry`` (pending, tried again at ``next_attempt_at``), ``failed``, or ``superseded``
+    (the claim ran out before the failure could be recorded; whoever holds the row now decides)."""
+    attempts: int
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """Counts of one delivery run, and each notice's result."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    results: tuple[DeliveryResult, ...] = field(default_factory=tuple)
+
+    @property
+    def claimed(self) -> int:
+        """How many notices this run took (each counted once)."""
+        return len(self.results)
+
+
+def outbound_of(row: NoticeRow) -> Outbound:
+    """The message a channel sends for an outbox row."""
+    return Outbound(message_id=row.message_id, channel=row.channel, address=row.address,
+                    recipient_name=row.recipient_name, subject=row.subject, body=row.body, is_html=row.is_html,
+                    created_at=row.created_at, case_number=row.case_number, template=row.template)
+
+
+def deliver_due(engine: Engine, *, limit: int = 100, now: datetime | None = None,
+                channels: ChannelSet | None = None, policy: DeliveryPolicy | None = None) -> DeliveryReport:
+    """Send up to ``limit`` notices that are due; ``now`` defaults to ``engine.clock()`` (read per batch).
+
+    ``channels`` and ``policy`` default to the environment's (``channels_from_environment``,
+    ``DeliveryPolicy.from_environment``). Channels created here are closed before returning.
+    """
+    if limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, not {limit}")
+    policy = policy or DeliveryPolicy.from_environment()
+    owned = channels is None
+    active = channels if channels is not None else channels_from_environment(engine.home)
+    results: list[DeliveryResult] = []
+    try:
+        while len(results) < limit:
+            moment = now or engine.clock()
+            lease_until = moment + timedelta(seconds=policy.lease)
+            size = min(policy.batch, limit - len(results))
+            claimed = engine.db.transaction(lambda connection: notice_rows.claim_due(
+                connection, moment, lease_until, size, policy.max_attempts))
+            for row in claimed.abandoned:
+                results.append(DeliveryResult(row.id, row.message_id, row.channel, "failed", row.attempts,
+                                              None, row.last_error))
+            for row in claimed.rows:
+                results.append(_deliver_one(engine, active, policy, row, now))
+            if not claimed.rows and not claimed.abandoned:
+                break
+    finally:
+        if owned:
+            active.close()
+    return DeliveryReport(
+        sent=sum(r.outcome == "sent" for r in results),
+        retried=sum(r.outcome == "retry" for r in results),
+        failed=sum(r.outcome == "failed" for r in results),
+        results=tuple(results),
+    )
+
+
+def _deliver_one(engine: Engine, channels: ChannelSet, policy: DeliveryPolicy, row: NoticeRow,
+                 now: datetime | None) -> DeliveryResult:
+    channel = channels.get(row.channel)
+    try:
+        if channel is None:
+            raise DeliveryFailure(f"channel {row.channel!r} is not configured in this process "
+                                  f"({_how_to_configure(row.channel)})")
+        channel.send(outbound_of(row))
+    except DeliveryFailure as exc:
+        return _record_failure(engine, policy, row, str(exc), exc.permanent, now)
+    except Exception as exc:  # noqa: BLE001 - a channel bug must not stop the other notices; it is recorded
+        return _record_failure(engine, policy, row, f"unexpected {type(exc).__name__} in channel "
+                                                    f"{row.channel!r}: {exc}", False, now)
+    finished = now or engine.clock()
+    engine.db.transaction(lambda connection: notice_rows.mark_sent(connection, row, finished))
+    return DeliveryResult(row.id, row.message_id, row.channel, "sent", row.attempts)
+
+
+def _outcome(recorded: bool, outcome: str) -> str:
+    # A claim that no longer holds (the lease ran out and another runner, or `treckk notices
+    # retry`, took the row) must not be overwritten; the run reports it as superseded.
+    return outcome if recorded else "superseded"
+
+
+def _record_failure(engine: Engine, policy: DeliveryPolicy, row: NoticeRow, error: str, permanent: bool,
+                    now: datetime | None) -> DeliveryResult:
+    moment = now or engine.clock()
+    error = error[:_ERROR_LIMIT]
+    if permanent or row.attempts >= policy.max_attempts:
+        reason = "permanent failure" if permanent else f"gave up after {row.attempts} attempts"
+        message = f"{reason}: {error}"
+        recorded = engine.db.transaction(lambda connection: notice_rows.mark_failed(connection, row, message))
+        return DeliveryResult(row.id, row.message_id, row.channel, _outcome(recorded, "failed"), row.attempts, None,
+                              message)
+    retry_at = moment + policy.delay(row.attempts, row.message_id)
+    message = f"attempt {row.attempts} of {policy.max_attempts} failed: {error}"
+    recorded = engine.db.transaction(lambda connection: notice_rows.mark_retry(connection, row, retry_at, message))
+    return DeliveryResult(row.id, row.message_id, row.channel, _outcome(recorded, "retry"), row.attempts, retry_at,
+                          message)
+
+
+def _how_to_configure(channel: str) -> str:
+    return {"smtp": "set TRECKK_SMTP_HOST", "webhook": "set TRECKK_WEBHOOK_URL"}.get(
+        channel, "known channels are file, smtp, webhook")
