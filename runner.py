@@ -8,6 +8,7 @@ the current state; 5 conflict; 6 not found; 7 database unavailable; 8 history ta
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from collections.abc import Sequence
@@ -35,20 +36,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.cache
+def _shared_parser() -> argparse.ArgumentParser:
+    # Building the parser costs more than many commands (argparse looks up translations for
+    # every help text); a process that runs several commands builds it once.
+    return build_parser()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _shared_parser().parse_args(argv)
     from engine.cli.context import Context
     from engine.errors import TreckkError
 
+    context = Context(args)
     try:
-        code: int = args.handler(Context(args))
+        code: int = args.handler(context)
     except TreckkError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"treckk: error: {line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    finally:
+        # Close pooled connections now: a caller running many commands in one process (tests,
+        # a worker) must not keep one idle database connection per command.
+        if "database" in vars(context):
+            context.database.dispose()
     return code
 
 

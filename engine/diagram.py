@@ -5,15 +5,23 @@ from __future__ import annotations
 from engine.definition.model import WorkflowDefinition
 
 
-def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _dot_quote(*lines: str) -> str:
+    """A DOT string literal; each argument is one line of the label (joined with DOT's ``\\n``)."""
+    escaped = (line.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n")
+               for line in lines)
+    return '"' + "\\n".join(escaped) + '"'
+
+
+def _one_line(text: str) -> str:
+    # A Mermaid statement ends at the line break; a folded YAML label must not split it.
+    return " ".join(text.split())
 
 
 def mermaid(definition: WorkflowDefinition) -> str:
     """``stateDiagram-v2`` with state labels, triggers and roles on the arrows, final states marked."""
-    lines = ["stateDiagram-v2", f"    %% {definition.title} (versi {definition.version})"]
+    lines = ["stateDiagram-v2", f"    %% {_one_line(definition.title)} (versi {definition.version})"]
     for name, state in definition.states.items():
-        label = state.label.replace('"', "'")
+        label = _one_line(state.label).replace('"', "'")
         suffix = f" — batas {state.deadline.within}" if state.deadline else ""
         lines.append(f'    state "{label}{suffix}" as {name}')
     lines.append(f"    [*] --> {definition.initial}: {definition.intake.trigger} ({', '.join(definition.intake.roles)})")
@@ -37,14 +45,14 @@ def dot(definition: WorkflowDefinition) -> str:
         '  "__start__" [shape=point, label=""];',
     ]
     for name, state in definition.states.items():
-        label = state.label + (f"\\nbatas {state.deadline.within}" if state.deadline else "")
+        label = (state.label, f"batas {state.deadline.within}") if state.deadline else (state.label,)
         shape = ", peripheries=2" if state.final else ""
-        lines.append(f"  {_dot_quote(name)} [label={_dot_quote(label)}{shape}];")
+        lines.append(f"  {_dot_quote(name)} [label={_dot_quote(*label)}{shape}];")
     lines.append(f'  "__start__" -> {_dot_quote(definition.initial)} '
                  f"[label={_dot_quote(definition.intake.trigger + ' (' + ', '.join(definition.intake.roles) + ')')}];")
     for transition in definition.transitions:
         for source in transition.sources:
-            text = f"{transition.trigger}\\n({', '.join(transition.roles)})"
-            lines.append(f"  {_dot_quote(source)} -> {_dot_quote(transition.dest)} [label={_dot_quote(text)}];")
+            text = (transition.trigger, f"({', '.join(transition.roles)})")
+            lines.append(f"  {_dot_quote(source)} -> {_dot_quote(transition.dest)} [label={_dot_quote(*text)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"

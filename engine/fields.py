@@ -21,6 +21,7 @@ _TRUE = {"ya", "true", "yes", "1", "benar", "y"}
 _FALSE = {"tidak", "false", "no", "0", "salah", "t", "n"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_JUNK = re.compile(r"[\s\-().]")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 _MAX_REFERENCE = 300
 
 
@@ -43,7 +44,17 @@ def _text(spec: FieldSpec, raw: object) -> str:
         )
     if "\x00" in raw:
         raise InvalidInput(f"field {spec.name!r} contains a NUL character, which is not accepted")
+    _require_utf8(spec, raw)
     return raw
+
+
+def _require_utf8(spec: FieldSpec, text: str) -> None:
+    # Bytes that were not UTF-8 on the command line arrive as lone surrogates; they cannot be
+    # stored or sent, so refuse them here rather than fail half-way through a write.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"field {spec.name!r} contains text that is not valid UTF-8") from None
 
 
 def _choice(spec: FieldSpec, raw: object) -> str:
@@ -70,7 +81,9 @@ def normalise_phone(raw: str) -> str | None:
         national = digits[1:]
     else:
         return None
-    if not national.isdigit() or national.startswith("0") or not 8 <= len(national) <= 12:
+    # str.isdigit() also accepts Arabic-Indic, full-width and superscript digits; a phone
+    # number that a gateway will dial must be ASCII 0-9 only.
+    if not _ASCII_DIGITS.fullmatch(national) or national.startswith("0") or not 8 <= len(national) <= 12:
         return None
     return "+62" + national
 
@@ -126,6 +139,9 @@ def _references(spec: FieldSpec, raw: object) -> list[str]:
     for ref in refs:
         if len(ref) > _MAX_REFERENCE:
             raise InvalidInput(f"a reference in field {spec.name!r} is longer than {_MAX_REFERENCE} characters")
+        if "\x00" in ref:
+            raise InvalidInput(f"a reference in field {spec.name!r} contains a NUL character, which is not accepted")
+        _require_utf8(spec, ref)
     return refs
 
 

@@ -36,8 +36,13 @@ def sealed(case_number: str, event: EventRecord) -> EventRecord:
     return replace(event, hash=event_hash(case_number, event))
 
 
-def first_broken(case_number: str, events: Sequence[EventRecord], last_hash: str) -> tuple[int, str] | None:
-    """The first event (seq, reason) whose chain does not hold, or None when all match."""
+def first_broken(case_number: str, events: Sequence[EventRecord], last_hash: str, *, state: str | None = None,
+                 version: int | None = None) -> tuple[int, str] | None:
+    """The first event (seq, reason) whose chain does not hold, or None when all match.
+
+    ``state`` and ``version`` are the case row's: its state must be where the last event led, and
+    when the case claims more events than are stored, the reason names the missing ones.
+    """
     previous = ""
     for expected_seq, event in enumerate(events, start=1):
         if event.seq != expected_seq:
@@ -48,5 +53,13 @@ def first_broken(case_number: str, events: Sequence[EventRecord], last_hash: str
             return event.seq, "its content does not match its hash"
         previous = event.hash
     if previous != last_hash:
+        if version is not None and version > len(events):
+            missing = len(events) + 1
+            which = f"event {missing} is" if version == missing else f"events {missing} to {version} are"
+            return missing, (f"{which} missing: the case is at version {version} but its history ends at "
+                             f"event {len(events)}")
         return len(events), "the case's last hash does not match its last event (events removed or added)"
+    if state is not None and events and events[-1].to_state != state:
+        return events[-1].seq, (f"the case is in state {state!r} but its last event led to "
+                                f"{events[-1].to_state!r}")
     return None

@@ -43,7 +43,8 @@ class WorkflowMachine:
             ignore_invalid_triggers=False,
         )
         for spec in definition.transitions:
-            conditions = [self._condition(guards[spec.guard])] if spec.guard else []
+            conditions: list[str | Callable[..., bool | None]] = (
+                [self._condition(guards[spec.guard])] if spec.guard else [])
             self._machine.add_transition(
                 spec.trigger, list(spec.sources), spec.dest, conditions=conditions, before=[self._marker(spec)]
             )

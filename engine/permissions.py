@@ -1,15 +1,50 @@
-"""Who may do what: role and kecamatan checks, and who may read personal data (pure)."""
+"""Who may do what: role and kecamatan checks, and who may read personal data (pure).
+
+The checks take any object shaped like a staff member (``Actor``) so this module needs nothing
+from the store: the pure core imports no SQLAlchemy.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from engine.definition.model import RoleBook
 from engine.errors import PermissionDenied
-from engine.store.staff_rows import StaffMember
 
 
-def acting_role(actor: StaffMember, allowed: Sequence[str], roles: RoleBook, case_kecamatan: str | None,
+class Actor(Protocol):
+    """What the checks read of a staff member (``engine.store.staff_rows.StaffMember`` fits)."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+
+    @property
+    def kecamatan(self) -> str | None: ...
+
+    @property
+    def active(self) -> bool: ...
+
+
+def _covers(actor: Actor, role: str, roles: RoleBook, case_kecamatan: str | None) -> bool:
+    spec = roles.roles.get(role)
+    return spec is None or not spec.scoped or (case_kecamatan is not None and actor.kecamatan == case_kecamatan)
+
+
+def role_for(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_kecamatan: str | None) -> str | None:
+    """The first role of an active ``actor`` that may act on a case of ``case_kecamatan``, else None."""
+    if not actor.active:
+        return None
+    for role in actor.roles:
+        if role in allowed and _covers(actor, role, roles, case_kecamatan):
+            return role
+    return None
+
+
+def acting_role(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_kecamatan: str | None,
                 what: str) -> str:
     """The first role of ``actor`` that may do ``what`` on a case of ``case_kecamatan``.
 
@@ -17,23 +52,21 @@ def acting_role(actor: StaffMember, allowed: Sequence[str], roles: RoleBook, cas
     """
     if not actor.active:
         raise PermissionDenied(f"staff {actor.username!r} is disabled and cannot {what}")
-    candidates = [role for role in actor.roles if role in allowed]
-    if not candidates:
+    found = role_for(actor, allowed, roles, case_kecamatan)
+    if found is not None:
+        return found
+    if not any(role in allowed for role in actor.roles):
         raise PermissionDenied(
             f"staff {actor.username!r} (roles: {', '.join(actor.roles) or 'none'}) may not {what}; "
             f"allowed roles are {', '.join(allowed)}"
         )
-    for role in candidates:
-        spec = roles.roles.get(role)
-        if spec is None or not spec.scoped or (case_kecamatan is not None and actor.kecamatan == case_kecamatan):
-            return role
     raise PermissionDenied(
         f"staff {actor.username!r} acts for kecamatan {actor.kecamatan or '(none)'} and may not {what} on a "
         f"case of kecamatan {case_kecamatan or '(none)'}"
     )
 
 
-def may_view(viewer: StaffMember, roles: RoleBook, case_kecamatan: str | None) -> bool:
+def may_view(viewer: Actor, roles: RoleBook, case_kecamatan: str | None) -> bool:
     """Kecamatan-scoped staff only see their own kecamatan's cases; everyone else sees all."""
     for role in viewer.roles:
         spec = roles.roles.get(role)
@@ -42,7 +75,7 @@ def may_view(viewer: StaffMember, roles: RoleBook, case_kecamatan: str | None) -
     return False
 
 
-def sees_pii(viewer: StaffMember | None, roles: RoleBook) -> bool:
+def sees_pii(viewer: Actor | None, roles: RoleBook) -> bool:
     """Whether ``viewer`` may read personal data; nobody (None) may not."""
     if viewer is None or not viewer.active:
         return False

@@ -103,7 +103,16 @@ class Engine:
             definition_rows.insert_version(connection, stored)
             return stored, True
 
-        return self.db.transaction(work)
+        try:
+            return self.db.transaction(work)
+        except IntegrityError as exc:
+            # Another runner deployed at the same moment (two `treckk init` starting together):
+            # the same content is then already there, anything else is a real conflict.
+            current = self.db.transaction(lambda connection: definition_rows.latest(connection, definition.name))
+            if current is not None and current.digest == compiled.digest:
+                return current, False
+            raise Conflict(f"version {definition.version} of workflow {definition.name!r} was deployed by a "
+                           "concurrent command with other content; run deploy again to see where it stands") from exc
 
     # -- staff ----------------------------------------------------------------------------
     def _staff(self, connection: Connection, username: str) -> StaffMember:
@@ -143,7 +152,10 @@ class Engine:
                                  self.clock())
             return self._staff(connection, username)
 
-        return self.db.transaction(work)
+        try:
+            return self.db.transaction(work)
+        except IntegrityError as exc:
+            raise Conflict(f"staff {username!r} already exists (added by a concurrent command)") from exc
 
     def disable_staff(self, username: str) -> None:
         def work(connection: Connection) -> None:
@@ -156,8 +168,11 @@ class Engine:
     def submit(self, actor: str, values: Mapping[str, object], *, workflow: str = "treckk",
                comment: str | None = None, idempotency_key: str | None = None) -> CaseRecord:
         """Open a case in the initial state; returns it as stored."""
-        return self.db.transaction(lambda connection: self._submit(
-            connection, actor, values, workflow, comment, idempotency_key))
+        try:
+            return self.db.transaction(lambda connection: self._submit(
+                connection, actor, values, workflow, comment, idempotency_key))
+        except IntegrityError as exc:
+            raise Conflict("a concurrent command took the same case number or key; try again") from exc
 
     def _submit(self, connection: Connection, actor: str, values: Mapping[str, object], workflow: str,
                 comment: str | None, idempotency_key: str | None) -> CaseRecord:
@@ -165,9 +180,15 @@ class Engine:
         definition = compiled.definition
         member = self._staff(connection, actor)
         intake = definition.intake
+        if not member.active or not any(role in intake.roles for role in member.roles):
+            # Refuse before reading the values (the kecamatan check needs them, this one does not).
+            acting_role(member, intake.roles, definition.roles, None, "record a complaint")
         if idempotency_key:
+            case_rows.lock_intake_key(connection, idempotency_key)
             earlier = case_rows.intake_event_by_key(connection, idempotency_key)
             if earlier is not None:
+                if earlier.actor != member.username:
+                    raise Conflict(f"idempotency key {idempotency_key!r} was already used by another staff member")
                 existing = case_rows.case_by_id(connection, earlier.case_id)
                 assert existing is not None
                 return existing
@@ -212,17 +233,19 @@ class Engine:
             raise NotFound(f"case {number!r} not found")
         compiled = self.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
+        member = self._staff(connection, actor)
+        if not member.active:
+            raise PermissionDenied(f"staff {actor!r} is disabled and cannot fire {trigger!r} on {number}")
         if idempotency_key:
             earlier = case_rows.event_by_key(connection, case.id, idempotency_key)
             if earlier is not None:
-                if earlier.trigger != trigger:
+                if earlier.trigger != trigger or earlier.actor != member.username:
                     raise Conflict(f"idempotency key {idempotency_key!r} was already used on case {number} for "
-                                   f"trigger {earlier.trigger!r}")
+                                   f"trigger {earlier.trigger!r} by {earlier.actor!r}")
                 return case
         if expect_version is not None and expect_version != case.version:
             raise Conflict(f"case {number} is at version {case.version}, not {expect_version}; someone changed it "
                            "first — reload it and try again")
-        member = self._staff(connection, actor)
         candidates = [t for t in definition.transitions_from(case.state) if t.trigger == trigger]
         if not candidates:
             compiled.machine.fire(case, trigger, case.data)  # raises the precise NotAllowed

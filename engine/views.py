@@ -17,7 +17,7 @@ from engine.catalog import CompiledWorkflow
 from engine.errors import NotFound, PermissionDenied
 from engine.fields import MASK
 from engine.integrity import first_broken
-from engine.permissions import may_view, sees_pii
+from engine.permissions import may_view, role_for, sees_pii
 from engine.service import Engine
 from engine.store import case_rows, staff_rows
 from engine.store.staff_rows import StaffMember
@@ -36,21 +36,12 @@ def masked_data(compiled: CompiledWorkflow, data: dict[str, Any], may_see_pii: b
 def allowed_triggers(compiled: CompiledWorkflow, case: CaseRecord, viewer: StaffMember | None) -> list[str]:
     """Triggers ``viewer`` may fire now (role and kecamatan; guards are checked when firing)."""
     found: list[str] = []
-    roles = compiled.definition.roles.roles
+    roles = compiled.definition.roles
     for transition in compiled.definition.transitions_from(case.state):
         if transition.trigger in found:
             continue
-        if viewer is None:
+        if viewer is None or role_for(viewer, transition.roles, roles, case.kecamatan) is not None:
             found.append(transition.trigger)
-            continue
-        if not viewer.active:
-            continue
-        for role in viewer.roles:
-            spec = roles.get(role)
-            if role in transition.roles and spec is not None and (
-                    not spec.scoped or viewer.kecamatan == case.kecamatan):
-                found.append(transition.trigger)
-                break
     return found
 
 
@@ -85,6 +76,8 @@ class Views:
         member = staff_rows.by_username(connection, username)
         if member is None:
             raise NotFound(f"staff {username!r} not found")
+        if not member.active:
+            raise PermissionDenied(f"staff {username!r} is disabled and may not see cases")
         return member
 
     def _case(self, connection: Connection, number: str, viewer: StaffMember | None) -> tuple[CaseRecord, CompiledWorkflow]:
@@ -171,12 +164,14 @@ class Views:
             compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
             if viewer is not None and not may_view(viewer, compiled.definition.roles, case.kecamatan):
                 continue
+            may_see = sees_pii(viewer, compiled.definition.roles)
             rows.append({
                 "number": case.number,
                 "state": case.state,
                 "state_label": compiled.definition.states[case.state].label,
                 "kecamatan": case.kecamatan,
                 "kategori": case.data.get("kategori"),
+                "data": masked_data(compiled, case.data, may_see),
                 "version": case.version,
                 "created_at": _iso(case.created_at),
                 "deadline": deadline_view(case, compiled, now),
@@ -212,7 +207,8 @@ class Views:
             for case_id, case_number in targets:
                 case = case_rows.case_by_id(connection, case_id)
                 assert case is not None
-                failure = first_broken(case_number, case_rows.history(connection, case_id), case.last_hash)
+                failure = first_broken(case_number, case_rows.history(connection, case_id), case.last_hash,
+                                       state=case.state, version=case.version)
                 if failure:
                     broken.append({"number": case_number, "seq": failure[0], "reason": failure[1]})
             return broken

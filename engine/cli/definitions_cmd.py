@@ -89,7 +89,8 @@ def validate(ctx: Context) -> int:
         summary.append(f"workflow {d.name} v{d.version} ({len(d.states)} states, {len(d.transitions)} transitions, "
                        f"{len(d.templates())} templates)")
     if problems:
-        raise DefinitionError(problems)
+        # A broken roles file is reported by itself and again by each workflow that loads it.
+        raise DefinitionError(list(dict.fromkeys(problems)))
     ctx.emit({"ok": True, "checked": summary}, lambda r: f"OK: {len(paths)} file(s) valid: {'; '.join(summary)}")
     return 0
 

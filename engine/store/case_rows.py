@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, func, insert, select, text, update
 
 from engine.cases import CaseRecord, EventRecord
 from engine.store.schema import case_numbers, cases, events
@@ -39,17 +39,34 @@ def case_by_id(connection: Connection, case_id: int) -> CaseRecord | None:
 
 
 def next_number(connection: Connection, prefix: str, year: int) -> str:
-    """The next ``PREFIX-YYYY-NNNNNN``; the counter row's lock serialises concurrent intakes."""
+    """The next ``PREFIX-YYYY-NNNNNN``; the counter row's lock serialises concurrent intakes.
+
+    One upsert, so the first two intakes of a year cannot both insert the counter row (the
+    loser of that race would otherwise meet the primary key and fail).
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    upsert: Any = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = upsert(case_numbers).values(prefix=prefix, year=year, last=1)
     bumped = connection.execute(
-        update(case_numbers)
-        .where(and_(case_numbers.c.prefix == prefix, case_numbers.c.year == year))
-        .values(last=case_numbers.c.last + 1)
-        .returning(case_numbers.c.last)
-    ).scalar()
-    if bumped is None:
-        connection.execute(insert(case_numbers).values(prefix=prefix, year=year, last=1))
-        bumped = 1
+        statement.on_conflict_do_update(
+            index_elements=[case_numbers.c.prefix, case_numbers.c.year],
+            set_={"last": case_numbers.c.last + 1},
+        ).returning(case_numbers.c.last)
+    ).scalar_one()
     return f"{prefix}-{year}-{bumped:06d}"
+
+
+def lock_intake_key(connection: Connection, key: str) -> None:
+    """Serialise intakes carrying the same idempotency key until this transaction ends.
+
+    No unique index covers intake keys across cases, so two retries of one submit racing each
+    other would both open a case. SQLite already runs one writer at a time (BEGIN IMMEDIATE);
+    PostgreSQL takes a transaction-scoped advisory lock on the key.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                           {"key": f"treckk-intake:{key}"})
 
 
 def insert_case(connection: Connection, case: CaseRecord) -> int:
@@ -63,6 +80,7 @@ def save_case(connection: Connection, case: CaseRecord, expected_version: int) -
         update(cases)
         .where(and_(cases.c.id == case.id, cases.c.version == expected_version))
         .values(
+            definition_version=case.definition_version, definition_digest=case.definition_digest,
             state=case.state, data=case.data, kecamatan=case.kecamatan, version=case.version,
             updated_at=case.updated_at, state_entered_at=case.state_entered_at, state_entry=case.state_entry,
             due_at=case.due_at, next_step=case.next_step, next_step_at=case.next_step_at,

@@ -1,0 +1,96 @@
+"""``treckk validate``: a one-line summary for good files, one located line per problem otherwise.
+
+No database is involved, so these run once, not once per backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import runner
+from tests.conftest import ROOT, CliResult
+
+LOCATED = re.compile(r"^treckk: error: (?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
+
+
+def treckk(*args: object) -> CliResult:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = runner.main([str(a) for a in args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def broken_copy(tmp_path: Path, workflow_edits: dict[str, str], roles_edits: dict[str, str] | None = None) -> Path:
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "roles").mkdir()
+    text = (ROOT / "workflows" / "treckk.yaml").read_text(encoding="utf-8")
+    for old, new in workflow_edits.items():
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    (tmp_path / "workflows" / "treckk.yaml").write_text(text, encoding="utf-8")
+    roles = (ROOT / "roles" / "treckk.yaml").read_text(encoding="utf-8")
+    for old, new in (roles_edits or {}).items():
+        assert old in roles, old
+        roles = roles.replace(old, new, 1)
+    (tmp_path / "roles" / "treckk.yaml").write_text(roles, encoding="utf-8")
+    return tmp_path / "workflows" / "treckk.yaml"
+
+
+def test_the_shipped_files_validate_with_a_one_line_summary() -> None:
+    result = treckk("validate")
+    assert result.code == 0, result.err
+    assert result.err == ""
+    [line] = result.out.splitlines()
+    assert line.startswith("OK: 2 file(s) valid: workflow treckk v1 (9 states, 11 transitions")
+    assert "roles treckk (5 roles)" in line
+    explicit = treckk("validate", ROOT / "workflows" / "treckk.yaml", ROOT / "roles" / "treckk.yaml")
+    assert explicit.code == 0 and explicit.out == result.out
+
+
+def test_a_broken_copy_gets_one_located_line_per_problem(tmp_path: Path) -> None:
+    path = broken_copy(tmp_path, {
+        "    to: selesai": "    to: tamat",
+        "    input: {alasan: required}": "    input: {alasan: wajib}",
+        "      within: 24h": "      within: sehari",
+    })
+    result = treckk("validate", path)
+    assert result.code == 2
+    assert result.out == ""
+    lines = result.err.splitlines()
+    assert len(lines) == 3, result.err
+    located = [LOCATED.match(line) for line in lines]
+    assert all(located), lines
+    assert {m["path"] for m in located if m} == {str(path)}
+    text = path.read_text(encoding="utf-8").splitlines()
+    for match, bad in zip(sorted((m for m in located if m), key=lambda m: int(m["line"])),
+                          ("sehari", "wajib", "tamat")):
+        assert bad in match["message"], match["message"]
+        assert bad in text[int(match["line"]) - 1], (match["line"], bad)  # the line named holds the bad value
+
+
+def test_a_broken_roles_file_is_reported_once(tmp_path: Path) -> None:
+    path = broken_copy(tmp_path, {}, {"    scope: kecamatan": "    scope: desa"})
+    result = treckk("validate", path, tmp_path / "roles" / "treckk.yaml")
+    assert result.code == 2
+    lines = result.err.splitlines()
+    assert len(lines) == len(set(lines)), "the same problem must not be listed twice"
+    assert sum("'desa'" in line for line in lines) == 1
+    assert all(LOCATED.match(line) for line in lines), lines
+
+
+def test_missing_and_unreadable_files(tmp_path: Path) -> None:
+    result = treckk("validate", tmp_path / "tidak-ada.yaml")
+    assert result.code == 2 and "no such file" in result.err and len(result.err.splitlines()) == 1
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "rusak.yaml").write_bytes(b"workflow: [tidak ditutup\n")
+    result = treckk("validate", tmp_path / "workflows" / "rusak.yaml")
+    assert result.code == 2
+    [line] = result.err.splitlines()
+    match = LOCATED.match(line)
+    assert match and "YAML" in match["message"], line
