@@ -1,9 +1,82 @@
-"""Commands registered by this module (to be filled in)."""
+"""Commands for deadlines and periodic work: escalate (one scan now), serve (the scheduler)."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
+
+from engine.cli.context import Context, common_options
 
 
 def register(commands: Any) -> None:
-    """No commands yet."""
+    """Add ``escalate`` and ``serve``."""
+    common = common_options()
+    p = commands.add_parser("escalate", parents=[common], help="fire the escalation steps that are due now")
+    p.add_argument("--limit", type=int, default=1000, metavar="N",
+                   help="cases read per batch (default 1000); batches repeat until nothing is due")
+    p.set_defaults(handler=escalate)
+
+    p = commands.add_parser("serve", parents=[common],
+                            help="run escalation scans, notice delivery and periodic notices until stopped")
+    p.add_argument("--scan-interval", type=float, metavar="S",
+                   help="seconds between escalation scans (default: TRECKK_SCAN_INTERVAL or 60)")
+    p.add_argument("--once", action="store_true",
+                   help="catch up once (escalations, missed schedule runs, delivery) and exit")
+    p.set_defaults(handler=serve)
+
+
+def _fired_json(fired: list[Any]) -> list[dict[str, Any]]:
+    return [{"number": f.number, "state": f.state, "step": f.step, "recipients": f.recipients,
+             "due_at": f.due_at.isoformat(), "late_by_minutes": f.late_by} for f in fired]
+
+
+def _fired_text(rows: list[dict[str, Any]]) -> str:
+    from datetime import datetime
+
+    from engine import wita
+
+    if not rows:
+        return "Tidak ada eskalasi yang jatuh tempo."
+    lines = [f"{row['number']}  {row['state']:<20} langkah {row['step']}  {row['recipients']} penerima  "
+             f"batas {wita.short_datetime(datetime.fromisoformat(row['due_at']))}  "
+             f"terlambat {wita.span(row['late_by_minutes'])}" for row in rows]
+    lines.append(f"{len(rows)} langkah eskalasi dijalankan.")
+    return "\n".join(lines)
+
+
+def escalate(ctx: Context) -> int:
+    """Run one escalation scan now and report each step that fired."""
+    from engine.errors import InvalidInput
+    from engine.escalation import escalate_due
+
+    if ctx.args.limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, not {ctx.args.limit}")
+    ctx.emit(_fired_json(escalate_due(ctx.engine, limit=ctx.args.limit)), _fired_text)
+    return 0
+
+
+def serve(ctx: Context) -> int:
+    """Run the scheduler; exits 0 on SIGINT or SIGTERM after the running job finishes."""
+    from engine.errors import InvalidInput
+    from engine.scheduler import CatchUp
+    from engine.scheduler import serve as run
+
+    interval = ctx.args.scan_interval
+    if interval is not None and interval <= 0:
+        raise InvalidInput(f"--scan-interval must be a positive number of seconds, not {interval:g}")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result: CatchUp = run(ctx.engine, scan_interval=interval, once=ctx.args.once)
+    if ctx.args.once:
+        summary = {
+            "escalations": _fired_json(result.escalations),
+            "schedules": [{"workflow": r.workflow, "schedule": r.schedule, "fire_at": r.fire_at.isoformat(),
+                           "status": r.status, "notices": r.notices} for r in result.schedules],
+        }
+        ctx.emit(summary, lambda s: "\n".join(
+            [_fired_text(s["escalations"])]
+            + [f"Jadwal {r['schedule']} ({r['fire_at']}): {r['status']}, {r['notices']} pemberitahuan"
+               for r in s["schedules"]]))
+    return 0

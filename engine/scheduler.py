@@ -1,0 +1,321 @@
+"""APScheduler wiring for ``treckk serve``: the escalation scan, notice delivery, periodic notices.
+
+APScheduler only decides *when* to look; the database is the record of every deadline and of
+every schedule run. Jobs live in the in-memory job store, and:
+
+- the escalation scan (``engine.escalation.escalate_due``) runs every ``scan_interval`` seconds;
+- notice delivery (``engine.delivery.deliver_due``, when that module exists) every
+  ``delivery_interval`` seconds;
+- each schedule of each deployed workflow's newest definition is a cron job in the workflow's
+  time zone. Its run is claimed in ``schedule_runs`` (unique per schedule and fire time) in the
+  same transaction that queues its notices (``engine.reports.run_schedule``).
+
+On start, ``catch_up`` runs once before anything else: a full escalation scan (every step that
+fell due while nothing ran fires once, in order), then, for each schedule, its latest fire time
+within the grace period (``schedule_grace``, default 6 hours: a digest due at 07:00 is still
+sent by a runner started at 12:59, not by one started in the afternoon) unless that run is
+already recorded. Missed fire times are coalesced: a runner down for three days sends one digest,
+not three. APScheduler's own misfire handling uses the same grace and ``coalesce``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from engine.escalation import EscalationFired, escalate_due
+from engine.reports import ScheduleRun, run_schedule
+from engine.service import Engine
+from engine.store import definition_rows
+
+__all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve", "settings_from_environment"]
+
+log = logging.getLogger("treckk.scheduler")
+
+DEFAULT_SCAN_INTERVAL = 60.0
+DEFAULT_DELIVERY_INTERVAL = 30.0
+DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
+
+DeliverDue = Callable[..., object]
+
+
+def latest_fire_time(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime | None:
+    """The last fire time of ``trigger`` in ``(now - grace, now]``, or None."""
+    latest = None
+    candidate = trigger.get_next_fire_time(None, now - grace)
+    while candidate is not None and candidate <= now:
+        latest = candidate
+        candidate = trigger.get_next_fire_time(None, candidate + timedelta(seconds=1))
+    return latest
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        from engine.errors import InvalidInput
+
+        raise InvalidInput(f"{name}={raw!r} is not a number of seconds") from None
+    return value
+
+
+def settings_from_environment() -> dict[str, Any]:
+    """``TRECKK_SCAN_INTERVAL``, ``TRECKK_DELIVERY_INTERVAL``, ``TRECKK_SCHEDULE_GRACE`` (seconds)."""
+    return {
+        "scan_interval": _float_env("TRECKK_SCAN_INTERVAL", DEFAULT_SCAN_INTERVAL),
+        "delivery_interval": _float_env("TRECKK_DELIVERY_INTERVAL", DEFAULT_DELIVERY_INTERVAL),
+        "schedule_grace": timedelta(seconds=_float_env("TRECKK_SCHEDULE_GRACE",
+                                                       DEFAULT_SCHEDULE_GRACE.total_seconds())),
+    }
+
+
+@dataclass
+class CatchUp:
+    """What one catch-up pass did."""
+
+    escalations: list[EscalationFired] = field(default_factory=list)
+    schedules: list[ScheduleRun] = field(default_factory=list)
+    delivery: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class _ScheduleJob:
+    workflow: str
+    schedule: str
+    trigger: CronTrigger
+
+
+class Scheduler:
+    """The periodic work of one runner; several runners may share a database safely."""
+
+    def __init__(self, engine: Engine, *, scan_interval: float = DEFAULT_SCAN_INTERVAL,
+                 delivery_interval: float = DEFAULT_DELIVERY_INTERVAL,
+                 schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000) -> None:
+        if scan_interval <= 0 or delivery_interval <= 0:
+            from engine.errors import InvalidInput
+
+            raise InvalidInput("scan and delivery intervals must be positive numbers of seconds")
+        self.engine = engine
+        self.scan_interval = scan_interval
+        self.delivery_interval = delivery_interval
+        self.schedule_grace = schedule_grace
+        self.limit = limit
+        self.stopping = threading.Event()
+        self._deliver: DeliverDue | None = None
+        self._delivery_checked = False
+        self._versions: tuple[tuple[str, int], ...] = ()
+        self._schedules: list[_ScheduleJob] = []
+        self._apscheduler: BackgroundScheduler | None = None
+
+    # -- the work ---------------------------------------------------------------------------
+    def scan(self) -> list[EscalationFired]:
+        """One escalation scan; logs one line when it fired something."""
+        fired = escalate_due(self.engine, limit=self.limit, should_stop=self.stopping.is_set)
+        if fired:
+            shown = ", ".join(f"{f.number}#{f.step}" for f in fired[:5])
+            more = f" and {len(fired) - 5} more" if len(fired) > 5 else ""
+            log.info("escalation: %d step(s) fired: %s%s", len(fired), shown, more)
+        self._sync_schedules()
+        return fired
+
+    def deliver(self) -> object:
+        """Deliver due notices with ``engine.delivery.deliver_due``; None when delivery is not available."""
+        deliver = self._delivery()
+        return deliver(self.engine) if deliver is not None else None
+
+    def run_due_schedules(self, now: datetime | None = None) -> list[ScheduleRun]:
+        """Run each schedule's latest fire time within the grace period, unless it already ran."""
+        self._sync_schedules()
+        moment = now or self.engine.clock()
+        done = []
+        for job in self._schedules:
+            run = self._run_schedule(job, moment)
+            if run is not None:
+                done.append(run)
+        return done
+
+    def catch_up(self) -> CatchUp:
+        """Everything that fell due while no runner was up, once: scan, schedules, delivery."""
+        result = CatchUp(escalations=self.scan())
+        if self.stopping.is_set():
+            return result
+        result.schedules = self.run_due_schedules()
+        try:
+            result.delivery = self.deliver()
+        except Exception:  # noqa: BLE001 - a channel or delivery bug must not stop deadlines and schedules
+            log.exception("delivery failed during catch-up; notices stay queued and are retried")
+        return result
+
+    def _run_schedule(self, job: _ScheduleJob, now: datetime) -> ScheduleRun | None:
+        fire_at = latest_fire_time(job.trigger, now, self.schedule_grace)
+        if fire_at is None:
+            return None
+        run = run_schedule(self.engine, job.workflow, job.schedule, fire_at, now=now)
+        if run.status == "queued":
+            log.info("schedule %s/%s for %s: %d notice(s) queued", job.workflow, job.schedule,
+                     fire_at.isoformat(), run.notices)
+        return run
+
+    def _schedule_tick(self, job: _ScheduleJob) -> None:
+        # The database, not this trigger, decides whether the run happens: the fire time is
+        # recomputed from the clock and claimed in schedule_runs, so a second runner is a no-op.
+        self._run_schedule(job, self.engine.clock())
+
+    def _delivery(self) -> DeliverDue | None:
+        if not self._delivery_checked:
+            self._delivery_checked = True
+            try:
+                module = importlib.import_module("engine.delivery")
+            except ModuleNotFoundError as exc:
+                if exc.name != "engine.delivery":
+                    raise
+                log.info("delivery: engine.delivery is not installed; notices stay queued in the outbox")
+                return None
+            found = getattr(module, "deliver_due", None)
+            if not callable(found):
+                log.info("delivery: engine.delivery has no deliver_due; notices stay queued in the outbox")
+                return None
+            self._deliver = found
+        return self._deliver
+
+    def _sync_schedules(self) -> None:
+        """(Re)build the schedule list when a workflow's newest deployed version changes."""
+        engine = self.engine
+
+        def read(connection: Any) -> tuple[tuple[str, int], ...]:
+            found = []
+            for workflow in definition_rows.workflows(connection):
+                latest = definition_rows.latest(connection, workflow)
+                if latest is not None:
+                    found.append((workflow, latest.version))
+            return tuple(found)
+
+        versions = engine.db.transaction(read)
+        if versions == self._versions:
+            return
+        jobs = []
+        for workflow, version in versions:
+            definition = engine.db.transaction(partial(engine.compiled, workflow=workflow, version=version)).definition
+            for spec in definition.schedules:
+                jobs.append(_ScheduleJob(workflow, spec.name,
+                                         CronTrigger.from_crontab(spec.cron, timezone=definition.timezone)))
+        self._versions, self._schedules = versions, jobs
+        if self._apscheduler is not None:
+            self._install_schedule_jobs()
+
+    # -- APScheduler ------------------------------------------------------------------------
+    def _install_schedule_jobs(self) -> None:
+        assert self._apscheduler is not None
+        for existing in self._apscheduler.get_jobs():
+            if existing.id.startswith("schedule:"):
+                existing.remove()
+        grace = max(1, int(self.schedule_grace.total_seconds()))
+        for job in self._schedules:
+            self._apscheduler.add_job(self._guarded(partial(self._schedule_tick, job), f"schedule {job.schedule}"),
+                                      job.trigger,
+                                      id=f"schedule:{job.workflow}:{job.schedule}", misfire_grace_time=grace,
+                                      coalesce=True, max_instances=1)
+
+    def start(self) -> None:
+        """Start the background jobs; the first scan and delivery run one interval from now."""
+        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)}, timezone="UTC")
+        self._apscheduler = scheduler
+        scheduler.add_job(self._guarded(self.scan, "escalation scan"), IntervalTrigger(seconds=self.scan_interval),
+                          id="escalation", coalesce=True, max_instances=1,
+                          misfire_grace_time=max(1, int(self.scan_interval)))
+        if self._delivery() is not None:
+            scheduler.add_job(self._guarded(self.deliver, "delivery"), IntervalTrigger(seconds=self.delivery_interval),
+                              id="delivery", coalesce=True, max_instances=1,
+                              misfire_grace_time=max(1, int(self.delivery_interval)))
+        self._sync_schedules()
+        self._install_schedule_jobs()
+        scheduler.start()
+
+    def jobs(self) -> list[Job]:
+        """The APScheduler jobs of a started scheduler (empty before ``start``)."""
+        return self._apscheduler.get_jobs() if self._apscheduler is not None else []
+
+    @property
+    def running(self) -> bool:
+        """Whether the background scheduler is running."""
+        return self._apscheduler is not None and bool(self._apscheduler.running)
+
+    def stop(self) -> None:
+        """Stop taking new work, let the running job finish, and stop the scheduler."""
+        self.stopping.set()
+        if self._apscheduler is not None and self._apscheduler.running:
+            self._apscheduler.shutdown(wait=True)
+
+    def _guarded(self, work: Callable[[], object], name: str) -> Callable[[], None]:
+        def run() -> None:
+            if self.stopping.is_set():
+                return
+            try:
+                work()
+            except Exception:  # noqa: BLE001 - a failing pass must not kill the job; it runs again next time
+                log.exception("%s failed; it runs again at its next time", name)
+
+        return run
+
+
+@contextmanager
+def _stop_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` instead of interrupting the job that is running."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.info("received %s; stopping after the current job", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def serve(engine: Engine, *, scan_interval: float | None = None, once: bool = False) -> CatchUp:
+    """Catch up, then run the scheduler until SIGINT or SIGTERM; with ``once``, only catch up.
+
+    Returns the catch-up's result. A signal lets the running job finish (a scan stops between
+    two cases) and the call returns normally, so the process exits 0.
+    """
+    settings = settings_from_environment()
+    if scan_interval is not None:
+        settings["scan_interval"] = scan_interval
+    runner = Scheduler(engine, **settings)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if once:
+        return runner.catch_up()
+    with _stop_signals(runner.stopping):
+        result = runner.catch_up()
+        if not runner.stopping.is_set():
+            runner.start()
+            log.info("serving: escalation scan every %g s, %d schedule job(s)", runner.scan_interval,
+                     sum(1 for job in runner.jobs() if job.id.startswith("schedule:")))
+            # A timed wait keeps the main thread returning to the interpreter, where signal
+            # handlers run, on every platform.
+            while not runner.stopping.wait(0.5):
+                pass
+        runner.stop()
+    return result

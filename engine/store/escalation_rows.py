@@ -1,0 +1,98 @@
+"""Due escalation steps: finding them through the index, claiming a case, recording a step once.
+
+Functions take the caller's connection. The scan reads ``cases.next_step_at`` through its index,
+so its cost follows the number of due cases, not the number of open ones. A step is recorded in
+``escalations`` under the unique key (case, state entry, step); recording it a second time is a
+quiet no-op (``ON CONFLICT DO NOTHING``), so racing runners never fail and never remind twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.cases import CaseRecord
+from engine.store import schema
+
+_cases = cast(Table, schema.cases)
+_escalations = cast(Table, schema.escalations)
+# Every column of a case, in the order CaseRecord takes them (its fields are named after them).
+_CASE_COLUMNS = tuple(_cases.c[field.name] for field in fields(CaseRecord))
+
+
+@dataclass(frozen=True, slots=True)
+class DueCase:
+    """A case whose next escalation step was due when the scan looked (it may have moved since)."""
+
+    id: int
+    state_entry: int
+    next_step: int
+    next_step_at: datetime
+
+
+def due_cases(connection: Connection, now: datetime, limit: int,
+              exclude: Collection[int] = ()) -> list[DueCase]:
+    """Up to ``limit`` cases with ``next_step_at <= now``, the longest-waiting first."""
+    statement = (
+        select(_cases.c.id, _cases.c.state_entry, _cases.c.next_step, _cases.c.next_step_at)
+        .where(_cases.c.next_step_at <= now)
+        .order_by(_cases.c.next_step_at, _cases.c.id)
+        .limit(limit)
+    )
+    if exclude:
+        statement = statement.where(_cases.c.id.notin_(list(exclude)))
+    return [DueCase(row.id, row.state_entry, row.next_step, row.next_step_at) for row in connection.execute(statement)
+            if row.next_step is not None]
+
+
+def claim_case(connection: Connection, case_id: int) -> CaseRecord | None:
+    """The case row, locked for this transaction; None when another runner holds it.
+
+    On PostgreSQL the row is taken ``FOR UPDATE SKIP LOCKED`` so concurrent runners split the due
+    cases instead of queueing on each other; a staff command updating the same case waits for
+    this short transaction. SQLite's ``BEGIN IMMEDIATE`` already serialises every writer.
+    """
+    statement = select(*_CASE_COLUMNS).where(_cases.c.id == case_id)
+    if connection.dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    row = connection.execute(statement).first()
+    return CaseRecord(*row) if row else None
+
+
+def _insert(connection: Connection) -> Any:
+    """The dialect's INSERT, which offers ``ON CONFLICT DO NOTHING`` on both backends."""
+    return postgresql.insert(_escalations) if connection.dialect.name == "postgresql" else sqlite.insert(_escalations)
+
+
+def record_step(connection: Connection, case: CaseRecord, step: int, fired_at: datetime) -> bool:
+    """Record that ``step`` (0-based) of the case's current state entry fired; False if it already had."""
+    assert case.due_at is not None
+    statement = (
+        _insert(connection)
+        .values(case_id=case.id, state_entry=case.state_entry, state=case.state, step=step, due_at=case.due_at,
+                fired_at=fired_at)
+        .on_conflict_do_nothing(index_elements=["case_id", "state_entry", "step"])
+        .returning(_escalations.c.id)
+    )
+    return connection.execute(statement).first() is not None
+
+
+def move_to_step(connection: Connection, case_id: int, state_entry: int, step: int, next_step: int | None,
+                 next_step_at: datetime | None) -> bool:
+    """Compare-and-set the step pointer; False when the case left that state entry or step meanwhile.
+
+    Touches neither ``version`` nor history: a reminder is not a change a staff member must
+    reload for, so an ``--expect-version`` taken before it still holds.
+    """
+    result = connection.execute(
+        update(_cases)
+        .where(and_(_cases.c.id == case_id, _cases.c.state_entry == state_entry, _cases.c.next_step == step))
+        .values(next_step=next_step, next_step_at=next_step_at)
+    )
+    return result.rowcount == 1
+

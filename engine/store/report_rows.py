@@ -1,0 +1,109 @@
+"""What the periodic reports read, and the record that a schedule ran. Functions take a connection.
+
+Rows come back as plain frozen dataclasses; ``engine.reports`` does every count and percentile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.store.schema import cases, escalations, events
+from engine.store.schema import schedule_runs as _schedule_runs
+
+schedule_runs = cast(Table, _schedule_runs)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCaseRow:
+    """An open case as the morning digest lists it."""
+
+    id: int
+    number: str
+    state: str
+    kecamatan: str | None
+    data: dict[str, Any]
+    created_at: datetime
+    due_at: datetime | None
+    next_step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecapCaseRow:
+    """A case that matters to a period: received in it, finished in it, or still open at its end."""
+
+    id: int
+    state: str
+    kecamatan: str | None
+    data: dict[str, Any]
+    created_at: datetime
+    due_at: datetime | None
+    final_at: datetime | None
+    """When the case entered the final state it is in; None while it is open."""
+
+
+def open_cases(connection: Connection, workflow: str, states: Sequence[str]) -> list[OpenCaseRow]:
+    """Cases of ``workflow`` in one of ``states`` (the non-final ones)."""
+    rows = connection.execute(
+        select(cases.c.id, cases.c.number, cases.c.state, cases.c.kecamatan, cases.c.data, cases.c.created_at,
+               cases.c.due_at, cases.c.next_step)
+        .where(and_(cases.c.workflow == workflow, cases.c.state.in_(list(states))))
+        .order_by(cases.c.id)
+    )
+    return [OpenCaseRow(r.id, r.number, r.state, r.kecamatan, dict(r.data or {}), r.created_at, r.due_at, r.next_step)
+            for r in rows]
+
+
+def recap_cases(connection: Connection, workflow: str, final_states: Sequence[str], start: datetime,
+                end: datetime) -> list[RecapCaseRow]:
+    """Cases created before ``end`` that were not already finished before ``start``."""
+    finals = list(final_states)
+    # Final states have no way out, so a case has at most one event entering one; the join keeps
+    # open cases (no such event) and drops those finished before the period.
+    final_event = and_(events.c.case_id == cases.c.id, events.c.to_state.in_(finals),
+                       events.c.from_state.notin_(finals))
+    rows = connection.execute(
+        select(cases.c.id, cases.c.state, cases.c.kecamatan, cases.c.data, cases.c.created_at, cases.c.due_at,
+               events.c.at)
+        .select_from(cases.outerjoin(events, final_event))
+        .where(and_(cases.c.workflow == workflow, cases.c.created_at < end,
+                    or_(events.c.at.is_(None), events.c.at >= start)))
+        .order_by(cases.c.id, events.c.at)
+    )
+    found: dict[int, RecapCaseRow] = {}
+    for r in rows:
+        found.setdefault(r.id, RecapCaseRow(r.id, r.state, r.kecamatan, dict(r.data or {}), r.created_at, r.due_at,
+                                            r.at if r.state in finals else None))
+    return list(found.values())
+
+
+def escalated_case_ids(connection: Connection, workflow: str, start: datetime, end: datetime) -> set[int]:
+    """Cases with an escalation step for a deadline that fell in ``[start, end)``."""
+    rows = connection.execute(
+        select(escalations.c.case_id).distinct()
+        .join(cases, cases.c.id == escalations.c.case_id)
+        .where(and_(cases.c.workflow == workflow, escalations.c.due_at >= start, escalations.c.due_at < end))
+    )
+    return {row.case_id for row in rows}
+
+
+def record_run(connection: Connection, workflow: str, schedule: str, fire_at: datetime, ran_at: datetime) -> bool:
+    """Claim the run of ``schedule`` for ``fire_at``; False when it was already claimed.
+
+    On PostgreSQL a second runner inserting the same key waits for the first one's transaction
+    and then inserts nothing, so the notices queued with the claim exist exactly once.
+    """
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(schedule_runs)
+        .values(workflow=workflow, schedule=schedule, fire_at=fire_at, ran_at=ran_at)
+        .on_conflict_do_nothing(index_elements=["workflow", "schedule", "fire_at"])
+        .returning(schedule_runs.c.id)
+    )
+    return connection.execute(statement).first() is not None
+
