@@ -46,7 +46,7 @@ def allowed_list(values: Iterable[str]) -> str:
 
 def suggestion(value: str, options: Iterable[str]) -> str:
     """``; did you mean 'x'?`` when ``value`` looks like a misspelling of one option, else ``''``."""
-    close = difflib.get_close_matches(value, sorted(options), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(value, sorted(options), n=1, cutoff=0.8)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -71,6 +71,13 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
                 "a value that contains ': ' in quotes")
     if context.startswith("expected a single document"):
         return "YAML syntax error: a second YAML document starts here; a definition file holds exactly one"
+    if problem.startswith("found undefined alias"):
+        name = problem.rpartition(" ")[2]
+        return f"YAML syntax error: the alias *{name.strip(chr(39))} refers to no anchor &{name.strip(chr(39))} above it"
+    if context.startswith(("while parsing a flow sequence", "while parsing a flow mapping")) and exc.context_mark:
+        opened, closer = ("[", "]") if "sequence" in context else ("{", "}")
+        return (f"YAML syntax error: the {opened} opened at line {exc.context_mark.line + 1} is not closed with "
+                f"{closer} before this point ({problem})")
     if problem.startswith("expected <block end>"):
         start = f" that starts at line {exc.context_mark.line + 1}" if exc.context_mark else ""
         return (f"YAML syntax error: this line is not indented like the rest of the block{start} "
@@ -173,9 +180,12 @@ class Reader:
                 continue
             result[key] = value_node
             self._key_nodes[id(value_node)] = key_node
-        for key in required:
-            if key not in first_line:
-                self.problem(node, f"{what} is missing required key {key!r}")
+        missing = [key for key in required if key not in first_line]
+        if len(missing) == 1:
+            self.problem(node, f"{what} is missing required key {missing[0]!r}")
+        elif missing:
+            listed = ", ".join(repr(key) for key in missing[:-1]) + f" and {missing[-1]!r}"
+            self.problem(node, f"{what} is missing required keys {listed}")
         return result
 
     def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node] | None:
@@ -201,8 +211,8 @@ class Reader:
         if value is not None and not NAME.fullmatch(value):
             self.problem(
                 node,
-                f"{what} {shown(value)} is not a valid name; use lower-case letters, digits and "
-                "underscores, starting with a letter",
+                f"{what} must be a name of lower-case letters, digits and underscores, starting with a "
+                f"letter, not {shown(value)}",
             )
             return None
         return value
