@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -107,7 +108,7 @@ def read_templates(directory: Path) -> dict[str, str]:
     if not directory.is_dir():
         return {}
     return {
-        str(path.relative_to(directory)): path.read_text(encoding="utf-8")
+        str(path.relative_to(directory)): _read_text(path, "template")
         for path in sorted(directory.rglob("*"))
         if path.is_file() and path.name.endswith(TEMPLATE_SUFFIXES)
     }
@@ -127,7 +128,7 @@ def bundle_from_files(workflow_path: Path, templates_dir: Path | None = None) ->
     text = _read_text(workflow_path, "workflow file")
     roles_name = _roles_name(text)
     roles_file = roles_path_for(workflow_path, roles_name) if roles_name else None
-    roles_text = roles_file.read_text(encoding="utf-8") if roles_file and roles_file.is_file() else ""
+    roles_text = _read_text(roles_file, "roles file") if roles_file and roles_file.is_file() else ""
     templates = read_templates(templates_dir or workflow_path.resolve().parent.parent / "templates")
     return Bundle(str(workflow_path), text, str(roles_file or ""), roles_text, templates)
 
@@ -138,12 +139,13 @@ def _roles_name(workflow_text: str) -> str | None:
 
     try:
         node = yaml.compose(workflow_text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # deep nesting exhausts PyYAML's recursive composer
         return None
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == "roles" and isinstance(value, yaml.ScalarNode):
-                return str(value.value)
+                # Only a valid name becomes a path: "roles: ../../x" must not read a file outside roles/.
+                return str(value.value) if re.fullmatch(r"[a-z][a-z0-9_]*", str(value.value)) else None
     return None
 
 

@@ -24,9 +24,13 @@ def guard_problem(source: str, names: frozenset[str]) -> str | None:
     """Why ``source`` is not a usable guard over ``names``, or None when it is."""
     try:
         tree = _environment.parse("{{ (" + source + ") }}")
-    except TemplateSyntaxError as exc:
+        # compile_expression is what compile_guard runs: the wrapped parse alone accepts "a, b"
+        # and "a) or (b", which then fail to compile after validation passed.
+        _environment.compile_expression(source)
+        declared = meta.find_undeclared_variables(tree)  # raises on an unknown filter or test
+    except TemplateSyntaxError as exc:  # TemplateAssertionError is a subclass
         return f"it does not parse ({exc.message})"
-    unknown = sorted(meta.find_undeclared_variables(tree) - names)
+    unknown = sorted(declared - names)
     if unknown:
         return f"unknown name {unknown[0]!r}; a guard may use the fields {', '.join(sorted(names))}"
     return None

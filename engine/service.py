@@ -301,7 +301,10 @@ class Engine:
         steps = state.deadline.escalation
         if not steps:
             return Deadline(due, None, None)
-        return Deadline(due, 0, calendar.add(due, steps[0].after))
+        # "0 minutes after the deadline" is the deadline itself, even when it ends at closing
+        # time (the calendar would otherwise move it to the next opening).
+        first = steps[0].after
+        return Deadline(due, 0, due if first.amount == 0 else calendar.add(due, first))
 
     # -- migration ------------------------------------------------------------------------
     def migrate(self, workflow: str, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],

@@ -6,6 +6,7 @@ and kecamatan-scoped staff only see their own kecamatan's cases.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -48,14 +49,16 @@ def allowed_triggers(compiled: CompiledWorkflow, case: CaseRecord, viewer: Staff
 def deadline_view(case: CaseRecord, compiled: CompiledWorkflow, now: datetime) -> dict[str, Any] | None:
     if case.due_at is None:
         return None
-    overdue_minutes = max(0, int((now - case.due_at).total_seconds() // 60))
+    late_seconds = (now - case.due_at).total_seconds()
+    # Rounded up, so a case listed by `cases --overdue` always reads as late, even in its first minute.
+    overdue_minutes = max(0, math.ceil(late_seconds / 60))
     state = compiled.definition.states.get(case.state)
     steps = state.deadline.escalation if state and state.deadline else ()
     reached = len(steps) if case.next_step is None else case.next_step
     return {
         "due_at": _iso(case.due_at),
         "due_at_wita": wita.long_datetime(case.due_at),
-        "overdue": overdue_minutes > 0,
+        "overdue": late_seconds > 0,
         "overdue_minutes": overdue_minutes,
         "overdue_text": wita.span(overdue_minutes) if overdue_minutes else "",
         "escalation_steps_fired": reached,

@@ -1,4 +1,4 @@
-"""Commands on definitions: init, validate, diagram, deploy, migrate."""
+"""Commands on definitions and the schema: init, db upgrade, db current, validate, diagram, deploy, migrate."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ def register(commands: Any) -> None:
     p = commands.add_parser("init", parents=[common],
                             help="create or upgrade the database and deploy the shipped definitions")
     p.set_defaults(handler=init)
+
+    db = commands.add_parser("db", help="the database schema: upgrade it, or show its revision")
+    sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    p = sub.add_parser("upgrade", parents=[common],
+                       help="bring the schema to the newest revision (safe to repeat, safe with runners starting)")
+    p.add_argument("--to", dest="revision", default="head", metavar="REVISION",
+                   help="stop at this revision (default: head)")
+    p.set_defaults(handler=db_upgrade)
+    p = sub.add_parser("current", parents=[common], help="show the schema revision of the database")
+    p.set_defaults(handler=db_current)
 
     p = commands.add_parser("validate", parents=[common], help="check workflow and roles files")
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
@@ -56,6 +66,28 @@ def init(ctx: Context) -> int:
     ctx.emit(result, lambda r: "\n".join(
         [f"Database ready: {r['database']}"] +
         [f"{d['workflow']} v{d['version']}: {'deployed' if d['new'] else 'already deployed'}" for d in r["deployed"]]))
+    return 0
+
+
+def db_upgrade(ctx: Context) -> int:
+    from engine.store.migrations import current_revision, upgrade
+
+    before = current_revision(ctx.database)
+    after = upgrade(ctx.database, ctx.args.revision)
+    result = {"database": ctx.database.safe_url, "from": before, "to": after}
+    ctx.emit(result, lambda r: f"{r['database']}: schema " + (
+        f"already at revision {r['to']}" if r["from"] == r["to"]
+        else f"upgraded from {r['from'] or 'an empty database'} to revision {r['to']}"))
+    return 0
+
+
+def db_current(ctx: Context) -> int:
+    from engine.store.migrations import current_revision, head_revision
+
+    current, head = current_revision(ctx.database), head_revision()
+    result = {"database": ctx.database.safe_url, "current": current, "head": head, "up_to_date": current == head}
+    ctx.emit(result, lambda r: f"{r['database']}: schema revision {r['current'] or 'none (empty database)'}" + (
+        " (newest)" if r["up_to_date"] else f"; newest is {r['head']}: run `treckk db upgrade`"))
     return 0
 
 

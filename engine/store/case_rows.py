@@ -148,7 +148,7 @@ def list_cases(
     if kecamatan is not None:
         statement = statement.where(cases.c.kecamatan == kecamatan)
     if overdue_at is not None:
-        statement = statement.where(cases.c.due_at <= overdue_at)
+        statement = statement.where(cases.c.due_at < overdue_at)
     statement = statement.order_by(cases.c.due_at.is_(None), cases.c.due_at, cases.c.id)
     if limit is not None:
         statement = statement.limit(limit)
