@@ -6,7 +6,8 @@ Times are stored in UTC; everything a person reads goes through here, e.g.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -21,15 +22,21 @@ def to_wita(moment: datetime) -> datetime:
     return moment.astimezone(WITA)
 
 
+@lru_cache(maxsize=4096)
+def _day_text(day: date) -> str:
+    # Babel's formatting is slow (locale lookups) and notices name few distinct days: cache it.
+    return format_date(day, "EEEE, d MMMM y", locale="id")
+
+
 def long_datetime(moment: datetime) -> str:
     """``Senin, 30 November 2026 pukul 08.00 WITA``."""
     local = to_wita(moment)
-    return f"{format_date(local.date(), 'EEEE, d MMMM y', locale='id')} pukul {local:%H.%M} WITA"
+    return f"{_day_text(local.date())} pukul {local:%H.%M} WITA"
 
 
 def long_date(moment: datetime) -> str:
     """``Senin, 30 November 2026``."""
-    return format_date(to_wita(moment).date(), "EEEE, d MMMM y", locale="id")
+    return _day_text(to_wita(moment).date())
 
 
 def short_datetime(moment: datetime) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, text, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, text, update
 
 from engine.cases import CaseRecord, EventRecord
 from engine.store.schema import case_numbers, cases, events
@@ -25,11 +25,23 @@ def _record(row: Row[Any]) -> CaseRecord:
     return CaseRecord(*row)
 
 
+# Hot-path statements are built once: SQLAlchemy then reuses their cache key and compiled form
+# instead of constructing and hashing a new statement on every command.
+_case_by_number = _select_case.where(cases.c.number == bindparam("number"))
+_case_by_number_locked = _case_by_number.with_for_update()
+_save_case = (
+    update(cases)
+    .where(and_(cases.c.id == bindparam("b_id"), cases.c.version == bindparam("b_version")))
+    .values({name: bindparam(name) for name in (
+        "definition_version", "definition_digest", "state", "data", "kecamatan", "version", "updated_at",
+        "state_entered_at", "state_entry", "due_at", "next_step", "next_step_at", "last_hash")})
+)
+_insert_event = insert(events)
+
+
 def case_by_number(connection: Connection, number: str, *, for_update: bool = False) -> CaseRecord | None:
-    statement = _select_case.where(cases.c.number == number)
-    if for_update and connection.dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    row = connection.execute(statement).first()
+    locked = for_update and connection.dialect.name == "postgresql"
+    row = connection.execute(_case_by_number_locked if locked else _case_by_number, {"number": number}).first()
     return _record(row) if row else None
 
 
@@ -76,29 +88,24 @@ def insert_case(connection: Connection, case: CaseRecord) -> int:
 
 def save_case(connection: Connection, case: CaseRecord, expected_version: int) -> bool:
     """Write the case if nobody changed it since ``expected_version``; False when someone did."""
-    result = connection.execute(
-        update(cases)
-        .where(and_(cases.c.id == case.id, cases.c.version == expected_version))
-        .values(
-            definition_version=case.definition_version, definition_digest=case.definition_digest,
-            state=case.state, data=case.data, kecamatan=case.kecamatan, version=case.version,
-            updated_at=case.updated_at, state_entered_at=case.state_entered_at, state_entry=case.state_entry,
-            due_at=case.due_at, next_step=case.next_step, next_step_at=case.next_step_at,
-            last_hash=case.last_hash,
-        )
-    )
+    result = connection.execute(_save_case, {
+        "b_id": case.id, "b_version": expected_version,
+        "definition_version": case.definition_version, "definition_digest": case.definition_digest,
+        "state": case.state, "data": case.data, "kecamatan": case.kecamatan, "version": case.version,
+        "updated_at": case.updated_at, "state_entered_at": case.state_entered_at, "state_entry": case.state_entry,
+        "due_at": case.due_at, "next_step": case.next_step, "next_step_at": case.next_step_at,
+        "last_hash": case.last_hash,
+    })
     return result.rowcount == 1
 
 
 def insert_event(connection: Connection, event: EventRecord) -> None:
-    connection.execute(
-        insert(events).values(
-            case_id=event.case_id, seq=event.seq, trigger=event.trigger, from_state=event.from_state,
-            to_state=event.to_state, actor=event.actor, role=event.role, at=event.at, input=event.input,
-            comment=event.comment, idempotency_key=event.idempotency_key, prev_hash=event.prev_hash,
-            hash=event.hash,
-        )
-    )
+    connection.execute(_insert_event, {
+        "case_id": event.case_id, "seq": event.seq, "trigger": event.trigger, "from_state": event.from_state,
+        "to_state": event.to_state, "actor": event.actor, "role": event.role, "at": event.at, "input": event.input,
+        "comment": event.comment, "idempotency_key": event.idempotency_key, "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    })
 
 
 _EVENT_COLUMNS = (

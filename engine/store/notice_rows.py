@@ -75,10 +75,13 @@ def _row(row: Any) -> NoticeRow:
     return NoticeRow(*values)
 
 
+_insert_notice = insert(notices)
+
+
 def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Queue rendered notices in the caller's transaction (nothing is sent here)."""
     if rows:
-        connection.execute(insert(notices), list(rows))
+        connection.execute(_insert_notice, list(rows))
 
 
 def by_id(connection: Connection, notice_id: int) -> NoticeRow | None:

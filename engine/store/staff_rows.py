@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from engine.store.schema import staff, staff_roles
 
@@ -49,9 +49,31 @@ def _members(connection: Connection, statement: object) -> list[StaffMember]:
                         row.email, bool(row.active)) for row in rows]
 
 
+# One statement for the actor of every command: the member and all their roles (outer join, so a
+# member without roles is still found). Built once so its compiled form is reused.
+_by_username = (
+    select(*_COLUMNS, staff_roles.c.role)
+    .select_from(staff.outerjoin(staff_roles, staff_roles.c.staff_id == staff.c.id))
+    .where(staff.c.username == bindparam("username"))
+    .order_by(staff_roles.c.role)
+)
+_with_role = (
+    select(*_COLUMNS)
+    .join(staff_roles, staff_roles.c.staff_id == staff.c.id)
+    .where(and_(staff_roles.c.role == bindparam("role"), staff.c.active.is_(True)))
+    .order_by(staff.c.username)
+)
+_with_role_in = _with_role.where(staff.c.kecamatan == bindparam("kecamatan"))
+
+
 def by_username(connection: Connection, username: str) -> StaffMember | None:
-    found = _members(connection, select(*_COLUMNS).where(staff.c.username == username))
-    return found[0] if found else None
+    rows = list(connection.execute(_by_username, {"username": username}))
+    if not rows:
+        return None
+    first = rows[0]
+    roles = tuple(row.role for row in rows if row.role is not None)
+    return StaffMember(first.id, first.username, first.name, roles, first.kecamatan, first.phone, first.email,
+                       bool(first.active))
 
 
 def all_staff(connection: Connection) -> list[StaffMember]:
@@ -59,16 +81,17 @@ def all_staff(connection: Connection) -> list[StaffMember]:
 
 
 def active_with_role(connection: Connection, role: str, kecamatan: str | None = None) -> list[StaffMember]:
-    """Active staff holding ``role``; when ``kecamatan`` is given, only those bound to it."""
-    statement = (
-        select(*_COLUMNS)
-        .join(staff_roles, staff_roles.c.staff_id == staff.c.id)
-        .where(and_(staff_roles.c.role == role, staff.c.active.is_(True)))
-        .order_by(staff.c.username)
-    )
-    if kecamatan is not None:
-        statement = statement.where(staff.c.kecamatan == kecamatan)
-    return _members(connection, statement)
+    """Active staff holding ``role``; when ``kecamatan`` is given, only those bound to it.
+
+    Each member's ``roles`` holds just ``role``: recipients are addressed in that role, and
+    skipping the lookup of their other roles saves a query on every notice.
+    """
+    if kecamatan is None:
+        rows = connection.execute(_with_role, {"role": role})
+    else:
+        rows = connection.execute(_with_role_in, {"role": role, "kecamatan": kecamatan})
+    return [StaffMember(row.id, row.username, row.name, (role,), row.kecamatan, row.phone, row.email,
+                        bool(row.active)) for row in rows]
 
 
 def add_staff(connection: Connection, username: str, name: str, roles: Sequence[str], kecamatan: str | None,
