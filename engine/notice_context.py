@@ -107,7 +107,7 @@ def _event_context(definition: WorkflowDefinition, event: EventFacts, sees_pii: 
         "trigger": event.trigger,
         "label": event.label,
         "from_state": event.from_state,
-        "from_label": states[event.from_state].label if event.from_state in states else "-",
+        "from_label": states[event.from_state].label if event.from_state and event.from_state in states else "-",
         "to_state": event.to_state,
         "to_label": states[event.to_state].label if event.to_state in states else event.to_state,
         "actor": event.actor_name,

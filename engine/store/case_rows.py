@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, update
 
 from engine.cases import CaseRecord, EventRecord
 from engine.store.schema import case_numbers, cases, events
@@ -21,7 +21,7 @@ _CASE_COLUMNS = (
 _select_case = select(*_CASE_COLUMNS)
 
 
-def _record(row: Row[Any]) -> CaseRecord:
+def _record(row: Any) -> CaseRecord:
     return CaseRecord(*row)
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 
 from engine.store import schema
 from engine.store.schema import cases
 
-notices = cast(Table, schema.notices)  # the model's table, typed as a Table for insert()/update()
+notices = schema.notices
 
 PENDING = "pending"
 SENT = "sent"

@@ -8,7 +8,7 @@ Times are stored as UTC; ``UTCDateTime`` gives back aware datetimes on every bac
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -211,12 +212,13 @@ class Notice(Base):
     sent_at: Mapped[datetime | None]
 
 
-cases = Case.__table__
-events = Event.__table__
-staff = Staff.__table__
-staff_roles = StaffRole.__table__
-definitions = DefinitionVersion.__table__
-case_numbers = CaseNumber.__table__
-escalations = Escalation.__table__
-schedule_runs = ScheduleRun.__table__
-notices = Notice.__table__
+# Core tables behind the models, typed as Table for insert()/update()/select().
+cases = cast(Table, Case.__table__)
+events = cast(Table, Event.__table__)
+staff = cast(Table, Staff.__table__)
+staff_roles = cast(Table, StaffRole.__table__)
+definitions = cast(Table, DefinitionVersion.__table__)
+case_numbers = cast(Table, CaseNumber.__table__)
+escalations = cast(Table, Escalation.__table__)
+schedule_runs = cast(Table, ScheduleRun.__table__)
+notices = cast(Table, Notice.__table__)
