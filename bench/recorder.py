@@ -79,13 +79,18 @@ def replay_sqlite(path: str, recording: Recording) -> None:
         connection.execute(f"PRAGMA {pragma}")
     cursor = connection.cursor()
     for transaction in recording.transactions:
-        for sql, params, many in transaction.statements:
-            if many:
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
+        _execute(cursor, transaction)
         connection.execute("COMMIT")
     connection.close()
+
+
+def _execute(cursor: Any, transaction: Transaction) -> None:
+    """Send one transaction's statements through a plain DB-API cursor."""
+    for sql, params, many in transaction.statements:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
 
 
 def replay_postgres(url: str, recording: Recording) -> None:
@@ -95,9 +100,5 @@ def replay_postgres(url: str, recording: Recording) -> None:
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
         cursor = connection.cursor()
         for transaction in recording.transactions:
-            for sql, params, many in transaction.statements:
-                if many:
-                    cursor.executemany(sql, params)
-                else:
-                    cursor.execute(sql, params)
+            _execute(cursor, transaction)
             connection.commit()

@@ -37,6 +37,20 @@ def new_engine_no_deploy(url: str) -> Any:
     return new_engine(url)
 
 
+def _record_moves(url: str, numbers: list[str]) -> dict[str, Any]:
+    """Run every move through the engine on ``url`` and capture the SQL it sent, per trigger."""
+    engine = new_engine(url)
+    recordings = {}
+    for trigger, actor, values in MOVES:
+        recorder = Recorder(engine.db.engine)
+        recorder.start()
+        for number in numbers:
+            engine.advance(number, trigger, actor, values)
+        recordings[trigger] = recorder.stop()
+    engine.db.dispose()
+    return recordings
+
+
 def sqlite_throughput(workdir: Path, count: int) -> dict[str, Any]:
     """Engine vs floor on SQLite files prepared identically."""
     seed = workdir / "seed.db"
@@ -49,15 +63,7 @@ def sqlite_throughput(workdir: Path, count: int) -> dict[str, Any]:
         copy_sqlite(seed, target)
 
     results: dict[str, Any] = {"cases": count, "moves": {}}
-    recorder_engine = new_engine(f"sqlite:///{record}")
-    recordings = {}
-    for trigger, actor, values in MOVES:
-        recorder = Recorder(recorder_engine.db.engine)
-        recorder.start()
-        for number in numbers:
-            recorder_engine.advance(number, trigger, actor, values)
-        recordings[trigger] = recorder.stop()
-    recorder_engine.db.dispose()
+    recordings = _record_moves(f"sqlite:///{record}", numbers)
 
     latencies: list[float] = []
     for trigger, actor, values in MOVES:
@@ -90,15 +96,7 @@ def postgres_throughput(admin_url: str, count: int) -> dict[str, Any]:
         with psycopg.connect(libpq, autocommit=True) as admin:
             for kind in ("record", "engine", "floor"):
                 admin.execute(f'CREATE DATABASE "{names[kind]}" TEMPLATE "{names["seed"]}"')
-        recorder_engine = new_engine(f"{base}/{names['record']}")
-        recordings = {}
-        for trigger, actor, values in MOVES:
-            recorder = Recorder(recorder_engine.db.engine)
-            recorder.start()
-            for number in numbers:
-                recorder_engine.advance(number, trigger, actor, values)
-            recordings[trigger] = recorder.stop()
-        recorder_engine.db.dispose()
+        recordings = _record_moves(f"{base}/{names['record']}", numbers)
         results: dict[str, Any] = {"cases": count, "moves": {}}
         latencies: list[float] = []
         for trigger, actor, values in MOVES:

@@ -223,6 +223,16 @@ class _Lens:
         }
 
 
+def _case_id(connection: Connection, number: str | None) -> int | None:
+    """The id of case ``number`` (None when no case is named); NotFound when it does not exist."""
+    if number is None:
+        return None
+    record = case_rows.case_by_number(connection, number)
+    if record is None:
+        raise NotFound(f"case {number!r} not found")
+    return record.id
+
+
 def list_notices(engine: Engine, *, case: str | None = None, status: str | None = None,
                  viewer_name: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Notices (optionally of one case, in one status) the viewer may see, personal data masked."""
@@ -231,12 +241,7 @@ def list_notices(engine: Engine, *, case: str | None = None, status: str | None 
 
     def work(connection: Connection) -> list[dict[str, Any]]:
         lens = _Lens(engine, connection, _viewer(connection, viewer_name))
-        case_id = None
-        if case is not None:
-            record = case_rows.case_by_number(connection, case)
-            if record is None:
-                raise NotFound(f"case {case!r} not found")
-            case_id = record.id
+        case_id = _case_id(connection, case)
         rows = notice_rows.list_notices(connection, case_id=case_id, status=status, limit=limit)
         return [lens.summary(row) for row in rows if lens.may_see(row)]
 
@@ -277,13 +282,8 @@ def retry_notices(engine: Engine, references: Sequence[str], *, all_failed: bool
     def work(connection: Connection) -> list[dict[str, Any]]:
         now = engine.clock()
         if all_failed:
-            case_id = None
-            if case is not None:
-                record = case_rows.case_by_number(connection, case)
-                if record is None:
-                    raise NotFound(f"case {case!r} not found")
-                case_id = record.id
-            targets = notice_rows.list_notices(connection, case_id=case_id, status=notice_rows.FAILED)
+            targets = notice_rows.list_notices(connection, case_id=_case_id(connection, case),
+                                               status=notice_rows.FAILED)
         else:
             targets = [find_notice(connection, reference) for reference in references]
         done = []
