@@ -42,6 +42,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from engine.escalation import EscalationFired, escalate_due
 from engine.reports import ScheduleRun, run_schedule
 from engine.service import Engine
+from engine.settings import env_number
 from engine.store import definition_rows
 
 __all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve", "settings_from_environment"]
@@ -65,25 +66,12 @@ def latest_fire_time(trigger: CronTrigger, now: datetime, grace: timedelta) -> d
     return latest
 
 
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        from engine.errors import InvalidInput
-
-        raise InvalidInput(f"{name}={raw!r} is not a number of seconds") from None
-    return value
-
-
 def settings_from_environment() -> dict[str, Any]:
     """``TRECKK_SCAN_INTERVAL``, ``TRECKK_DELIVERY_INTERVAL``, ``TRECKK_SCHEDULE_GRACE`` (seconds)."""
     return {
-        "scan_interval": _float_env("TRECKK_SCAN_INTERVAL", DEFAULT_SCAN_INTERVAL),
-        "delivery_interval": _float_env("TRECKK_DELIVERY_INTERVAL", DEFAULT_DELIVERY_INTERVAL),
-        "schedule_grace": timedelta(seconds=_float_env("TRECKK_SCHEDULE_GRACE",
+        "scan_interval": env_number(os.environ, "TRECKK_SCAN_INTERVAL", DEFAULT_SCAN_INTERVAL),
+        "delivery_interval": env_number(os.environ, "TRECKK_DELIVERY_INTERVAL", DEFAULT_DELIVERY_INTERVAL),
+        "schedule_grace": timedelta(seconds=env_number(os.environ, "TRECKK_SCHEDULE_GRACE",
                                                        DEFAULT_SCHEDULE_GRACE.total_seconds())),
     }
 
