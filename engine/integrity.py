@@ -10,6 +10,9 @@ from datetime import timezone
 
 from engine.cases import EventRecord
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+"""The one JSON form events are hashed in; never change it, or every stored chain breaks."""
+
 
 def event_hash(case_number: str, event: EventRecord) -> str:
     """SHA-256 over a canonical JSON of the event (UTC time, sorted keys) and the previous hash."""
@@ -27,8 +30,7 @@ def event_hash(case_number: str, event: EventRecord) -> str:
         "idempotency_key": event.idempotency_key,
         "prev": event.prev_hash,
     }
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(content).encode("utf-8")).hexdigest()
 
 
 def sealed(case_number: str, event: EventRecord) -> EventRecord:

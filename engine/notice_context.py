@@ -52,6 +52,68 @@ def visible_data(definition: WorkflowDefinition, data: Mapping[str, Any], sees_p
     return shown
 
 
+class CaseContexts:
+    """Contexts for every recipient of notices about one case at one moment.
+
+    What does not depend on the recipient (the case, labels, the event, personal data shown or
+    masked) is built once and shared; each recipient's context adds only who they are. Templates
+    cannot change what they are given (the sandbox forbids mutating it).
+    """
+
+    def __init__(self, definition: WorkflowDefinition, case: CaseRecord, now: datetime, *,
+                 event: EventFacts | None = None, escalation_step: int | None = None, base_url: str = "") -> None:
+        self.definition = definition
+        self.case = case
+        self.event = event
+        states = definition.states
+        overdue_by = int((now - case.due_at).total_seconds() // 60) if case.due_at and now > case.due_at else 0
+        scope_spec = definition.fields.get(definition.scope_field or "")
+        self._shared: dict[str, Any] = {
+            "workflow": {"name": definition.name, "title": definition.title, "version": definition.version},
+            "case": {
+                "number": case.number,
+                "state": case.state,
+                "state_label": states[case.state].label if case.state in states else case.state,
+                "version": case.version,
+                "created_at": case.created_at,
+                "kecamatan": display_value(scope_spec, case.kecamatan) if case.kecamatan else "-",
+                "due_at": case.due_at,
+                "overdue": overdue_by > 0,
+                "overdue_by": overdue_by,
+                "url": f"{base_url.rstrip('/')}/aduan/{case.number}" if base_url else case.number,
+            },
+            "labels": {name: spec.label for name, spec in definition.fields.items()},
+            "anonymous": bool(definition.contact.anonymous and case.data.get(definition.contact.anonymous)),
+            "escalation": {"step": escalation_step + 1, "late_by": overdue_by} if escalation_step is not None else None,
+            "report": None,
+            "now": now,
+        }
+        self._by_pii: dict[bool, tuple[dict[str, str], dict[str, Any] | None]] = {}
+
+    def _seen(self, sees_pii: bool) -> tuple[dict[str, str], dict[str, Any] | None]:
+        """The case data and event as shown with or without personal data (built once each)."""
+        seen = self._by_pii.get(sees_pii)
+        if seen is None:
+            event = _event_context(self.definition, self.event, sees_pii) if self.event else None
+            seen = self._by_pii[sees_pii] = (visible_data(self.definition, self.case.data, sees_pii), event)
+        return seen
+
+    def for_recipient(self, recipient: Recipient) -> dict[str, Any]:
+        """The full context ``recipient``'s notice is rendered with."""
+        data, event = self._seen(recipient.sees_pii)
+        return {
+            **self._shared,
+            "data": data,
+            "event": event,
+            "recipient": {
+                "kind": recipient.kind,
+                "name": recipient.name,
+                "role": recipient.role,
+                "role_label": self.definition.roles.label(recipient.role) if recipient.role else "Pelapor",
+            },
+        }
+
+
 def case_context(
     definition: WorkflowDefinition,
     case: CaseRecord,
@@ -63,37 +125,8 @@ def case_context(
     base_url: str = "",
 ) -> dict[str, Any]:
     """Context for a notice about one case."""
-    states = definition.states
-    overdue_by = int((now - case.due_at).total_seconds() // 60) if case.due_at and now > case.due_at else 0
-    scope_spec = definition.fields.get(definition.scope_field or "")
-    return {
-        "workflow": {"name": definition.name, "title": definition.title, "version": definition.version},
-        "case": {
-            "number": case.number,
-            "state": case.state,
-            "state_label": states[case.state].label if case.state in states else case.state,
-            "version": case.version,
-            "created_at": case.created_at,
-            "kecamatan": display_value(scope_spec, case.kecamatan) if case.kecamatan else "-",
-            "due_at": case.due_at,
-            "overdue": overdue_by > 0,
-            "overdue_by": overdue_by,
-            "url": f"{base_url.rstrip('/')}/aduan/{case.number}" if base_url else case.number,
-        },
-        "data": visible_data(definition, case.data, recipient.sees_pii),
-        "labels": {name: spec.label for name, spec in definition.fields.items()},
-        "anonymous": bool(definition.contact.anonymous and case.data.get(definition.contact.anonymous)),
-        "event": _event_context(definition, event, recipient.sees_pii) if event else None,
-        "recipient": {
-            "kind": recipient.kind,
-            "name": recipient.name,
-            "role": recipient.role,
-            "role_label": definition.roles.label(recipient.role) if recipient.role else "Pelapor",
-        },
-        "escalation": {"step": escalation_step + 1, "late_by": overdue_by} if escalation_step is not None else None,
-        "report": None,
-        "now": now,
-    }
+    return CaseContexts(definition, case, now, event=event, escalation_step=escalation_step,
+                        base_url=base_url).for_recipient(recipient)
 
 
 def _event_context(definition: WorkflowDefinition, event: EventFacts, sees_pii: bool) -> dict[str, Any]:

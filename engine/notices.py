@@ -26,7 +26,7 @@ from engine.channels.message import readable
 from engine.definition.model import COMPLAINANT, STAFF_PREFIX
 from engine.errors import InvalidInput, NotFound, PermissionDenied
 from engine.fields import MASK, display_value
-from engine.notice_context import EventFacts, Recipient, case_context
+from engine.notice_context import CaseContexts, EventFacts, Recipient, case_context
 from engine.permissions import may_view, sees_pii
 from engine.routing import Routing
 from engine.store import case_rows, notice_rows, staff_rows
@@ -123,11 +123,11 @@ def case_notices(connection: Connection, compiled: CompiledWorkflow, case: CaseR
                  source: str = "event", base_url: str = "") -> list[dict[str, Any]]:
     """Rendered outbox rows for ``(recipients, template)`` pairs about one case."""
     rows: list[dict[str, Any]] = []
+    shared = CaseContexts(compiled.definition, case, now, event=event, escalation_step=escalation_step,
+                          base_url=base_url)
     for names, template in notices:
         recipients = resolve_recipients(connection, compiled, case, names)
-        contexts = [case_context(compiled.definition, case, recipient, now, event=event,
-                                 escalation_step=escalation_step, base_url=base_url)
-                    for recipient, _, _ in recipients]
+        contexts = [shared.for_recipient(recipient) for recipient, _, _ in recipients]
         rows.extend(render_rows(compiled, template, recipients, contexts, case_id=case.id,
                                 event_seq=case.version if event else None, source=source, routing=routing, now=now))
     return rows

@@ -2,7 +2,8 @@
 
 Templates come from a deployed bundle (name → source), never from complaint text: what a
 citizen typed is only ever a value in the context, so ``{{ 7*7 }}`` in a complaint stays literal.
-HTML templates (``*.html.j2``) are autoescaped. The first line of a text template's output is the
+HTML templates (``*.html.j2``) are autoescaped. The sandbox is the immutable one: a template cannot
+change its context (notices of one event share parts of it), only read it. The first line of a text template's output is the
 notice's subject; an HTML template's subject is its ``<title>``.
 
 The context every template receives is documented in ``docs/templates.md``.
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import DictLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import DictLoader, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine import wita
 from engine.errors import InvalidInput, NotFound
@@ -44,14 +45,16 @@ class TemplateSet:
 
     def __init__(self, sources: Mapping[str, str]) -> None:
         self.sources = dict(sources)
-        self.environment = SandboxedEnvironment(
+        self.environment = ImmutableSandboxedEnvironment(
             loader=DictLoader(self.sources),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name) and is_html_template(str(name)),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            auto_reload=False,  # the sources never change after deploy; no up-to-date check per render
         )
+        self._compiled: dict[str, Template] = {}
         self.environment.filters.update(
             wita=wita.long_datetime,
             tanggal=wita.long_date,
@@ -80,12 +83,14 @@ class TemplateSet:
 
     def render(self, name: str, context: Mapping[str, Any]) -> Rendered:
         """Render ``name``; raises NotFound for an unknown template."""
-        try:
-            template = self.environment.get_template(name)
-        except TemplateNotFound as exc:
-            raise NotFound(f"template {name!r} not found; known templates are "
-                           f"{', '.join(sorted(self.sources))}") from exc
-        body = template.render(**context)
+        template = self._compiled.get(name)
+        if template is None:
+            try:
+                template = self._compiled[name] = self.environment.get_template(name)
+            except TemplateNotFound as exc:
+                raise NotFound(f"template {name!r} not found; known templates are "
+                               f"{', '.join(sorted(self.sources))}") from exc
+        body = template.render(context)
         if is_html_template(name):
             match = _TITLE.search(body)
             subject = html.unescape(match.group(1).strip()) if match else name

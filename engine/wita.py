@@ -31,7 +31,7 @@ def _day_text(day: date) -> str:
 def long_datetime(moment: datetime) -> str:
     """``Senin, 30 November 2026 pukul 08.00 WITA``."""
     local = to_wita(moment)
-    return f"{_day_text(local.date())} pukul {local:%H.%M} WITA"
+    return f"{_day_text(local.date())} pukul {local.hour:02d}.{local.minute:02d} WITA"
 
 
 def long_date(moment: datetime) -> str:

@@ -512,3 +512,20 @@ def test_monthly_recap_without_times_or_cases(compiled: CompiledWorkflow, defini
     assert "Per kecamatan:\n- Tidak ada aduan pada periode ini." in rendered.body
     assert "Bangunan liar: diterima 1, selesai 0, ditolak 0, dilimpahkan 0, terbuka 1, terlambat 0; " \
            "median -, persentil ke-90 -" in rendered.body
+
+
+def test_a_template_cannot_change_what_other_recipients_are_shown(definition: WorkflowDefinition) -> None:
+    """Recipients of one event share parts of their context, so a template may only read it."""
+    from jinja2.exceptions import SecurityError
+
+    from engine.notice_context import CaseContexts, Recipient, sample_case
+    from engine.templating import TemplateSet
+
+    templates = TemplateSet({"ubah.txt.j2": "{{ data.clear() }}Halo {{ recipient.name }}",
+                             "baca.txt.j2": "Kategori: {{ data.kategori }}"})
+    contexts = CaseContexts(definition, sample_case(definition, "ditelaah"), datetime.now(timezone.utc))
+    first = contexts.for_recipient(Recipient("staff", "Kabid", "kabid_trantibum", True, "kabid"))
+    with pytest.raises(SecurityError):
+        templates.render("ubah.txt.j2", first)
+    second = contexts.for_recipient(Recipient("staff", "Kasat", "penanggung_jawab", True, "kasat"))
+    assert templates.render("baca.txt.j2", second).body == "Kategori: PKL dan tempat usaha"

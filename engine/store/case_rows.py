@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, update
 
 from engine.cases import CaseRecord, EventRecord
+from engine.store.prepared import PreparedStatement
 from engine.store.schema import case_numbers, cases, events
 
 _CASE_COLUMNS = (
@@ -25,23 +26,26 @@ def _record(row: Any) -> CaseRecord:
     return CaseRecord(*row)
 
 
-# Hot-path statements are built once: SQLAlchemy then reuses their cache key and compiled form
-# instead of constructing and hashing a new statement on every command.
+# The statements of every command are prepared once (engine.store.prepared): compiled per
+# dialect and sent straight to the driver.
 _case_by_number = _select_case.where(cases.c.number == bindparam("number"))
-_case_by_number_locked = _case_by_number.with_for_update()
-_save_case = (
+_load_case = PreparedStatement(_case_by_number)
+_load_case_locked = PreparedStatement(_case_by_number.with_for_update())
+_save_case = PreparedStatement(
     update(cases)
     .where(and_(cases.c.id == bindparam("b_id"), cases.c.version == bindparam("b_version")))
     .values({name: bindparam(name) for name in (
         "definition_version", "definition_digest", "state", "data", "kecamatan", "version", "updated_at",
         "state_entered_at", "state_entry", "due_at", "next_step", "next_step_at", "last_hash")})
 )
-_insert_event = insert(events)
+_EVENT_FIELDS = ("case_id", "seq", "trigger", "from_state", "to_state", "actor", "role", "at", "input", "comment",
+                 "idempotency_key", "prev_hash", "hash")
+_insert_event = PreparedStatement(insert(events).values({name: bindparam(name) for name in _EVENT_FIELDS}))
 
 
 def case_by_number(connection: Connection, number: str, *, for_update: bool = False) -> CaseRecord | None:
     locked = for_update and connection.dialect.name == "postgresql"
-    row = connection.execute(_case_by_number_locked if locked else _case_by_number, {"number": number}).first()
+    row = (_load_case_locked if locked else _load_case).first(connection, {"number": number})
     return _record(row) if row else None
 
 
@@ -88,19 +92,18 @@ def insert_case(connection: Connection, case: CaseRecord) -> int:
 
 def save_case(connection: Connection, case: CaseRecord, expected_version: int) -> bool:
     """Write the case if nobody changed it since ``expected_version``; False when someone did."""
-    result = connection.execute(_save_case, {
+    return _save_case.rowcount(connection, {
         "b_id": case.id, "b_version": expected_version,
         "definition_version": case.definition_version, "definition_digest": case.definition_digest,
         "state": case.state, "data": case.data, "kecamatan": case.kecamatan, "version": case.version,
         "updated_at": case.updated_at, "state_entered_at": case.state_entered_at, "state_entry": case.state_entry,
         "due_at": case.due_at, "next_step": case.next_step, "next_step_at": case.next_step_at,
         "last_hash": case.last_hash,
-    })
-    return result.rowcount == 1
+    }) == 1
 
 
 def insert_event(connection: Connection, event: EventRecord) -> None:
-    connection.execute(_insert_event, {
+    _insert_event.rowcount(connection, {
         "case_id": event.case_id, "seq": event.seq, "trigger": event.trigger, "from_state": event.from_state,
         "to_state": event.to_state, "actor": event.actor, "role": event.role, "at": event.at, "input": event.input,
         "comment": event.comment, "idempotency_key": event.idempotency_key, "prev_hash": event.prev_hash,

@@ -37,6 +37,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.errors import Conflict, InvalidInput, TreckkError
+from engine.store.prepared import run_driver_sql
 from engine.store.schema import Base
 
 T = TypeVar("T")
@@ -252,4 +253,4 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    run_driver_sql(connection, "BEGIN IMMEDIATE")

@@ -13,11 +13,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.cases import CaseRecord
 from engine.store import schema
+from engine.store.prepared import PreparedStatement
 
 _cases = cast(Table, schema.cases)
 _escalations = cast(Table, schema.escalations)
@@ -50,6 +51,11 @@ def due_cases(connection: Connection, now: datetime, limit: int,
             if row.next_step is not None]
 
 
+_claim = select(*_CASE_COLUMNS).where(_cases.c.id == bindparam("case_id"))
+_claim_case = PreparedStatement(_claim)
+_claim_case_skip_locked = PreparedStatement(_claim.with_for_update(skip_locked=True))
+
+
 def claim_case(connection: Connection, case_id: int) -> CaseRecord | None:
     """The case row, locked for this transaction; None when another runner holds it.
 
@@ -57,29 +63,39 @@ def claim_case(connection: Connection, case_id: int) -> CaseRecord | None:
     cases instead of queueing on each other; a staff command updating the same case waits for
     this short transaction. SQLite's ``BEGIN IMMEDIATE`` already serialises every writer.
     """
-    statement = select(*_CASE_COLUMNS).where(_cases.c.id == case_id)
-    if connection.dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    row = connection.execute(statement).first()
+    postgres = connection.dialect.name == "postgresql"
+    row = (_claim_case_skip_locked if postgres else _claim_case).first(connection, {"case_id": case_id})
     return CaseRecord(*row) if row else None
 
 
-def _insert(connection: Connection) -> Any:
-    """The dialect's INSERT, which offers ``ON CONFLICT DO NOTHING`` on both backends."""
-    return postgresql.insert(_escalations) if connection.dialect.name == "postgresql" else sqlite.insert(_escalations)
+def _record_step_statement(insert: Any) -> PreparedStatement:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, built with the dialect's own ``insert``."""
+    return PreparedStatement(
+        insert(_escalations)
+        .values({name: bindparam(name) for name in ("case_id", "state_entry", "state", "step", "due_at", "fired_at")})
+        .on_conflict_do_nothing(index_elements=["case_id", "state_entry", "step"])
+        .returning(_escalations.c.id)
+    )
+
+
+_record_step = {"postgresql": _record_step_statement(postgresql.insert), "sqlite": _record_step_statement(sqlite.insert)}
 
 
 def record_step(connection: Connection, case: CaseRecord, step: int, fired_at: datetime) -> bool:
     """Record that ``step`` (0-based) of the case's current state entry fired; False if it already had."""
     assert case.due_at is not None
-    statement = (
-        _insert(connection)
-        .values(case_id=case.id, state_entry=case.state_entry, state=case.state, step=step, due_at=case.due_at,
-                fired_at=fired_at)
-        .on_conflict_do_nothing(index_elements=["case_id", "state_entry", "step"])
-        .returning(_escalations.c.id)
-    )
-    return connection.execute(statement).first() is not None
+    return _record_step[connection.dialect.name].first(connection, {
+        "case_id": case.id, "state_entry": case.state_entry, "state": case.state, "step": step,
+        "due_at": case.due_at, "fired_at": fired_at,
+    }) is not None
+
+
+_move_to_step = PreparedStatement(
+    update(_cases)
+    .where(and_(_cases.c.id == bindparam("b_id"), _cases.c.state_entry == bindparam("b_state_entry"),
+                _cases.c.next_step == bindparam("b_step")))
+    .values(next_step=bindparam("next_step"), next_step_at=bindparam("next_step_at"))
+)
 
 
 def move_to_step(connection: Connection, case_id: int, state_entry: int, step: int, next_step: int | None,
@@ -89,10 +105,7 @@ def move_to_step(connection: Connection, case_id: int, state_entry: int, step: i
     Touches neither ``version`` nor history: a reminder is not a change a staff member must
     reload for, so an ``--expect-version`` taken before it still holds.
     """
-    result = connection.execute(
-        update(_cases)
-        .where(and_(_cases.c.id == case_id, _cases.c.state_entry == state_entry, _cases.c.next_step == step))
-        .values(next_step=next_step, next_step_at=next_step_at)
-    )
-    return result.rowcount == 1
-
+    return _move_to_step.rowcount(connection, {
+        "b_id": case_id, "b_state_entry": state_entry, "b_step": step, "next_step": next_step,
+        "next_step_at": next_step_at,
+    }) == 1

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from engine.store import schema
+from engine.store.prepared import PreparedStatement
 from engine.store.schema import cases
 
 notices = schema.notices
@@ -75,13 +76,20 @@ def _row(row: Any) -> NoticeRow:
     return NoticeRow(*values)
 
 
-_insert_notice = insert(notices)
+_NOTICE_FIELDS = (
+    "message_id", "case_id", "event_seq", "source", "template", "recipient_kind", "recipient_name",
+    "recipient_username", "recipient_role", "channel", "address", "subject", "body", "is_html", "status",
+    "attempts", "next_attempt_at", "last_error", "created_at", "sent_at",
+)
+_insert_notice = PreparedStatement(insert(notices).values({name: bindparam(name) for name in _NOTICE_FIELDS}))
 
 
 def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Queue rendered notices in the caller's transaction (nothing is sent here)."""
-    if rows:
-        connection.execute(_insert_notice, list(rows))
+    """Queue rendered notices in the caller's transaction (nothing is sent here).
+
+    Each row gives every column of ``_NOTICE_FIELDS`` (``engine.notices.render_rows`` builds them).
+    """
+    _insert_notice.many(connection, rows)
 
 
 def by_id(connection: Connection, notice_id: int) -> NoticeRow | None:

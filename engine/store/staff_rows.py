@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
+from engine.store.prepared import PreparedStatement
 from engine.store.schema import staff, staff_roles
 
 
@@ -50,30 +51,30 @@ def _members(connection: Connection, statement: object) -> list[StaffMember]:
 
 
 # One statement for the actor of every command: the member and all their roles (outer join, so a
-# member without roles is still found). Built once so its compiled form is reused.
-_by_username = (
+# member without roles is still found). Prepared once (engine.store.prepared).
+_by_username = PreparedStatement(
     select(*_COLUMNS, staff_roles.c.role)
     .select_from(staff.outerjoin(staff_roles, staff_roles.c.staff_id == staff.c.id))
     .where(staff.c.username == bindparam("username"))
     .order_by(staff_roles.c.role)
 )
-_with_role = (
+_with_role_select = (
     select(*_COLUMNS)
     .join(staff_roles, staff_roles.c.staff_id == staff.c.id)
     .where(and_(staff_roles.c.role == bindparam("role"), staff.c.active.is_(True)))
     .order_by(staff.c.username)
 )
-_with_role_in = _with_role.where(staff.c.kecamatan == bindparam("kecamatan"))
+_with_role = PreparedStatement(_with_role_select)
+_with_role_in = PreparedStatement(_with_role_select.where(staff.c.kecamatan == bindparam("kecamatan")))
 
 
 def by_username(connection: Connection, username: str) -> StaffMember | None:
-    rows = list(connection.execute(_by_username, {"username": username}))
+    rows = _by_username.rows(connection, {"username": username})
     if not rows:
         return None
-    first = rows[0]
-    roles = tuple(row.role for row in rows if row.role is not None)
-    return StaffMember(first.id, first.username, first.name, roles, first.kecamatan, first.phone, first.email,
-                       bool(first.active))
+    staff_id, found, name, kecamatan, phone, email, active, _role = rows[0]
+    roles = tuple(row[7] for row in rows if row[7] is not None)
+    return StaffMember(staff_id, found, name, roles, kecamatan, phone, email, bool(active))
 
 
 def all_staff(connection: Connection) -> list[StaffMember]:
@@ -87,11 +88,11 @@ def active_with_role(connection: Connection, role: str, kecamatan: str | None = 
     skipping the lookup of their other roles saves a query on every notice.
     """
     if kecamatan is None:
-        rows = connection.execute(_with_role, {"role": role})
+        rows = _with_role.rows(connection, {"role": role})
     else:
-        rows = connection.execute(_with_role_in, {"role": role, "kecamatan": kecamatan})
-    return [StaffMember(row.id, row.username, row.name, (role,), row.kecamatan, row.phone, row.email,
-                        bool(row.active)) for row in rows]
+        rows = _with_role_in.rows(connection, {"role": role, "kecamatan": kecamatan})
+    return [StaffMember(staff_id, username, name, (role,), bound_to, phone, email, bool(active))
+            for staff_id, username, name, bound_to, phone, email, active in rows]
 
 
 def add_staff(connection: Connection, username: str, name: str, roles: Sequence[str], kecamatan: str | None,

@@ -1,0 +1,156 @@
+"""Hot-path statements sent straight to the driver behave exactly as through SQLAlchemy.
+
+``engine.store.prepared`` skips SQLAlchemy's execution machinery for the statements every command
+runs. These tests hold it to its promise: the same SQL text and values reach the database, rows
+come back with the same types, errors are the same ``sqlalchemy.exc`` classes (and a lost
+PostgreSQL connection is recovered), and anyone listening on the engine sees every statement.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
+
+from engine.errors import Conflict
+from engine.escalation import escalate_due
+from engine.service import Engine
+from engine.store import case_rows
+from engine.store.database import Database, DatabaseUnavailable
+from engine.store.migrations import upgrade
+from engine.store.prepared import observed
+from tests.conftest import COMPLAINT, STAFF, FakeClock
+
+_MESSAGE_ID = re.compile(r"'[0-9a-f]{32}@treckk'")
+
+
+def _scripted_day(db: Database, clock: FakeClock, home: Path) -> None:
+    """Intake, two moves with notices, and an escalation reminder, at fixed times."""
+    engine = Engine(db, clock, home)
+    engine.deploy(home / "workflows" / "treckk.yaml", None)
+    for username, name, roles, kecamatan, phone, email in STAFF:
+        engine.add_staff(username, name, roles, kecamatan, phone, email)
+    first = engine.submit("admin", COMPLAINT).number
+    second = engine.submit("admin", {**COMPLAINT, "kecamatan": "juai"}).number
+    engine.advance(first, "teruskan", "admin")
+    engine.advance(first, "tugaskan", "kabid", {"instruksi": "Tertibkan PKL."})
+    engine.advance(second, "teruskan", "admin")
+    clock.advance(days=3)
+    assert second in [fired.number for fired in escalate_due(engine)]
+    with pytest.raises(Conflict):
+        engine.advance(first, "mulai_tangani", "tim_paringin", expect_version=1)
+
+
+def _traced(url: str, clock: FakeClock, home: Path, *, observe: bool) -> list[str]:
+    """Every statement SQLite executed for the scripted day, as SQLite itself saw it."""
+    db = Database(url)
+    upgrade(db)
+    seen: list[str] = []
+    event.listen(db.engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(seen.append))
+    db.dispose()  # reconnect, so every connection carries the trace callback
+    if observe:
+        event.listen(db.engine, "before_cursor_execute", lambda *_args: None)
+    random.seed(7)  # the escalation scan starts each batch at a random case
+    assert observed(db.engine.connect()) is observe
+    _scripted_day(db, clock, home)
+    db.dispose()
+    return [_MESSAGE_ID.sub("'<message-id>'", statement) for statement in seen]
+
+
+def test_sqlite_receives_the_very_statements_sqlalchemy_would_send(tmp_path: Path, home: Path) -> None:
+    start = FakeClock().now
+    through_sqlalchemy = _traced(f"sqlite:///{tmp_path / 'a.db'}", FakeClock(start), home, observe=True)
+    straight = _traced(f"sqlite:///{tmp_path / 'b.db'}", FakeClock(start), home, observe=False)
+    assert len(straight) > 60
+    assert straight == through_sqlalchemy
+    dump = {name: [row for row in sqlite3.connect(tmp_path / name).execute(
+        "SELECT number, state, version, data, due_at, next_step, next_step_at, last_hash FROM cases ORDER BY id")]
+        for name in ("a.db", "b.db")}
+    assert dump["a.db"] == dump["b.db"]
+
+
+def test_rows_come_back_with_the_types_sqlalchemy_gives(engine: Engine) -> None:
+    number = engine.submit("admin", COMPLAINT).number
+    engine.advance(number, "teruskan", "admin")
+
+    def both(connection: Any) -> tuple[Any, Any]:
+        fast = case_rows.case_by_number(connection, number)
+        full = connection.execute(case_rows._case_by_number, {"number": number}).first()
+        return fast, full
+
+    fast, full = engine.db.transaction(both)
+    assert fast is not None and full is not None
+    assert tuple(getattr(fast, name) for name in ("id", "number", "state", "data", "created_at", "due_at")) == \
+        (full.id, full.number, full.state, full.data, full.created_at, full.due_at)
+    assert fast.due_at is not None and fast.due_at.utcoffset() is not None
+    assert fast.data["kategori"] == "pkl_tempat_usaha"
+
+
+def test_a_duplicate_history_event_is_sqlalchemys_integrity_error_and_writes_nothing(engine: Engine) -> None:
+    number = engine.submit("admin", COMPLAINT).number
+
+    def twice(connection: Any) -> None:
+        event_row = case_rows.history(connection, case_rows.case_by_number(connection, number).id)[0]
+        case_rows.insert_event(connection, replace(event_row, comment="sekali lagi"))
+
+    with pytest.raises(IntegrityError):
+        engine.db.transaction(twice)
+    history = engine.db.transaction(lambda c: case_rows.history(c, case_rows.case_by_number(c, number).id))
+    assert [(e.seq, e.comment) for e in history] == [(1, None)]
+
+
+def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Engine) -> None:
+    number = engine.submit("admin", COMPLAINT).number
+    statements: list[str] = []
+    listener = lambda _c, _cur, sql, *_rest: statements.append(sql.split(None, 1)[0])  # noqa: E731
+    event.listen(engine.db.engine, "before_cursor_execute", listener)
+    try:
+        engine.advance(number, "teruskan", "admin")
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", listener)
+    assert statements.count("UPDATE") == 1 and statements.count("INSERT") == 2  # case; event and notices
+    assert statements[0] == ("BEGIN" if engine.db.is_sqlite else "SELECT")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_killed_between_commands_is_replaced(database_url: str, engine: Engine) -> None:
+    if engine.db.is_sqlite:
+        pytest.skip("SQLite has no server that can drop the connection")
+    number = engine.submit("admin", COMPLAINT).number
+    with engine.db.engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    # pool_pre_ping notices the dead connection at checkout and opens a new one.
+    moved = engine.advance(number, "teruskan", "admin")
+    assert moved.state == "ditelaah"
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_lost_mid_command_is_unavailable_and_then_recovered(database_url: str,
+                                                                                    engine: Engine) -> None:
+    if engine.db.is_sqlite:
+        pytest.skip("SQLite has no server that can drop the connection")
+    import psycopg
+
+    number = engine.submit("admin", COMPLAINT).number
+
+    def killed_mid_command(connection: Any) -> None:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"),
+                             autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        case_rows.case_by_number(connection, number)  # sent straight to the driver: the server is gone
+
+    with pytest.raises(DatabaseUnavailable, match="is not available"):
+        engine.db.transaction(killed_mid_command)
+    assert engine.advance(number, "teruskan", "admin").state == "ditelaah"
