@@ -106,7 +106,7 @@ def table(results: dict[str, Any]) -> str:
                   f"  query alone: {scan['query_ms']:.1f} ms   plan: {' | '.join(scan['query_plan'])}",
                   f"  escalate all due: {scan['escalate_s']:.2f} s (floor {scan['floor_s']:.2f} s, ratio "
                   f"{scan['ratio']:.2f}); escalated {scan['escalated']:,}",
-                  f"  scan with none due: {scan['idle_scan_ms']:.2f} ms"]
+                  f"  scan with none due: {scan['idle_scan_ms']:.2f} ms (median of 21; the first {scan['idle_scan_first_ms']:.2f} ms)"]
     mem = results.get("memory")
     if mem:
         lines += ["", f"memory: {mem['transitions']:,} transitions over as many cases: RSS {mem['rss_before_mb']:.1f} → "

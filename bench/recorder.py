@@ -71,16 +71,26 @@ class Recorder:
 
 
 def replay_sqlite(path: str, recording: Recording) -> None:
-    """Replay with the standard ``sqlite3`` module, same pragmas, same BEGIN IMMEDIATE/COMMIT."""
+    """Replay with the standard ``sqlite3`` module: same pragmas, BEGIN IMMEDIATE/COMMIT, checkpoints.
+
+    The WAL is checkpointed as the product does it (a background ``WalCheckpointer`` and the
+    same backstop), so the floor and the engine pay for the same journal work.
+    """
     import sqlite3
 
+    from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+
     connection = sqlite3.connect(path, isolation_level=None, timeout=30)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000",
+                   f"wal_autocheckpoint={BACKSTOP_PAGES}"):
         connection.execute(f"PRAGMA {pragma}")
+    checkpointer = WalCheckpointer(path)
     cursor = connection.cursor()
     for transaction in recording.transactions:
         _execute(cursor, transaction)
         connection.execute("COMMIT")
+        checkpointer.committed()
+    checkpointer.close()
     connection.close()
 
 

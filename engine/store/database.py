@@ -2,7 +2,7 @@
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` and takes the write lock at ``BEGIN`` (``BEGIN
 IMMEDIATE``), so two writers queue on the busy timeout instead of failing half-way through a
-read-then-write. PostgreSQL uses a small connection pool per process with timeouts on connecting,
+read-then-write; its WAL is checkpointed on a background thread (``engine.store.checkpoint``). PostgreSQL uses a small connection pool per process with timeouts on connecting,
 statements, lock waits and idle transactions, so several runner processes can share one server;
 transactions that lose a serialisation conflict or a deadlock are retried by
 ``Database.transaction``.
@@ -19,9 +19,11 @@ import os
 import random
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +39,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.errors import Conflict, InvalidInput, TreckkError
+from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from engine.store.prepared import run_driver_sql
 from engine.store.schema import Base
 
@@ -113,6 +116,9 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self.retries = 0
         """Transactions run again after a serialisation failure or deadlock (for tests and logs)."""
+        self._wal_file: str | None = None
+        self._checkpointer: WalCheckpointer | None = None
+        self._checkpointer_lock = threading.Lock()
         if self.dialect == "sqlite":
             self.engine: Engine = self._sqlite_engine(parsed, echo)
         elif self.dialect == "postgresql":
@@ -125,16 +131,28 @@ class Database:
             raise InvalidInput(f"unsupported SQLite driver {parsed.get_driver_name()!r} in {self.safe_url!r}; "
                                "use sqlite:///PATH")
         database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
+        is_file = bool(database) and database != ":memory:" and not database.startswith("file:")
+        if is_file:
             try:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise DatabaseUnavailable(f"cannot create the folder for the SQLite database {database!r}: "
                                           f"{exc.strerror or exc}") from None
+            self._wal_file = database
         engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "connect", partial(_sqlite_connect, checkpointed=is_file))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+
+    def _committed(self) -> None:
+        """After each commit: SQLite files get their WAL checkpointed on a background thread."""
+        if self._wal_file is None:
+            return
+        if self._checkpointer is None:
+            with self._checkpointer_lock:
+                if self._checkpointer is None:
+                    self._checkpointer = WalCheckpointer(self._wal_file)
+        self._checkpointer.committed()
 
     def _postgres_engine(self, parsed: URL, echo: bool, pool_size: int | None, max_overflow: int | None) -> Engine:
         if parsed.drivername == "postgresql":
@@ -199,6 +217,7 @@ class Database:
         """One transaction: commits when the block ends, rolls back on any exception."""
         with self.translate_errors(), self.engine.begin() as connection:
             yield connection
+        self._committed()
 
     def transaction(self, work: Callable[[Connection], T], *, attempts: int = 5,
                     isolation: str | None = None) -> T:
@@ -215,7 +234,9 @@ class Database:
                         if isolation and not self.is_sqlite:
                             connection.execution_options(isolation_level=isolation)
                         with connection.begin():
-                            return work(connection)
+                            result = work(connection)
+                    self._committed()
+                    return result
                 except DBAPIError as exc:
                     if attempt == attempts or not self._retryable(exc):
                         raise
@@ -228,11 +249,14 @@ class Database:
         return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop the WAL checkpoint thread)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self.engine.dispose()
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any, *, checkpointed: bool) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of pysqlite's deferred BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -248,6 +272,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
                 raise
             time.sleep(0.02 + 0.03 * random.random())
     cursor.execute("PRAGMA synchronous=NORMAL")
+    if checkpointed:
+        # Checkpoints run on a background thread (engine.store.checkpoint); a command only does
+        # one itself when the log is far behind.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

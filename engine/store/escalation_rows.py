@@ -36,19 +36,24 @@ class DueCase:
     next_step_at: datetime
 
 
+_due = (
+    select(_cases.c.id, _cases.c.state_entry, _cases.c.next_step, _cases.c.next_step_at)
+    .where(_cases.c.next_step_at <= bindparam("now"))
+    .order_by(_cases.c.next_step_at, _cases.c.id)
+    .limit(bindparam("limit"))
+)
+_due_cases = PreparedStatement(_due)
+
+
 def due_cases(connection: Connection, now: datetime, limit: int,
               exclude: Collection[int] = ()) -> list[DueCase]:
     """Up to ``limit`` cases with ``next_step_at <= now``, the longest-waiting first."""
-    statement = (
-        select(_cases.c.id, _cases.c.state_entry, _cases.c.next_step, _cases.c.next_step_at)
-        .where(_cases.c.next_step_at <= now)
-        .order_by(_cases.c.next_step_at, _cases.c.id)
-        .limit(limit)
-    )
-    if exclude:
-        statement = statement.where(_cases.c.id.notin_(list(exclude)))
-    return [DueCase(row.id, row.state_entry, row.next_step, row.next_step_at) for row in connection.execute(statement)
-            if row.next_step is not None]
+    if exclude:  # cases that failed earlier in this scan: rare, so built when needed
+        statement = _due.where(_cases.c.id.notin_(list(exclude)))
+        rows = [tuple(row) for row in connection.execute(statement, {"now": now, "limit": limit})]
+    else:
+        rows = _due_cases.rows(connection, {"now": now, "limit": limit})
+    return [DueCase(*row) for row in rows if row[2] is not None]
 
 
 _claim = select(*_CASE_COLUMNS).where(_cases.c.id == bindparam("case_id"))
