@@ -70,28 +70,60 @@ class Recorder:
         return self.recording
 
 
-def replay_sqlite(path: str, recording: Recording) -> None:
-    """Replay with the standard ``sqlite3`` module: same pragmas, BEGIN IMMEDIATE/COMMIT, checkpoints.
+class SqliteReplay:
+    """The plain ``sqlite3`` driver with the product's pragmas, BEGIN IMMEDIATE/COMMIT and checkpoints.
 
     The WAL is checkpointed as the product does it (a background ``WalCheckpointer`` and the
-    same backstop), so the floor and the engine pay for the same journal work.
+    same backstop), so the floor and the engine pay for the same journal work. Open it before
+    timing and ``close()`` it after, as the engine's own start-up is not timed either.
     """
-    import sqlite3
 
-    from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+    def __init__(self, path: str) -> None:
+        import sqlite3
 
-    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000",
-                   f"wal_autocheckpoint={BACKSTOP_PAGES}"):
-        connection.execute(f"PRAGMA {pragma}")
-    checkpointer = WalCheckpointer(path)
-    cursor = connection.cursor()
-    for transaction in recording.transactions:
-        _execute(cursor, transaction)
-        connection.execute("COMMIT")
-        checkpointer.committed()
-    checkpointer.close()
-    connection.close()
+        from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
+
+        self.connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000",
+                       f"wal_autocheckpoint={BACKSTOP_PAGES}"):
+            self.connection.execute(f"PRAGMA {pragma}")
+        self.checkpointer = WalCheckpointer(path)
+        self.cursor = self.connection.cursor()
+
+    def run(self, transactions: list[Transaction]) -> None:
+        for transaction in transactions:
+            _execute(self.cursor, transaction)
+            self.connection.execute("COMMIT")
+            self.checkpointer.committed()
+
+    def close(self) -> None:
+        self.checkpointer.close()
+        self.connection.close()
+
+
+class PostgresReplay:
+    """``psycopg`` directly: the same statements, one transaction each."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
+        self.cursor = self.connection.cursor()
+
+    def run(self, transactions: list[Transaction]) -> None:
+        for transaction in transactions:
+            _execute(self.cursor, transaction)
+            self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def replay_sqlite(path: str, recording: Recording) -> None:
+    """Replay a whole recording on SQLite (see ``SqliteReplay``)."""
+    replay = SqliteReplay(path)
+    replay.run(recording.transactions)
+    replay.close()
 
 
 def _execute(cursor: Any, transaction: Transaction) -> None:
@@ -101,14 +133,3 @@ def _execute(cursor: Any, transaction: Transaction) -> None:
             cursor.executemany(sql, params)
         else:
             cursor.execute(sql, params)
-
-
-def replay_postgres(url: str, recording: Recording) -> None:
-    """Replay with ``psycopg`` directly: the same statements, one transaction each."""
-    import psycopg
-
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
-        cursor = connection.cursor()
-        for transaction in recording.transactions:
-            _execute(cursor, transaction)
-            connection.commit()

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.recorder import Recorder, replay_postgres, replay_sqlite
+from bench.recorder import PostgresReplay, Recorder, Recording, SqliteReplay
 from bench.seed import add_staff, bulk_cases, copy_sqlite, new_engine
 
 # (trigger, actor, input) moves applied to every case in order; tugaskan has a guard, required
@@ -16,25 +16,6 @@ MOVES: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("teruskan", "admin", {}),
     ("tugaskan", "kabid", {"instruksi": "Tertibkan PKL dan buka kembali badan jalan."}),
 )
-
-
-def _engine_run(url: str, numbers: list[str], trigger: str, actor: str, values: dict[str, str],
-                latencies: list[float] | None = None) -> float:
-    engine = new_engine_no_deploy(url)
-    started = time.perf_counter()
-    for number in numbers:
-        t0 = time.perf_counter()
-        engine.advance(number, trigger, actor, values)
-        if latencies is not None:
-            latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - started
-    engine.db.dispose()
-    return elapsed
-
-
-def new_engine_no_deploy(url: str) -> Any:
-    """An engine on an already prepared database (deploy is a no-op there)."""
-    return new_engine(url)
 
 
 def _record_moves(url: str, numbers: list[str]) -> dict[str, Any]:
@@ -65,15 +46,46 @@ def sqlite_throughput(workdir: Path, count: int) -> dict[str, Any]:
     results: dict[str, Any] = {"cases": count, "moves": {}}
     recordings = _record_moves(f"sqlite:///{record}", numbers)
 
-    latencies: list[float] = []
-    for trigger, actor, values in MOVES:
-        floor_started = time.perf_counter()
-        replay_sqlite(str(floor), recordings[trigger])
-        floor_elapsed = time.perf_counter() - floor_started
-        engine_elapsed = _engine_run(f"sqlite:///{run}", numbers, trigger, actor, values, latencies)
-        results["moves"][trigger] = _row(count, engine_elapsed, floor_elapsed, recordings[trigger])
-    results["latency_ms"] = _latency(latencies)
+    results["moves"], results["latency_ms"] = _measure(numbers, recordings, SqliteReplay(str(floor)),
+                                                       f"sqlite:///{run}")
     return results
+
+
+CHUNKS = 10
+"""Engine and floor take turns over this many slices of the cases, so drift in the machine's
+speed (other tenants, disk flushes) falls on both alike instead of on whichever ran second."""
+
+
+def _measure(numbers: list[str], recordings: dict[str, Recording], floor: SqliteReplay | PostgresReplay,
+             url: str) -> tuple[dict[str, Any], dict[str, float]]:
+    """Every move through the engine and through the floor, in alternating slices; rows and latency.
+
+    Both sides are opened before timing and closed after; only the moves are timed.
+    """
+    engine = new_engine(url)  # the database is prepared already: deploy finds the same version
+    moves: dict[str, Any] = {}
+    latencies: list[float] = []
+    size = -(-len(numbers) // CHUNKS)
+    try:
+        for trigger, actor, values in MOVES:
+            recording = recordings[trigger]
+            assert len(recording.transactions) == len(numbers), "one recorded transaction per move"
+            engine_elapsed = floor_elapsed = 0.0
+            for start in range(0, len(numbers), size):
+                started = time.perf_counter()
+                floor.run(recording.transactions[start:start + size])
+                floor_elapsed += time.perf_counter() - started
+                started = time.perf_counter()
+                for number in numbers[start:start + size]:
+                    t0 = time.perf_counter()
+                    engine.advance(number, trigger, actor, values)
+                    latencies.append(time.perf_counter() - t0)
+                engine_elapsed += time.perf_counter() - started
+            moves[trigger] = _row(len(numbers), engine_elapsed, floor_elapsed, recording)
+    finally:
+        floor.close()
+        engine.db.dispose()
+    return moves, _latency(latencies)
 
 
 def postgres_throughput(admin_url: str, count: int) -> dict[str, Any]:
@@ -97,15 +109,9 @@ def postgres_throughput(admin_url: str, count: int) -> dict[str, Any]:
             for kind in ("record", "engine", "floor"):
                 admin.execute(f'CREATE DATABASE "{names[kind]}" TEMPLATE "{names["seed"]}"')
         recordings = _record_moves(f"{base}/{names['record']}", numbers)
-        results: dict[str, Any] = {"cases": count, "moves": {}}
-        latencies: list[float] = []
-        for trigger, actor, values in MOVES:
-            floor_started = time.perf_counter()
-            replay_postgres(f"{base}/{names['floor']}", recordings[trigger])
-            floor_elapsed = time.perf_counter() - floor_started
-            engine_elapsed = _engine_run(f"{base}/{names['engine']}", numbers, trigger, actor, values, latencies)
-            results["moves"][trigger] = _row(count, engine_elapsed, floor_elapsed, recordings[trigger])
-        results["latency_ms"] = _latency(latencies)
+        results: dict[str, Any] = {"cases": count}
+        results["moves"], results["latency_ms"] = _measure(
+            numbers, recordings, PostgresReplay(f"{base}/{names['floor']}"), f"{base}/{names['engine']}")
         return results
     finally:
         with psycopg.connect(libpq, autocommit=True) as admin:
