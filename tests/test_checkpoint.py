@@ -76,3 +76,12 @@ def test_databases_in_memory_have_no_checkpointer() -> None:
     db.transaction(lambda connection: None)
     assert db._checkpointer is None
     db.dispose()
+
+
+def test_a_database_file_removed_meanwhile_is_not_created_again(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    checkpointer = WalCheckpointer(str(path), interval=3600)
+    checkpointer.committed()
+    checkpointer.close()  # its last round finds no file: nothing checkpointed, nothing created
+    assert checkpointer.checkpoints == 0
+    assert not path.exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,15 @@ class WalCheckpointer:
                 stopping = self._stopping.wait(self.interval)
                 if self._pending.is_set():  # also once more when stopping, for the last commits
                     self._pending.clear()
-                    if connection is None:
-                        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                    self.checkpoint(connection)
+                    try:
+                        if connection is None:
+                            # mode=rw: a database file removed meanwhile is not created again, empty.
+                            connection = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=rw", uri=True,
+                                                         isolation_level=None, check_same_thread=False)
+                    except sqlite3.Error as exc:
+                        log.debug("cannot open %s for checkpoints: %s", self.path, exc)
+                    else:
+                        self.checkpoint(connection)
                 if stopping:
                     break
         finally:
@@ -65,7 +72,7 @@ class WalCheckpointer:
         try:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             self.checkpoints += 1
-        except sqlite3.Error as exc:  # a busy or vanished file: the next round or the backstop does it
+        except sqlite3.Error as exc:  # busy, or the file vanished: the next round or the backstop does it
             log.debug("passive WAL checkpoint of %s skipped: %s", self.path, exc)
 
     def close(self) -> None:

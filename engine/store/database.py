@@ -2,10 +2,10 @@
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` and takes the write lock at ``BEGIN`` (``BEGIN
 IMMEDIATE``), so two writers queue on the busy timeout instead of failing half-way through a
-read-then-write; its WAL is checkpointed on a background thread (``engine.store.checkpoint``). PostgreSQL uses a small connection pool per process with timeouts on connecting,
-statements, lock waits and idle transactions, so several runner processes can share one server;
-transactions that lose a serialisation conflict or a deadlock are retried by
-``Database.transaction``.
+read-then-write; its WAL is checkpointed on a background thread (``engine.store.checkpoint``).
+PostgreSQL uses a small connection pool per process with timeouts on connecting, statements, lock
+waits and idle transactions, so several runner processes can share one server; transactions that
+lose a serialisation conflict or a deadlock are retried by ``Database.transaction``.
 
 Database failures leave this module as ``DatabaseUnavailable`` (exit 7) with a one-line message,
 a serialisation conflict that outlasts the retries as ``Conflict`` (exit 5), and a URL that cannot
