@@ -3,8 +3,8 @@
 Templates come from a deployed bundle (name → source), never from complaint text: what a
 citizen typed is only ever a value in the context, so ``{{ 7*7 }}`` in a complaint stays literal.
 HTML templates (``*.html.j2``) are autoescaped. The sandbox is the immutable one: a template cannot
-change its context (notices of one event share parts of it), only read it. The first line of a text template's output is the
-notice's subject; an HTML template's subject is its ``<title>``.
+change its context (notices of one event share parts of it), only read it. The first line of a text
+template's output is the notice's subject; an HTML template's subject is its ``<title>``.
 
 The context every template receives is documented in ``docs/templates.md``.
 """

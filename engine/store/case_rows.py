@@ -38,8 +38,12 @@ _save_case = PreparedStatement(
         "definition_version", "definition_digest", "state", "data", "kecamatan", "version", "updated_at",
         "state_entered_at", "state_entry", "due_at", "next_step", "next_step_at", "last_hash")})
 )
-_EVENT_FIELDS = ("case_id", "seq", "trigger", "from_state", "to_state", "actor", "role", "at", "input", "comment",
-                 "idempotency_key", "prev_hash", "hash")
+_EVENT_COLUMNS = (
+    events.c.case_id, events.c.seq, events.c.trigger, events.c.from_state, events.c.to_state, events.c.actor,
+    events.c.role, events.c.at, events.c.input, events.c.comment, events.c.idempotency_key,
+    events.c.prev_hash, events.c.hash,
+)  # fmt: skip
+_EVENT_FIELDS = tuple(column.name for column in _EVENT_COLUMNS)  # the fields of EventRecord, in order
 _insert_event = PreparedStatement(insert(events).values({name: bindparam(name) for name in _EVENT_FIELDS}))
 
 
@@ -109,13 +113,6 @@ def insert_event(connection: Connection, event: EventRecord) -> None:
         "comment": event.comment, "idempotency_key": event.idempotency_key, "prev_hash": event.prev_hash,
         "hash": event.hash,
     })
-
-
-_EVENT_COLUMNS = (
-    events.c.case_id, events.c.seq, events.c.trigger, events.c.from_state, events.c.to_state, events.c.actor,
-    events.c.role, events.c.at, events.c.input, events.c.comment, events.c.idempotency_key,
-    events.c.prev_hash, events.c.hash,
-)  # fmt: skip
 
 
 def history(connection: Connection, case_id: int) -> list[EventRecord]:
