@@ -119,20 +119,44 @@ def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Engine
     assert statements[0] == ("BEGIN" if engine.db.is_sqlite else "SELECT")
 
 
+def _kill_pooled_connection(database_url: str, engine: Engine) -> None:
+    """Terminate, from outside, the server process behind the connection the pool hands out next."""
+    import psycopg
+
+    with engine.db.engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def _moves(engine: Engine, number: str) -> list[str]:
+    return [e.trigger for e in engine.db.transaction(
+        lambda c: case_rows.history(c, case_rows.case_by_number(c, number).id))]
+
+
 @pytest.mark.postgres
-def test_a_postgresql_connection_killed_between_commands_is_replaced(database_url: str, engine: Engine) -> None:
+def test_a_rested_postgresql_connection_is_pinged_and_a_dead_one_replaced(database_url: str, engine: Engine) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     number = engine.submit("admin", COMPLAINT).number
-    with engine.db.engine.connect() as connection:
-        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    import psycopg
+    _kill_pooled_connection(database_url, engine)
+    engine.db.ping_after_idle = 0  # every connection counts as rested: checked at checkout
+    assert engine.advance(number, "teruskan", "admin").state == "ditelaah"
+    assert engine.db.reconnects == 0  # the ping found it dead; the command never met it
+    assert _moves(engine, number) == ["catat", "teruskan"]
 
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    # pool_pre_ping notices the dead connection at checkout and opens a new one.
-    moved = engine.advance(number, "teruskan", "admin")
-    assert moved.state == "ditelaah"
+
+@pytest.mark.postgres
+def test_a_busy_postgresql_connection_found_dead_runs_the_command_again_once(database_url: str,
+                                                                            engine: Engine) -> None:
+    if engine.db.is_sqlite:
+        pytest.skip("SQLite has no server that can drop the connection")
+    number = engine.submit("admin", COMPLAINT).number
+    _kill_pooled_connection(database_url, engine)
+    engine.db.ping_after_idle = 3600  # used moments ago: not pinged, so the command meets the dead one
+    assert engine.advance(number, "teruskan", "admin").state == "ditelaah"
+    assert engine.db.reconnects == 1
+    assert _moves(engine, number) == ["catat", "teruskan"]  # run again, recorded once
 
 
 @pytest.mark.postgres
@@ -153,4 +177,26 @@ def test_a_postgresql_connection_lost_mid_command_is_unavailable_and_then_recove
 
     with pytest.raises(DatabaseUnavailable, match="is not available"):
         engine.db.transaction(killed_mid_command)
+    assert engine.db.reconnects == 1  # run again once on a new connection, which died the same way
     assert engine.advance(number, "teruskan", "admin").state == "ditelaah"
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_lost_at_commit_is_reported_never_repeated(database_url: str,
+                                                                          engine: Engine) -> None:
+    if engine.db.is_sqlite:
+        pytest.skip("SQLite has no server that can drop the connection")
+    import psycopg
+
+    runs: list[int] = []
+
+    def dies_before_commit(connection: Any) -> None:
+        runs.append(1)
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"),
+                             autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    with pytest.raises(DatabaseUnavailable, match="is not available"):
+        engine.db.transaction(dies_before_commit)
+    assert runs == [1] and engine.db.reconnects == 0  # whether it committed is unknown: not run again

@@ -33,6 +33,7 @@ from sqlalchemy.exc import (
     ArgumentError,
     DatabaseError,
     DBAPIError,
+    DisconnectionError,
     InterfaceError,
     OperationalError,
 )
@@ -56,6 +57,12 @@ POOL_TIMEOUT = 30
 """Seconds a thread waits for a free pooled connection before the command fails."""
 POOL_RECYCLE = 1800
 """Seconds after which a pooled connection is replaced, so idle-dropping firewalls do no harm."""
+PING_AFTER_IDLE = 10.0
+"""Seconds a pooled PostgreSQL connection may rest before it is pinged when taken from the pool.
+
+A connection used moments ago is taken as alive (pinging every one costs a round trip per
+command); should it have died anyway, ``Database.transaction`` runs the command again on a new
+connection, which is safe because nothing was committed."""
 
 POSTGRES_CONNECT_ARGS: dict[str, Any] = {
     "connect_timeout": 5,
@@ -116,6 +123,10 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self.retries = 0
         """Transactions run again after a serialisation failure or deadlock (for tests and logs)."""
+        self.ping_after_idle = PING_AFTER_IDLE
+        """Seconds a pooled PostgreSQL connection may rest before it is pinged at checkout."""
+        self.reconnects = 0
+        """Commands run again because their connection was found dead before they committed."""
         self._wal_file: str | None = None
         self._checkpointer: WalCheckpointer | None = None
         self._checkpointer_lock = threading.Lock()
@@ -162,16 +173,30 @@ class Database:
                                "use postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME (psycopg 3)")
         connect_args = {key: value for key, value in POSTGRES_CONNECT_ARGS.items() if key not in parsed.query}
         try:
-            return create_engine(
+            engine = create_engine(
                 parsed, echo=echo,
                 pool_size=pool_size if pool_size is not None else _int_setting("TRECKK_DB_POOL_SIZE", POOL_SIZE),
                 max_overflow=(max_overflow if max_overflow is not None
                               else _int_setting("TRECKK_DB_MAX_OVERFLOW", MAX_OVERFLOW)),
-                pool_timeout=POOL_TIMEOUT, pool_recycle=POOL_RECYCLE, pool_pre_ping=True,
-                connect_args=connect_args,
+                pool_timeout=POOL_TIMEOUT, pool_recycle=POOL_RECYCLE, connect_args=connect_args,
             )
         except ArgumentError as exc:
             raise InvalidInput(f"bad database URL {self.safe_url!r}: {_one_line(exc)}") from None
+        event.listen(engine, "checkin", _rested_since)
+        event.listen(engine, "checkout", self._ping_if_rested)
+        return engine
+
+    def _ping_if_rested(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        """Ping a pooled connection that rested past ``ping_after_idle``; a dead one is replaced."""
+        rested = record.info.get(_RESTED_SINCE)
+        if rested is None or time.monotonic() - rested < self.ping_after_idle:
+            return  # just opened, or used moments ago
+        try:
+            alive = self.engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure to ping means the connection is gone
+            raise DisconnectionError(f"pooled connection did not answer a ping: {_one_line(exc)}") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection did not answer a ping")
 
     @property
     def is_sqlite(self) -> bool:
@@ -228,22 +253,34 @@ class Database:
         serialisable already, since BEGIN IMMEDIATE lets one writer in at a time.
         """
         with self.translate_errors():
-            for attempt in range(1, attempts + 1):
+            attempt = 0
+            reconnected = False
+            while True:
+                attempt += 1
+                committing = False
                 try:
                     with self.engine.connect() as connection:
                         if isolation and not self.is_sqlite:
                             connection.execution_options(isolation_level=isolation)
-                        with connection.begin():
+                        with connection.begin() as transaction:
                             result = work(connection)
+                            committing = True
+                            transaction.commit()
                     self._committed()
                     return result
                 except DBAPIError as exc:
-                    if attempt == attempts or not self._retryable(exc):
+                    if exc.connection_invalidated and not committing and not reconnected:
+                        # The connection died before this command committed anything: run it
+                        # once more on a fresh one. (Lost during COMMIT, the outcome is unknown:
+                        # that is reported, never repeated.)
+                        reconnected = True
+                        self.reconnects += 1
+                        continue
+                    if attempt >= attempts or not self._retryable(exc):
                         raise
                     self.retries += 1
                     # Jittered backoff, so two losers do not collide again in lockstep.
                     time.sleep(random.uniform(0.005, 0.02) * 2 ** attempt)
-        raise AssertionError("unreachable")
 
     def _retryable(self, exc: DBAPIError) -> bool:
         return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
@@ -254,6 +291,15 @@ class Database:
             self._checkpointer.close()
             self._checkpointer = None
         self.engine.dispose()
+
+
+_RESTED_SINCE = "treckk_rested_since"
+
+
+def _rested_since(_dbapi_connection: Any, record: Any) -> None:
+    """Note when a connection went back to the pool (read by ``Database._ping_if_rested``)."""
+    if record is not None:
+        record.info[_RESTED_SINCE] = time.monotonic()
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any, *, checkpointed: bool) -> None:
