@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,12 +40,49 @@ def is_html_template(name: str) -> bool:
     return name.endswith((".html.j2", ".html"))
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _NoticeEnvironment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with two shortcuts that change no outcome.
+
+    Templates read their context as ``case.number``, ``data.kategori``: Jinja first asks the dict
+    for an attribute, which fails with an exception, then for the item. For a plain dict and a
+    name that is not one of dict's own attributes the attribute lookup cannot succeed, so the
+    item is read at once. Templates are compiled once and never change after deploy, so an
+    include finds its template in a plain dict before Jinja's locked cache.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.compiled: dict[str, Template] = {}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def get_template(self, name: str | Template, parent: str | None = None,
+                     globals: MutableMapping[str, Any] | None = None) -> Template:
+        if globals is None and type(name) is str:
+            template = self.compiled.get(name)
+            if template is not None:
+                return template
+        template = super().get_template(name, parent, globals)
+        if globals is None and type(name) is str:
+            self.compiled[name] = template
+        return template
+
+
 class TemplateSet:
     """The templates of one deployed definition, compiled once and reused for every notice."""
 
     def __init__(self, sources: Mapping[str, str]) -> None:
         self.sources = dict(sources)
-        self.environment = ImmutableSandboxedEnvironment(
+        self.environment = _NoticeEnvironment(
             loader=DictLoader(self.sources),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name) and is_html_template(str(name)),
@@ -54,7 +91,6 @@ class TemplateSet:
             keep_trailing_newline=True,
             auto_reload=False,  # the sources never change after deploy; no up-to-date check per render
         )
-        self._compiled: dict[str, Template] = {}
         self.environment.filters.update(
             wita=wita.long_datetime,
             tanggal=wita.long_date,
@@ -83,13 +119,11 @@ class TemplateSet:
 
     def render(self, name: str, context: Mapping[str, Any]) -> Rendered:
         """Render ``name``; raises NotFound for an unknown template."""
-        template = self._compiled.get(name)
-        if template is None:
-            try:
-                template = self._compiled[name] = self.environment.get_template(name)
-            except TemplateNotFound as exc:
-                raise NotFound(f"template {name!r} not found; known templates are "
-                               f"{', '.join(sorted(self.sources))}") from exc
+        try:
+            template = self.environment.get_template(name)
+        except TemplateNotFound as exc:
+            raise NotFound(f"template {name!r} not found; known templates are "
+                           f"{', '.join(sorted(self.sources))}") from exc
         body = template.render(context)
         if is_html_template(name):
             match = _TITLE.search(body)

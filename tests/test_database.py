@@ -365,3 +365,44 @@ def test_several_processes_share_one_database_without_losing_an_update(db: Datab
     # Read-then-write from three processes at once: without serialisable transactions and
     # retries (PostgreSQL) or the write lock at BEGIN (SQLite), increments would be lost.
     assert _values(db) == [("counter", processes * rounds)]
+
+
+# -- times ------------------------------------------------------------------------------------
+
+def test_times_are_stored_as_utc_and_read_back_aware_in_utc(database_url: str) -> None:
+    """Any aware time goes in; the same instant comes out in UTC; a naive one is refused unwritten."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import Column, DateTime, Integer, MetaData, Table, insert, select
+
+    from engine.store.schema import UTCDateTime
+
+    database = Database(database_url)
+    table = Table("moments", MetaData(), Column("id", Integer, primary_key=True), Column("at", UTCDateTime()),
+                  Column("plain", DateTime()))
+    wita = timezone(timedelta(hours=8))
+    given = [datetime(2026, 11, 30, 8, 1, 2, 345, tzinfo=wita), datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+             None]
+    try:
+        with database.begin() as connection:
+            table.create(connection)
+            connection.execute(insert(table), [{"id": i, "at": at} for i, at in enumerate(given)])
+            with pytest.raises(Exception, match="naive datetime"):
+                connection.execute(insert(table), {"id": 9, "at": datetime(2026, 11, 30)})
+        with database.begin() as connection:
+            read = [row.at for row in connection.execute(select(table).order_by(table.c.id))]
+            assert read == given
+            assert all(at.tzinfo is timezone.utc for at in read if at is not None)
+            if database.is_sqlite:
+                # The stored text is SQLAlchemy's own DATETIME form, in UTC, so plain DateTime
+                # columns, older rows and hand-written SQL agree with it.
+                stored = connection.exec_driver_sql("SELECT at FROM moments ORDER BY id").scalars().all()
+                assert stored == ["2026-11-30 00:01:02.000345", "0999-01-02 03:04:05.000000", None]
+                connection.execute(insert(table), {"id": 3, "plain": datetime(2026, 11, 30, 0, 1, 2, 345)})
+                assert connection.exec_driver_sql("SELECT plain FROM moments WHERE id = 3").scalar() == stored[0]
+                connection.exec_driver_sql("INSERT INTO moments (id, at) VALUES (4, '2026-11-30 00:00:00')")
+                assert connection.execute(select(table.c.at).where(table.c.id == 4)).scalar() == \
+                    datetime(2026, 11, 30, tzinfo=timezone.utc)
+            assert connection.execute(select(table.c.id).where(table.c.id == 9)).first() is None
+    finally:
+        database.dispose()

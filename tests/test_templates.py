@@ -529,3 +529,27 @@ def test_a_template_cannot_change_what_other_recipients_are_shown(definition: Wo
         templates.render("ubah.txt.j2", first)
     second = contexts.for_recipient(Recipient("staff", "Kasat", "penanggung_jawab", True, "kasat"))
     assert templates.render("baca.txt.j2", second).body == "Kategori: PKL dan tempat usaha"
+
+
+def test_attribute_lookup_on_context_dicts_keeps_jinjas_meaning() -> None:
+    """``x.name`` on a dict reads the item, except a dict's own attribute, which stays the method."""
+    from jinja2 import UndefinedError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from engine.templating import TemplateSet
+
+    source = ("{{ data.kategori }}|{{ data['kategori'] }}|{{ data.get('kategori') }}|{{ data.keys()|list|length }}|"
+              "{{ data.items is callable }}|{{ row.items }}|{{ row.x }}")
+    context = {"data": {"kategori": "PKL", "items": "bukan metode"}, "row": _Row()}
+    templates = TemplateSet({"t.txt.j2": source})
+    plain = ImmutableSandboxedEnvironment().from_string(source)
+    assert templates.render("t.txt.j2", context).body == plain.render(context) == "PKL|PKL|PKL|2|True|3|7"
+    with pytest.raises(UndefinedError, match="has no attribute 'tidak_ada'"):
+        TemplateSet({"u.txt.j2": "{{ data.tidak_ada }}"}).render("u.txt.j2", {"data": {}})
+
+
+class _Row:
+    """An object (not a dict) in a context: attributes read as attributes."""
+
+    items = 3
+    x = 7

@@ -8,6 +8,7 @@ Times are stored as UTC; ``UTCDateTime`` gives back aware datetimes on every bac
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -53,6 +54,38 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+    # On SQLite the two steps (aware -> naive UTC -> SQLAlchemy's text form, and back) are done
+    # in one function each: the text is the very one SQLAlchemy's DATETIME writes
+    # ("2026-11-30 00:00:00.000000") and reads (``datetime.fromisoformat``), at a third of the
+    # cost, which matters because a command binds a dozen times.
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        utc = timezone.utc
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to the database; every time must be timezone-aware")
+            return value.astimezone(utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        utc = timezone.utc
+        parse = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            moment = parse(value)
+            return moment.replace(tzinfo=utc) if moment.tzinfo is None else moment.astimezone(utc)
+
+        return process
 
 
 class Base(DeclarativeBase):
