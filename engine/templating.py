@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import DictLoader, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import DictLoader, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine import wita
@@ -43,14 +43,27 @@ def is_html_template(name: str) -> bool:
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
+_NOT_INLINED = (nodes.Extends, nodes.Block, nodes.Macro)
+"""An included template holding one of these keeps its own ``{% include %}`` at render time."""
+_NOT_PASSED_TO_INCLUDES = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
+"""Names Jinja does not hand to an included template; one that reads them stays an include."""
+
+
 class _NoticeEnvironment(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with two shortcuts that change no outcome.
+    """The immutable sandbox, with shortcuts that change no outcome.
 
     Templates read their context as ``case.number``, ``data.kategori``: Jinja first asks the dict
     for an attribute, which fails with an exception, then for the item. For a plain dict and a
     name that is not one of dict's own attributes the attribute lookup cannot succeed, so the
-    item is read at once. Templates are compiled once and never change after deploy, so an
-    include finds its template in a plain dict before Jinja's locked cache.
+    item is read at once.
+
+    Notices share their greeting and footer through ``{% include "_footer.txt.j2" %}``. At render
+    time each include costs a template lookup and a copy of the whole context; since a deployed
+    bundle never changes, a plain include (a fixed name, with context, escaped like its parent)
+    is compiled into its parent instead, as a scope of its own — what it sets stays inside, as
+    with an include. Includes that name a missing or broken template, or one with blocks,
+    macros or ``extends``, or one reading a name Jinja keeps from includes (``loop``, ``caller``),
+    stay includes and behave as Jinja has them.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -64,6 +77,50 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        return self._parse_inlining(source, name, filename, (name,))
+
+    def _parse_inlining(self, source: str, name: str | None, filename: str | None,
+                        within: tuple[str | None, ...]) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        self._inline_includes(tree, name, within)
+        return tree
+
+    def _inline_includes(self, node: nodes.Node, name: str | None, within: tuple[str | None, ...]) -> None:
+        for field in node.fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                value = [self._inlined(item, name, within) if isinstance(item, nodes.Include) else item
+                         for item in value]
+                setattr(node, field, value)
+                for item in value:
+                    if isinstance(item, nodes.Node) and not isinstance(item, nodes.Include):
+                        self._inline_includes(item, name, within)
+            elif isinstance(value, nodes.Node):
+                self._inline_includes(value, name, within)
+
+    def _inlined(self, include: nodes.Include, parent: str | None, within: tuple[str | None, ...]) -> nodes.Node:
+        target = include.template
+        if not (include.with_context and not include.ignore_missing and isinstance(target, nodes.Const)
+                and isinstance(target.value, str)):
+            return include
+        child = target.value
+        if child in within or self.loader is None or \
+                bool(parent) and self._autoescapes(child) != self._autoescapes(parent or ""):
+            return include
+        try:
+            source, filename, _ = self.loader.get_source(self, child)
+            tree = self._parse_inlining(source, child, filename, (*within, child))
+        except (TemplateNotFound, TemplateSyntaxError):
+            return include
+        if any(True for _ in tree.find_all(_NOT_INLINED)) or \
+                any(n.name in _NOT_PASSED_TO_INCLUDES for n in tree.find_all(nodes.Name)):
+            return include
+        return nodes.Scope(tree.body, lineno=include.lineno)
+
+    def _autoescapes(self, name: str) -> bool:
+        return bool(self.autoescape(name)) if callable(self.autoescape) else bool(self.autoescape)
 
     def get_template(self, name: str | Template, parent: str | None = None,
                      globals: MutableMapping[str, Any] | None = None) -> Template:
