@@ -134,6 +134,32 @@ def _moves(engine: Engine, number: str) -> list[str]:
         lambda c: case_rows.history(c, case_rows.case_by_number(c, number).id))]
 
 
+def _kept_cursor(engine: Engine) -> Any:
+    with engine.db.engine.connect() as connection:
+        return connection.connection.info.get("treckk_cursor")
+
+
+@pytest.mark.postgres
+def test_postgresql_commands_share_one_cursor_per_connection_and_a_new_connection_gets_its_own(
+        database_url: str, engine: Engine) -> None:
+    if engine.db.is_sqlite:
+        assert _kept_cursor(engine) is None  # SQLite cursors are closed after each statement
+        return
+    engine.db.engine.dispose()  # one pooled connection from here on: the commands take turns on it
+    number = engine.submit("admin", COMPLAINT).number
+    kept = _kept_cursor(engine)
+    assert kept is not None and not kept.closed
+    engine.advance(number, "teruskan", "admin")
+    assert _kept_cursor(engine) is kept
+    _kill_pooled_connection(database_url, engine)
+    engine.db.ping_after_idle = 3600
+    engine.advance(number, "tugaskan", "kabid", {"instruksi": "Tertibkan PKL."})
+    assert engine.db.reconnects == 1
+    replaced = _kept_cursor(engine)
+    assert replaced is not None and replaced is not kept and replaced.connection is not kept.connection
+    assert _moves(engine, number) == ["catat", "teruskan", "tugaskan"]
+
+
 @pytest.mark.postgres
 def test_a_rested_postgresql_connection_is_pinged_and_a_dead_one_replaced(database_url: str, engine: Engine) -> None:
     if engine.db.is_sqlite:

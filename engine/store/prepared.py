@@ -56,18 +56,43 @@ def observed(connection: Connection) -> bool:
                 or dispatch.after_execute or engine.echo)
 
 
+_KEPT_CURSOR = "treckk_cursor"
+"""Key of the PostgreSQL cursor kept in the pool's per-connection ``info`` (cleared on reconnect)."""
+
+
+def _cursor(connection: Connection) -> tuple[Any, bool]:
+    """A driver cursor on the connection's current DB-API connection, and whether it is kept.
+
+    psycopg cursors are reused: making one costs about as much as sending a short statement,
+    and a used one holds nothing but its last result in memory. (SQLite's are not: an unfinished
+    SELECT would keep its statement open on the file.) A pooled connection serves one thread at a
+    time, so its cursor does too. The cursor lives in the pool's ``info`` of that connection, which
+    SQLAlchemy clears when it replaces the connection, so it goes when the connection goes.
+    """
+    pooled = connection.connection
+    dbapi_connection = pooled.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        info = pooled.info
+        cursor = info.get(_KEPT_CURSOR)
+        if cursor is None or cursor.closed or cursor.connection is not dbapi_connection:
+            cursor = info[_KEPT_CURSOR] = dbapi_connection.cursor()  # type: ignore[union-attr]
+        return cursor, True
+    return dbapi_connection.cursor(), False  # type: ignore[union-attr]
+
+
 def run_driver_sql(connection: Connection, sql: str) -> None:
     """A parameterless statement (``BEGIN IMMEDIATE``) on the driver, observable when observed."""
     if observed(connection):
         connection.exec_driver_sql(sql)
         return
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor, kept = _cursor(connection)
     try:
         cursor.execute(sql)
     except connection.dialect.loaded_dbapi.Error as exc:
         _raise_translated(connection, exc, sql, (), False)
     finally:
-        cursor.close()
+        if not kept:
+            cursor.close()
 
 
 class PreparedStatement:
@@ -149,25 +174,27 @@ class PreparedStatement:
             return
         form = self._form(connection.dialect)
         parameters: Any = [self._parameters(form, row) for row in rows]
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor, kept = _cursor(connection)
         try:
             cursor.executemany(form.sql, parameters)
         except connection.dialect.loaded_dbapi.Error as exc:
             _raise_translated(connection, exc, form.sql, parameters, True)
         finally:
-            cursor.close()
+            if not kept:
+                cursor.close()
 
     def _run(self, connection: Connection, form: _Form, values: Mapping[str, Any],
              collect: Callable[[Any], Any]) -> Any:
         parameters = self._parameters(form, values)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor, kept = _cursor(connection)
         try:
             cursor.execute(form.sql, parameters)
             return collect(cursor)
         except connection.dialect.loaded_dbapi.Error as exc:
             _raise_translated(connection, exc, form.sql, parameters, False)
         finally:
-            cursor.close()
+            if not kept:
+                cursor.close()
 
 
 def _raise_translated(connection: Connection, error: Any, sql: str, parameters: Any, many: bool) -> NoReturn:
