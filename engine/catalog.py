@@ -137,8 +137,10 @@ def _roles_name(workflow_text: str) -> str | None:
     """The ``roles:`` value, read leniently; the full parse reports it properly if it is wrong."""
     import yaml
 
+    from engine.definition.yamlnodes import compose_yaml
+
     try:
-        node = yaml.compose(workflow_text, Loader=yaml.SafeLoader)
+        node = compose_yaml(workflow_text)
     except (yaml.YAMLError, RecursionError):  # deep nesting exhausts PyYAML's recursive composer
         return None
     if isinstance(node, yaml.MappingNode):

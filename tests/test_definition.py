@@ -431,3 +431,38 @@ def test_structurally_edited_workflow_only_raises_definition_error(edits: list[t
         tree = edit_tree(tree, position, kind, value)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # only writes the input; the reader stays pure Python
     only_definition_errors(yaml.dump(tree, Dumper=dumper, allow_unicode=True, sort_keys=False))
+
+
+def test_libyaml_and_pyyaml_compose_every_shipped_and_test_file_alike() -> None:
+    """The fast composer is used when present; the tree the reader walks must not depend on it."""
+    import yaml
+
+    from engine.definition.yamlnodes import compose_yaml
+
+    def shape(node: yaml.Node | None) -> Any:
+        if node is None:  # an empty document
+            return None
+        marks = (node.start_mark.line, node.start_mark.column, node.end_mark.line, node.end_mark.column)
+        head = (type(node).__name__, node.tag, getattr(node, "style", None) or None,
+                getattr(node, "flow_style", None), marks)
+        if isinstance(node, yaml.ScalarNode):
+            return (*head, node.value)
+        if isinstance(node, yaml.SequenceNode):
+            return (*head, [shape(item) for item in node.value])
+        return (*head, [(shape(key), shape(value)) for key, value in node.value])
+
+    files = [*sorted((ROOT / "workflows").rglob("*.yaml")), *sorted((ROOT / "roles").glob("*.yaml")),
+             *sorted((ROOT / "tests" / "data").rglob("*.yaml"))]
+    composed = 0
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        try:
+            reference = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            with pytest.raises(yaml.YAMLError) as raised:  # refused: with PyYAML's own message
+                compose_yaml(text)
+            assert str(raised.value) == str(exc)
+            continue
+        assert shape(compose_yaml(text)) == shape(reference), path
+        composed += 1
+    assert composed >= 30 and getattr(yaml, "CSafeLoader", None) is not None

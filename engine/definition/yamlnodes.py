@@ -26,6 +26,25 @@ NAME = re.compile(r"[a-z][a-z0-9_]*")
 """What a machine name (state, field, trigger, role …) looks like."""
 
 
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+"""libyaml's composer (PyYAML wheels carry it), several times faster than the pure-Python one."""
+
+
+def compose_yaml(text: str) -> yaml.Node | None:
+    """``text`` as a node tree with line and column marks; PyYAML's own errors when it is not YAML.
+
+    libyaml composes when it is there; text it refuses is composed again by the pure-Python
+    composer, so a mistake is always reported with PyYAML's wording and position. The two give the
+    same tree (tags, values, marks), except that a plain scalar's style is "" instead of None.
+    """
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except (yaml.YAMLError, RecursionError, UnicodeError):
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 @dataclass(frozen=True, slots=True)
 class Where:
     """A place in a definition file (1-based line and column)."""
@@ -117,7 +136,7 @@ class Reader:
     def compose(self, text: str) -> yaml.Node | None:
         """Parse ``text`` into a node tree; a syntax error becomes a located problem."""
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            node = compose_yaml(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -168,7 +187,7 @@ class Reader:
                                        f"{first_line[key]}); each key may appear only once")
                 continue
             first_line[key] = key_node.start_mark.line + 1
-            if key == "<<" and key_node.style is None:
+            if key == "<<" and not key_node.style:  # plain: style None (PyYAML) or "" (libyaml)
                 self.problem(key_node, f"YAML merge keys ('<<') are not supported in {what}; write the keys out")
                 continue
             if allowed_keys is not None and key not in allowed_keys:
