@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -157,6 +158,60 @@ def test_a_transaction_commits_its_work_or_none_of_it(db: Database) -> None:
     with pytest.raises(InvalidInput):
         db.transaction(half_done)
     assert _values(db) == [("kept", 1)]
+
+
+def _driver_connection(connection: Connection) -> object:
+    return connection.connection.dbapi_connection
+
+
+def test_sqlite_keeps_a_connection_between_commands_that_holds_no_lock(db: Database) -> None:
+    """Commands of one thread reuse one connection; between them another writer gets in at once."""
+    first = db.transaction(_driver_connection)
+    db.transaction(lambda c: c.execute(text("INSERT INTO ledger (name, value) VALUES ('a', 1)")))
+
+    def refused(connection: Connection) -> None:
+        connection.execute(text("INSERT INTO ledger (name, value) VALUES ('b', 2)"))
+        raise InvalidInput("changed my mind")
+
+    with pytest.raises(InvalidInput):
+        db.transaction(refused)
+    second = db.transaction(_driver_connection)
+    if not db.is_sqlite:
+        assert db._kept == []  # PostgreSQL connections go back to the pool (pinged, recycled there)
+        return
+    assert second is first and len(db._kept) == 1
+    assert not db._kept[0].in_transaction()
+    other = sqlite3.connect(db.engine.url.database, timeout=0)  # no busy wait: a held lock fails at once
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO ledger (name, value) VALUES ('c', 3)")
+    other.commit()
+    other.close()
+    assert _values(db) == [("a", 1), ("c", 3)]
+    db.dispose()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        first.execute("SELECT 1")  # type: ignore[attr-defined]
+    assert db._kept == [] and db.transaction(lambda c: c.execute(text("SELECT count(*) FROM ledger")).scalar()) == 2
+
+
+def test_threads_working_at_once_keep_at_most_a_few_sqlite_connections(db: Database) -> None:
+    from engine.store.database import KEPT_SQLITE_CONNECTIONS
+
+    start = threading.Barrier(8, timeout=20)
+
+    def work(who: int) -> None:
+        start.wait()
+        for i in range(20):
+            db.transaction(lambda c: c.execute(text("INSERT INTO ledger (name, value) VALUES (:n, :v)"),
+                                               {"n": f"t{who}", "v": i}))
+
+    threads = [threading.Thread(target=work, args=(who,)) for who in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert db.transaction(lambda c: c.execute(text("SELECT count(*) FROM ledger")).scalar()) == 160
+    assert len(db._kept) <= (KEPT_SQLITE_CONNECTIONS if db.is_sqlite else 0)
+    assert all(not connection.in_transaction() for connection in db._kept)
 
 
 class Rendezvous:

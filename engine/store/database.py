@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` and takes the write lock at ``BEGIN`` (``BEGIN
 IMMEDIATE``), so two writers queue on the busy timeout instead of failing half-way through a
-read-then-write; its WAL is checkpointed on a background thread (``engine.store.checkpoint``).
+read-then-write; its WAL is checkpointed on a background thread (``engine.store.checkpoint``), and
+a few connections stay open between commands (outside any transaction, so holding no lock).
 PostgreSQL uses a small connection pool per process with timeouts on connecting, statements, lock
 waits and idle transactions, so several runner processes can share one server; transactions that
 lose a serialisation conflict or a deadlock are retried by ``Database.transaction``.
@@ -76,6 +77,9 @@ POSTGRES_CONNECT_ARGS: dict[str, Any] = {
 SQLITE_BUSY_TIMEOUT = 30
 """Seconds an SQLite writer waits for another process's write lock."""
 
+KEPT_SQLITE_CONNECTIONS = 4
+"""SQLite connections ``Database.transaction`` keeps open between commands (one per thread at work)."""
+
 URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME"
 
 
@@ -130,6 +134,9 @@ class Database:
         self._wal_file: str | None = None
         self._checkpointer: WalCheckpointer | None = None
         self._checkpointer_lock = threading.Lock()
+        self._kept: list[Connection] = []
+        """SQLite: connections between commands, taken and given back whole (see ``_take``)."""
+        self._generation = 0
         if self.dialect == "sqlite":
             self.engine: Engine = self._sqlite_engine(parsed, echo)
         elif self.dialect == "postgresql":
@@ -259,13 +266,16 @@ class Database:
                 attempt += 1
                 committing = False
                 try:
-                    with self.engine.connect() as connection:
+                    connection = self._take()
+                    try:
                         if isolation and not self.is_sqlite:
                             connection.execution_options(isolation_level=isolation)
                         with connection.begin() as transaction:
                             result = work(connection)
                             committing = True
                             transaction.commit()
+                    finally:
+                        self._give_back(connection)
                     self._committed()
                     return result
                 except DBAPIError as exc:
@@ -282,11 +292,47 @@ class Database:
                     # Jittered backoff, so two losers do not collide again in lockstep.
                     time.sleep(random.uniform(0.005, 0.02) * 2 ** attempt)
 
+    def _take(self) -> Connection:
+        """A connection for one command: on SQLite one kept from an earlier command if there is one.
+
+        Checking a connection out of SQLAlchemy's pool and back (a new ``Connection``, events, a
+        reset) costs more than SQLite's own BEGIN and COMMIT. SQLite connections have no server
+        that could drop them, and one outside a transaction holds no lock and no snapshot, so
+        ``transaction`` keeps a few open between commands. PostgreSQL connections go back to the
+        pool after each command, where they are pinged after a rest and recycled.
+        """
+        try:
+            return self._kept.pop()
+        except IndexError:
+            return self.engine.connect()
+
+    def _give_back(self, connection: Connection) -> None:
+        generation = self._generation
+        if (self.is_sqlite and not connection.closed and not connection.invalidated
+                and not connection.in_transaction() and len(self._kept) < KEPT_SQLITE_CONNECTIONS):
+            self._kept.append(connection)
+            if generation == self._generation:
+                return
+            # ``dispose`` ran meanwhile: close what was kept, this one included.
+            self._close_kept()
+            return
+        connection.close()
+
+    def _close_kept(self) -> None:
+        while True:
+            try:
+                connection = self._kept.pop()
+            except IndexError:
+                return
+            connection.close()
+
     def _retryable(self, exc: DBAPIError) -> bool:
         return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
     def dispose(self) -> None:
-        """Close every pooled connection (and stop the WAL checkpoint thread)."""
+        """Close every pooled and kept connection (and stop the WAL checkpoint thread)."""
+        self._generation += 1
+        self._close_kept()
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
