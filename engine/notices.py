@@ -12,7 +12,7 @@ previewing, with the same masking and kecamatan rules as the case views.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,8 +41,8 @@ COMPLAINANT_NAME = "Pelapor"
 
 
 def new_message_id() -> str:
-    """A globally unique id, kept across retries so a receiver can drop duplicates."""
-    return f"{uuid.uuid4().hex}@treckk"
+    """A globally unique id (128 random bits), kept across retries so a receiver can drop duplicates."""
+    return f"{secrets.token_hex(16)}@treckk"
 
 
 def resolve_recipients(connection: Connection, compiled: CompiledWorkflow, case: CaseRecord | None,

@@ -55,7 +55,7 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
     Templates read their context as ``case.number``, ``data.kategori``: Jinja first asks the dict
     for an attribute, which fails with an exception, then for the item. For a plain dict and a
     name that is not one of dict's own attributes the attribute lookup cannot succeed, so the
-    item is read at once.
+    item is read at once. Globals are a plain dict (see ``make_globals``).
 
     Notices share their greeting and footer through ``{% include "_footer.txt.j2" %}``. At render
     time each include costs a template lookup and a copy of the whole context; since a deployed
@@ -69,6 +69,12 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.compiled: dict[str, Template] = {}
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        # Jinja layers a template's globals over the environment's in a ChainMap, which every
+        # render walks twice (to copy it into the context and to list its keys). Nothing changes
+        # the globals after the templates are compiled, so one plain dict serves the same.
+        return {**self.globals, **(d or {})}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:

@@ -628,3 +628,12 @@ def test_an_include_of_a_missing_or_broken_template_fails_when_rendering_as_befo
     assert templates.compile_problem("a.txt.j2") is None and templates.compile_problem("b.txt.j2") is None
     assert "_none.txt.j2" in (templates.render_problem("a.txt.j2", {}) or "")
     assert "Expected an expression" in (templates.render_problem("b.txt.j2", {}) or "")
+
+
+def test_jinjas_globals_are_there_for_every_template() -> None:
+    from engine.templating import TemplateSet
+
+    templates = TemplateSet({"a.txt.j2": "{{ range(3)|list|length }}{% set ns = namespace(x=1) %}{{ ns.x }}"
+                                         "{{ dict(a=2).a }}{% include '_b.txt.j2' %}",
+                             "_b.txt.j2": "{{ cycler('p', 'q').next() }}"})
+    assert templates.render("a.txt.j2", {}).body == "312p"
