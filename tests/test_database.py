@@ -193,6 +193,27 @@ def test_sqlite_keeps_a_connection_between_commands_that_holds_no_lock(db: Datab
     assert db._kept == [] and db.transaction(lambda c: c.execute(text("SELECT count(*) FROM ledger")).scalar()) == 2
 
 
+def test_a_commit_that_fails_leaves_no_lock_and_the_next_command_works(db: Database) -> None:
+    """A deferred foreign key fails at COMMIT: the connection must not keep that transaction."""
+    from sqlalchemy.exc import IntegrityError
+
+    with db.begin() as connection:
+        connection.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        connection.execute(text("CREATE TABLE child (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES parent (id) "
+                                "DEFERRABLE INITIALLY DEFERRED)"))
+    with pytest.raises(IntegrityError):
+        db.transaction(lambda c: c.execute(text("INSERT INTO child (id, pid) VALUES (1, 99)")))
+    if db.is_sqlite:
+        other = sqlite3.connect(db.engine.url.database, timeout=0)
+        other.execute("BEGIN IMMEDIATE")  # the write lock was released with the failed transaction
+        other.rollback()
+        other.close()
+    db.transaction(lambda c: c.execute(text("INSERT INTO parent (id) VALUES (99)")))
+    db.transaction(lambda c: c.execute(text("INSERT INTO child (id, pid) VALUES (1, 99)")))
+    assert db.transaction(lambda c: c.execute(text("SELECT count(*) FROM child")).scalar()) == 1
+    assert all(not kept.in_transaction() for kept in db._kept)
+
+
 def test_threads_working_at_once_keep_at_most_a_few_sqlite_connections(db: Database) -> None:
     from engine.store.database import KEPT_SQLITE_CONNECTIONS
 

@@ -466,3 +466,23 @@ def test_libyaml_and_pyyaml_compose_every_shipped_and_test_file_alike() -> None:
         assert shape(compose_yaml(text)) == shape(reference), path
         composed += 1
     assert composed >= 30 and getattr(yaml, "CSafeLoader", None) is not None
+
+
+@pytest.mark.parametrize("text", ["a:\tb\n", "a: b\t\n", "a: [1,\t2]\n", "pilihan: [Sudah?, Belum]\n",
+                                  "roles: {a: [x?]}\n", "a: 1\nb: x\ufeffy\n"])
+def test_text_libyaml_would_read_differently_is_read_by_pyyaml(text: str) -> None:
+    """libyaml accepts tabs as spacing and '?' in flow collections; PyYAML, the reference, does not."""
+    import yaml
+
+    from engine.definition.yamlnodes import compose_yaml
+
+    try:
+        expected: Any = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        with pytest.raises(yaml.YAMLError, match=re.escape(str(exc).splitlines()[0])):
+            compose_yaml(text)
+        return
+    node = compose_yaml(text)
+    assert node is not None and expected is not None
+    assert [(k.value, v.end_mark.column) for k, v in node.value] == \
+        [(k.value, v.end_mark.column) for k, v in expected.value]

@@ -28,16 +28,20 @@ NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 """libyaml's composer (PyYAML wheels carry it), several times faster than the pure-Python one."""
+_LIBYAML_LENIENT = ("\t", "?", "\ufeff")
+"""Text with one of these goes to PyYAML only: libyaml accepts tabs as spacing and ``?`` inside
+flow collections, which PyYAML refuses, and counts a stray BOM as a column."""
 
 
 def compose_yaml(text: str) -> yaml.Node | None:
     """``text`` as a node tree with line and column marks; PyYAML's own errors when it is not YAML.
 
-    libyaml composes when it is there; text it refuses is composed again by the pure-Python
+    libyaml composes when it is there and the text has none of the constructs where the two
+    disagree (``_LIBYAML_LENIENT``); text it refuses is composed again by the pure-Python
     composer, so a mistake is always reported with PyYAML's wording and position. The two give the
     same tree (tags, values, marks), except that a plain scalar's style is "" instead of None.
     """
-    if _FAST_LOADER is not None:
+    if _FAST_LOADER is not None and not any(sign in text for sign in _LIBYAML_LENIENT):
         try:
             return yaml.compose(text, Loader=_FAST_LOADER)
         except (yaml.YAMLError, RecursionError, UnicodeError):

@@ -266,7 +266,7 @@ class Database:
                 attempt += 1
                 committing = False
                 try:
-                    connection = self._take()
+                    connection, generation = self._take()
                     try:
                         if isolation and not self.is_sqlite:
                             connection.execution_options(isolation_level=isolation)
@@ -275,7 +275,7 @@ class Database:
                             committing = True
                             transaction.commit()
                     finally:
-                        self._give_back(connection)
+                        self._give_back(connection, generation)
                     self._committed()
                     return result
                 except DBAPIError as exc:
@@ -292,29 +292,41 @@ class Database:
                     # Jittered backoff, so two losers do not collide again in lockstep.
                     time.sleep(random.uniform(0.005, 0.02) * 2 ** attempt)
 
-    def _take(self) -> Connection:
-        """A connection for one command: on SQLite one kept from an earlier command if there is one.
+    def _take(self) -> tuple[Connection, int]:
+        """A connection for one command (on an SQLite file, one kept from an earlier command if there
+        is one) and the ``dispose`` generation it belongs to.
 
         Checking a connection out of SQLAlchemy's pool and back (a new ``Connection``, events, a
         reset) costs more than SQLite's own BEGIN and COMMIT. SQLite connections have no server
         that could drop them, and one outside a transaction holds no lock and no snapshot, so
         ``transaction`` keeps a few open between commands. PostgreSQL connections go back to the
-        pool after each command, where they are pinged after a rest and recycled.
+        pool after each command, where they are pinged after a rest and recycled; in-memory SQLite
+        ones are bound to their thread.
         """
-        try:
-            return self._kept.pop()
-        except IndexError:
-            return self.engine.connect()
-
-    def _give_back(self, connection: Connection) -> None:
         generation = self._generation
-        if (self.is_sqlite and not connection.closed and not connection.invalidated
-                and not connection.in_transaction() and len(self._kept) < KEPT_SQLITE_CONNECTIONS):
+        try:
+            return self._kept.pop(), generation
+        except IndexError:
+            return self.engine.connect(), generation
+
+    def _give_back(self, connection: Connection, generation: int) -> None:
+        """Keep ``connection`` for the next command if it is clean, else close it (or drop it)."""
+        if connection.closed:
+            return
+        if connection.invalidated:
+            connection.close()
+            return
+        if connection.get_transaction() is not None or _driver_in_transaction(connection):
+            # A failed COMMIT can leave SQLite's transaction (and its write lock) open under a
+            # finished SQLAlchemy one: drop the driver connection so the lock goes with it.
+            connection.invalidate()
+            connection.close()
+            return
+        if (self._wal_file is not None and generation == self._generation
+                and len(self._kept) < KEPT_SQLITE_CONNECTIONS):
             self._kept.append(connection)
-            if generation == self._generation:
-                return
-            # ``dispose`` ran meanwhile: close what was kept, this one included.
-            self._close_kept()
+            if generation != self._generation:
+                self._close_kept()  # ``dispose`` ran meanwhile: close what was kept, this one included
             return
         connection.close()
 
@@ -340,6 +352,11 @@ class Database:
 
 
 _RESTED_SINCE = "treckk_rested_since"
+
+
+def _driver_in_transaction(connection: Connection) -> bool:
+    dbapi_connection = connection.connection.dbapi_connection
+    return bool(getattr(dbapi_connection, "in_transaction", False))
 
 
 def _rested_since(_dbapi_connection: Any, record: Any) -> None:
