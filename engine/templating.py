@@ -43,8 +43,11 @@ def is_html_template(name: str) -> bool:
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-_NOT_INLINED = (nodes.Extends, nodes.Block, nodes.Macro)
+_NOT_INLINED = (nodes.Extends, nodes.Block, nodes.Macro, nodes.EvalContextModifier)
 """An included template holding one of these keeps its own ``{% include %}`` at render time."""
+_KEEPS_ITS_INCLUDES = (nodes.Extends, nodes.EvalContextModifier)
+"""A template holding one of these keeps all its includes (``{% autoescape %}`` changes how an
+inlined partial would escape; after ``{% extends %}`` only blocks are output)."""
 _NOT_PASSED_TO_INCLUDES = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
 """Names Jinja does not hand to an included template; one that reads them stays an include."""
 
@@ -84,29 +87,46 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
+    def compile(self, source: str | nodes.Template, name: str | None = None, filename: str | None = None,
+                raw: bool = False, defer_init: bool = False) -> Any:
+        try:
+            return super().compile(source, name, filename, raw, defer_init)  # type: ignore[call-overload]
+        except TemplateSyntaxError as error:
+            if not isinstance(source, str):
+                raise
+            # A partial compiled in may be what does not compile (an unknown filter, say); Jinja
+            # reports that only when the include runs, so compile the template as written.
+            try:
+                written = super()._parse(source, name, filename)
+            except TemplateSyntaxError:
+                raise error from None
+            return super().compile(written, name, filename, raw, defer_init)  # type: ignore[call-overload]
+
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        return self._parse_inlining(source, name, filename, (name,))
+        return self._parse_inlining(source, name, filename, (name,), frozenset())
 
     def _parse_inlining(self, source: str, name: str | None, filename: str | None,
-                        within: tuple[str | None, ...]) -> nodes.Template:
+                        within: tuple[str | None, ...], stored: frozenset[str]) -> nodes.Template:
         tree = super()._parse(source, name, filename)
-        self._inline_includes(tree, name, within)
+        if not any(True for _ in tree.find_all(_KEEPS_ITS_INCLUDES)):
+            self._inline_includes(tree, name, within, stored | _stored_names(tree))
         return tree
 
-    def _inline_includes(self, node: nodes.Node, name: str | None, within: tuple[str | None, ...]) -> None:
+    def _inline_includes(self, node: nodes.Node, name: str | None, within: tuple[str | None, ...],
+                         stored: frozenset[str]) -> None:
         for field in node.fields:
             value = getattr(node, field, None)
             if isinstance(value, list):
-                value = [self._inlined(item, name, within) if isinstance(item, nodes.Include) else item
-                         for item in value]
-                setattr(node, field, value)
-                for item in value:
+                setattr(node, field, [self._inlined(item, name, within, stored) if isinstance(item, nodes.Include)
+                                      else item for item in value])
+                for item in value:  # the nodes as parsed: an inlined partial was handled when parsed
                     if isinstance(item, nodes.Node) and not isinstance(item, nodes.Include):
-                        self._inline_includes(item, name, within)
+                        self._inline_includes(item, name, within, stored)
             elif isinstance(value, nodes.Node):
-                self._inline_includes(value, name, within)
+                self._inline_includes(value, name, within, stored)
 
-    def _inlined(self, include: nodes.Include, parent: str | None, within: tuple[str | None, ...]) -> nodes.Node:
+    def _inlined(self, include: nodes.Include, parent: str | None, within: tuple[str | None, ...],
+                 stored: frozenset[str]) -> nodes.Node:
         target = include.template
         if not (include.with_context and not include.ignore_missing and isinstance(target, nodes.Const)
                 and isinstance(target.value, str)):
@@ -117,11 +137,11 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
             return include
         try:
             source, filename, _ = self.loader.get_source(self, child)
-            tree = self._parse_inlining(source, child, filename, (*within, child))
+            tree = self._parse_inlining(source, child, filename, (*within, child), stored)
         except (TemplateNotFound, TemplateSyntaxError):
             return include
-        if any(True for _ in tree.find_all(_NOT_INLINED)) or \
-                any(n.name in _NOT_PASSED_TO_INCLUDES for n in tree.find_all(nodes.Name)):
+        loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
+        if any(True for _ in tree.find_all(_NOT_INLINED)) or loaded & (_NOT_PASSED_TO_INCLUDES | stored):
             return include
         return nodes.Scope(tree.body, lineno=include.lineno)
 
@@ -138,6 +158,20 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
         if globals is None and type(name) is str:
             self.compiled[name] = template
         return template
+
+
+def _stored_names(tree: nodes.Template) -> frozenset[str]:
+    """Every name ``tree`` assigns anywhere (set, for, macro, import, parameters).
+
+    A partial reading one of them stays an include: compiled into its parent it would see the
+    parent's variable even where Jinja would hand it the context's (an assignment further down).
+    """
+    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    names.update(macro.name for macro in tree.find_all(nodes.Macro))
+    names.update(node.target for node in tree.find_all(nodes.Import))
+    for node in tree.find_all(nodes.FromImport):
+        names.update(item if isinstance(item, str) else item[1] for item in node.names)
+    return frozenset(names)
 
 
 class TemplateSet:

@@ -604,6 +604,23 @@ INCLUDE_CASES = {
     "a missing optional include": ({"a.txt.j2": "x{% include '_none.txt.j2' ignore missing %}y"}, {}, "xy"),
     "macros stay in their template": (
         {"a.txt.j2": "{% include '_b.txt.j2' %}", "_b.txt.j2": "{% macro m() %}m{% endmacro %}{{ m() }}"}, {}, "m"),
+    "a name the parent sets further down": (
+        {"a.txt.j2": "{% include '_b.txt.j2' %}|{% set x = 'induk' %}{{ x }}", "_b.txt.j2": "{{ x }}"}, {"x": "ctx"},
+        "ctx|induk"),
+    "a partial including itself": ({"a.txt.j2": "{% include '_b.txt.j2' %}",
+                                    "_b.txt.j2": "B{% if n %}{% set n = n - 1 %}{% include '_b.txt.j2' %}{% endif %}"},
+                                   {"n": 1}, "BB"),
+    "two partials including each other": ({"a.txt.j2": "{% include '_b.txt.j2' %}",
+                                           "_b.txt.j2": "b{% if n %}{% include '_c.txt.j2' %}{% endif %}",
+                                           "_c.txt.j2": "c{% include '_b.txt.j2' %}"}, {"n": 0}, "b"),
+    "an autoescape block around the include": (
+        {"a.html.j2": "{% autoescape false %}{% include '_b.html.j2' %}{% endautoescape %}", "_b.html.j2": "{{ v }}"},
+        {"v": "<b>"}, "&lt;b&gt;"),
+    "a partial that does not compile, never reached": (
+        {"a.txt.j2": "a{% if n %}{% include '_b.txt.j2' %}{% endif %}", "_b.txt.j2": "{{ v|tidak_ada }}"}, {"n": 0},
+        "a"),
+    "an include before extends": ({"a.txt.j2": "{% include '_c.txt.j2' %}{% extends '_base.txt.j2' %}",
+                                   "_base.txt.j2": "[{% block isi %}B{% endblock %}]", "_c.txt.j2": "C"}, {}, "C[B]"),
     "a template that includes itself": (
         {"a.txt.j2": "{% if n > 0 %}{{ n }}{% set n = n - 1 %}{% include 'a.txt.j2' %}{% endif %}"}, {"n": 3},
         "321"),
