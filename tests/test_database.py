@@ -148,15 +148,15 @@ def test_a_missing_postgresql_database_is_unavailable(database_url: str) -> None
 
 # -- transactions -----------------------------------------------------------------------------
 
+def _half_done(connection: Connection) -> None:
+    connection.execute(text("INSERT INTO ledger (name, value) VALUES ('lost', 2)"))
+    raise InvalidInput("changed my mind")
+
+
 def test_a_transaction_commits_its_work_or_none_of_it(db: Database) -> None:
     db.transaction(lambda c: c.execute(text("INSERT INTO ledger (name, value) VALUES ('kept', 1)")))
-
-    def half_done(connection: Connection) -> None:
-        connection.execute(text("INSERT INTO ledger (name, value) VALUES ('lost', 2)"))
-        raise InvalidInput("changed my mind")
-
     with pytest.raises(InvalidInput):
-        db.transaction(half_done)
+        db.transaction(_half_done)
     assert _values(db) == [("kept", 1)]
 
 
@@ -168,13 +168,8 @@ def test_sqlite_keeps_a_connection_between_commands_that_holds_no_lock(db: Datab
     """Commands of one thread reuse one connection; between them another writer gets in at once."""
     first = db.transaction(_driver_connection)
     db.transaction(lambda c: c.execute(text("INSERT INTO ledger (name, value) VALUES ('a', 1)")))
-
-    def refused(connection: Connection) -> None:
-        connection.execute(text("INSERT INTO ledger (name, value) VALUES ('b', 2)"))
-        raise InvalidInput("changed my mind")
-
     with pytest.raises(InvalidInput):
-        db.transaction(refused)
+        db.transaction(_half_done)  # a refused command leaves the kept connection clean
     second = db.transaction(_driver_connection)
     if not db.is_sqlite:
         assert db._kept == []  # PostgreSQL connections go back to the pool (pinged, recycled there)
