@@ -119,14 +119,23 @@ def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Engine
     assert statements[0] == ("BEGIN" if engine.db.is_sqlite else "SELECT")
 
 
-def _kill_pooled_connection(database_url: str, engine: Engine) -> None:
-    """Terminate, from outside, the server process behind the connection the pool hands out next."""
+def _backend_pid(connection: Any) -> int:
+    return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate_backend(database_url: str, pid: int) -> None:
+    """Terminate, from outside, the server process ``pid``."""
     import psycopg
 
-    with engine.db.engine.connect() as connection:
-        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def _kill_pooled_connection(database_url: str, engine: Engine) -> None:
+    """Terminate the server process behind the connection the pool hands out next (once it is back)."""
+    with engine.db.engine.connect() as connection:
+        pid = _backend_pid(connection)
+    _terminate_backend(database_url, pid)
 
 
 def _moves(engine: Engine, number: str) -> list[str]:
@@ -190,15 +199,10 @@ def test_a_postgresql_connection_lost_mid_command_is_unavailable_and_then_recove
                                                                                     engine: Engine) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
-    import psycopg
-
     number = engine.submit("admin", COMPLAINT).number
 
     def killed_mid_command(connection: Any) -> None:
-        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"),
-                             autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        _terminate_backend(database_url, _backend_pid(connection))
         case_rows.case_by_number(connection, number)  # sent straight to the driver: the server is gone
 
     with pytest.raises(DatabaseUnavailable, match="is not available"):
@@ -212,16 +216,11 @@ def test_a_postgresql_connection_lost_at_commit_is_reported_never_repeated(datab
                                                                           engine: Engine) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
-    import psycopg
-
     runs: list[int] = []
 
     def dies_before_commit(connection: Any) -> None:
         runs.append(1)
-        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"),
-                             autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        _terminate_backend(database_url, _backend_pid(connection))
 
     with pytest.raises(DatabaseUnavailable, match="is not available"):
         engine.db.transaction(dies_before_commit)
