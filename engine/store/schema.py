@@ -56,34 +56,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
     # On SQLite the two steps (aware -> naive UTC -> SQLAlchemy's text form, and back) are done
-    # in one function each: the text is the very one SQLAlchemy's DATETIME writes
+    # in one function each, around the two methods above: the text is the very one SQLAlchemy's DATETIME writes
     # ("2026-11-30 00:00:00.000000") and reads (``datetime.fromisoformat``), at a third of the
     # cost, which matters because a command binds a dozen times.
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-        utc = timezone.utc
+        to_naive_utc = self.process_bind_param
 
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to the database; every time must be timezone-aware")
-            return value.astimezone(utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+            naive = to_naive_utc(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
 
         return process
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
-        utc = timezone.utc
-        parse = datetime.fromisoformat
+        parse, to_aware_utc = datetime.fromisoformat, self.process_result_value
 
         def process(value: str | None) -> datetime | None:
-            if value is None:
-                return None
-            moment = parse(value)
-            return moment.replace(tzinfo=utc) if moment.tzinfo is None else moment.astimezone(utc)
+            return None if value is None else to_aware_utc(parse(value), dialect)
 
         return process
 
