@@ -15,12 +15,12 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
-    "engine.cli.definitions_cmd",
-    "engine.cli.staff_cmd",
-    "engine.cli.cases_cmd",
-    "engine.cli.escalation_cmd",
-    "engine.cli.notices_cmd",
-    "engine.cli.demo_cmd",
+    "engine.adapters.cli.definitions_cmd",
+    "engine.adapters.cli.staff_cmd",
+    "engine.adapters.cli.cases_cmd",
+    "engine.adapters.cli.escalation_cmd",
+    "engine.adapters.cli.notices_cmd",
+    "engine.adapters.cli.demo_cmd",
 )
 
 
@@ -46,7 +46,7 @@ def _shared_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _shared_parser().parse_args(argv)
-    from engine.cli.context import Context
+    from engine.adapters.cli.context import Context
     from engine.errors import TreckkError
 
     context = Context(args)

@@ -56,7 +56,7 @@ def _scan_query(recording: Any) -> tuple[str, Any]:
 
 
 def scan(workdir: Path, total: int, due_every: int = 100) -> dict[str, Any]:
-    from engine.escalation import escalate_due
+    from engine.app.escalation import escalate_due
 
     seed = workdir / "scan-seed.db"
     due = seed_open_cases(seed, total, due_every)

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from engine.integrity import sealed
-from engine.cases import EventRecord
-from engine.service import Engine
+from engine.core.integrity import sealed
+from engine.core.records import EventRecord
+from engine.app.commands import Engine
 from engine.store.database import Database
 from engine.store.migrations import upgrade
 from engine.store.schema import cases, events

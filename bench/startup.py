@@ -25,7 +25,7 @@ def _process_seconds(args: list[str], runs: int) -> float:
 
 
 def startup(runs: int = 5) -> dict[str, Any]:
-    from engine.catalog import _compile_cached, bundle_from_files
+    from engine.compile.workflow import _compile_cached, bundle_from_files
 
     _process_seconds(["--help"], 1)  # warm the file cache and bytecode
     bundle = bundle_from_files(ROOT / "workflows" / "treckk.yaml")

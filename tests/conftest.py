@@ -142,7 +142,7 @@ STAFF = (
 @pytest.fixture
 def engine(database: object, clock: FakeClock, home: Path) -> object:
     """An engine on a fresh database with the shipped definition deployed and the standard staff."""
-    from engine.service import Engine
+    from engine.app.commands import Engine
     from engine.store.database import Database
 
     assert isinstance(database, Database)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from engine.service import Engine
+from engine.app.commands import Engine
 from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from engine.store.database import Database
 from tests.conftest import COMPLAINT, STAFF, FakeClock

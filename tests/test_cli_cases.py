@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.service import Engine
+from engine.app.commands import Engine
 from engine.store.schema import case_numbers, cases, events, notices
 from tests.conftest import COMPLAINT, CliResult
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from engine.catalog import bundle_from_files, compile_bundle
-from engine.service import Engine
-from engine.views import Views
+from engine.compile.workflow import bundle_from_files, compile_bundle
+from engine.app.commands import Engine
+from engine.app.queries import Views
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 
 PROCESSES = 8
@@ -60,7 +60,7 @@ def _run_cli(job: tuple[list[str], str]) -> tuple[int, str, str]:
 def workers() -> Iterator[Pool]:
     """Eight live worker processes, forked from a server that has already imported the engine."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["runner", "engine.cli.cases_cmd", "engine.service", "engine.views",
+    context.set_forkserver_preload(["runner", "engine.adapters.cli.cases_cmd", "engine.app.commands", "engine.app.queries",
                                     "engine.store.database", "sqlalchemy.dialects.postgresql.psycopg",
                                     "sqlalchemy.dialects.sqlite.pysqlite", __name__])
     barrier = context.Barrier(PROCESSES)

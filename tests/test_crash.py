@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine.service import Engine
+from engine.app.commands import Engine
 from engine.store.schema import case_numbers, cases, events
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 
@@ -33,9 +33,9 @@ CHILD = textwrap.dedent("""
     from datetime import datetime
     from pathlib import Path
 
-    from engine.clock import fixed_clock
+    from engine.core.clock import fixed_clock
     from engine.errors import NotAllowed
-    from engine.service import Engine
+    from engine.app.commands import Engine
     from engine.store.database import Database
 
     from sqlalchemy import event

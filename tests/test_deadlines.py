@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zoneinfo import ZoneInfo
 
-from engine.deadlines import WorkingCalendar
+from engine.core.deadlines import WorkingCalendar
 from engine.definition.model import CalendarSpec, Duration
 from engine.definition.yamlnodes import Where
 

@@ -25,7 +25,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine.catalog import Bundle, _compile_cached, bundle_from_files, compile_bundle, read_templates
+from engine.compile.workflow import Bundle, _compile_cached, bundle_from_files, compile_bundle, read_templates
 from engine.definition.parse import NoExternalChecks, parse_roles, parse_workflow
 from engine.definition.yamlnodes import Reader
 from engine.errors import DefinitionError, Problem

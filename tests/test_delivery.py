@@ -32,11 +32,11 @@ from engine.channels import ChannelSet, DeliveryFailure, channels_from_environme
 from engine.channels.file import FileChannel
 from engine.channels.message import Outbound
 from engine.channels.webhook import WebhookChannel, WebhookSettings
-from engine.delivery import DeliveryPolicy, deliver_due, outbound_of
-from engine.notices import retry_notices
-from engine.routing import Routing
-from engine.service import Engine
-from engine.store import case_rows, notice_rows
+from engine.notices.delivery import DeliveryPolicy, outbound_of
+from engine.app.outbox import retry_notices
+from engine.notices.routing import Routing
+from engine.app.commands import Engine
+from engine.store import notice_rows
 from engine.store.notice_rows import NoticeRow
 from engine.store.schema import staff
 from tests.conftest import COMPLAINT, ROOT, FakeClock
@@ -209,7 +209,7 @@ def test_email_reaches_a_real_smtp_server(engine: Engine, clock: FakeClock, home
     engine.advance(case.number, "teruskan", "admin")
     recorder = mail_server()
     with smtp_channels(home, smtp_port, tmp_path) as channels:
-        report = deliver_due(engine, channels=channels)
+        report = engine.deliver(channels=channels)
     assert (report.sent, report.retried, report.failed) == (2, 0, 0)
     by_address = {r.address: r for r in rows(engine)}
     assert {r.status for r in by_address.values()} == {"sent"}
@@ -242,7 +242,7 @@ def test_html_notice_is_sent_with_a_plain_text_alternative(
     engine.advance(case.number, "tugaskan", "kabid", {"instruksi": "Tertibkan <lapak> & laporkan."})
     recorder = mail_server()
     with smtp_channels(home, smtp_port, tmp_path) as channels:
-        deliver_due(engine, channels=channels)
+        engine.deliver(channels=channels)
     [letter] = [m for m in recorder.messages() if m["X-TRECKK-Template"] == "tim_surat_perintah_tugas.html.j2"]
     assert letter["To"].addresses[0].addr_spec == "tim2@contoh.id"
     assert letter.get_content_type() == "multipart/alternative"
@@ -262,22 +262,22 @@ def test_smtp_server_down_delays_notices_then_delivers_each_once(
     engine.advance(case.number, "teruskan", "admin")
     start = clock()
     with smtp_channels(home, smtp_port, tmp_path) as channels:
-        report = deliver_due(engine, channels=channels, policy=EXACT)
+        report = engine.deliver(channels=channels, policy=EXACT)
         assert (report.sent, report.retried, report.failed) == (0, 2, 0)
         for notice in rows(engine):
             assert (notice.status, notice.attempts) == ("pending", 1)
             assert notice.next_attempt_at == start + timedelta(seconds=60)
             assert "not reachable" in (notice.last_error or "") and "attempt 1 of 8" in (notice.last_error or "")
         # Nothing is due during the backoff, so nothing is tried.
-        assert deliver_due(engine, channels=channels, policy=EXACT).claimed == 0
+        assert engine.deliver(channels=channels, policy=EXACT).claimed == 0
         clock.advance(seconds=59)
-        assert deliver_due(engine, channels=channels, policy=EXACT).claimed == 0
+        assert engine.deliver(channels=channels, policy=EXACT).claimed == 0
         recorder = mail_server()
         clock.advance(seconds=1)
-        report = deliver_due(engine, channels=channels, policy=EXACT)
+        report = engine.deliver(channels=channels, policy=EXACT)
         assert (report.sent, report.retried, report.failed) == (2, 0, 0)
         clock.advance(hours=1)
-        assert deliver_due(engine, channels=channels, policy=EXACT).claimed == 0
+        assert engine.deliver(channels=channels, policy=EXACT).claimed == 0
     notices = rows(engine)
     assert {(n.status, n.attempts, n.last_error) for n in notices} == {("sent", 2, None)}
     assert sorted(m["X-TRECKK-Message-ID"] for m in recorder.messages()) == sorted(n.message_id for n in notices)
@@ -292,7 +292,7 @@ def test_webhook_reaches_a_real_http_server(engine: Engine, clock: FakeClock, ho
     route(engine, "webhook")
     case = engine.submit("admin", COMPLAINT)
     with hook_channels(home, url, tmp_path) as channels:
-        report = deliver_due(engine, channels=channels)
+        report = engine.deliver(channels=channels)
     assert report.sent == 1
     [notice] = rows(engine)
     [request] = hook.requests
@@ -322,7 +322,7 @@ def test_webhook_answering_500_is_retried_with_backoff_then_failed_then_retried_
     with hook_channels(home, url, tmp_path) as channels:
         for attempt in range(1, 8):
             before = clock()
-            report = deliver_due(engine, channels=channels, policy=EXACT)
+            report = engine.deliver(channels=channels, policy=EXACT)
             assert (report.sent, report.retried, report.failed) == (0, 1, 0)
             current = row(engine, notice.id)
             assert (current.status, current.attempts) == ("pending", attempt)
@@ -330,9 +330,9 @@ def test_webhook_answering_500_is_retried_with_backoff_then_failed_then_retried_
             assert current.next_attempt_at is not None
             delays.append((current.next_attempt_at - before).total_seconds())
             clock.set(current.next_attempt_at - timedelta(seconds=1))
-            assert deliver_due(engine, channels=channels, policy=EXACT).claimed == 0
+            assert engine.deliver(channels=channels, policy=EXACT).claimed == 0
             clock.set(current.next_attempt_at)
-        report = deliver_due(engine, channels=channels, policy=EXACT)
+        report = engine.deliver(channels=channels, policy=EXACT)
     assert (report.sent, report.retried, report.failed) == (0, 0, 1)
     assert delays == [60, 120, 240, 480, 960, 1920, 3600]  # doubling, capped at an hour
     failed = row(engine, notice.id)
@@ -362,7 +362,7 @@ def test_webhook_refusing_the_message_fails_it_at_once_and_retry_uses_the_correc
     case = engine.submit("admin", {k: v for k, v in COMPLAINT.items() if k != "nomor_pelapor"})
     engine.advance(case.number, "teruskan", "admin")
     with hook_channels(home, url, tmp_path) as channels:
-        report = deliver_due(engine, channels=channels)
+        report = engine.deliver(channels=channels)
     assert (report.sent, report.retried, report.failed) == (0, 0, 1)
     [notice] = rows(engine)
     assert (notice.recipient_username, notice.address) == ("kabid", "+6281200000002")
@@ -376,7 +376,7 @@ def test_webhook_refusing_the_message_fails_it_at_once_and_retry_uses_the_correc
     assert retried["address_changed"] is True and row(engine, notice.id).address == "+6281299990002"
     hook.status = 200
     with hook_channels(home, url, tmp_path) as channels:
-        assert deliver_due(engine, channels=channels).sent == 1
+        assert engine.deliver(channels=channels).sent == 1
     assert [r["json"]["to"] for r in hook.requests] == ["+6281200000002", "+6281299990002"]
     assert hook.ids() == [notice.message_id] * 2
 
@@ -419,7 +419,7 @@ def test_file_channel_writes_one_readable_file_per_notice(engine: Engine, clock:
     engine.advance(case.number, "tugaskan", "kabid", {"instruksi": "Tertibkan."})
     outbox = tmp_path / "outbox"
     with ChannelSet({"file": FileChannel(outbox)}) as channels:
-        report = deliver_due(engine, channels=channels)
+        report = engine.deliver(channels=channels)
     notices = rows(engine)
     assert report.sent == len(notices) == 5
     names = sorted(p.name for p in outbox.iterdir())
@@ -455,9 +455,9 @@ def test_a_claim_whose_runner_died_is_retried_after_the_lease(
     claimed = engine.db.transaction(lambda c: notice_rows.claim_due(c, now, now + lease, 10, 8))
     [stale] = claimed.rows
     with hook_channels(home, url, tmp_path) as channels:
-        assert deliver_due(engine, channels=channels, policy=EXACT).claimed == 0  # the lease holds
+        assert engine.deliver(channels=channels, policy=EXACT).claimed == 0  # the lease holds
         clock.set(now + lease)
-        report = deliver_due(engine, channels=channels, policy=EXACT)
+        report = engine.deliver(channels=channels, policy=EXACT)
     assert report.sent == 1 and hook.ids() == [stale.message_id]
     # The dead runner's claim no longer holds: it cannot turn the delivered notice back.
     assert engine.db.transaction(lambda c: notice_rows.mark_retry(c, stale, clock(), "late")) is False
@@ -477,7 +477,7 @@ def test_a_notice_whose_runners_keep_dying_is_given_up(engine: Engine, clock: Fa
         assert len(engine.db.transaction(lambda c: notice_rows.claim_due(c, now, now + lease, 10, 2)).rows) == 1
         clock.set(now + lease)
     with hook_channels(home, url, tmp_path) as channels:
-        report = deliver_due(engine, channels=channels, policy=policy)
+        report = engine.deliver(channels=channels, policy=policy)
     assert (report.sent, report.failed) == (0, 1)
     [notice] = rows(engine)
     assert notice.status == "failed" and "did not record a result" in (notice.last_error or "")
@@ -497,7 +497,7 @@ def test_two_runners_split_the_work_and_send_each_notice_once(
 
     def runner() -> None:
         with hook_channels(home, url, tmp_path) as channels:
-            reports.append(deliver_due(engine, channels=channels, policy=policy))
+            reports.append(engine.deliver(channels=channels, policy=policy))
 
     threads = [threading.Thread(target=runner) for _ in range(2)]
     for thread in threads:

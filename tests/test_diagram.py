@@ -14,8 +14,8 @@ from dataclasses import replace
 
 import pytest
 
-from engine import diagram
-from engine.catalog import bundle_from_files, compile_bundle
+from engine.definition import diagram
+from engine.compile.workflow import bundle_from_files, compile_bundle
 from tests.conftest import ROOT
 from tests.test_validate_cli import treckk
 

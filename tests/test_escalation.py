@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Table, func, select, text, update
 
-from engine.cases import CaseRecord
-from engine.escalation import EscalationFired, escalate_due, fire_step
-from engine.service import Engine
+from engine.core.records import CaseRecord
+from engine.app.escalation import EscalationFired, escalate_due, fire_step
+from engine.app.commands import Engine
 from engine.store import escalation_rows
 from engine.store.schema import cases, escalations, events, notices
 from tests.conftest import COMPLAINT, ROOT, FakeClock

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.catalog import bundle_from_files, compile_bundle
+from engine.compile.workflow import bundle_from_files, compile_bundle
 from engine.errors import InvalidInput
-from engine.fields import MASK, display_value, normalise_phone, parse_value
+from engine.core.fields import MASK, display_value, normalise_phone, parse_value
 from tests.conftest import ROOT
 
 FIELDS = compile_bundle(bundle_from_files(ROOT / "workflows" / "treckk.yaml", ROOT / "templates")).definition.fields

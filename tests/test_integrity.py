@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from engine.cases import EventRecord
-from engine.integrity import event_hash, first_broken, sealed
-from engine.service import Engine
+from engine.core.records import EventRecord
+from engine.core.integrity import event_hash, first_broken, sealed
+from engine.app.commands import Engine
 from tests.conftest import COMPLAINT
 
 

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.cases import CaseRecord
-from engine.catalog import bundle_from_files, compile_bundle
+from engine.core.records import CaseRecord
+from engine.compile.workflow import bundle_from_files, compile_bundle
 from engine.errors import NotAllowed
 from tests.conftest import ROOT
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from engine.service import Engine
+from engine.app.commands import Engine
 from engine.store import notice_rows
 from tests.conftest import COMPLAINT
 

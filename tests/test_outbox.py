@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from engine.errors import Conflict, PermissionDenied
-from engine.notices import resolve_recipients
-from engine.routing import Routing
-from engine.service import Engine
+from engine.notices.outbox import resolve_recipients
+from engine.notices.routing import Routing
+from engine.app.commands import Engine
 from engine.store import case_rows, notice_rows
 from engine.store.notice_rows import NoticeRow
 from tests.conftest import COMPLAINT, FakeClock

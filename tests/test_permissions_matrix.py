@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.catalog import bundle_from_files, compile_bundle
+from engine.compile.workflow import bundle_from_files, compile_bundle
 from engine.definition.model import FieldSpec, TransitionSpec, WorkflowDefinition
 from engine.errors import NotAllowed, PermissionDenied, TreckkError
-from engine.service import Engine
+from engine.app.commands import Engine
 from engine.store.schema import cases, events, notices
-from engine.views import Views
+from engine.app.queries import Views
 from tests.conftest import COMPLAINT, ROOT, STAFF
 
 DEFINITION: WorkflowDefinition = compile_bundle(

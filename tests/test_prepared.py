@@ -20,8 +20,8 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import Conflict
-from engine.escalation import escalate_due
-from engine.service import Engine
+from engine.app.escalation import escalate_due
+from engine.app.commands import Engine
 from engine.store import case_rows
 from engine.store.database import Database, DatabaseUnavailable
 from engine.store.migrations import upgrade

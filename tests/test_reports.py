@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.catalog import bundle_from_files, compile_bundle
+from engine.compile.workflow import bundle_from_files, compile_bundle
 from engine.definition.model import WorkflowDefinition
-from engine.notice_context import sample_report
-from engine.reports import Period, build_report, compute_report, percentile, recap_period, run_schedule
-from engine.service import Engine
+from engine.compile.notice_context import sample_report
+from engine.app.reports import Period, build_report, compute_report, percentile, recap_period, run_schedule
+from engine.app.commands import Engine
 from engine.store.schema import notices
 from engine.store.report_rows import RecapCaseRow
 from tests.conftest import COMPLAINT, ROOT, FakeClock

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.scenario import load_scenario
+from engine.app.scenario import load_scenario
 from engine.errors import DefinitionError
 
 ROOT = Path(__file__).resolve().parent.parent

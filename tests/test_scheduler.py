@@ -6,9 +6,6 @@ their fire time, and the APScheduler jobs are inspected, not waited for.
 
 from __future__ import annotations
 
-import logging
-import sys
-import types
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +14,9 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
-from engine.reports import run_schedule
-from engine.scheduler import Scheduler, latest_fire_time
-from engine.service import Engine
+from engine.app.reports import run_schedule
+from engine.adapters.scheduler import Scheduler, latest_fire_time
+from engine.app.commands import Engine
 from engine.store.schema import notices, schedule_runs
 from tests.conftest import FakeClock
 from tests.test_escalation import open_case, wita
@@ -118,25 +115,14 @@ def test_start_registers_one_job_per_schedule_in_wita_and_stop_ends_cleanly(engi
     assert not runner.running
 
 
-def test_delivery_runs_when_engine_delivery_exists_and_is_skipped_with_one_line_when_not(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    engine: Any = object()
-    monkeypatch.setitem(sys.modules, "engine.delivery", None)  # as if the module were not installed
-    with caplog.at_level(logging.INFO, logger="treckk.scheduler"):
-        runner = Scheduler(engine)
-        assert runner.deliver() is None
-        assert runner.deliver() is None
-    assert [r.getMessage() for r in caplog.records] == [
-        "delivery: engine.delivery is not installed; notices stay queued in the outbox"]
+def test_scheduler_delivery_is_the_applications_delivery_command() -> None:
+    calls: list[dict[str, Any]] = []
 
-    calls: list[tuple[Any, dict[str, Any]]] = []
-    fake = types.ModuleType("engine.delivery")
+    class Application:
+        def deliver(self, **kwargs: Any) -> str:
+            calls.append(kwargs)
+            return "delivered"
 
-    def deliver_due(engine: Any, **kwargs: Any) -> str:
-        calls.append((engine, kwargs))
-        return "delivered"
+    assert Scheduler(Application()).deliver() == "delivered"  # type: ignore[arg-type]
+    assert calls == [{}]
 
-    fake.deliver_due = deliver_due  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "engine.delivery", fake)
-    assert Scheduler(engine).deliver() == "delivered"
-    assert calls == [(engine, {})]

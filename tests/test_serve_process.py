@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.service import Engine
+from engine.app.commands import Engine
 from engine.store.schema import escalations, notices, schedule_runs
 from tests.conftest import FakeClock
 from tests.test_escalation import open_case, treckk_process, wita

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from engine.service import Engine
+from engine.app.commands import Engine
 from engine.store.schema import cases, definitions, events, notices
-from engine.views import Views
+from engine.app.queries import Views
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 
 

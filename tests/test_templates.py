@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from zoneinfo import ZoneInfo
 
-from engine.cases import CaseRecord
-from engine.catalog import CompiledWorkflow, bundle_from_files, compile_bundle
+from engine.core.records import CaseRecord
+from engine.compile.workflow import CompiledWorkflow, bundle_from_files, compile_bundle
 from engine.definition.model import WorkflowDefinition
-from engine.notice_context import (
+from engine.compile.notice_context import (
     EventFacts,
     Recipient,
     case_context,
@@ -26,7 +26,7 @@ from engine.notice_context import (
     sample_contexts,
     sample_report,
 )
-from engine.templating import Rendered
+from engine.compile.templates import Rendered
 
 WITA = ZoneInfo("Asia/Makassar")
 ROOT = Path(__file__).resolve().parent.parent
@@ -518,8 +518,8 @@ def test_a_template_cannot_change_what_other_recipients_are_shown(definition: Wo
     """Recipients of one event share parts of their context, so a template may only read it."""
     from jinja2.exceptions import SecurityError
 
-    from engine.notice_context import CaseContexts, Recipient, sample_case
-    from engine.templating import TemplateSet
+    from engine.compile.notice_context import CaseContexts, Recipient, sample_case
+    from engine.compile.templates import TemplateSet
 
     templates = TemplateSet({"ubah.txt.j2": "{{ data.clear() }}Halo {{ recipient.name }}",
                              "baca.txt.j2": "Kategori: {{ data.kategori }}"})
@@ -536,7 +536,7 @@ def test_attribute_lookup_on_context_dicts_keeps_jinjas_meaning() -> None:
     from jinja2 import UndefinedError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from engine.templating import TemplateSet
+    from engine.compile.templates import TemplateSet
 
     source = ("{{ data.kategori }}|{{ data['kategori'] }}|{{ data.get('kategori') }}|{{ data.keys()|list|length }}|"
               "{{ data.items is callable }}|{{ row.items }}|{{ row.x }}")
@@ -563,8 +563,8 @@ def _as_jinja_renders(sources: dict[str, str]) -> Any:
     from jinja2 import DictLoader, StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from engine import wita
-    from engine.templating import is_html_template
+    from engine.core import localtime as wita
+    from engine.compile.templates import is_html_template
 
     environment = ImmutableSandboxedEnvironment(
         loader=DictLoader(sources), undefined=StrictUndefined,
@@ -629,7 +629,7 @@ INCLUDE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(INCLUDE_CASES))
 def test_includes_mean_what_they_mean_in_jinja(case: str) -> None:
-    from engine.templating import TemplateSet
+    from engine.compile.templates import TemplateSet
 
     sources, context, expected = INCLUDE_CASES[case]
     name = next(n for n in sources if n.startswith("a."))
@@ -638,7 +638,7 @@ def test_includes_mean_what_they_mean_in_jinja(case: str) -> None:
 
 
 def test_an_include_of_a_missing_or_broken_template_fails_when_rendering_as_before() -> None:
-    from engine.templating import TemplateSet
+    from engine.compile.templates import TemplateSet
 
     templates = TemplateSet({"a.txt.j2": "{% include '_none.txt.j2' %}", "b.txt.j2": "{% include '_rusak.txt.j2' %}",
                              "_rusak.txt.j2": "{% if %}"})
@@ -648,7 +648,7 @@ def test_an_include_of_a_missing_or_broken_template_fails_when_rendering_as_befo
 
 
 def test_jinjas_globals_are_there_for_every_template() -> None:
-    from engine.templating import TemplateSet
+    from engine.compile.templates import TemplateSet
 
     templates = TemplateSet({"a.txt.j2": "{{ range(3)|list|length }}{% set ns = namespace(x=1) %}{{ ns.x }}"
                                          "{{ dict(a=2).a }}{% include '_b.txt.j2' %}",

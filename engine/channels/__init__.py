@@ -4,7 +4,7 @@ A channel gets one ``Outbound`` message and either returns (the receiver accepte
 ``DeliveryFailure``: ``permanent=True`` when sending the same message again cannot succeed (the
 receiver refused *this* message), ``permanent=False`` for everything that may pass (the server is
 down, a timeout, a rate limit, wrong credentials). Channels hold no database state; retries,
-backoff and the outbox status belong to ``engine.delivery``.
+backoff and the outbox status belong to ``engine.notices.delivery``.
 
 Configuration comes from the environment (see ``docs/channels.md``):
 
@@ -24,7 +24,7 @@ from typing import Protocol
 
 from engine.channels.message import Outbound
 from engine.errors import InvalidInput
-from engine.settings import env_flag, env_number
+from engine.app.settings import env_flag, env_number
 
 __all__ = ["Channel", "ChannelSet", "DeliveryFailure", "Outbound", "channels_from_environment", "env_flag",
            "env_number"]

@@ -13,7 +13,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from engine import wita
+from engine.core import localtime as wita
 from engine.channels import DeliveryFailure
 from engine.channels.message import Outbound, readable
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from engine import wita
+from engine.core import localtime as wita
 from engine.channels.plaintext import html_to_text
 
 

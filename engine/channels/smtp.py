@@ -25,7 +25,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from engine import wita
+from engine.core import localtime as wita
 from engine.channels import DeliveryFailure, env_flag, env_number
 from engine.channels.message import Outbound
 from engine.errors import InvalidInput

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, update
 
-from engine.cases import CaseRecord, EventRecord
+from engine.core.records import CaseRecord, EventRecord
 from engine.store.prepared import PreparedStatement
 from engine.store.schema import case_numbers, cases, events
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.cases import CaseRecord
+from engine.core.records import CaseRecord
 from engine.store import schema
 from engine.store.prepared import PreparedStatement
 

@@ -87,7 +87,7 @@ _insert_notice = PreparedStatement(insert(notices).values({name: bindparam(name)
 def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Queue rendered notices in the caller's transaction (nothing is sent here).
 
-    Each row gives every column of ``_NOTICE_FIELDS`` (``engine.notices.render_rows`` builds them).
+    Each row gives every column of ``_NOTICE_FIELDS`` (``engine.notices.outbox.render_rows`` builds them).
     """
     _insert_notice.many(connection, rows)
 

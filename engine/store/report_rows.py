@@ -1,6 +1,6 @@
 """What the periodic reports read, and the record that a schedule ran. Functions take a connection.
 
-Rows come back as plain frozen dataclasses; ``engine.reports`` does every count and percentile.
+Rows come back as plain frozen dataclasses; ``engine.app.reports`` does every count and percentile.
 """
 
 from __future__ import annotations

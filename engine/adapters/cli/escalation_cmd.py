@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Any
 
-from engine.cli.context import Context, common_options
+from engine.adapters.cli.context import Context, common_options
 
 
 def register(commands: Any) -> None:
@@ -34,7 +34,7 @@ def _fired_json(fired: list[Any]) -> list[dict[str, Any]]:
 def _fired_text(rows: list[dict[str, Any]]) -> str:
     from datetime import datetime
 
-    from engine import wita
+    from engine.core import localtime as wita
 
     if not rows:
         return "Tidak ada eskalasi yang jatuh tempo."
@@ -48,7 +48,7 @@ def _fired_text(rows: list[dict[str, Any]]) -> str:
 def escalate(ctx: Context) -> int:
     """Run one escalation scan now and report each step that fired."""
     from engine.errors import InvalidInput
-    from engine.escalation import escalate_due
+    from engine.app.escalation import escalate_due
 
     if ctx.args.limit < 1:
         raise InvalidInput(f"--limit must be at least 1, not {ctx.args.limit}")
@@ -59,8 +59,8 @@ def escalate(ctx: Context) -> int:
 def serve(ctx: Context) -> int:
     """Run the scheduler; exits 0 on SIGINT or SIGTERM after the running job finishes."""
     from engine.errors import InvalidInput
-    from engine.scheduler import CatchUp
-    from engine.scheduler import serve as run
+    from engine.adapters.scheduler import CatchUp
+    from engine.adapters.scheduler import serve as run
 
     interval = ctx.args.scan_interval
     if interval is not None and interval <= 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.cli.context import Context, common_options
+from engine.adapters.cli.context import Context, common_options
 
 STATUSES = ("pending", "sent", "failed")
 
@@ -59,7 +59,7 @@ def _positive(text: str) -> int:
 def _when(iso: str | None) -> str:
     from datetime import datetime
 
-    from engine import wita
+    from engine.core import localtime as wita
 
     return wita.short_datetime(datetime.fromisoformat(iso)) if iso else "-"
 
@@ -78,7 +78,7 @@ def _row_text(row: dict[str, Any]) -> str:
 
 
 def list_notices(ctx: Context) -> int:
-    from engine.notices import list_notices as listing
+    from engine.app.outbox import list_notices as listing
 
     args = ctx.args
     rows = listing(ctx.engine, case=args.case, status=args.status, viewer_name=args.actor, limit=args.limit)
@@ -87,7 +87,7 @@ def list_notices(ctx: Context) -> int:
 
 
 def show_notice(ctx: Context) -> int:
-    from engine.notices import show_notice as showing
+    from engine.app.outbox import show_notice as showing
 
     view = showing(ctx.engine, ctx.args.notice, ctx.args.actor)
 
@@ -107,7 +107,7 @@ def show_notice(ctx: Context) -> int:
 
 
 def retry_notices(ctx: Context) -> int:
-    from engine.notices import retry_notices as retrying
+    from engine.app.outbox import retry_notices as retrying
 
     args = ctx.args
     if args.case and not args.all_failed:
@@ -123,9 +123,7 @@ def retry_notices(ctx: Context) -> int:
 
 
 def deliver(ctx: Context) -> int:
-    from engine.delivery import deliver_due
-
-    report = deliver_due(ctx.engine, limit=ctx.args.limit)
+    report = ctx.engine.deliver(limit=ctx.args.limit)
     result = {
         "sent": report.sent, "retried": report.retried, "failed": report.failed, "claimed": report.claimed,
         "results": [{"id": r.notice_id, "message_id": r.message_id, "channel": r.channel, "outcome": r.outcome,
@@ -145,7 +143,7 @@ def deliver(ctx: Context) -> int:
 
 
 def render(ctx: Context) -> int:
-    from engine.notices import preview
+    from engine.app.outbox import preview
 
     args = ctx.args
     view = preview(ctx.engine, args.template, args.case, args.actor)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from engine.clock import parse_moment
+from engine.core.clock import parse_moment
 from engine.definition.yamlnodes import Reader
 from engine.errors import DefinitionError, TreckkError
 
@@ -202,7 +202,7 @@ def _step(reader: Reader, index: int, node: yaml.Node) -> Step | None:
 def run_scenario(scenario: Scenario, database_url: str, home: Path,
                  on_step: Callable[[StepResult], None] | None = None) -> list[StepResult]:
     """Play ``scenario`` on the (empty) database at ``database_url``; returns one result per step."""
-    from engine.service import Engine
+    from engine.app.commands import Engine
     from engine.store.database import Database
     from engine.store.migrations import upgrade
 
@@ -258,13 +258,11 @@ def _play(engine: Any, clock: SimulatedClock, step: Step, aliases: dict[str, str
                                   comment=params.get("comment"))
             result.after, result.version = case.state, case.version
         elif step.kind == "escalate":
-            from engine.escalation import escalate_due
+            from engine.app.escalation import escalate_due
 
             result.escalations = list(escalate_due(engine))
         elif step.kind == "deliver":
-            from engine.delivery import deliver_due
-
-            report = deliver_due(engine)
+            report = engine.deliver()
             result.delivered = int(getattr(report, "sent", 0))
     except TreckkError as exc:
         result.exit, result.error = exc.exit_code, str(exc)

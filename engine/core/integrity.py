@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timezone
 
-from engine.cases import EventRecord
+from engine.core.records import EventRecord
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 """The one JSON form events are hashed in; never change it, or every stored chain breaks."""

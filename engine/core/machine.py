@@ -13,7 +13,7 @@ from typing import Any
 
 from transitions import EventData, Machine, MachineError
 
-from engine.cases import CaseRecord
+from engine.core.records import CaseRecord
 from engine.definition.model import TransitionSpec, WorkflowDefinition
 from engine.errors import NotAllowed
 

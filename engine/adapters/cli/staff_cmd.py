@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from engine.cli.context import Context, common_options
+from engine.adapters.cli.context import Context, common_options
 
 
 def register(commands: Any) -> None:

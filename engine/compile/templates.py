@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import DictLoader, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine import wita
+from engine.core import localtime as wita
 from engine.errors import InvalidInput, NotFound
 
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)

@@ -10,7 +10,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from engine import wita
+from engine.core import localtime as wita
 from engine.definition.model import FieldSpec
 from engine.errors import InvalidInput
 

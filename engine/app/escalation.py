@@ -1,7 +1,7 @@
 """The escalation scan: fire every escalation step that has fallen due, each exactly once.
 
 Entering a state stores its deadline and the time of its first escalation step on the case
-(``next_step``/``next_step_at``, written by ``engine.service`` in the same transaction as the move).
+(``next_step``/``next_step_at``, written by ``engine.app.commands`` in the same transaction as the move).
 The scan reads the due cases through the ``next_step_at`` index, then handles each case in its
 own short transaction: claim the row, check it still waits for the same step of the same state
 entry, record the step under its unique key, queue the step's notices in the outbox, and move the
@@ -23,8 +23,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from engine.notices import case_notices
-from engine.service import Engine
+from engine.notices.outbox import case_notices
+from engine.app.commands import Engine
 from engine.store import escalation_rows, notice_rows
 from engine.store.escalation_rows import DueCase
 

@@ -12,14 +12,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine import wita
-from engine.cases import CaseRecord, EventRecord
-from engine.catalog import CompiledWorkflow
+from engine.core import localtime as wita
+from engine.core.records import CaseRecord, EventRecord
+from engine.compile.workflow import CompiledWorkflow
 from engine.errors import NotFound, PermissionDenied
-from engine.fields import MASK
-from engine.integrity import first_broken
-from engine.permissions import may_view, role_for, sees_pii
-from engine.service import Engine
+from engine.core.fields import MASK
+from engine.core.integrity import first_broken
+from engine.core.permissions import may_view, role_for, sees_pii
+from engine.app.commands import Engine
 from engine.store import case_rows, staff_rows
 from engine.store.staff_rows import StaffMember
 

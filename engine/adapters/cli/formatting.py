@@ -7,7 +7,7 @@ from typing import Any
 
 
 def _wita(iso: str | None) -> str:
-    from engine import wita
+    from engine.core import localtime as wita
 
     return wita.long_datetime(datetime.fromisoformat(iso)) if iso else "-"
 

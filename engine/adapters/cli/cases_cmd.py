@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from engine.cli.context import Context, common_options, parse_assignments
+from engine.adapters.cli.context import Context, common_options, parse_assignments
 
 
 def register(commands: Any) -> None:
@@ -56,7 +55,7 @@ def register(commands: Any) -> None:
 
 
 def submit(ctx: Context) -> int:
-    from engine.cli.formatting import case_text
+    from engine.adapters.cli.formatting import case_text
 
     args = ctx.args
     case = ctx.engine.submit(args.actor, parse_assignments(args.values), workflow=args.workflow,
@@ -69,7 +68,7 @@ def submit(ctx: Context) -> int:
 
 
 def advance(ctx: Context) -> int:
-    from engine.cli.formatting import case_text
+    from engine.adapters.cli.formatting import case_text
 
     args = ctx.args
     case = ctx.engine.advance(args.case, args.trigger, args.actor, parse_assignments(args.values),
@@ -80,28 +79,28 @@ def advance(ctx: Context) -> int:
 
 
 def show(ctx: Context) -> int:
-    from engine.cli.formatting import case_text
+    from engine.adapters.cli.formatting import case_text
 
     ctx.emit(ctx.views.show(ctx.args.case, ctx.args.actor), case_text)
     return 0
 
 
 def history(ctx: Context) -> int:
-    from engine.cli.formatting import history_text
+    from engine.adapters.cli.formatting import history_text
 
     ctx.emit(ctx.views.history(ctx.args.case, ctx.args.actor), history_text)
     return 0
 
 
 def inbox(ctx: Context) -> int:
-    from engine.cli.formatting import case_rows_text
+    from engine.adapters.cli.formatting import case_rows_text
 
     ctx.emit(ctx.views.inbox(ctx.args.actor), case_rows_text)
     return 0
 
 
 def cases(ctx: Context) -> int:
-    from engine.cli.formatting import case_rows_text
+    from engine.adapters.cli.formatting import case_rows_text
 
     args = ctx.args
     kecamatan = args.kecamatan

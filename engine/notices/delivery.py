@@ -28,16 +28,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
-
-from engine.channels import ChannelSet, DeliveryFailure, channels_from_environment, env_number
+from engine.channels import ChannelSet, DeliveryFailure, env_number
 from engine.channels.message import Outbound
 from engine.errors import InvalidInput
 from engine.store import notice_rows
+from engine.core.clock import Clock
+from engine.store.database import Database
 from engine.store.notice_rows import NoticeRow
-
-if TYPE_CHECKING:
-    from engine.service import Engine
 
 _ERROR_LIMIT = 2000
 
@@ -125,36 +122,39 @@ def outbound_of(row: NoticeRow) -> Outbound:
                     created_at=row.created_at, case_number=row.case_number, template=row.template)
 
 
-def deliver_due(engine: Engine, *, limit: int = 100, now: datetime | None = None,
-                channels: ChannelSet | None = None, policy: DeliveryPolicy | None = None) -> DeliveryReport:
-    """Send up to ``limit`` notices that are due; ``now`` defaults to ``engine.clock()`` (read per batch).
+@dataclass(frozen=True, slots=True)
+class _Run:
+    database: Database
+    clock: Clock
+    channels: ChannelSet
+    policy: DeliveryPolicy
+    now: datetime | None
 
-    ``channels`` and ``policy`` default to the environment's (``channels_from_environment``,
-    ``DeliveryPolicy.from_environment``). Channels created here are closed before returning.
-    """
+    def moment(self) -> datetime:
+        return self.now or self.clock()
+
+
+def deliver_due(database: Database, clock: Clock, channels: ChannelSet, policy: DeliveryPolicy, *,
+                limit: int = 100, now: datetime | None = None) -> DeliveryReport:
+    """Send up to ``limit`` notices that are due through ``channels``; ``now`` defaults to ``clock()``
+    (read per batch). The caller owns the channels (and closes them)."""
     if limit < 1:
         raise InvalidInput(f"--limit must be at least 1, not {limit}")
-    policy = policy or DeliveryPolicy.from_environment()
-    owned = channels is None
-    active = channels if channels is not None else channels_from_environment(engine.home)
+    run = _Run(database, clock, channels, policy, now)
     results: list[DeliveryResult] = []
-    try:
-        while len(results) < limit:
-            moment = now or engine.clock()
-            lease_until = moment + timedelta(seconds=policy.lease)
-            size = min(policy.batch, limit - len(results))
-            claimed = engine.db.transaction(lambda connection: notice_rows.claim_due(
-                connection, moment, lease_until, size, policy.max_attempts))
-            for row in claimed.abandoned:
-                results.append(DeliveryResult(row.id, row.message_id, row.channel, "failed", row.attempts,
-                                              None, row.last_error))
-            for row in claimed.rows:
-                results.append(_deliver_one(engine, active, policy, row, now))
-            if not claimed.rows and not claimed.abandoned:
-                break
-    finally:
-        if owned:
-            active.close()
+    while len(results) < limit:
+        moment = run.moment()
+        lease_until = moment + timedelta(seconds=policy.lease)
+        size = min(policy.batch, limit - len(results))
+        claimed = database.transaction(lambda connection: notice_rows.claim_due(
+            connection, moment, lease_until, size, policy.max_attempts))
+        for row in claimed.abandoned:
+            results.append(DeliveryResult(row.id, row.message_id, row.channel, "failed", row.attempts,
+                                          None, row.last_error))
+        for row in claimed.rows:
+            results.append(_deliver_one(run, row))
+        if not claimed.rows and not claimed.abandoned:
+            break
     return DeliveryReport(
         sent=sum(r.outcome == "sent" for r in results),
         retried=sum(r.outcome == "retry" for r in results),
@@ -163,21 +163,20 @@ def deliver_due(engine: Engine, *, limit: int = 100, now: datetime | None = None
     )
 
 
-def _deliver_one(engine: Engine, channels: ChannelSet, policy: DeliveryPolicy, row: NoticeRow,
-                 now: datetime | None) -> DeliveryResult:
-    channel = channels.get(row.channel)
+def _deliver_one(run: _Run, row: NoticeRow) -> DeliveryResult:
+    channel = run.channels.get(row.channel)
     try:
         if channel is None:
             raise DeliveryFailure(f"channel {row.channel!r} is not configured in this process "
                                   f"({_how_to_configure(row.channel)})")
         channel.send(outbound_of(row))
     except DeliveryFailure as exc:
-        return _record_failure(engine, policy, row, str(exc), exc.permanent, now)
+        return _record_failure(run, row, str(exc), exc.permanent)
     except Exception as exc:  # noqa: BLE001 - a channel bug must not stop the other notices; it is recorded
-        return _record_failure(engine, policy, row, f"unexpected {type(exc).__name__} in channel "
-                                                    f"{row.channel!r}: {exc}", False, now)
-    finished = now or engine.clock()
-    engine.db.transaction(lambda connection: notice_rows.mark_sent(connection, row, finished))
+        return _record_failure(run, row, f"unexpected {type(exc).__name__} in channel {row.channel!r}: {exc}",
+                               False)
+    finished = run.moment()
+    run.database.transaction(lambda connection: notice_rows.mark_sent(connection, row, finished))
     return DeliveryResult(row.id, row.message_id, row.channel, "sent", row.attempts)
 
 
@@ -187,19 +186,18 @@ def _outcome(recorded: bool, outcome: str) -> str:
     return outcome if recorded else "superseded"
 
 
-def _record_failure(engine: Engine, policy: DeliveryPolicy, row: NoticeRow, error: str, permanent: bool,
-                    now: datetime | None) -> DeliveryResult:
-    moment = now or engine.clock()
+def _record_failure(run: _Run, row: NoticeRow, error: str, permanent: bool) -> DeliveryResult:
+    moment, policy = run.moment(), run.policy
     error = error[:_ERROR_LIMIT]
     if permanent or row.attempts >= policy.max_attempts:
         reason = "permanent failure" if permanent else f"gave up after {row.attempts} attempts"
         message = f"{reason}: {error}"
-        recorded = engine.db.transaction(lambda connection: notice_rows.mark_failed(connection, row, message))
+        recorded = run.database.transaction(lambda connection: notice_rows.mark_failed(connection, row, message))
         return DeliveryResult(row.id, row.message_id, row.channel, _outcome(recorded, "failed"), row.attempts, None,
                               message)
     retry_at = moment + policy.delay(row.attempts, row.message_id)
     message = f"attempt {row.attempts} of {policy.max_attempts} failed: {error}"
-    recorded = engine.db.transaction(lambda connection: notice_rows.mark_retry(connection, row, retry_at, message))
+    recorded = run.database.transaction(lambda connection: notice_rows.mark_retry(connection, row, retry_at, message))
     return DeliveryResult(row.id, row.message_id, row.channel, _outcome(recorded, "retry"), row.attempts, retry_at,
                           message)
 

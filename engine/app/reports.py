@@ -1,7 +1,7 @@
 """Periodic notices: the report behind the morning digest and the monthly recap, and running one.
 
 Every schedule's template receives the same ``report`` (the keys of
-``engine.notice_context.sample_report``, which `treckk validate` checks templates against), so a
+``engine.compile.notice_context.sample_report``, which `treckk validate` checks templates against), so a
 schedule is not tied to one template: the open-case part is a snapshot at the moment the report is
 built, the period part covers the calendar month before the scheduled fire time, in the workflow's
 time zone.
@@ -36,13 +36,13 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from sqlalchemy import Connection
 
-from engine.catalog import CompiledWorkflow
+from engine.compile.workflow import CompiledWorkflow
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
 from engine.errors import NotFound
-from engine.fields import display_value
-from engine.notice_context import report_context
-from engine.notices import render_rows, resolve_recipients
-from engine.service import Engine
+from engine.core.fields import display_value
+from engine.compile.notice_context import report_context
+from engine.notices.outbox import render_rows, resolve_recipients
+from engine.app.commands import Engine
 from engine.store import notice_rows, report_rows
 from engine.store.report_rows import OpenCaseRow, RecapCaseRow
 

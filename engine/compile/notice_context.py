@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.cases import CaseRecord
+from engine.core.records import CaseRecord
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
-from engine.fields import MASK, display_value
-from engine.templating import sample_moment
+from engine.core.fields import MASK, display_value
+from engine.compile.templates import sample_moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ def report_context(
     now: datetime,
     report: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Context for a periodic notice (digest, recap); ``report`` comes from engine.reports."""
+    """Context for a periodic notice (digest, recap); ``report`` comes from engine.app.reports."""
     return {
         "workflow": {"name": definition.name, "title": definition.title, "version": definition.version},
         "case": None,

@@ -19,10 +19,10 @@ from pathlib import Path
 from engine.definition.model import RoleBook, WorkflowDefinition
 from engine.definition.parse import parse_roles, parse_workflow
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
-from engine.expressions import Guard, compile_guard, guard_problem
-from engine.machine import WorkflowMachine
-from engine.notice_context import sample_contexts
-from engine.templating import TemplateSet
+from engine.compile.guards import Guard, compile_guard, guard_problem
+from engine.core.machine import WorkflowMachine
+from engine.compile.notice_context import sample_contexts
+from engine.compile.templates import TemplateSet
 
 TEMPLATE_SUFFIXES = (".j2",)
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engine.cli.context import Context, common_options
+from engine.adapters.cli.context import Context, common_options
 
 SCENARIO_MISMATCH = 9
 """Exit code of ``simulate`` when a step's result differs from what the scenario expected."""
@@ -32,7 +32,7 @@ def register(commands: Any) -> None:
 def _run(ctx: Context, scenario_path: Path, workdir: Path, workflow: Path | None, on_step: Any) -> list[Any]:
     from dataclasses import replace
 
-    from engine.scenario import load_scenario, run_scenario
+    from engine.app.scenario import load_scenario, run_scenario
 
     scenario = load_scenario(scenario_path)
     if workflow is not None:
@@ -42,7 +42,7 @@ def _run(ctx: Context, scenario_path: Path, workdir: Path, workflow: Path | None
 
 
 def simulate(ctx: Context) -> int:
-    from engine.scenario import describe
+    from engine.app.scenario import describe
 
     with tempfile.TemporaryDirectory(prefix="treckk-simulate-") as tmp:
         results = _run(ctx, ctx.args.scenario, Path(tmp), ctx.args.workflow, None)
@@ -98,7 +98,7 @@ class _Printer:
         self.out("(database SQLite sementara, jam disimulasikan; semua waktu dalam WITA)")
 
     def step(self, result: Any) -> None:
-        from engine import wita
+        from engine.core import localtime as wita
 
         step = result.step
         entry = {"step": step.index, "kind": step.kind, "at": result.at.isoformat(), "case": result.case,
@@ -141,10 +141,10 @@ class _Printer:
             self.out(f"    ! tidak sesuai skenario: {mismatch}")
 
     def footer(self, results: list[Any], workdir: Path, kept: bool) -> None:
-        from engine.cli.formatting import history_text
-        from engine.service import Engine
+        from engine.adapters.cli.formatting import history_text
+        from engine.app.commands import Engine
         from engine.store.database import Database
-        from engine.views import Views
+        from engine.app.queries import Views
 
         database = Database(f"sqlite:///{workdir / 'treckk.db'}")
         views = Views(Engine(database, lambda: results[-1].at, self.ctx.home))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.cli.context import Context, common_options
+from engine.adapters.cli.context import Context, common_options
 
 
 def register(commands: Any) -> None:
@@ -92,7 +92,7 @@ def db_current(ctx: Context) -> int:
 
 
 def validate(ctx: Context) -> int:
-    from engine.catalog import bundle_from_files, compile_bundle
+    from engine.compile.workflow import bundle_from_files, compile_bundle
     from engine.definition.parse import parse_roles
     from engine.errors import DefinitionError, Problem, TreckkError
 
@@ -128,8 +128,8 @@ def validate(ctx: Context) -> int:
 
 
 def diagram(ctx: Context) -> int:
-    from engine import diagram as diagrams
-    from engine.catalog import bundle_from_files, compile_bundle
+    from engine.definition import diagram as diagrams
+    from engine.compile.workflow import bundle_from_files, compile_bundle
 
     given = ctx.args.workflow
     path = given if given is None or given.suffix else ctx.home / "workflows" / f"{given}.yaml"

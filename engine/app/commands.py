@@ -16,18 +16,20 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from engine import fields as field_values
-from engine.cases import CaseRecord, EventRecord
-from engine.catalog import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
-from engine.clock import Clock
-from engine.deadlines import WorkingCalendar
+from engine.core import fields as field_values
+from engine.core.records import CaseRecord, EventRecord
+from engine.channels import ChannelSet, channels_from_environment
+from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
+from engine.core.clock import Clock
+from engine.core.deadlines import WorkingCalendar
 from engine.definition.model import InputSpec, StateSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from engine.integrity import sealed
-from engine.notice_context import EventFacts
-from engine.notices import case_notices
-from engine.permissions import acting_role
-from engine.routing import Routing
+from engine.core.integrity import sealed
+from engine.compile.notice_context import EventFacts
+from engine.notices.delivery import DeliveryPolicy, DeliveryReport, deliver_due
+from engine.notices.outbox import case_notices
+from engine.core.permissions import acting_role
+from engine.notices.routing import Routing
 from engine.store import case_rows, definition_rows, notice_rows, staff_rows
 from engine.store.database import Database
 from engine.store.definition_rows import StoredDefinition
@@ -305,6 +307,19 @@ class Engine:
         # time (the calendar would otherwise move it to the next opening).
         first = steps[0].after
         return Deadline(due, 0, due if first.amount == 0 else calendar.add(due, first))
+
+    # -- outbox ---------------------------------------------------------------------------
+    def deliver(self, *, limit: int = 100, now: datetime | None = None, channels: ChannelSet | None = None,
+                policy: DeliveryPolicy | None = None) -> DeliveryReport:
+        """Send up to ``limit`` due notices; channels and policy default to the environment's."""
+        owned = channels is None
+        active = channels if channels is not None else channels_from_environment(self.home)
+        try:
+            return deliver_due(self.db, self.clock, active, policy or DeliveryPolicy.from_environment(),
+                               limit=limit, now=now)
+        finally:
+            if owned:
+                active.close()
 
     # -- migration ------------------------------------------------------------------------
     def migrate(self, workflow: str, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],

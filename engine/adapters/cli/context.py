@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.service import Engine
+    from engine.app.commands import Engine
     from engine.store.database import Database
-    from engine.views import Views
+    from engine.app.queries import Views
 
 
 def project_home() -> Path:
@@ -50,16 +50,16 @@ class Context:
 
     @cached_property
     def engine(self) -> Engine:
-        from engine.clock import clock_from_environment
-        from engine.routing import Routing
-        from engine.service import Engine
+        from engine.core.clock import clock_from_environment
+        from engine.notices.routing import Routing
+        from engine.app.commands import Engine
 
         return Engine(self.database, clock_from_environment(), self.home, routing=Routing.from_environment(),
                       base_url=os.environ.get("TRECKK_BASE_URL", ""))
 
     @cached_property
     def views(self) -> Views:
-        from engine.views import Views
+        from engine.app.queries import Views
 
         return Views(self.engine)
 

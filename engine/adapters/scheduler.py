@@ -3,12 +3,12 @@
 APScheduler only decides *when* to look; the database is the record of every deadline and of
 every schedule run. Jobs live in the in-memory job store, and:
 
-- the escalation scan (``engine.escalation.escalate_due``) runs every ``scan_interval`` seconds;
-- notice delivery (``engine.delivery.deliver_due``, when that module exists) every
+- the escalation scan (``engine.app.escalation.escalate_due``) runs every ``scan_interval`` seconds;
+- notice delivery (``engine.notices.delivery.deliver_due``, when that module exists) every
   ``delivery_interval`` seconds;
 - each schedule of each deployed workflow's newest definition is a cron job in the workflow's
   time zone. Its run is claimed in ``schedule_runs`` (unique per schedule and fire time) in the
-  same transaction that queues its notices (``engine.reports.run_schedule``).
+  same transaction that queues its notices (``engine.app.reports.run_schedule``).
 
 On start, ``catch_up`` runs once before anything else: a full escalation scan (every step that
 fell due while nothing ran fires once, in order), then, for each schedule, its latest fire time
@@ -20,7 +20,6 @@ not three. APScheduler's own misfire handling uses the same grace and ``coalesce
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -39,10 +38,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from engine.escalation import EscalationFired, escalate_due
-from engine.reports import ScheduleRun, run_schedule
-from engine.service import Engine
-from engine.settings import env_number
+from engine.app.escalation import EscalationFired, escalate_due
+from engine.app.reports import ScheduleRun, run_schedule
+from engine.app.commands import Engine
+from engine.app.settings import env_number
+from engine.notices.delivery import DeliveryReport
 from engine.store import definition_rows
 
 __all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve", "settings_from_environment"]
@@ -53,7 +53,6 @@ DEFAULT_SCAN_INTERVAL = 60.0
 DEFAULT_DELIVERY_INTERVAL = 30.0
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
 
-DeliverDue = Callable[..., object]
 
 
 def latest_fire_time(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime | None:
@@ -82,7 +81,7 @@ class CatchUp:
 
     escalations: list[EscalationFired] = field(default_factory=list)
     schedules: list[ScheduleRun] = field(default_factory=list)
-    delivery: object = None
+    delivery: DeliveryReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +107,6 @@ class Scheduler:
         self.schedule_grace = schedule_grace
         self.limit = limit
         self.stopping = threading.Event()
-        self._deliver: DeliverDue | None = None
-        self._delivery_checked = False
         self._versions: tuple[tuple[str, int], ...] = ()
         self._schedules: list[_ScheduleJob] = []
         self._apscheduler: BackgroundScheduler | None = None
@@ -125,10 +122,9 @@ class Scheduler:
         self._sync_schedules()
         return fired
 
-    def deliver(self) -> object:
-        """Deliver due notices with ``engine.delivery.deliver_due``; None when delivery is not available."""
-        deliver = self._delivery()
-        return deliver(self.engine) if deliver is not None else None
+    def deliver(self) -> DeliveryReport:
+        """Deliver the notices that are due (the application's delivery command)."""
+        return self.engine.deliver()
 
     def run_due_schedules(self, now: datetime | None = None) -> list[ScheduleRun]:
         """Run each schedule's latest fire time within the grace period, unless it already ran."""
@@ -167,23 +163,6 @@ class Scheduler:
         # The database, not this trigger, decides whether the run happens: the fire time is
         # recomputed from the clock and claimed in schedule_runs, so a second runner is a no-op.
         self._run_schedule(job, self.engine.clock())
-
-    def _delivery(self) -> DeliverDue | None:
-        if not self._delivery_checked:
-            self._delivery_checked = True
-            try:
-                module = importlib.import_module("engine.delivery")
-            except ModuleNotFoundError as exc:
-                if exc.name != "engine.delivery":
-                    raise
-                log.info("delivery: engine.delivery is not installed; notices stay queued in the outbox")
-                return None
-            found = getattr(module, "deliver_due", None)
-            if not callable(found):
-                log.info("delivery: engine.delivery has no deliver_due; notices stay queued in the outbox")
-                return None
-            self._deliver = found
-        return self._deliver
 
     def _sync_schedules(self) -> None:
         """(Re)build the schedule list when a workflow's newest deployed version changes."""
@@ -230,10 +209,9 @@ class Scheduler:
         scheduler.add_job(self._guarded(self.scan, "escalation scan"), IntervalTrigger(seconds=self.scan_interval),
                           id="escalation", coalesce=True, max_instances=1,
                           misfire_grace_time=max(1, int(self.scan_interval)))
-        if self._delivery() is not None:
-            scheduler.add_job(self._guarded(self.deliver, "delivery"), IntervalTrigger(seconds=self.delivery_interval),
-                              id="delivery", coalesce=True, max_instances=1,
-                              misfire_grace_time=max(1, int(self.delivery_interval)))
+        scheduler.add_job(self._guarded(self.deliver, "delivery"), IntervalTrigger(seconds=self.delivery_interval),
+                          id="delivery", coalesce=True, max_instances=1,
+                          misfire_grace_time=max(1, int(self.delivery_interval)))
         self._sync_schedules()
         self._install_schedule_jobs()
         scheduler.start()

@@ -1,0 +1,1 @@
+"""Adapters that call the application: the command line and the scheduler."""

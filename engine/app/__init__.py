@@ -1,0 +1,1 @@
+"""The application: settings, assembly, commands (the one door for every change) and queries."""

@@ -1,0 +1,1 @@
+"""A deployed definition made ready to run: compiled workflow, guards, templates, notice context."""

@@ -1,0 +1,1 @@
+"""The rules, pure: case records, entering a state, permissions, field values, masking, deadlines, the machine, integrity."""

@@ -1,0 +1,1 @@
+"""Notices: recipients, rendering into the outbox, delivery with retries."""

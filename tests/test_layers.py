@@ -1,0 +1,134 @@
+"""The layers of ``engine/`` (docs/architecture.md): imports point down only, and no module reaches itself.
+
+Every import counts here — at the top, inside functions and under ``if TYPE_CHECKING:`` (a type
+that points up is a dependency that points up). Imports are read with ``ast``; nothing is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+ENGINE = ROOT / "engine"
+
+# Lower numbers are lower layers. A module may import its own layer's modules and any lower layer's.
+LAYERS: dict[str, int] = {
+    "engine.errors": 0,
+    "engine.definition": 1,
+    "engine.core": 2,
+    "engine.compile": 3, "engine.store": 3, "engine.channels": 3,
+    "engine.notices": 4,
+    "engine.app": 5,
+    "engine.adapters": 6,
+}
+
+
+def all_modules() -> list[str]:
+    found = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        if "alembic" in path.parts:
+            continue  # Alembic loads its scripts itself; they are not imported by engine modules
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return found
+
+
+def _file(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@cache
+def imports_of(name: str) -> frozenset[str]:
+    """The ``engine`` modules that ``name`` imports anywhere in its source."""
+    path = _file(name)
+    assert path is not None, name
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            targets = [f"{module}.{alias.name}" if _file(f"{module}.{alias.name}") else module for alias in node.names]
+        found.update(t for t in targets if t.split(".")[0] == "engine" and _file(t) is not None and t != name)
+    return frozenset(found)
+
+
+def layer_of(name: str) -> int | None:
+    for prefix in sorted(LAYERS, key=len, reverse=True):
+        if name == prefix or name.startswith(prefix + "."):
+            return LAYERS[prefix]
+    return None
+
+
+def cycles() -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in imports_of(node):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in all_modules():
+        if module not in index:
+            visit(module)
+    return groups
+
+
+def test_no_import_cycle_among_engine_modules() -> None:
+    assert cycles() == []
+
+
+def test_every_engine_module_has_a_layer() -> None:
+    assert [m for m in all_modules() if m != "engine" and layer_of(m) is None] == []
+
+
+def test_imports_point_down_only() -> None:
+    upward = []
+    for module in all_modules():
+        mine = layer_of(module)
+        for target in sorted(imports_of(module)):
+            theirs = layer_of(target)
+            if mine is not None and theirs is not None and theirs > mine:
+                upward.append(f"{module} → {target}")
+    assert upward == []
+
+
+def test_the_checks_see_a_cycle_and_an_upward_import() -> None:
+    # The checks must be able to fail: the graph really holds edges of every kind they judge.
+    assert "engine.definition.model" in imports_of("engine.core.fields")
+    assert layer_of("engine.adapters.cli.context") == 6 and layer_of("engine.core.fields") == 2
