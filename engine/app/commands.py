@@ -190,8 +190,10 @@ class Engine:
         if len(deployed) == 1:
             return deployed[0]
         if not deployed:
-            raise NotFound("no workflow is deployed; run `treckk init` or `treckk deploy`")
-        raise InvalidInput(f"several workflows are deployed ({', '.join(deployed)}); choose one with --workflow")
+            raise NotFound("no workflow is deployed; run `treckk init` or `treckk deploy`", field="workflow",
+                           hint="deploy a workflow first")
+        raise InvalidInput(f"several workflows are deployed ({', '.join(deployed)}); choose one with --workflow",
+                           field="workflow", accepted=deployed)
 
     # -- commands -------------------------------------------------------------------------
     def submit(self, actor: str, values: Mapping[str, object], *, workflow: str | None = None,
@@ -403,12 +405,14 @@ def _grant_scope(definition: WorkflowDefinition, roles: Sequence[str], given: st
     known = definition.roles.roles
     for role in roles:
         if role not in known:
-            raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}")
+            raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}", field="role", value=role,
+                               accepted=tuple(known))
     scoped = [r for r in roles if known[r].scoped]
     if not given:
         if scoped:
             field = definition.scope_field or "scope"
-            raise InvalidInput(f"role {', '.join(scoped)} is bound to a {field}; give --scope (or --{field})")
+            raise InvalidInput(f"role {', '.join(scoped)} is bound to a {field}; give --scope (or --{field})",
+                               field="scope", hint=f"name the {field} the staff member works for")
         return None
     spec = definition.fields.get(definition.scope_field or "")
     return str(field_values.parse_value(spec, given)) if spec is not None else given
