@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import DictLoader, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import DictLoader, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.core import localtime as wita
@@ -43,30 +43,15 @@ def is_html_template(name: str) -> bool:
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-_NOT_INLINED = (nodes.Extends, nodes.Block, nodes.Macro, nodes.EvalContextModifier)
-"""An included template holding one of these keeps its own ``{% include %}`` at render time."""
-_KEEPS_ITS_INCLUDES = (nodes.Extends, nodes.EvalContextModifier)
-"""A template holding one of these keeps all its includes (``{% autoescape %}`` changes how an
-inlined partial would escape; after ``{% extends %}`` only blocks are output)."""
-_NOT_PASSED_TO_INCLUDES = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
-"""Names Jinja does not hand to an included template; one that reads them stays an include."""
-
-
 class _NoticeEnvironment(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with shortcuts that change no outcome.
+    """The immutable sandbox, with shortcuts that change no outcome (all through public methods).
 
     Templates read their context as ``case.number``, ``data.kategori``: Jinja first asks the dict
     for an attribute, which fails with an exception, then for the item. For a plain dict and a
     name that is not one of dict's own attributes the attribute lookup cannot succeed, so the
-    item is read at once. Globals are a plain dict (see ``make_globals``).
-
-    Notices share their greeting and footer through ``{% include "_footer.txt.j2" %}``. At render
-    time each include costs a template lookup and a copy of the whole context; since a deployed
-    bundle never changes, a plain include (a fixed name, with context, escaped like its parent)
-    is compiled into its parent instead, as a scope of its own — what it sets stays inside, as
-    with an include. Includes that name a missing or broken template, or one with blocks,
-    macros or ``extends``, or one reading a name Jinja keeps from includes (``loop``, ``caller``),
-    stay includes and behave as Jinja has them.
+    item is read at once. Globals are a plain dict (see ``make_globals``), and a compiled
+    template (a partial an include asks for, too) is found in a plain dict: a deployed bundle
+    never changes. Includes are Jinja's own.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -87,67 +72,6 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
-    def compile(self, source: str | nodes.Template, name: str | None = None, filename: str | None = None,
-                raw: bool = False, defer_init: bool = False) -> Any:
-        try:
-            return super().compile(source, name, filename, raw, defer_init)  # type: ignore[call-overload]
-        except TemplateSyntaxError as error:
-            if not isinstance(source, str):
-                raise
-            # A partial compiled in may be what does not compile (an unknown filter, say); Jinja
-            # reports that only when the include runs, so compile the template as written.
-            try:
-                written = super()._parse(source, name, filename)
-            except TemplateSyntaxError:
-                raise error from None
-            return super().compile(written, name, filename, raw, defer_init)  # type: ignore[call-overload]
-
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        return self._parse_inlining(source, name, filename, (name,), frozenset())
-
-    def _parse_inlining(self, source: str, name: str | None, filename: str | None,
-                        within: tuple[str | None, ...], stored: frozenset[str]) -> nodes.Template:
-        tree = super()._parse(source, name, filename)
-        if not any(True for _ in tree.find_all(_KEEPS_ITS_INCLUDES)):
-            self._inline_includes(tree, name, within, stored | _stored_names(tree))
-        return tree
-
-    def _inline_includes(self, node: nodes.Node, name: str | None, within: tuple[str | None, ...],
-                         stored: frozenset[str]) -> None:
-        for field in node.fields:
-            value = getattr(node, field, None)
-            if isinstance(value, list):
-                setattr(node, field, [self._inlined(item, name, within, stored) if isinstance(item, nodes.Include)
-                                      else item for item in value])
-                for item in value:  # the nodes as parsed: an inlined partial was handled when parsed
-                    if isinstance(item, nodes.Node) and not isinstance(item, nodes.Include):
-                        self._inline_includes(item, name, within, stored)
-            elif isinstance(value, nodes.Node):
-                self._inline_includes(value, name, within, stored)
-
-    def _inlined(self, include: nodes.Include, parent: str | None, within: tuple[str | None, ...],
-                 stored: frozenset[str]) -> nodes.Node:
-        target = include.template
-        if not (include.with_context and not include.ignore_missing and isinstance(target, nodes.Const)
-                and isinstance(target.value, str)):
-            return include
-        child = target.value
-        if child in within or self.loader is None or \
-                bool(parent) and self._autoescapes(child) != self._autoescapes(parent or ""):
-            return include
-        try:
-            source, filename, _ = self.loader.get_source(self, child)
-            tree = self._parse_inlining(source, child, filename, (*within, child), stored)
-        except (TemplateNotFound, TemplateSyntaxError):
-            return include
-        loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
-        if any(True for _ in tree.find_all(_NOT_INLINED)) or loaded & (_NOT_PASSED_TO_INCLUDES | stored):
-            return include
-        return nodes.Scope(tree.body, lineno=include.lineno)
-
-    def _autoescapes(self, name: str) -> bool:
-        return bool(self.autoescape(name)) if callable(self.autoescape) else bool(self.autoescape)
-
     def get_template(self, name: str | Template, parent: str | None = None,
                      globals: MutableMapping[str, Any] | None = None) -> Template:
         if globals is None and type(name) is str:
@@ -158,20 +82,6 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
         if globals is None and type(name) is str:
             self.compiled[name] = template
         return template
-
-
-def _stored_names(tree: nodes.Template) -> frozenset[str]:
-    """Every name ``tree`` assigns anywhere (set, for, macro, import, parameters).
-
-    A partial reading one of them stays an include: compiled into its parent it would see the
-    parent's variable even where Jinja would hand it the context's (an assignment further down).
-    """
-    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    names.update(macro.name for macro in tree.find_all(nodes.Macro))
-    names.update(node.target for node in tree.find_all(nodes.Import))
-    for node in tree.find_all(nodes.FromImport):
-        names.update(item if isinstance(item, str) else item[1] for item in node.names)
-    return frozenset(names)
 
 
 class TemplateSet:
