@@ -24,10 +24,12 @@ from tests.conftest import COMPLAINT, ROOT, FakeClock
 
 
 def workflow_copy(tmp_path: Path, edit: Any) -> Path:
-    """A copy of the shipped workflow (with its roles file beside it, as deploy expects), edited."""
+    """A copy of the shipped workflow (with its roles and templates beside it, as deploy expects), edited."""
     (tmp_path / "workflows").mkdir(parents=True, exist_ok=True)
     (tmp_path / "roles").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "roles" / "treckk.yaml", tmp_path / "roles" / "treckk.yaml")
+    if not (tmp_path / "templates").exists():
+        shutil.copytree(ROOT / "templates", tmp_path / "templates")
     target = tmp_path / "workflows" / "treckk.yaml"
     target.write_text(edit((ROOT / "workflows" / "treckk.yaml").read_text(encoding="utf-8")), encoding="utf-8")
     return target

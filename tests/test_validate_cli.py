@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shutil
 from pathlib import Path
 
 import runner
@@ -39,6 +40,7 @@ def broken_copy(tmp_path: Path, workflow_edits: dict[str, str], roles_edits: dic
         assert old in roles, old
         roles = roles.replace(old, new, 1)
     (tmp_path / "roles" / "treckk.yaml").write_text(roles, encoding="utf-8")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
     return tmp_path / "workflows" / "treckk.yaml"
 
 
@@ -94,3 +96,31 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     [line] = result.err.splitlines()
     match = LOCATED.match(line)
     assert match and "YAML" in match["message"], line
+
+
+def test_a_copy_of_the_project_is_validated_with_its_own_roles_and_templates(tmp_path: Path) -> None:
+    """The workflow, the roles and the templates all come from the copy's tree, never from the project."""
+    copy = tmp_path / "salinan"
+    for folder in ("workflows", "roles", "templates"):
+        shutil.copytree(ROOT / folder, copy / folder)
+    workflow = copy / "workflows" / "treckk.yaml"
+    templates = (copy / "templates").resolve()
+    # A template only the copy has, named only by the copy's workflow: valid.
+    (templates / "pelapor_selesai_baru.txt.j2").write_text(
+        (templates / "pelapor_selesai.txt.j2").read_text(encoding="utf-8"), encoding="utf-8")
+    text = workflow.read_text(encoding="utf-8")
+    workflow.write_text(text.replace("template: pelapor_selesai.txt.j2", "template: pelapor_selesai_baru.txt.j2"),
+                        encoding="utf-8")
+    result = treckk("validate", workflow)
+    assert result.code == 0, result.err
+    # A template the copy lacks is missing, whatever the project holds.
+    (templates / "pelapor_ditolak.txt.j2").unlink()
+    result = treckk("validate", workflow)
+    assert result.code == 2 and result.out == ""
+    located = [LOCATED.match(line) for line in result.err.splitlines()]
+    assert len(located) == 2 and all(located), result.err  # the notices of tolak and tandai_duplikat
+    for match in located:
+        assert match and match["path"] == str(workflow)
+        assert match["message"].startswith(f"template 'pelapor_ditolak.txt.j2' of notice 1 of transition ")
+        assert f"no such template in {templates}; known templates are " in match["message"]
+    assert treckk("validate").code == 0  # the project itself is untouched

@@ -75,7 +75,7 @@ class Engine:
 
     def deploy(self, path: Path, actor: str | None) -> tuple[StoredDefinition, bool]:
         """Validate and store a new version; (stored, False) when that content is already deployed."""
-        compiled = compile_bundle(bundle_from_files(path, self.home / "templates"))
+        compiled = compile_bundle(bundle_from_files(path))
         definition = compiled.definition
         now = self.clock()
 

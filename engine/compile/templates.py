@@ -85,10 +85,14 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
 
 
 class TemplateSet:
-    """The templates of one deployed definition, compiled once and reused for every notice."""
+    """The templates of one deployed definition, compiled once and reused for every notice.
 
-    def __init__(self, sources: Mapping[str, str]) -> None:
+    ``directory`` is where the sources were read from, if known; it only serves messages.
+    """
+
+    def __init__(self, sources: Mapping[str, str], directory: str = "") -> None:
         self.sources = dict(sources)
+        self.directory = directory
         self.environment = _NoticeEnvironment(
             loader=DictLoader(self.sources),
             undefined=StrictUndefined,
@@ -109,7 +113,8 @@ class TemplateSet:
         """Why ``name`` cannot be used (missing or does not compile), or None."""
         if name not in self.sources:
             known = ", ".join(sorted(self.sources)) or "(none)"
-            return f"no such template under templates/; known templates are {known}"
+            where = f"in {self.directory}" if self.directory else "under templates/"
+            return f"no such template {where}; known templates are {known}"
         try:
             self.environment.get_template(name)
         except TemplateSyntaxError as exc:

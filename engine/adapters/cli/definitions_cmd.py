@@ -110,7 +110,7 @@ def validate(ctx: Context) -> int:
                 summary.append(f"roles {book.name} ({len(book.roles)} roles)")
             continue
         try:
-            compiled = compile_bundle(bundle_from_files(path, ctx.home / "templates"))
+            compiled = compile_bundle(bundle_from_files(path))
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
@@ -144,7 +144,7 @@ def diagram(ctx: Context) -> int:
 
     given = ctx.args.workflow
     path = given if given is None or given.suffix else ctx.home / "workflows" / f"{given}.yaml"
-    compiled = compile_bundle(bundle_from_files(path or _only_workflow_file(ctx.home), ctx.home / "templates"))
+    compiled = compile_bundle(bundle_from_files(path or _only_workflow_file(ctx.home)))
     text = diagrams.dot(compiled.definition) if ctx.args.format == "dot" else diagrams.mermaid(compiled.definition)
     ctx.emit({"format": ctx.args.format, "diagram": text}, lambda r: r["diagram"].rstrip("\n"))
     return 0
