@@ -27,6 +27,7 @@ from engine.compile.notice_context import (
     sample_report,
 )
 from engine.compile.templates import Rendered
+from tests.conftest import COMPLAINT
 
 WITA = ZoneInfo("Asia/Makassar")
 ROOT = Path(__file__).resolve().parent.parent
@@ -522,24 +523,24 @@ def test_a_template_cannot_change_what_other_recipients_are_shown(definition: Wo
     from jinja2.exceptions import SecurityError
 
     from engine.compile.notice_context import CaseContexts, Recipient, sample_case
-    from engine.compile.templates import TemplateSet
+    from engine.compile.templates import TemplateFailed, TemplateSet
 
     templates = TemplateSet({"ubah.txt.j2": "{{ data.clear() }}Halo {{ recipient.name }}",
                              "baca.txt.j2": "Kategori: {{ data.kategori }}"})
     contexts = CaseContexts(definition, sample_case(definition, "ditelaah"), datetime.now(timezone.utc))
     first = contexts.for_recipient(Recipient("staff", "Kabid", "kabid_trantibum", True, "kabid"))
-    with pytest.raises(SecurityError):
+    with pytest.raises(TemplateFailed, match="ubah.txt.j2:1: access to attribute 'clear'") as refused:
         templates.render("ubah.txt.j2", first)
+    assert isinstance(refused.value.__cause__, SecurityError)
     second = contexts.for_recipient(Recipient("staff", "Kasat", "penanggung_jawab", True, "kasat"))
     assert templates.render("baca.txt.j2", second).body == "Kategori: PKL dan tempat usaha"
 
 
 def test_attribute_lookup_on_context_dicts_keeps_jinjas_meaning() -> None:
     """``x.name`` on a dict reads the item, except a dict's own attribute, which stays the method."""
-    from jinja2 import UndefinedError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from engine.compile.templates import TemplateSet
+    from engine.compile.templates import TemplateFailed, TemplateSet
 
     source = ("{{ data.kategori }}|{{ data['kategori'] }}|{{ data.get('kategori') }}|{{ data.keys()|list|length }}|"
               "{{ data.items is callable }}|{{ row.items }}|{{ row.x }}")
@@ -547,7 +548,7 @@ def test_attribute_lookup_on_context_dicts_keeps_jinjas_meaning() -> None:
     templates = TemplateSet({"t.txt.j2": source})
     plain = ImmutableSandboxedEnvironment().from_string(source)
     assert templates.render("t.txt.j2", context).body == plain.render(context) == "PKL|PKL|PKL|2|True|3|7"
-    with pytest.raises(UndefinedError, match="has no attribute 'tidak_ada'"):
+    with pytest.raises(TemplateFailed, match="has no attribute 'tidak_ada'"):
         TemplateSet({"u.txt.j2": "{{ data.tidak_ada }}"}).render("u.txt.j2", {"data": {}})
 
 
@@ -556,6 +557,17 @@ class _Row:
 
     items = 3
     x = 7
+
+
+def test_time_filters_write_a_dash_for_a_missing_value() -> None:
+    from engine.compile.templates import TemplateSet
+
+    templates = TemplateSet({"t.txt.j2": "{{ v|wita }}|{{ v|tanggal }}|{{ v|singkat }}|{{ m|durasi }}"})
+    assert templates.render("t.txt.j2", {"v": None, "m": None}).body == "-|-|-|-"
+    assert templates.render("t.txt.j2", {"v": DUE, "m": 90}).body == (
+        f"{DUE_TEXT}|Senin, 30 November 2026|30-11-2026 06.30 WITA|1 jam 30 menit")
+    failed = templates.render_problem("t.txt.j2", {"v": "kemarin", "m": 0})
+    assert failed is not None and failed.line == 1 and "AttributeError" in failed.reason
 
 
 # -- the engine's environment keeps Jinja's meaning --------------------------------------------
@@ -619,3 +631,116 @@ def test_jinjas_globals_are_there_for_every_template() -> None:
                                          "{{ dict(a=2).a }}{% include '_b.txt.j2' %}",
                              "_b.txt.j2": "{{ cycler('p', 'q').next() }}"})
     assert templates.render("a.txt.j2", {}).body == "312p"
+
+
+# -- failures name the template, its line and the partial ---------------------------------------
+
+
+def test_a_failure_names_the_template_line_and_partial() -> None:
+    from engine.compile.templates import TemplateFailed, TemplateSet
+    from engine.errors import InvalidInput
+
+    templates = TemplateSet({
+        "a.txt.j2": "Judul\n\n{% include '_b.txt.j2' %}\n{{ case.due_at.hour }}",
+        "_b.txt.j2": "b\n{% include '_c.txt.j2' %}",
+        "_c.txt.j2": "c\n\n{{ escalation.step }}",
+        "m.txt.j2": "{% macro baris(x) %}\n{{ x.tidak_ada }}\n{% endmacro %}\n{{ baris({}) }}",
+    })
+    with pytest.raises(InvalidInput) as raised:
+        templates.render("a.txt.j2", {"escalation": None, "case": {"due_at": None}})
+    failed = raised.value
+    assert isinstance(failed, TemplateFailed)
+    assert failed.frames == (("a.txt.j2", 3), ("_b.txt.j2", 2), ("_c.txt.j2", 3))
+    assert (failed.template, failed.line, failed.partial) == ("a.txt.j2", 3, ("_c.txt.j2", 3))
+    assert str(failed) == ("template 'a.txt.j2' failed at a.txt.j2:3, in the partial _b.txt.j2:2, in the partial "
+                           "_c.txt.j2:3: 'None' has no attribute 'step'")
+    assert failed.located("templates").startswith("templates/a.txt.j2:3, in the partial templates/_b.txt.j2:2")
+    late = templates.render_problem("a.txt.j2", {"escalation": {"step": 1}, "case": {"due_at": None}})
+    assert late is not None and (late.line, late.partial) == (4, None)
+    macro = templates.render_problem("m.txt.j2", {})
+    assert macro is not None and macro.frames == (("m.txt.j2", 2),)  # the line in the macro's body
+
+
+def test_missing_and_broken_partials_are_found_before_they_are_needed() -> None:
+    from engine.compile.templates import TemplateSet
+
+    templates = TemplateSet({
+        "a.txt.j2": "a\n{% if n %}{% include '_none.txt.j2' %}{% endif %}",
+        "b.txt.j2": "b\n\n{% if n %}{% include '_rusak.txt.j2' %}{% endif %}",
+        "_rusak.txt.j2": "ok\n{% if %}",
+        "c.txt.j2": "{% include '_none.txt.j2' ignore missing %}{% include '_rusak.txt.j2' ignore missing %}",
+        "d.txt.j2": "{% include 'd.txt.j2' %}",
+    }, "/proyek/templates")
+    assert (templates.compile_problem("a.txt.j2") or "").startswith(
+        "/proyek/templates/a.txt.j2:2 includes '_none.txt.j2', which is not a template; known templates are ")
+    assert templates.compile_problem("b.txt.j2") == (
+        "it does not compile: /proyek/templates/b.txt.j2:3, in the partial /proyek/templates/_rusak.txt.j2:2: "
+        "Expected an expression, got 'end of statement block'")
+    assert "_rusak.txt.j2:2" in (templates.compile_problem("c.txt.j2") or "")  # it is there, so it must compile
+    assert templates.compile_problem("d.txt.j2") is None
+    assert templates.compile_problem("e.txt.j2") == (
+        "no such template in /proyek/templates; known templates are _rusak.txt.j2, a.txt.j2, b.txt.j2, c.txt.j2, "
+        "d.txt.j2")
+    failed = templates.render_problem("b.txt.j2", {"n": 1})
+    assert failed is not None and failed.frames == (("b.txt.j2", 3), ("_rusak.txt.j2", 2))
+    assert "does not compile: Expected an expression" in failed.reason
+    missing = templates.render_problem("a.txt.j2", {"n": 1})
+    assert missing is not None and missing.frames == (("a.txt.j2", 2),) and "'_none.txt.j2'" in missing.reason
+
+
+# -- at run time: one line, nothing written ------------------------------------------------------
+
+
+def test_a_template_failing_at_run_time_refuses_the_move_and_writes_nothing(
+        engine: Any, cli: Any, tmp_path: Path) -> None:
+    """A template that passes validation but fails for some data: exit 2, one line, no trace of the move."""
+    import json
+    import shutil
+
+    from sqlalchemy import func, select
+
+    from engine.store.schema import cases, events, notices
+
+    for folder in ("workflows", "roles", "templates"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    workflow = tmp_path / "workflows" / "treckk.yaml"
+    workflow.write_text(workflow.read_text(encoding="utf-8").replace("version: 1", "version: 2", 1), encoding="utf-8")
+    notice = tmp_path / "templates" / "kabid_aduan_baru.txt.j2"
+    lines = notice.read_text(encoding="utf-8").split("\n")
+    include_line = lines.index('{% include "_footer.txt.j2" %}') + 1
+    lines.insert(include_line - 1, '{% include "_lokasi.txt.j2" %}')
+    notice.write_text("\n".join(lines), encoding="utf-8")
+    (tmp_path / "templates" / "_lokasi.txt.j2").write_text(
+        "Lokasi sudah dicatat.\n{% if data.lokasi == 'Jalan Rusak' %}{{ case.tidak_ada }}{% endif %}\n",
+        encoding="utf-8")
+    engine.deploy(workflow, None)
+
+    def submit(lokasi: str) -> str:
+        result = cli("submit", "--as", "admin", "--json", *[arg for name, value in
+                                                              {**COMPLAINT, "lokasi": lokasi}.items()
+                                                              for arg in ("--set", f"{name}={value}")])
+        assert result.code == 0, result.err
+        return str(json.loads(result.out)["number"])
+
+    def written(number: str) -> tuple[Any, ...]:
+        with engine.db.begin() as connection:
+            case_id, state, version = connection.execute(
+                select(cases.c.id, cases.c.state, cases.c.version).where(cases.c.number == number)).one()
+            return (state, version,
+                    connection.execute(select(func.count()).select_from(events)
+                                       .where(events.c.case_id == case_id)).scalar_one(),
+                    connection.execute(select(func.count()).select_from(notices)
+                                       .where(notices.c.case_id == case_id)).scalar_one())
+
+    fine, broken = submit("Jalan Ahmad Yani"), submit("Jalan Rusak")
+    before = written(broken)
+    result = cli("advance", broken, "teruskan", "--as", "admin")
+    assert result.code == 2, (result.out, result.err)
+    assert result.out == ""
+    [line] = result.err.splitlines()
+    assert line == (f"treckk: error: template 'kabid_aduan_baru.txt.j2' failed at kabid_aduan_baru.txt.j2:"
+                    f"{include_line}, in the partial _lokasi.txt.j2:2: 'dict object' has no attribute 'tidak_ada'")
+    assert written(broken) == before  # same state and version, no history row, no outbox row
+    assert before[0] == "diterima"
+    assert cli("advance", fine, "teruskan", "--as", "admin").code == 0
+    assert written(fine)[0] == "ditelaah"

@@ -6,6 +6,9 @@ HTML templates (``*.html.j2``) are autoescaped. The sandbox is the immutable one
 change its context (notices of one event share parts of it), only read it. The first line of a text
 template's output is the notice's subject; an HTML template's subject is its ``<title>``.
 
+A template that fails while rendering raises ``TemplateFailed`` (an ``InvalidInput``) naming the
+template, its line and the partial it failed in, never a bare Jinja or Python error.
+
 The context every template receives is documented in ``docs/templates.md``.
 """
 
@@ -13,18 +16,23 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, MutableMapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import DictLoader, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import (BaseLoader, Environment, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound,
+                    TemplateSyntaxError)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.core import localtime as wita
 from engine.errors import InvalidInput, NotFound
 
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+Frame = tuple[str, int]
+"""A template name and a line in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +44,55 @@ class Rendered:
     is_html: bool
 
 
+class TemplateFailed(InvalidInput):
+    """A template failed while rendering: which one, where (the partial too), and why.
+
+    ``frames`` runs from the template rendered to the line that failed: ``(("pengingat.txt.j2",
+    15), ("_langkah.txt.j2", 3))`` is a fault on line 3 of a partial included on line 15.
+    """
+
+    def __init__(self, template: str, frames: Sequence[Frame], reason: str) -> None:
+        self.template = template
+        self.frames = tuple(frames)
+        self.reason = reason
+        super().__init__(f"template {template!r} failed at {self.located()}", value=template)
+
+    @property
+    def line(self) -> int | None:
+        """The line of ``template`` itself that failed, or included the partial that failed."""
+        return self.frames[0][1] if self.frames and self.frames[0][0] == self.template else None
+
+    @property
+    def partial(self) -> Frame | None:
+        """The included partial (and its line) the fault is in, or None."""
+        return self.frames[-1] if self.frames and self.frames[-1][0] != self.template else None
+
+    def located(self, directory: str = "") -> str:
+        """``FILE:LINE[, in the partial FILE:LINE]: reason``, files under ``directory`` when given."""
+        return f"{located(self.frames or ((self.template, 0),), directory)}: {self.reason}"
+
+
+def located(frames: Sequence[Frame], directory: str = "") -> str:
+    """``a.txt.j2:3, in the partial _b.txt.j2:7`` (a line of 0 is left out)."""
+    def one(frame: Frame) -> str:
+        path = f"{directory.rstrip('/')}/{frame[0]}" if directory else frame[0]
+        return f"{path}:{frame[1]}" if frame[1] else path
+
+    return ", in the partial ".join(one(frame) for frame in frames)
+
+
 def is_html_template(name: str) -> bool:
     return name.endswith((".html.j2", ".html"))
+
+
+def _or_dash(show: Callable[[Any], str]) -> Callable[[Any], str]:
+    """The filter ``show`` writing ``-`` for a missing value (None), as ``data`` shows one."""
+
+    def shown(value: Any) -> str:
+        return "-" if value is None else show(value)
+
+    shown.__doc__ = show.__doc__
+    return shown
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
@@ -84,6 +139,31 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
         return template
 
 
+class _BundleLoader(BaseLoader):
+    """The bundle's sources, each with its own name as file name.
+
+    Jinja names the template file and line in the frames of a failure's traceback; with a
+    ``DictLoader`` every template is called ``<template>``, and a fault in a partial could not
+    be told from one in the template that includes it.
+    """
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = sources
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source = self.sources.get(template)
+        if source is None:
+            raise TemplateNotFound(template)
+        return source, template, _unchanged
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.sources)
+
+
+def _unchanged() -> bool:
+    return True
+
+
 class TemplateSet:
     """The templates of one deployed definition, compiled once and reused for every notice.
 
@@ -94,7 +174,7 @@ class TemplateSet:
         self.sources = dict(sources)
         self.directory = directory
         self.environment = _NoticeEnvironment(
-            loader=DictLoader(self.sources),
+            loader=_BundleLoader(self.sources),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name) and is_html_template(str(name)),
             trim_blocks=True,
@@ -103,40 +183,77 @@ class TemplateSet:
             auto_reload=False,  # the sources never change after deploy; no up-to-date check per render
         )
         self.environment.filters.update(
-            wita=wita.long_datetime,
-            tanggal=wita.long_date,
-            singkat=wita.short_datetime,
-            durasi=wita.span,
+            wita=_or_dash(wita.long_datetime),
+            tanggal=_or_dash(wita.long_date),
+            singkat=_or_dash(wita.short_datetime),
+            durasi=_or_dash(wita.span),
         )
+        self._compile_problems: dict[str, str | None] = {}
+
+    def _known(self) -> str:
+        return ", ".join(sorted(self.sources)) or "(none)"
 
     def compile_problem(self, name: str) -> str | None:
-        """Why ``name`` cannot be used (missing or does not compile), or None."""
+        """Why ``name`` cannot be used, or None: it is missing, or it or a partial it names does not compile.
+
+        Jinja compiles an included partial only when the include runs; the partials a template
+        names with a fixed name are compiled here, so a broken one is found before it is needed.
+        """
         if name not in self.sources:
-            known = ", ".join(sorted(self.sources)) or "(none)"
             where = f"in {self.directory}" if self.directory else "under templates/"
-            return f"no such template {where}; known templates are {known}"
+            return f"no such template {where}; known templates are {self._known()}"
+        if name not in self._compile_problems:
+            self._compile_problems[name] = self._compile_problem(((name, 0),), set())
+        return self._compile_problems[name]
+
+    def _compile_problem(self, chain: tuple[Frame, ...], seen: set[str]) -> str | None:
+        name = chain[-1][0]
+        seen.add(name)
         try:
             self.environment.get_template(name)
         except TemplateSyntaxError as exc:
-            return f"it does not compile: line {exc.lineno}: {exc.message}"
+            frames = (*chain[:-1], (name, exc.lineno))
+            return f"it does not compile: {located(frames, self.directory)}: {_one_line(exc.message or str(exc))}"
+        for partial, line, optional in self._named_partials(name):
+            frames = (*chain[:-1], (name, line))
+            if partial not in self.sources:
+                if optional:
+                    continue
+                return (f"{located(frames, self.directory)} includes {partial!r}, which is not a template; known "
+                        f"templates are {self._known()}")
+            if partial not in seen:
+                problem = self._compile_problem((*frames, (partial, 0)), seen)
+                if problem:
+                    return problem
         return None
 
-    def render_problem(self, name: str, context: Mapping[str, Any]) -> str | None:
-        """Why ``name`` fails to render against ``context`` (e.g. an unknown variable), or None."""
+    def _named_partials(self, name: str) -> Iterator[tuple[str, int, bool]]:
+        """(template, line, whether it may be missing) for each fixed name ``name`` includes, imports or extends."""
+        tree = self.environment.parse(self.sources[name], name, name)
+        for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            target = getattr(node, "template", None)
+            if isinstance(target, nodes.Const) and isinstance(target.value, str):
+                yield target.value, node.lineno, isinstance(node, nodes.Include) and node.ignore_missing
+
+    def render_problem(self, name: str, context: Mapping[str, Any]) -> TemplateFailed | None:
+        """How ``name`` fails to render against ``context`` (e.g. an unknown variable), or None."""
         try:
             self.render(name, context)
-        except (TemplateError, InvalidInput, TypeError, ValueError, AttributeError) as exc:
-            return f"it does not render against the documented context: {exc}"
+        except TemplateFailed as exc:
+            return exc
         return None
 
     def render(self, name: str, context: Mapping[str, Any]) -> Rendered:
-        """Render ``name``; raises NotFound for an unknown template."""
+        """Render ``name``; raises NotFound for an unknown template, TemplateFailed when it fails."""
         try:
             template = self.environment.get_template(name)
+            body = template.render(context)
         except TemplateNotFound as exc:
-            raise NotFound(f"template {name!r} not found; known templates are "
-                           f"{', '.join(sorted(self.sources))}") from exc
-        body = template.render(context)
+            if exc.name == name:
+                raise NotFound(f"template {name!r} not found; known templates are {self._known()}") from exc
+            raise self._failed(name, exc) from exc
+        except Exception as exc:  # noqa: BLE001 - whatever a template does wrong is reported, never a traceback
+            raise self._failed(name, exc) from exc
         if is_html_template(name):
             match = _TITLE.search(body)
             subject = html.unescape(match.group(1).strip()) if match else name
@@ -144,6 +261,32 @@ class TemplateSet:
         stripped = body.lstrip("\n")
         subject, _, _rest = stripped.partition("\n")
         return Rendered(subject.strip(), stripped, False)
+
+    def _failed(self, name: str, exc: Exception) -> TemplateFailed:
+        # Jinja rewrites a failure's traceback so that its frames name the template file and line
+        # (the loader gives each template its own name as file name); the frames of templates are
+        # the chain from ``name`` to the partial that failed, a macro's frames folded into its file.
+        frames: list[Frame] = []
+        for frame, line in traceback.walk_tb(exc.__traceback__):
+            file = frame.f_code.co_filename
+            if file in self.sources:
+                if frames and frames[-1][0] == file:
+                    frames[-1] = (file, line)
+                else:
+                    frames.append((file, line))
+        if isinstance(exc, TemplateSyntaxError):
+            reason = f"{exc.name or 'a partial'} does not compile: {exc.message or exc}"
+        elif isinstance(exc, TemplateNotFound):
+            reason = f"it includes {exc.name!r}, which is not a template; known templates are {self._known()}"
+        elif isinstance(exc, TemplateError):
+            reason = str(exc)
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        return TemplateFailed(name, frames, _one_line(reason))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "(no message)"
 
 
 def sample_moment() -> datetime:

@@ -208,9 +208,11 @@ def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> li
     problems = []
     for name, contexts in sample_contexts(definition).items():
         for context in contexts:
-            error = templates.render_problem(name, context)
-            if error:
+            failed = templates.render_problem(name, context)
+            if failed:
                 place = where[name]
-                problems.append(Problem(place.path, place.line, place.column, f"template {name!r}: {error}"))
+                problems.append(Problem(place.path, place.line, place.column,
+                                        f"template {name!r}: it does not render against the documented context: "
+                                        f"{failed.located(templates.directory)}"))
                 break
     return problems
