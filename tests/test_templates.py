@@ -596,7 +596,7 @@ def test_shipped_templates_render_exactly_as_in_jinjas_own_sandbox(compiled: Com
         for context in contexts:
             assert compiled.templates.render(name, context).body == reference(name, context), name
             compared += 1
-    assert compared >= len(ALL_TEMPLATES)
+    assert compared >= 5 * len(ALL_TEMPLATES)  # every kind of context of every use
 
 
 INCLUDE_CASES = {
@@ -686,6 +686,112 @@ def test_missing_and_broken_partials_are_found_before_they_are_needed() -> None:
     assert "does not compile: Expected an expression" in failed.reason
     missing = templates.render_problem("a.txt.j2", {"n": 1})
     assert missing is not None and missing.frames == (("a.txt.j2", 2),) and "'_none.txt.j2'" in missing.reason
+
+
+# -- validation renders every kind of context of every use -------------------------------------
+
+MINIMAL = ROOT / "tests" / "data" / "valid" / "workflows" / "minimal.yaml"
+MINIMAL_TEMPLATES = ROOT / "tests" / "data" / "valid" / "templates"
+
+
+@pytest.fixture(scope="module")
+def minimal_uses() -> dict[str, tuple[int, int]]:
+    """The workflow line of each use in the minimal definition, by a short name."""
+    definition = compile_bundle(bundle_from_files(MINIMAL)).definition
+    intake, tugaskan, tolak = (definition.intake.notices[0], definition.transitions[0].notices[0],
+                               definition.transitions[1].notices[0])
+    deadline = definition.states["diterima"].deadline
+    assert deadline is not None
+    places = {"catat": intake.where, "tugaskan": tugaskan.where, "tolak": tolak.where,
+              "step 1": deadline.escalation[0].where, "step 2": deadline.escalation[1].where,
+              "ringkasan": definition.schedules[0].where}
+    return {name: (where.line, where.column) for name, where in places.items()}
+
+
+def minimal_problems(templates: dict[str, str]) -> list[tuple[int, int, str]]:
+    """(line, column, message) of each problem of the minimal definition with these templates."""
+    from engine.compile.workflow import Bundle
+    from engine.errors import DefinitionError
+
+    base = bundle_from_files(MINIMAL)
+    sources = {**base.templates, **templates}
+    bundle = Bundle(base.workflow_path, base.workflow_text, base.roles_path, base.roles_text, sources,
+                    base.templates_path)
+    try:
+        compile_bundle(bundle)
+    except DefinitionError as exc:
+        assert all(p.path == str(MINIMAL) for p in exc.problems)
+        return [(p.line, p.column, p.message) for p in exc.problems]
+    return []
+
+
+NOTICE = "pemberitahuan.txt.j2"
+REMINDER = "pengingat.txt.j2"
+SITUATIONS = {
+    # what the template does wrong: (template, its source, {use: words the problem must hold})
+    "due time in a final state": (NOTICE, "Aduan {{ case.number }}\n\n{{ case.due_at.hour }}", {
+        "tolak": ["into 'ditolak' (no deadline)", f"{NOTICE}:3: 'None' has no attribute 'hour'"]}),
+    "escalation in a notice on a move": (NOTICE, "{{ escalation.step }}", {
+        "catat": ["on 'catat' into 'diterima' (with a deadline)", "'None' has no attribute 'step'"],
+        "tugaskan": ["on 'tugaskan' from 'diterima' into 'ditangani'"], "tolak": ["on 'tolak' from 'diterima'"]}),
+    "event in an escalation step": (REMINDER, "x\n{{ event.actor }}", {
+        "step 1": ["at escalation step 1 in 'diterima' (overdue), to admin_lalisa", f"{REMINDER}:2: 'None' has"],
+        "step 2": ["at escalation step 2 in 'diterima'"]}),
+    "anonymous complainant": (NOTICE, "{% if anonymous %}{{ rahasia }}{% endif %}", {
+        use: ["anonymous, every field filled", "'rahasia' is undefined"] for use in ("catat", "tugaskan", "tolak")}),
+    "an optional input not given": (NOTICE, "{% if event.trigger == 'catat' %}{{ event.input.nama_pelapor }}"
+                                            "{% endif %}", {
+        "catat": ["to pelapor, not anonymous, optional fields missing", "has no attribute 'nama_pelapor'"]}),
+    "staff not seeing personal data": (
+        NOTICE, "{% if data.nama_pelapor == '[dirahasiakan]' %}{{ rahasia }}{% endif %}", {
+            "tugaskan": ["to tim_treckk (not seeing personal data), not anonymous, every field filled"]}),
+    "a report with nothing in it": ("ringkasan.txt.j2", "{{ report.open_cases[0].number }}", {
+        "ringkasan": ["for schedule 'ringkasan_pagi', to kabid_trantibum (seeing personal data), with nothing to "
+                      "report", "ringkasan.txt.j2:1"]}),
+    "a report value that is None": ("ringkasan.txt.j2", "{{ report.open_cases[0].due_at.year }}", {
+        "ringkasan": ["with values missing (None)", "'None' has no attribute 'year'"]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SITUATIONS))
+def test_validation_renders_each_use_in_every_situation_it_can_meet(minimal_uses: dict[str, tuple[int, int]],
+                                                                    case: str) -> None:
+    template, source, expected = SITUATIONS[case]
+    problems = minimal_problems({template: source})
+    assert sorted(line for line, _, _ in problems) == sorted(minimal_uses[use][0] for use in expected), problems
+    for use, words in expected.items():
+        [message] = [m for line, column, m in problems if (line, column) == minimal_uses[use]]
+        assert message.startswith(f"template {template!r} does not render "), message
+        for text in words:
+            assert text in message, (text, message)
+
+
+def test_validation_names_the_partial_a_use_fails_in(minimal_uses: dict[str, tuple[int, int]]) -> None:
+    problems = minimal_problems({NOTICE: "Aduan\n\n{% include '_tenggat.txt.j2' %}",
+                                   "_tenggat.txt.j2": "Batas waktu:\n{{ case.due_at.day }}"})
+    assert [(line, column) for line, column, _ in problems] == [minimal_uses["tolak"]]
+    assert problems[0][2].endswith(f": {MINIMAL_TEMPLATES}/{NOTICE}:3, in the partial "
+                                   f"{MINIMAL_TEMPLATES}/_tenggat.txt.j2:2: 'None' has no attribute 'day'")
+
+
+def test_validation_passes_what_renders_everywhere() -> None:
+    assert minimal_problems({NOTICE: "{{ case.due_at|wita }} {{ escalation.step if escalation else '-' }} "
+                                       "{{ event.input.nama_pelapor|default('-') }}",
+                               REMINDER: "{{ escalation.step }} {{ case.due_at|singkat }}",
+                               "ringkasan.txt.j2": "{{ report.median_minutes|durasi }}"}) == []
+
+
+def test_a_broken_partial_never_reached_by_a_sample_is_still_reported(
+        minimal_uses: dict[str, tuple[int, int]]) -> None:
+    problems = minimal_problems({NOTICE: "x\n{% if data.uraian == 'tidak pernah' %}{% include '_rusak.txt.j2' %}"
+                                           "{% endif %}",
+                                   "_rusak.txt.j2": "{{ x|tidak_ada_filter }}"})
+    # Reported where each of the three notices names the template.
+    text = MINIMAL.read_text(encoding="utf-8").splitlines()
+    assert len(problems) == 3 and all(f"template: {NOTICE}" in text[line - 1] for line, _, _ in problems)
+    assert all(m.endswith(f"it does not compile: {MINIMAL_TEMPLATES}/{NOTICE}:2, in the partial "
+                          f"{MINIMAL_TEMPLATES}/_rusak.txt.j2:1: No filter named 'tidak_ada_filter'.")
+               for _, _, m in problems), problems
 
 
 # -- at run time: one line, nothing written ------------------------------------------------------

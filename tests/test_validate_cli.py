@@ -100,6 +100,8 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
 
 def test_a_copy_of_the_project_is_validated_with_its_own_roles_and_templates(tmp_path: Path) -> None:
     """The workflow, the roles and the templates all come from the copy's tree, never from the project."""
+    from engine.compile.workflow import bundle_from_files, compile_bundle
+
     copy = tmp_path / "salinan"
     for folder in ("workflows", "roles", "templates"):
         shutil.copytree(ROOT / folder, copy / folder)
@@ -123,4 +125,26 @@ def test_a_copy_of_the_project_is_validated_with_its_own_roles_and_templates(tmp
         assert match and match["path"] == str(workflow)
         assert match["message"].startswith(f"template 'pelapor_ditolak.txt.j2' of notice 1 of transition ")
         assert f"no such template in {templates}; known templates are " in match["message"]
+    # The copy's footer reads a due time, which final states do not have: every notice to the
+    # complainant on entering one fails in the partial, and each use says so.
+    (templates / "pelapor_ditolak.txt.j2").write_text(
+        (ROOT / "templates" / "pelapor_ditolak.txt.j2").read_text(encoding="utf-8"), encoding="utf-8")
+    footer = templates / "_footer.txt.j2"
+    lines = footer.read_text(encoding="utf-8").split("\n")
+    at = lines.index("Hormat kami,") + 1
+    lines[at - 1] = "Hormat kami, {{ case.due_at.year }}"
+    footer.write_text("\n".join(lines), encoding="utf-8")
+    result = treckk("validate", workflow)
+    assert result.code == 2 and result.out == ""
+    definition = compile_bundle(bundle_from_files(ROOT / "workflows" / "treckk.yaml")).definition
+    into_final = sorted(n.where.line for t in definition.transitions if definition.states[t.dest].final
+                        for n in t.notices if "pelapor" in n.to)
+    located = [LOCATED.match(line) for line in result.err.splitlines()]
+    assert all(located), result.err
+    assert sorted(int(m["line"]) for m in located if m) == into_final
+    for match in located:
+        assert match and match["path"] == str(workflow)
+        assert "(no deadline), to pelapor" in match["message"]
+        assert f": {templates}/pelapor_" in match["message"]
+        assert match["message"].endswith(f", in the partial {footer}:{at}: 'None' has no attribute 'year'")
     assert treckk("validate").code == 0  # the project itself is untouched

@@ -21,7 +21,7 @@ from engine.definition.parse import parse_roles, parse_workflow
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
 from engine.compile.guards import Guard, compile_guard, guard_problem
 from engine.core.machine import WorkflowMachine
-from engine.compile.notice_context import sample_contexts
+from engine.compile.notice_context import template_uses
 from engine.compile.templates import TemplateSet
 
 TEMPLATE_SUFFIXES = (".j2",)
@@ -198,21 +198,18 @@ def _compile_cached(bundle_json: str) -> CompiledWorkflow:
 
 
 def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> list[Problem]:
-    """Each template renders against a full sample context of every place it is used."""
-    where = {n.template: n.where for n in definition.intake.notices}
-    for transition in definition.transitions:
-        where.update({n.template: n.where for n in transition.notices})
-    for state in definition.states.values():
-        where.update({s.template: s.where for s in (state.deadline.escalation if state.deadline else ())})
-    where.update({s.template: s.where for s in definition.schedules})
+    """Each use of a template renders against every kind of context it can meet there.
+
+    A use that fails is one problem at the workflow line of the use, naming the situation, the
+    template file and line, and the partial when the fault is in one.
+    """
     problems = []
-    for name, contexts in sample_contexts(definition).items():
-        for context in contexts:
-            failed = templates.render_problem(name, context)
+    for use in template_uses(definition):
+        for situation, context in use.situations:
+            failed = templates.render_problem(use.template, context)
             if failed:
-                place = where[name]
-                problems.append(Problem(place.path, place.line, place.column,
-                                        f"template {name!r}: it does not render against the documented context: "
+                problems.append(Problem(use.where.path, use.where.line, use.where.column,
+                                        f"template {use.template!r} does not render {situation}: "
                                         f"{failed.located(templates.directory)}"))
                 break
     return problems
