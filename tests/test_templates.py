@@ -367,7 +367,7 @@ def test_rejection_and_duplicate(compiled: CompiledWorkflow, definition: Workflo
     assert "Alasan: Lokasi berada di luar wilayah Kabupaten Balangan." in rejected
     assert "tidak dapat kami tindak lanjuti" in rejected
     duplicate = render(compiled, name, context_for(definition, name, trigger="tandai_duplikat",
-                                                   alasan=f"Sama dengan aduan TRK-2026-000120.")).body
+                                                   alasan="Sama dengan aduan TRK-2026-000120.")).body
     assert "sama dengan aduan yang telah kami terima sebelumnya" in duplicate
     assert "Alasan: Sama dengan aduan TRK-2026-000120." in duplicate
 

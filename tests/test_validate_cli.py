@@ -123,7 +123,7 @@ def test_a_copy_of_the_project_is_validated_with_its_own_roles_and_templates(tmp
     assert len(located) == 2 and all(located), result.err  # the notices of tolak and tandai_duplikat
     for match in located:
         assert match and match["path"] == str(workflow)
-        assert match["message"].startswith(f"template 'pelapor_ditolak.txt.j2' of notice 1 of transition ")
+        assert match["message"].startswith("template 'pelapor_ditolak.txt.j2' of notice 1 of transition ")
         assert f"no such template in {templates}; known templates are " in match["message"]
     # The copy's footer reads a due time, which final states do not have: every notice to the
     # complainant on entering one fails in the partial, and each use says so.
