@@ -135,7 +135,8 @@ def test_happy_path_through_the_cli(engine: Engine, cli: Any) -> None:
     one_line_error(cli("advance", number, "kembalikan", "--as", "kabid", "--set", "catatan=lagi"), 4)
     assert ok_json(cli("show", number, "--as", "kabid", "--json")) == final
     human = cli("history", number, "--as", "kabid")
-    assert human.code == 0 and "sahkan: menunggu_pengesahan → selesai  oleh kabid" in human.out
+    assert human.code == 0 and ("(sahkan): Menunggu pengesahan (menunggu_pengesahan) → Selesai (selesai)  oleh kabid "
+                                "(Kepala Bidang Trantibum dan Perda)") in human.out
     verified = cli("verify", "--json")
     assert verified.code == 0 and json.loads(verified.out) == {"checked": 1, "broken": []}
 

@@ -68,13 +68,15 @@ class Context:
         return bool(getattr(self.args, "json", False))
 
     def emit(self, value: Any, human: Callable[[Any], str]) -> None:
-        """Print ``value`` as JSON with --json, else the human rendering."""
+        """Print ``value`` as JSON with --json, else the human rendering (control characters made visible)."""
+        from engine.adapters.cli.formatting import json_escaped, visible
+
         if self.json:
-            print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+            print(json_escaped(json.dumps(value, ensure_ascii=False, indent=2, default=str)))
         else:
             text = human(value)
             if text:
-                print(text)
+                print(visible(text))
 
     @staticmethod
     def note(text: str) -> None:
