@@ -7,7 +7,8 @@ deadline and outbox rows together — or nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files,
 from engine.core.clock import Clock
 from engine.core.deadlines import WorkingCalendar
 from engine.definition.model import InputSpec, StateSpec, WorkflowDefinition
-from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryPolicy, DeliveryReport, deliver_due
@@ -233,6 +234,7 @@ class Engine:
         case = case_rows.case_by_number(connection, number)
         if case is None:
             raise NotFound(f"case {number!r} not found")
+        number = case.number  # as stored (and sealed into its history), whatever case it was typed in
         compiled = self.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
         member = self._staff(connection, actor)
@@ -250,17 +252,13 @@ class Engine:
                            "first — reload it and try again")
         candidates = [t for t in definition.transitions_from(case.state) if t.trigger == trigger]
         if not candidates:
-            compiled.machine.fire(case, trigger, case.data)  # raises the precise NotAllowed
-            raise AssertionError("the machine fired a trigger the definition does not offer")
+            raise _not_offered(definition, case, trigger, member)
         allowed_roles = tuple(dict.fromkeys(r for t in candidates for r in t.roles))
         role = acting_role(member, allowed_roles, definition.roles, case.kecamatan, f"fire {trigger!r} on {number}")
         spec = candidates[0]
-        given = _parse_inputs(definition, spec.inputs, values, f"trigger {trigger!r}")
+        given = _parse_inputs(definition, spec.inputs, values, f"trigger {trigger!r}", requires=spec.requires,
+                              current=case.data)
         data = {**case.data, **given}
-        for name in spec.requires:
-            if data.get(name) in (None, "", []):
-                label = definition.fields[name].label
-                raise InvalidInput(f"trigger {trigger!r} needs field {name!r} ({label}); give it with --set {name}=VALUE")
         previous_version = case.version
         before = case.state
         outcome = compiled.machine.fire(case, trigger, data)
@@ -336,6 +334,7 @@ class Engine:
                 case = case_rows.case_by_number(connection, number)
                 if case is None:
                     raise NotFound(f"case {number!r} not found")
+                number = case.number
                 if case.workflow != workflow:
                     raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {workflow!r}")
                 if case.definition_version >= to_version:
@@ -383,20 +382,62 @@ def _kecamatan_value(definition: WorkflowDefinition, given: str | None) -> str |
 
 
 def _parse_inputs(definition: WorkflowDefinition, inputs: Sequence[InputSpec], values: Mapping[str, object],
-                  what: str) -> dict[str, Any]:
-    """Given values → typed values; unknown, missing or bad values are refused before any write."""
+                  what: str, *, requires: Sequence[str] = (), current: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """Given values → typed values; unknown, missing or bad values are refused before any write.
+
+    Every problem is found before any is reported: the one InvalidInput has a line per unknown,
+    refused, bad or missing field, so a person fixes them all in one go. ``requires`` names fields
+    the case must hold after the move (given now, or in ``current``).
+    """
     accepted = {spec.field: spec for spec in inputs}
     parsed: dict[str, Any] = {}
+    problems: list[str] = []
     for name, raw in values.items():
         if name not in definition.fields:
-            raise InvalidInput(f"unknown field {name!r} for {what}; accepted fields are "
-                               f"{', '.join(accepted) or '(none)'}")
-        if name not in accepted:
-            raise InvalidInput(f"field {name!r} cannot be given when {what}; accepted fields are "
-                               f"{', '.join(accepted) or '(none)'}")
-        parsed[name] = field_values.parse_value(definition.fields[name], raw)
+            problems.append(f"unknown field {name!r} for {what}; accepted fields are "
+                            f"{', '.join(accepted) or '(none)'}{_did_you_mean(name, accepted)}")
+        elif name not in accepted:
+            problems.append(f"field {name!r} cannot be given when {what}; accepted fields are "
+                            f"{', '.join(accepted) or '(none)'}")
+        else:
+            try:
+                parsed[name] = field_values.parse_value(definition.fields[name], raw)
+            except InvalidInput as exc:
+                problems.append(str(exc))
     for spec in inputs:
-        if spec.required and spec.field not in parsed:
+        if spec.required and spec.field not in values:
             label = definition.fields[spec.field].label
-            raise InvalidInput(f"{what} needs field {spec.field!r} ({label}); give it with --set {spec.field}=VALUE")
+            problems.append(f"{what} needs field {spec.field!r} ({label}); give it with --set {spec.field}=VALUE")
+    held = {**(current or {}), **parsed}
+    for name in requires:
+        if held.get(name) in (None, "", []) and name not in values:
+            label = definition.fields[name].label
+            problems.append(f"{what} needs field {name!r} ({label}); give it with --set {name}=VALUE")
+    if problems:
+        raise InvalidInput("\n".join(dict.fromkeys(problems)))
     return parsed
+
+
+def _did_you_mean(given: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _not_offered(definition: WorkflowDefinition, case: CaseRecord, trigger: str, member: StaffMember) -> NotAllowed:
+    """Why ``trigger`` cannot fire on ``case`` from its state, naming the triggers ``member`` may fire now."""
+    from engine.core.permissions import role_for
+
+    state = definition.states[case.state]
+    if state.final and trigger in definition.triggers():
+        return NotAllowed(f"trigger {trigger!r} is not allowed: the case is in final state {case.state!r}")
+    mine = list(dict.fromkeys(t.trigger for t in definition.transitions_from(case.state)
+                              if role_for(member, t.roles, definition.roles, case.kecamatan) is not None))
+    now = (f"on {case.number} ({state.label}) you may fire {', '.join(mine)}" if mine
+           else f"you may fire no trigger on {case.number} in state {case.state!r}")
+    if trigger not in definition.triggers():
+        close = (difflib.get_close_matches(trigger, mine, n=1, cutoff=0.6)
+                 or difflib.get_close_matches(trigger, sorted(definition.triggers()), n=1, cutoff=0.6))
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return NotAllowed(f"unknown trigger {trigger!r} in workflow {definition.name!r}{hint}; {now}")
+    return NotAllowed(f"trigger {trigger!r} is not allowed in state {case.state!r}; {now}")
