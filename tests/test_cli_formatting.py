@@ -99,7 +99,8 @@ def test_show_history_and_lists_read_labels_and_local_times(engine: Engine, cli:
 def test_another_workflow_reads_in_its_own_zone_scope_label_and_noun(
         zone: str, label: str, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     home = copied_home(tmp_path, lambda text: text.replace("timezone: Asia/Makassar", f"timezone: {zone}")
-                       .replace("case_label: aduan\n", "").replace("    label: Kecamatan\n", "    label: Wilayah tugas\n"))
+                       .replace("case_label: aduan\n", "")
+                       .replace("    label: Kecamatan\n", "    label: Wilayah tugas\n"))
     start_in(home, cli, monkeypatch)
     number = ok_json(cli("submit", "--as", "admin", "--json", *sets(DETAILED)))["number"]
     shown = human(cli("show", number, "--as", "kabid")).splitlines()

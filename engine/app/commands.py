@@ -38,6 +38,8 @@ from engine.store.staff_rows import StaffMember
 
 SYSTEM_ACTOR = "system"
 MIGRATION_TRIGGER = "migrasi"
+MAX_COMMENT_LENGTH = 4000
+"""The longest comment a move or an intake accepts, in characters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,7 @@ class Engine:
     def submit(self, actor: str, values: Mapping[str, object], *, workflow: str = "treckk",
                comment: str | None = None, idempotency_key: str | None = None) -> CaseRecord:
         """Open a case in the initial state; returns it as stored."""
+        _check_comment(comment)
         try:
             return self.db.transaction(lambda connection: self._submit(
                 connection, actor, values, workflow, comment, idempotency_key))
@@ -222,6 +225,7 @@ class Engine:
                 comment: str | None = None, expect_version: int | None = None,
                 idempotency_key: str | None = None) -> CaseRecord:
         """Fire ``trigger`` on case ``number`` as ``actor``; returns the case as stored after it."""
+        _check_comment(comment)
         try:
             return self.db.transaction(lambda connection: self._advance(
                 connection, number, trigger, actor, values or {}, comment, expect_version, idempotency_key))
@@ -379,6 +383,21 @@ def _kecamatan_value(definition: WorkflowDefinition, given: str | None) -> str |
         return given
     value = field_values.parse_value(spec, given)
     return str(value)
+
+
+def _check_comment(comment: str | None) -> None:
+    """A comment is a note in the history, not a document: bounded, and text that can be stored."""
+    if comment is None:
+        return
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise InvalidInput(f"the comment is {len(comment)} characters long; at most {MAX_COMMENT_LENGTH} are "
+                           "accepted (put longer text in a field)")
+    if "\x00" in comment:
+        raise InvalidInput("the comment contains a NUL character, which is not accepted")
+    try:
+        comment.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("the comment contains text that is not valid UTF-8") from None
 
 
 def _parse_inputs(definition: WorkflowDefinition, inputs: Sequence[InputSpec], values: Mapping[str, object],

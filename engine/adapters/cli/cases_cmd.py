@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.adapters.cli.context import Context, common_options, parse_assignments
+from engine.adapters.cli.assignments import read_assignments
+from engine.adapters.cli.context import Context, common_options
 
 
 def register(commands: Any) -> None:
     common = common_options()
     p = commands.add_parser("submit", parents=[common], help="record a new complaint; prints its case number")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
-    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE")
+    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE",
+                   help="a field's value; FIELD=- reads it from standard input")
+    p.add_argument("--set-file", dest="value_files", action="append", metavar="FIELD=PATH",
+                   help="a field's value from a UTF-8 text file (trailing line breaks dropped), for long text")
     p.add_argument("--workflow", default="treckk")
-    p.add_argument("--comment")
+    p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
     p.add_argument("--idempotency-key", metavar="K")
     p.set_defaults(handler=submit)
 
@@ -22,8 +26,11 @@ def register(commands: Any) -> None:
     p.add_argument("case")
     p.add_argument("trigger")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
-    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE")
-    p.add_argument("--comment")
+    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE",
+                   help="a field's value; FIELD=- reads it from standard input")
+    p.add_argument("--set-file", dest="value_files", action="append", metavar="FIELD=PATH",
+                   help="a field's value from a UTF-8 text file (trailing line breaks dropped), for long text")
+    p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
     p.add_argument("--expect-version", type=int, metavar="N")
     p.add_argument("--idempotency-key", metavar="K")
     p.set_defaults(handler=advance)
@@ -71,7 +78,7 @@ def _rows_text(ctx: Context) -> Callable[[list[dict[str, Any]]], str]:
 
 def submit(ctx: Context) -> int:
     args = ctx.args
-    case = ctx.engine.submit(args.actor, parse_assignments(args.values), workflow=args.workflow,
+    case = ctx.engine.submit(args.actor, read_assignments(args.values, args.value_files), workflow=args.workflow,
                              comment=args.comment, idempotency_key=args.idempotency_key)
     if ctx.json:
         ctx.emit(ctx.views.view_of(case, args.actor), _case_text(ctx))
@@ -82,7 +89,7 @@ def submit(ctx: Context) -> int:
 
 def advance(ctx: Context) -> int:
     args = ctx.args
-    case = ctx.engine.advance(args.case, args.trigger, args.actor, parse_assignments(args.values),
+    case = ctx.engine.advance(args.case, args.trigger, args.actor, read_assignments(args.values, args.value_files),
                               comment=args.comment, expect_version=args.expect_version,
                               idempotency_key=args.idempotency_key)
     ctx.emit(ctx.views.view_of(case, args.actor), _case_text(ctx))
