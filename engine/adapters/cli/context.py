@@ -46,7 +46,9 @@ class Context:
     def database(self) -> Database:
         from engine.store.database import Database, default_url
 
-        return Database(getattr(self.args, "db", None) or default_url(self.home))
+        # Only the commands that set a database up (init, db upgrade) may create its file.
+        return Database(getattr(self.args, "db", None) or default_url(self.home),
+                        create=bool(getattr(self.args, "creates_database", False)))
 
     @cached_property
     def engine(self) -> Engine:

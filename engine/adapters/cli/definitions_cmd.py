@@ -12,7 +12,7 @@ def register(commands: Any) -> None:
     common = common_options()
     p = commands.add_parser("init", parents=[common],
                             help="create or upgrade the database and deploy the shipped definitions")
-    p.set_defaults(handler=init)
+    p.set_defaults(handler=init, creates_database=True)
 
     db = commands.add_parser("db", help="the database schema: upgrade it, or show its revision")
     sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -20,7 +20,7 @@ def register(commands: Any) -> None:
                        help="bring the schema to the newest revision (safe to repeat, safe with runners starting)")
     p.add_argument("--to", dest="revision", default="head", metavar="REVISION",
                    help="stop at this revision (default: head)")
-    p.set_defaults(handler=db_upgrade)
+    p.set_defaults(handler=db_upgrade, creates_database=True)
     p = sub.add_parser("current", parents=[common], help="show the schema revision of the database")
     p.set_defaults(handler=db_current)
 
