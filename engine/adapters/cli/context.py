@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 
 
 def project_home() -> Path:
-    """``TRECKK_HOME``, or the directory that holds runner.py (workflows/, roles/, templates/)."""
+    """``TRECKK_HOME``, or the directory that holds runner.py (workflows/, roles/, templates/), or the
+    definitions installed with the package (``engine.adapters.cli.home``)."""
     configured = os.environ.get("TRECKK_HOME")
     if configured:
         return Path(configured).resolve()
     import runner
 
-    return Path(runner.__file__).resolve().parent
+    from engine.adapters.cli.home import default_home
+
+    return default_home(Path(runner.__file__).resolve().parent)
 
 
 def common_options() -> argparse.ArgumentParser:

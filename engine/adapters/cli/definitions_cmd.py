@@ -51,15 +51,23 @@ def register(commands: Any) -> None:
 
 
 def _workflow_files(home: Path) -> list[Path]:
-    return sorted((home / "workflows").glob("*.yaml"))
+    """The workflow files of the home; none at all is refused (it would deploy or check nothing)."""
+    from engine.errors import InvalidInput
+
+    found = sorted((home / "workflows").glob("*.yaml"))
+    if not found:
+        raise InvalidInput(f"no workflow files in {home / 'workflows'}; set TRECKK_HOME to the folder that holds "
+                           "workflows/, roles/ and templates/, or name the files to check")
+    return found
 
 
 def init(ctx: Context) -> int:
     from engine.store.migrations import upgrade
 
+    files = _workflow_files(ctx.home)
     upgrade(ctx.database)
     deployed = []
-    for path in _workflow_files(ctx.home):
+    for path in files:
         stored, fresh = ctx.engine.deploy(path, None)
         deployed.append({"workflow": stored.workflow, "version": stored.version, "new": fresh})
     result = {"database": ctx.database.safe_url, "deployed": deployed}
