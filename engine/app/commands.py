@@ -325,8 +325,11 @@ class Engine:
 
     # -- migration ------------------------------------------------------------------------
     def migrate(self, workflow: str, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],
-                actor: str) -> list[CaseRecord]:
-        """Move cases to ``to_version``, renaming states by ``state_map``; one history event each."""
+                actor: str, *, include_final: bool = False) -> list[CaseRecord]:
+        """Move cases to ``to_version``, renaming states by ``state_map``; one history event each.
+
+        A case in a final state is closed: it is moved only with ``include_final``.
+        """
 
         def work(connection: Connection) -> list[CaseRecord]:
             target = self.compiled(connection, workflow, to_version)
@@ -334,6 +337,7 @@ class Engine:
             role = acting_role(member, ("inovator",), target.definition.roles, None, "migrate cases")
             now = self.clock()
             moved = []
+            _check_state_map(target.definition, state_map)
             for number in numbers:
                 case = case_rows.case_by_number(connection, number)
                 if case is None:
@@ -343,6 +347,10 @@ class Engine:
                     raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {workflow!r}")
                 if case.definition_version >= to_version:
                     raise InvalidInput(f"case {number} is already at version {case.definition_version}")
+                current = self.compiled(connection, case.workflow, case.definition_version).definition
+                if not include_final and current.states[case.state].final:
+                    raise InvalidInput(f"case {number} is closed (final state {case.state!r}); a closed case is "
+                                       "migrated only when asked for explicitly: give --include-final")
                 new_state = state_map.get(case.state, case.state)
                 if new_state not in target.definition.states:
                     raise InvalidInput(
@@ -383,6 +391,19 @@ def _kecamatan_value(definition: WorkflowDefinition, given: str | None) -> str |
         return given
     value = field_values.parse_value(spec, given)
     return str(value)
+
+
+def _check_state_map(target: WorkflowDefinition, state_map: Mapping[str, str]) -> None:
+    """Every state a migration renames to must exist in the target version; all wrong ones are named."""
+    problems = []
+    for old, new in state_map.items():
+        if new not in target.states:
+            close = difflib.get_close_matches(new, list(target.states), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"--map {old}={new}: version {target.version} of workflow {target.name!r} has no state "
+                            f"{new!r}; its states are {', '.join(target.states)}{hint}")
+    if problems:
+        raise InvalidInput("\n".join(problems))
 
 
 def _check_comment(comment: str | None) -> None:

@@ -46,6 +46,8 @@ def register(commands: Any) -> None:
     p.add_argument("--to-version", type=int, required=True, metavar="N")
     p.add_argument("--map", dest="mapping", action="append", metavar="OLD=NEW", help="rename a state")
     p.add_argument("--all", action="store_true", help="every open case of older versions")
+    p.add_argument("--include-final", action="store_true",
+                   help="also move named cases that are closed (in a final state); refused without it")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
     p.set_defaults(handler=migrate)
 
@@ -170,7 +172,8 @@ def migrate(ctx: Context) -> int:
         numbers += [n for n in ctx.views.open_cases_below(args.workflow, args.to_version) if n not in numbers]
     if not numbers:
         raise InvalidInput("name the cases to migrate, or give --all")
-    moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor)
+    moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor,
+                               include_final=args.include_final)
     ctx.emit([{"number": c.number, "state": c.state, "definition_version": c.definition_version} for c in moved],
              lambda rows: "\n".join(f"{r['number']}: now version {r['definition_version']}, state {r['state']}"
                                     for r in rows))
