@@ -162,3 +162,10 @@ def test_notice_bodies_are_shown_with_visible_control_characters(engine: Engine,
     kabid = next(row for row in listing if row["template"] == "kabid_aduan_baru.txt.j2")
     body = human(cli("notices", "show", str(kabid["id"]), "--as", "kabid"))
     assert "\\x1b[31mMERAH" in body
+
+
+def test_serve_once_names_schedule_runs_in_local_time(engine: Engine, cli: Any) -> None:
+    result = human(cli("serve", "--once"))
+    schedules = [line for line in result.splitlines() if line.startswith("Jadwal ")]
+    assert schedules and all(" WITA): " in line for line in schedules), result
+    assert not ISO_TIME.search(result)
