@@ -52,16 +52,20 @@ class Shown:
         self.zone = definition.timezone
 
     def when(self, iso: str | None) -> str:
+        """``Senin, 30 November 2026 pukul 08.00 WITA`` for an ISO time; ``-`` for none."""
         return localtime.long_datetime_in(datetime.fromisoformat(iso), self.zone) if iso else "-"
 
     def when_short(self, iso: str | None) -> str:
+        """``30-11-2026 08.00 WITA`` for an ISO time; ``-`` for none."""
         return localtime.short_datetime_in(datetime.fromisoformat(iso), self.zone) if iso else "-"
 
     def field_label(self, name: str) -> str:
+        """The field's label; a name the definition does not know is shown as it is."""
         spec = self.definition.fields.get(name)
         return spec.label if spec else name
 
     def value(self, name: str, value: Any) -> str:
+        """A stored (possibly masked) value as a person reads it: choice label, Ya/Tidak, local time, list."""
         if value == MASK:
             return MASK
         spec = self.definition.fields.get(name)
@@ -73,25 +77,30 @@ class Shown:
             return str(value)
 
     def state(self, name: str | None) -> str:
+        """``Label (name)`` of a state."""
         if name is None:
             return "-"
         spec = self.definition.states.get(name)
         return f"{spec.label} ({name})" if spec else name
 
     def trigger(self, name: str) -> str:
+        """``Label (name)`` of a trigger (the intake's too)."""
         if name == self.definition.intake.trigger:
             return f"{self.definition.intake.label} ({name})"
         label = next((t.label for t in self.definition.transitions if t.trigger == name), None)
         return f"{label} ({name})" if label else name
 
     def role(self, name: str) -> str:
+        """The role's label."""
         return self.definition.roles.label(name)
 
     def scope(self, value: str | None) -> str:
+        """The label of a case's scope value (``Paringin``), ``-`` when it has none."""
         field = self.definition.scope_field
         return self.value(field, value) if field and value is not None else "-"
 
     def data_lines(self, data: dict[str, Any], indent: str) -> list[str]:
+        """``Label: value`` lines; later lines of a multi-line value are indented under it."""
         lines = []
         for name, value in data.items():
             shown = self.value(name, value)
@@ -100,6 +109,7 @@ class Shown:
 
 
 def deadline_line(deadline: dict[str, Any] | None) -> str:
+    """``Batas waktu: …`` with lateness and escalation steps, from a view's ``deadline``."""
     if not deadline:
         return "Batas waktu: -"
     line = f"Batas waktu: {deadline['due_at_local']}"
@@ -111,6 +121,7 @@ def deadline_line(deadline: dict[str, Any] | None) -> str:
 
 
 def case_text(view: dict[str, Any], definition: WorkflowDefinition) -> str:
+    """A case as ``treckk show`` prints it, in the words of the definition version it runs on."""
     shown = Shown(definition)
     lines = [
         f"{view['number']}  {shown.state(view['state'])}  versi {view['version']}",
@@ -125,6 +136,7 @@ def case_text(view: dict[str, Any], definition: WorkflowDefinition) -> str:
 
 
 def history_text(events: list[dict[str, Any]], definition: WorkflowDefinition) -> str:
+    """A case's history, one event per line with its input and comment beneath."""
     shown = Shown(definition)
     lines = []
     for event in events:
@@ -165,9 +177,7 @@ def case_rows_text(rows: list[dict[str, Any]], definitions: Definitions, noun: C
         late = f"  TERLAMBAT {deadline['overdue_text']}" if deadline and deadline["overdue"] else ""
         actions = f"  [{', '.join(row['allowed_triggers'])}]" if row.get("allowed_triggers") else ""
         scope = f"{shown.scope(row['kecamatan']):<16} " if scope_heading else ""
-        state = shown.definition.states[row["state"]].label if row["state"] in shown.definition.states \
-            else row["state"]
-        lines.append(f"{row['number']:<16} {state:<28} {scope}{due}{late}{actions}")
+        lines.append(f"{row['number']:<16} {row['state_label']:<28} {scope}{due}{late}{actions}")
     return "\n".join(lines)
 
 
@@ -185,9 +195,11 @@ class Zones:
         self.fallback = zones.pop() if len(zones) == 1 else "UTC"
 
     def of_workflow(self, workflow: str | None) -> str:
+        """The zone of workflow ``workflow``."""
         return self.by_workflow.get(workflow or "", self.fallback)
 
     def of_number(self, number: str | None) -> str:
+        """The zone of the workflow whose number prefix ``number`` carries."""
         return self.by_prefix.get((number or "").partition("-")[0].upper(), self.fallback)
 
     def short(self, iso: str | None, zone: str) -> str:
