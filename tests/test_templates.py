@@ -120,7 +120,7 @@ def make_case(state: str, *, due_at: datetime | None = DUE, **data: Any) -> Case
     values = case_data(**data)
     return CaseRecord(
         id=123, number=NUMBER, workflow="treckk", definition_version=1, definition_digest="",
-        state=state, data=values, kecamatan=values.get("kecamatan"), version=4, created_at=CREATED,
+        state=state, data=values, scope=values.get("kecamatan"), version=4, created_at=CREATED,
         updated_at=NOW, state_entered_at=NOW - timedelta(hours=1), state_entry=4, due_at=due_at,
     )
 
@@ -480,7 +480,10 @@ def test_morning_digest_with_nothing_open(compiled: CompiledWorkflow, definition
 
 def test_monthly_recap(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
     name = "rekap_bulanan.txt.j2"
-    report = sample_report(definition)
+    paringin = {"name": "Paringin", "received": 3, "completed": 2, "rejected": 0, "referred": 1, "open": 0,
+                "overdue": 1, "median_minutes": 240.0, "p90_minutes": 600.0}
+    report = {**sample_report(definition), **{k: v for k, v in paringin.items() if k != "name"},
+              "per_kecamatan": [paringin]}
     report["per_kategori"] = [{"name": "Hewan ternak lepas", "received": 5, "completed": 4, "rejected": 1,
                                "referred": 0, "open": 0, "overdue": 2, "median_minutes": 1530.0,
                                "p90_minutes": 2900.0}]

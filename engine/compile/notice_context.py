@@ -13,7 +13,9 @@ from typing import Any
 
 from engine.core.records import CaseRecord
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
-from engine.core.fields import MASK, display_value
+from engine.core.reports import OpenCaseRow, Period, RecapCaseRow, compute_report
+from engine.core.fields import display_value
+from engine.core.masking import shown_values
 from engine.compile.templates import sample_moment
 
 
@@ -43,15 +45,6 @@ class EventFacts:
     input: Mapping[str, Any]
 
 
-def visible_data(definition: WorkflowDefinition, data: Mapping[str, Any], sees_pii: bool) -> dict[str, str]:
-    """Every field of the definition as display text; personal data masked unless allowed."""
-    shown: dict[str, str] = {}
-    for name, spec in definition.fields.items():
-        value = data.get(name)
-        shown[name] = MASK if spec.pii and value is not None and not sees_pii else display_value(spec, value)
-    return shown
-
-
 class CaseContexts:
     """Contexts for every recipient of notices about one case at one moment.
 
@@ -76,7 +69,8 @@ class CaseContexts:
                 "state_label": states[case.state].label if case.state in states else case.state,
                 "version": case.version,
                 "created_at": case.created_at,
-                "kecamatan": display_value(scope_spec, case.kecamatan) if case.kecamatan else "-",
+                **dict.fromkeys(("scope", *((definition.scope_field,) if definition.scope_field else ())),
+                                display_value(scope_spec, case.scope) if case.scope else "-"),
                 "due_at": case.due_at,
                 "overdue": overdue_by > 0,
                 "overdue_by": overdue_by,
@@ -95,7 +89,8 @@ class CaseContexts:
         seen = self._by_pii.get(sees_pii)
         if seen is None:
             event = _event_context(self.definition, self.event, sees_pii) if self.event else None
-            seen = self._by_pii[sees_pii] = (visible_data(self.definition, self.case.data, sees_pii), event)
+            seen = self._by_pii[sees_pii] = (shown_values(self.definition.fields, self.case.data, sees_pii, every_field=True),
+                                                  event)
         return seen
 
     def for_recipient(self, recipient: Recipient) -> dict[str, Any]:
@@ -131,11 +126,7 @@ def case_context(
 
 def _event_context(definition: WorkflowDefinition, event: EventFacts, sees_pii: bool) -> dict[str, Any]:
     states = definition.states
-    given = {
-        name: (MASK if definition.fields[name].pii and not sees_pii else display_value(definition.fields[name], value))
-        for name, value in event.input.items()
-        if name in definition.fields
-    }
+    given = shown_values(definition.fields, event.input, sees_pii)
     return {
         "trigger": event.trigger,
         "label": event.label,
@@ -205,7 +196,7 @@ def sample_case(definition: WorkflowDefinition, state: str) -> CaseRecord:
     return CaseRecord(
         id=1, number=f"{definition.number_prefix}-2026-000001", workflow=definition.name,
         definition_version=definition.version, definition_digest="", state=state, data=data,
-        kecamatan=scope, version=3, created_at=moment - timedelta(hours=5), updated_at=moment,
+        scope=scope, version=3, created_at=moment - timedelta(hours=5), updated_at=moment,
         state_entered_at=moment - timedelta(hours=3), state_entry=3, due_at=moment - timedelta(minutes=90),
         next_step=0, next_step_at=moment - timedelta(minutes=90),
     )
@@ -223,21 +214,19 @@ def sample_event(definition: WorkflowDefinition, state: str) -> EventFacts:
 
 
 def sample_report(definition: WorkflowDefinition) -> dict[str, Any]:
-    """A report with the documented keys, for checking digest and recap templates."""
+    """A report computed the real way from sample rows (an open, an overdue and one finished case per outcome)."""
+    now = sample_moment()
+    period = Period(now - timedelta(days=30), now, "November 2026")
     case = sample_case(definition, definition.initial)
-    row = {
-        "number": case.number, "state": case.state, "state_label": definition.states[case.state].label,
-        "kecamatan": "Paringin", "kategori": "PKL dan tempat usaha", "created_at": case.created_at,
-        "due_at": case.due_at, "overdue": True, "overdue_by": 90, "escalation_step": 1,
-    }
-    group = {"name": "Paringin", "received": 3, "completed": 2, "rejected": 0, "referred": 1, "open": 0,
-             "overdue": 1, "median_minutes": 240.0, "p90_minutes": 600.0}
-    return {
-        "period_start": sample_moment() - timedelta(days=30), "period_end": sample_moment(),
-        "period_label": "November 2026", "open_cases": [row], "open_count": 1, "overdue_count": 1,
-        "received": 3, "completed": 2, "rejected": 0, "referred": 1, "open": 0, "overdue": 1,
-        "median_minutes": 240.0, "p90_minutes": 600.0, "per_kecamatan": [group], "per_kategori": [group],
-    }
+    created = now - timedelta(days=3)
+    open_row = OpenCaseRow(1, case.number, case.state, case.scope, dict(case.data), created,
+                           now - timedelta(hours=2), 1)
+    recap = [RecapCaseRow(1, case.state, case.scope, dict(case.data), created, now - timedelta(hours=2), None)]
+    for index, states in enumerate(definition.reports.outcomes.values(), start=2):
+        if states:
+            recap.append(RecapCaseRow(index, states[0], case.scope, dict(case.data), created, None,
+                                      created + timedelta(hours=4 * index)))
+    return compute_report(definition, open_cases=[open_row], recap_cases=recap, late_ids={1}, period=period, now=now)
 
 
 def sample_contexts(definition: WorkflowDefinition) -> dict[str, list[dict[str, Any]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ def register(commands: Any) -> None:
                    help="a field's value; FIELD=- reads it from standard input")
     p.add_argument("--set-file", dest="value_files", action="append", metavar="FIELD=PATH",
                    help="a field's value from a UTF-8 text file (trailing line breaks dropped), for long text")
-    p.add_argument("--workflow", default="treckk")
+    p.add_argument("--workflow", help="the workflow of the new case (default: the only deployed one)")
     p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
     p.add_argument("--idempotency-key", metavar="K")
     p.set_defaults(handler=submit)
@@ -51,7 +52,8 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("cases", parents=[common], help="list and filter cases")
     p.add_argument("--state")
-    p.add_argument("--kecamatan")
+    p.add_argument("--scope", metavar="VALUE", help="only cases with this value of their scope field")
+    p.add_argument("--kecamatan", dest="scope", help=argparse.SUPPRESS)  # the older spelling of --scope
     p.add_argument("--overdue", action="store_true")
     p.add_argument("--as", dest="actor", metavar="USER")
     p.add_argument("--limit", type=int, default=500)
@@ -116,8 +118,7 @@ def inbox(ctx: Context) -> int:
 
 def cases(ctx: Context) -> int:
     args = ctx.args
-    kecamatan = args.kecamatan
-    ctx.emit(ctx.views.list_cases(state=args.state, kecamatan=kecamatan, overdue=args.overdue,
+    ctx.emit(ctx.views.list_cases(state=args.state, scope=args.scope, overdue=args.overdue,
                                   viewer_name=args.actor, limit=args.limit), _rows_text(ctx))
     return 0
 

@@ -176,7 +176,7 @@ def case_rows_text(rows: list[dict[str, Any]], definitions: Definitions, noun: C
         due = shown.when_short(deadline["due_at"]) if deadline else "-"
         late = f"  TERLAMBAT {deadline['overdue_text']}" if deadline and deadline["overdue"] else ""
         actions = f"  [{', '.join(row['allowed_triggers'])}]" if row.get("allowed_triggers") else ""
-        scope = f"{shown.scope(row['kecamatan']):<16} " if scope_heading else ""
+        scope = f"{shown.scope(row['scope']):<16} " if scope_heading else ""
         lines.append(f"{row['number']:<16} {row['state_label']:<28} {scope}{due}{late}{actions}")
     return "\n".join(lines)
 
