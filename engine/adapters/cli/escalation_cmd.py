@@ -45,7 +45,8 @@ def _fired_text(rows: list[dict[str, Any]], zones: Zones) -> str:
 
     if not rows:
         return "Tidak ada eskalasi yang jatuh tempo."
-    lines = [f"{row['number']}  {row['state']:<20} langkah {row['step']}  {row['recipients']} penerima  "
+    lines = [f"{row['number']}  {zones.state(row['number'], row['state']):<36} langkah {row['step']}  "
+             f"{row['recipients']} penerima  "
              f"batas {zones.short(row['due_at'], zones.of_number(row['number']))}  "
              f"terlambat {wita.span(row['late_by_minutes'])}" for row in rows]
     lines.append(f"{len(rows)} langkah eskalasi dijalankan.")

@@ -190,7 +190,7 @@ class Zones:
     def __init__(self, definitions: Iterable[WorkflowDefinition]) -> None:
         found = list(definitions)
         self.by_workflow = {d.name: d.timezone for d in found}
-        self.by_prefix = {d.number_prefix: d.timezone for d in reversed(found)}
+        self.definition_by_prefix = {d.number_prefix: d for d in reversed(found)}
         zones = set(self.by_workflow.values())
         self.fallback = zones.pop() if len(zones) == 1 else "UTC"
 
@@ -198,9 +198,18 @@ class Zones:
         """The zone of workflow ``workflow``."""
         return self.by_workflow.get(workflow or "", self.fallback)
 
+    def _definition(self, number: str | None) -> WorkflowDefinition | None:
+        return self.definition_by_prefix.get((number or "").partition("-")[0].upper())
+
     def of_number(self, number: str | None) -> str:
         """The zone of the workflow whose number prefix ``number`` carries."""
-        return self.by_prefix.get((number or "").partition("-")[0].upper(), self.fallback)
+        definition = self._definition(number)
+        return definition.timezone if definition is not None else self.fallback
+
+    def state(self, number: str, state: str) -> str:
+        """``Label (state)`` in the newest version of case ``number``'s workflow, or the name alone."""
+        definition = self._definition(number)
+        return Shown(definition).state(state) if definition is not None else state
 
     def short(self, iso: str | None, zone: str) -> str:
         """``30-11-2026 08.00 WITA`` for an ISO time, ``-`` for none."""
