@@ -76,8 +76,7 @@ def test_a_built_wheel_installed_elsewhere_validates_and_deploys_the_shipped_def
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=600,
                    capture_output=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRECKK_")}
-    env.update(PYTHONPATH=str(site), TRECKK_DATABASE_URL=f"sqlite:///{work / 'treckk.db'}",
-               TRECKK_OUTBOX_DIR=str(work / "outbox"))
+    env.update(PYTHONPATH=str(site), TRECKK_OUTBOX_DIR=str(work / "outbox"))
 
     def treckk(*args: str) -> subprocess.CompletedProcess[str]:
         code = "import sys, runner; assert runner.__file__.startswith(sys.argv[1]), runner.__file__; " \
@@ -88,6 +87,11 @@ def test_a_built_wheel_installed_elsewhere_validates_and_deploys_the_shipped_def
     validated = treckk("validate")
     assert validated.returncode == 0, validated.stderr
     assert validated.stdout.startswith("OK: 2 file(s) valid: workflow treckk v1 (9 states")
+    # Its database is not put inside site-packages: without a URL, init says to give one.
+    refused = treckk("init")
+    assert refused.returncode == 2 and "set TRECKK_DATABASE_URL" in refused.stderr, refused.stderr
+    assert not list(site.rglob("*.db"))
+    env["TRECKK_DATABASE_URL"] = f"sqlite:///{work / 'treckk.db'}"
     initialised = treckk("init")
     assert initialised.returncode == 0, initialised.stderr
     assert "treckk v1: deployed" in initialised.stdout

@@ -59,7 +59,7 @@ def read_assignments(sets: list[str] | None, files: list[str] | None, stdin: Bin
         name, sep, path = item.partition("=")
         name = name.strip()
         if not sep or not name or not path:
-            raise InvalidInput(f"bad --set-file {item!r}; write FIELD=PATH, e.g. --set-file uraian=aduan.txt")
+            raise InvalidInput(f"bad --set-file {item!r}; write FIELD=PATH, the path of a UTF-8 text file")
         if name in values:
             raise InvalidInput(f"field {name!r} is given twice (with --set and --set-file, or twice)")
         values[name] = _read_file(name, str(Path(path).expanduser()))

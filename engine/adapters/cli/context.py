@@ -47,11 +47,13 @@ class Context:
 
     @cached_property
     def database(self) -> Database:
+        from engine.adapters.cli.home import refuse_database_in_package
         from engine.store.database import Database, default_url
 
+        url = getattr(self.args, "db", None) or default_url(self.home)
+        refuse_database_in_package(self.home, url)
         # Only the commands that set a database up (init, db upgrade) may create its file.
-        return Database(getattr(self.args, "db", None) or default_url(self.home),
-                        create=bool(getattr(self.args, "creates_database", False)))
+        return Database(url, create=bool(getattr(self.args, "creates_database", False)))
 
     @cached_property
     def engine(self) -> Engine:

@@ -31,3 +31,17 @@ def default_home(runner_folder: Path) -> Path:
         if has_definitions(Path(location)):
             return Path(location).resolve()
     return runner_folder
+
+
+def refuse_database_in_package(home: Path, url: str) -> None:
+    """An installed TRECKK has no project folder for ``var/treckk.db``: the database must be named.
+
+    Without ``TRECKK_HOME`` or ``TRECKK_DATABASE_URL`` the default would put the database inside
+    site-packages, where an upgrade or a reinstall deletes it.
+    """
+    from engine.errors import InvalidInput
+
+    if home.name == DATA_PACKAGE and url == f"sqlite:///{home / 'var' / 'treckk.db'}":
+        raise InvalidInput("this TRECKK is installed as a package and has no project folder for its database; set "
+                           "TRECKK_DATABASE_URL (e.g. sqlite:////srv/treckk/data/treckk.db) or give --db",
+                           field="TRECKK_DATABASE_URL")
