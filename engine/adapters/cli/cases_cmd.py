@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from engine.adapters.cli.assignments import read_assignments
 from engine.adapters.cli.context import Context, common_options
 
 
@@ -79,6 +78,8 @@ def _rows_text(ctx: Context) -> Callable[[list[dict[str, Any]]], str]:
 
 
 def submit(ctx: Context) -> int:
+    from engine.adapters.cli.assignments import read_assignments
+
     args = ctx.args
     case = ctx.engine.submit(args.actor, read_assignments(args.values, args.value_files), workflow=args.workflow,
                              comment=args.comment, idempotency_key=args.idempotency_key)
@@ -90,6 +91,8 @@ def submit(ctx: Context) -> int:
 
 
 def advance(ctx: Context) -> int:
+    from engine.adapters.cli.assignments import read_assignments
+
     args = ctx.args
     case = ctx.engine.advance(args.case, args.trigger, args.actor, read_assignments(args.values, args.value_files),
                               comment=args.comment, expect_version=args.expect_version,
