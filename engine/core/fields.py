@@ -156,8 +156,8 @@ _PARSERS = {
 }
 
 
-def display_value(spec: FieldSpec | None, value: Any) -> str:
-    """How a stored value reads to a person (choice label, Ya/Tidak, WITA time, list)."""
+def display_value(spec: FieldSpec | None, value: Any, zone: str | None = None) -> str:
+    """How a stored value reads to a person (choice label, Ya/Tidak, local time in ``zone`` or WITA, list)."""
     if value is None:
         return "-"
     if spec is None:
@@ -167,7 +167,8 @@ def display_value(spec: FieldSpec | None, value: Any) -> str:
     if spec.type == "boolean":
         return "Ya" if value else "Tidak"
     if spec.type == "datetime":
-        return wita.long_datetime(datetime.fromisoformat(value))
+        moment = datetime.fromisoformat(value)
+        return wita.long_datetime_in(moment, zone) if zone else wita.long_datetime(moment)
     if spec.type == "references":
         return ", ".join(value)
     return str(value)
