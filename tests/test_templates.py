@@ -563,9 +563,19 @@ def test_time_filters_write_a_dash_for_a_missing_value() -> None:
     from engine.compile.templates import TemplateSet
 
     templates = TemplateSet({"t.txt.j2": "{{ v|wita }}|{{ v|tanggal }}|{{ v|singkat }}|{{ m|durasi }}"})
-    assert templates.render("t.txt.j2", {"v": None, "m": None}).body == "-|-|-|-"
-    assert templates.render("t.txt.j2", {"v": DUE, "m": 90}).body == (
+    wita = {"workflow": {"timezone": "Asia/Makassar"}}
+    assert templates.render("t.txt.j2", {"v": None, "m": None, **wita}).body == "-|-|-|-"
+    assert templates.render("t.txt.j2", {"v": DUE, "m": 90, **wita}).body == (
         f"{DUE_TEXT}|Senin, 30 November 2026|30-11-2026 06.30 WITA|1 jam 30 menit")
+
+
+def test_time_filters_show_the_workflows_own_zone_under_neutral_names() -> None:
+    from engine.compile.templates import TemplateSet
+
+    templates = TemplateSet({"t.txt.j2": "{{ v|waktu }}|{{ v|waktu_singkat }}|{{ v|wita }}"})
+    shown = templates.render("t.txt.j2", {"v": DUE, "workflow": {"timezone": "Asia/Jayapura"}}).body
+    assert shown == "Senin, 30 November 2026 pukul 07.30 WIT|30-11-2026 07.30 WIT|Senin, 30 November 2026 pukul 07.30 WIT"
+    assert templates.render("t.txt.j2", {"v": DUE}).body.endswith("22.30 UTC")  # no workflow: UTC
     failed = templates.render_problem("t.txt.j2", {"v": "kemarin", "m": 0})
     assert failed is not None and failed.line == 1 and "AttributeError" in failed.reason
 

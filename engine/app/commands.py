@@ -492,7 +492,7 @@ def _parse_inputs(definition: WorkflowDefinition, inputs: Sequence[InputSpec], v
                      f"{', '.join(accepted) or '(none)'}"] = name
         else:
             try:
-                parsed[name] = field_values.parse_value(definition.fields[name], raw)
+                parsed[name] = field_values.parse_value(definition.fields[name], raw, definition.timezone)
             except InvalidInput as exc:
                 problems[str(exc)] = name
     for spec in inputs:

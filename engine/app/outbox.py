@@ -78,7 +78,8 @@ class _Lens:
             return lambda text: text
         case, compiled = self._case(row.case_id)
         viewer = self.viewer.in_workflow(case.workflow) if self.viewer is not None else None
-        return text_masker(compiled.definition.fields, case.data, sees_pii(viewer, compiled.definition.roles))
+        definition = compiled.definition
+        return text_masker(definition.fields, case.data, sees_pii(viewer, definition.roles), definition.timezone)
 
     def summary(self, row: NoticeRow) -> dict[str, Any]:
         mask = self.masker(row)

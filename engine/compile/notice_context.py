@@ -63,7 +63,8 @@ class CaseContexts:
         overdue_by = int((now - case.due_at).total_seconds() // 60) if case.due_at and now > case.due_at else 0
         scope_spec = definition.fields.get(definition.scope_field or "")
         self._shared: dict[str, Any] = {
-            "workflow": {"name": definition.name, "title": definition.title, "version": definition.version},
+            "workflow": {"name": definition.name, "title": definition.title, "version": definition.version,
+                         "timezone": definition.timezone},
             "case": {
                 "number": case.number,
                 "state": case.state,
@@ -71,7 +72,7 @@ class CaseContexts:
                 "version": case.version,
                 "created_at": case.created_at,
                 **dict.fromkeys(("scope", *((definition.scope_field,) if definition.scope_field else ())),
-                                display_value(scope_spec, case.scope) if case.scope else "-"),
+                                display_value(scope_spec, case.scope, definition.timezone) if case.scope else "-"),
                 "due_at": case.due_at,
                 "overdue": overdue_by > 0,
                 "overdue_by": overdue_by,
@@ -90,8 +91,9 @@ class CaseContexts:
         seen = self._by_pii.get(sees_pii)
         if seen is None:
             event = _event_context(self.definition, self.event, sees_pii) if self.event else None
-            seen = self._by_pii[sees_pii] = (shown_values(self.definition.fields, self.case.data, sees_pii, every_field=True),
-                                                  event)
+            data = shown_values(self.definition.fields, self.case.data, sees_pii, self.definition.timezone,
+                                every_field=True)
+            seen = self._by_pii[sees_pii] = (data, event)
         return seen
 
     def for_recipient(self, recipient: Recipient) -> dict[str, Any]:
@@ -127,7 +129,7 @@ def case_context(
 
 def _event_context(definition: WorkflowDefinition, event: EventFacts, sees_pii: bool) -> dict[str, Any]:
     states = definition.states
-    given = shown_values(definition.fields, event.input, sees_pii)
+    given = shown_values(definition.fields, event.input, sees_pii, definition.timezone)
     return {
         "trigger": event.trigger,
         "label": event.label,
@@ -152,7 +154,8 @@ def report_context(
 ) -> dict[str, Any]:
     """Context for a periodic notice (digest, recap); ``report`` comes from engine.app.reports."""
     return {
-        "workflow": {"name": definition.name, "title": definition.title, "version": definition.version},
+        "workflow": {"name": definition.name, "title": definition.title, "version": definition.version,
+                     "timezone": definition.timezone},
         "case": None,
         "data": {},
         "labels": {name: spec.label for name, spec in definition.fields.items()},

@@ -24,9 +24,10 @@ from typing import Any
 
 from jinja2 import (BaseLoader, Environment, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound,
                     TemplateSyntaxError)
+from jinja2 import pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine.core import localtime as wita
+from engine.core import localtime
 from engine.errors import InvalidInput, NotFound
 
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -90,6 +91,25 @@ def _or_dash(show: Callable[[Any], str]) -> Callable[[Any], str]:
 
     def shown(value: Any) -> str:
         return "-" if value is None else show(value)
+
+    shown.__doc__ = show.__doc__
+    return shown
+
+
+def _in_zone(show: Callable[[Any, str], str]) -> Callable[[Any, Any], str]:
+    """The time filter ``show`` in the time zone of the workflow the notice belongs to; ``-`` for None.
+
+    The zone is read from the context the engine builds (``workflow.timezone``), so one template set
+    serves any workflow; a context without it (hand-made in a test) is shown in UTC.
+    """
+
+    @pass_context
+    def shown(context: Any, value: Any) -> str:
+        if value is None:
+            return "-"
+        workflow = context.get("workflow")
+        zone = workflow.get("timezone") if isinstance(workflow, dict) else None
+        return show(value, zone or "UTC")
 
     shown.__doc__ = show.__doc__
     return shown
@@ -183,10 +203,13 @@ class TemplateSet:
             auto_reload=False,  # the sources never change after deploy; no up-to-date check per render
         )
         self.environment.filters.update(
-            wita=_or_dash(wita.long_datetime),
-            tanggal=_or_dash(wita.long_date),
-            singkat=_or_dash(wita.short_datetime),
-            durasi=_or_dash(wita.span),
+            waktu=_in_zone(localtime.long_datetime_in),
+            tanggal=_in_zone(localtime.long_date_in),
+            waktu_singkat=_in_zone(localtime.short_datetime_in),
+            durasi=_or_dash(localtime.span),
+            # The names from when every workflow was shown in WITA; they too follow the workflow's zone.
+            wita=_in_zone(localtime.long_datetime_in),
+            singkat=_in_zone(localtime.short_datetime_in),
         )
         self._compile_problems: dict[str, str | None] = {}
 
