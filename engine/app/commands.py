@@ -327,7 +327,7 @@ class Engine:
 
     def _workflow_of_cases(self, connection: Connection, numbers: Sequence[str]) -> str:
         """The one workflow the named cases belong to (an error when they belong to several)."""
-        found = {}
+        found: dict[str, str] = {}
         for number in numbers:
             case = case_rows.case_by_number(connection, number)
             if case is None:
