@@ -264,9 +264,7 @@ class Engine:
 
     def _advance(self, connection: Connection, number: str, trigger: str, actor: str, values: Mapping[str, object],
                  comment: str | None, expect_version: int | None, idempotency_key: str | None) -> CaseRecord:
-        case = case_rows.case_by_number(connection, number)
-        if case is None:
-            raise NotFound(f"case {number!r} not found")
+        case = case_rows.existing_case(connection, number)
         number = case.number  # as stored (and sealed into its history), whatever case it was typed in
         compiled = self.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
@@ -329,9 +327,7 @@ class Engine:
         """The one workflow the named cases belong to (an error when they belong to several)."""
         found: dict[str, str] = {}
         for number in numbers:
-            case = case_rows.case_by_number(connection, number)
-            if case is None:
-                raise NotFound(f"case {number!r} not found")
+            case = case_rows.existing_case(connection, number)
             found.setdefault(case.workflow, number)
         if len(found) > 1:
             raise InvalidInput(f"the cases belong to several workflows ({', '.join(found)}); migrate them "
@@ -368,9 +364,7 @@ class Engine:
             moved = []
             _check_state_map(target.definition, state_map)
             for number in numbers:
-                case = case_rows.case_by_number(connection, number)
-                if case is None:
-                    raise NotFound(f"case {number!r} not found")
+                case = case_rows.existing_case(connection, number)
                 number = case.number
                 if case.workflow != named:
                     raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {named!r}")

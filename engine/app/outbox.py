@@ -98,9 +98,7 @@ def _case_id(connection: Connection, number: str | None) -> int | None:
     """The id of case ``number`` (None when no case is named); NotFound when it does not exist."""
     if number is None:
         return None
-    record = case_rows.case_by_number(connection, number)
-    if record is None:
-        raise NotFound(f"case {number!r} not found")
+    record = case_rows.existing_case(connection, number)
     return record.id
 
 
@@ -202,9 +200,7 @@ def preview(engine: Engine, template: str, number: str, viewer_name: str | None 
     """
 
     def work(connection: Connection) -> dict[str, Any]:
-        case = case_rows.case_by_number(connection, number)
-        if case is None:
-            raise NotFound(f"case {number!r} not found")
+        case = case_rows.existing_case(connection, number)
         compiled = engine.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
         if template not in compiled.templates.sources:

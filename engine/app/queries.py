@@ -106,9 +106,7 @@ class Views:
         return viewer_named(connection, username)
 
     def _case(self, connection: Connection, number: str, viewer: StaffMember | None) -> tuple[CaseRecord, CompiledWorkflow]:
-        case = case_rows.case_by_number(connection, number)
-        if case is None:
-            raise NotFound(f"case {number!r} not found")
+        case = case_rows.existing_case(connection, number)
         compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
         if viewer is not None and not may_view(viewer.in_workflow(case.workflow), compiled.definition.roles,
                                                case.scope):
@@ -231,10 +229,11 @@ class Views:
         """Recompute hash chains; one entry per case whose chain is broken."""
 
         def work(connection: Connection) -> list[dict[str, Any]]:
-            targets = [(c.id, c.number) for c in [case_rows.case_by_number(connection, number)] if c] if number \
-                else case_rows.all_case_ids(connection)
-            if number and not targets:
-                raise NotFound(f"case {number!r} not found")
+            if number:
+                named = case_rows.existing_case(connection, number)
+                targets = [(named.id, named.number)]
+            else:
+                targets = case_rows.all_case_ids(connection)
             broken = []
             for case_id, case_number in targets:
                 case = case_rows.case_by_id(connection, case_id)
@@ -289,9 +288,7 @@ class Views:
         """The definition version case ``number`` runs on (its labels and time zone)."""
 
         def work(connection: Connection) -> WorkflowDefinition:
-            case = case_rows.case_by_number(connection, number)
-            if case is None:
-                raise NotFound(f"case {number!r} not found")
+            case = case_rows.existing_case(connection, number)
             return self.engine.compiled(connection, case.workflow, case.definition_version).definition
 
         return self.engine.db.transaction(work)
