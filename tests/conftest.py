@@ -142,11 +142,11 @@ STAFF = (
 @pytest.fixture
 def engine(database: object, clock: FakeClock, home: Path) -> object:
     """An engine on a fresh database with the shipped definition deployed and the standard staff."""
-    from engine.app.commands import Engine
+    from engine.app.commands import Commands
     from engine.store.database import Database
 
     assert isinstance(database, Database)
-    eng = Engine(database, clock, home)
+    eng = Commands(database, clock, home)
     eng.deploy(home / "workflows" / "treckk.yaml", None)
     for username, name, roles, kecamatan, phone, email in STAFF:
         eng.add_staff(username, name, roles, kecamatan, phone, email)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import case_numbers, cases, events, notices
 from tests.conftest import COMPLAINT, CliResult
 
@@ -91,7 +91,7 @@ def one_line_error(result: CliResult, code: int) -> str:
     return lines[0]
 
 
-def counts(engine: Engine) -> dict[str, Any]:
+def counts(engine: Commands) -> dict[str, Any]:
     with engine.db.begin() as connection:
         return {
             "cases": connection.execute(select(func.count()).select_from(cases)).scalar_one(),
@@ -105,7 +105,7 @@ def counts(engine: Engine) -> dict[str, Any]:
 
 # -- the whole flow ---------------------------------------------------------------------------
 
-def test_happy_path_through_the_cli(engine: Engine, cli: Any) -> None:
+def test_happy_path_through_the_cli(engine: Commands, cli: Any) -> None:
     opened = ok_json(submit(cli))
     number = opened["number"]
     assert {"number", "state", "version", "data", "allowed_triggers"} <= set(opened)
@@ -140,7 +140,7 @@ def test_happy_path_through_the_cli(engine: Engine, cli: Any) -> None:
     assert verified.code == 0 and json.loads(verified.out) == {"checked": 1, "broken": []}
 
 
-def test_side_paths_through_the_cli(engine: Engine, cli: Any) -> None:
+def test_side_paths_through_the_cli(engine: Commands, cli: Any) -> None:
     for path in SIDE_PATHS:
         walk_side_path(cli, path)
     verified = cli("verify", "--json")
@@ -188,7 +188,7 @@ BAD_SUBMITS: dict[str, tuple[dict[str, str], str]] = {
 }
 
 
-def test_bad_submits_get_exit_2_one_line_and_write_nothing(engine: Engine, cli: Any) -> None:
+def test_bad_submits_get_exit_2_one_line_and_write_nothing(engine: Commands, cli: Any) -> None:
     before = counts(engine)
     for name, (values, word) in BAD_SUBMITS.items():
         message = one_line_error(submit(cli, values), 2)
@@ -202,7 +202,7 @@ def test_bad_submits_get_exit_2_one_line_and_write_nothing(engine: Engine, cli: 
     assert ok_json(submit(cli))["number"] == "TRK-2026-000001"
 
 
-def test_bad_advances_get_exit_2_one_line_and_write_nothing(engine: Engine, cli: Any) -> None:
+def test_bad_advances_get_exit_2_one_line_and_write_nothing(engine: Commands, cli: Any) -> None:
     number = ok_json(submit(cli))["number"]
     bare = ok_json(submit(cli, {"kanal": "telepon", "uraian": "Tanpa lokasi"}))["number"]
     ok_json(cli("advance", number, "teruskan", "--as", "admin", "--json"))
@@ -242,7 +242,7 @@ GOOD_TEXTS = {
 }
 
 
-def test_unicode_and_sql_looking_text_is_stored_exactly(engine: Engine, cli: Any) -> None:
+def test_unicode_and_sql_looking_text_is_stored_exactly(engine: Commands, cli: Any) -> None:
     for name, text in GOOD_TEXTS.items():
         opened = ok_json(submit(cli, {**COMPLAINT, "uraian": text, "nama_pelapor": text[:100]}))
         number = opened["number"]
@@ -270,7 +270,7 @@ def test_unicode_and_sql_looking_text_is_stored_exactly(engine: Engine, cli: Any
     assert cli("verify").code == 0
 
 
-def test_phone_numbers_are_normalised_and_intake_keys_act_once(engine: Engine, cli: Any) -> None:
+def test_phone_numbers_are_normalised_and_intake_keys_act_once(engine: Commands, cli: Any) -> None:
     written = {
         "0812-5555-0101": "+6281255550101",
         "+62 812 5555 0101": "+6281255550101",
@@ -292,7 +292,7 @@ def test_phone_numbers_are_normalised_and_intake_keys_act_once(engine: Engine, c
 
 # -- keys, versions, who --------------------------------------------------------------------
 
-def test_idempotency_key_versions_unknowns_and_disabled_staff(engine: Engine, cli: Any) -> None:
+def test_idempotency_key_versions_unknowns_and_disabled_staff(engine: Commands, cli: Any) -> None:
     number = ok_json(submit(cli))["number"]
     first = ok_json(cli("advance", number, "teruskan", "--as", "admin", "--json", "--idempotency-key", "req-1"))
     again = ok_json(cli("advance", number, "teruskan", "--as", "admin", "--json", "--idempotency-key", "req-1"))
@@ -332,7 +332,7 @@ def test_idempotency_key_versions_unknowns_and_disabled_staff(engine: Engine, cl
 PII = ("Budi Santoso", "+6281255550101", "8125555")
 
 
-def test_personal_data_is_masked_for_the_team_and_shown_to_the_kabid(engine: Engine, cli: Any) -> None:
+def test_personal_data_is_masked_for_the_team_and_shown_to_the_kabid(engine: Commands, cli: Any) -> None:
     to_verify = ok_json(submit(cli))["number"]
     to_review = ok_json(submit(cli))["number"]
     for number in (to_verify, to_review):

@@ -35,7 +35,7 @@ from engine.channels.webhook import WebhookChannel, WebhookSettings
 from engine.notices.delivery import DeliveryPolicy, outbound_of
 from engine.app.outbox import retry_notices
 from engine.notices.routing import Routing
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import notice_rows
 from engine.store.notice_rows import NoticeRow
 from engine.store.schema import staff
@@ -172,7 +172,7 @@ def _outbox_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def route(engine: Engine, *channels: str) -> None:
+def route(engine: Commands, *channels: str) -> None:
     engine.routing = Routing(tuple(channels), frozenset({"file", *channels}))
 
 
@@ -189,11 +189,11 @@ def hook_channels(home: Path, url: str, tmp_path: Path) -> ChannelSet:
                                             "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox")})
 
 
-def rows(engine: Engine, status: str | None = None) -> list[NoticeRow]:
+def rows(engine: Commands, status: str | None = None) -> list[NoticeRow]:
     return engine.db.transaction(lambda c: notice_rows.list_notices(c, status=status))
 
 
-def row(engine: Engine, notice_id: int) -> NoticeRow:
+def row(engine: Commands, notice_id: int) -> NoticeRow:
     found = engine.db.transaction(lambda c: notice_rows.by_id(c, notice_id))
     assert found is not None
     return found
@@ -202,7 +202,7 @@ def row(engine: Engine, notice_id: int) -> NoticeRow:
 # -- e-mail ----------------------------------------------------------------------------------------
 
 
-def test_email_reaches_a_real_smtp_server(engine: Engine, clock: FakeClock, home: Path, tmp_path: Path,
+def test_email_reaches_a_real_smtp_server(engine: Commands, clock: FakeClock, home: Path, tmp_path: Path,
                                           smtp_port: int, mail_server: Callable[[], MailRecorder]) -> None:
     route(engine, "smtp")
     case = engine.submit("admin", {**COMPLAINT, "email_pelapor": "budi.santoso@contoh.id"})
@@ -233,7 +233,7 @@ def test_email_reaches_a_real_smtp_server(engine: Engine, clock: FakeClock, home
 
 
 def test_html_notice_is_sent_with_a_plain_text_alternative(
-        engine: Engine, home: Path, tmp_path: Path, smtp_port: int,
+        engine: Commands, home: Path, tmp_path: Path, smtp_port: int,
         mail_server: Callable[[], MailRecorder]) -> None:
     engine.add_staff("tim_paringin2", "Tim Paringin Dua", ["tim_treckk"], "paringin", None, "tim2@contoh.id")
     route(engine, "smtp")
@@ -255,7 +255,7 @@ def test_html_notice_is_sent_with_a_plain_text_alternative(
 
 
 def test_smtp_server_down_delays_notices_then_delivers_each_once(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path, smtp_port: int,
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path, smtp_port: int,
         mail_server: Callable[[], MailRecorder]) -> None:
     route(engine, "smtp")
     case = engine.submit("admin", {**COMPLAINT, "email_pelapor": "budi@contoh.id"})
@@ -286,7 +286,7 @@ def test_smtp_server_down_delays_notices_then_delivers_each_once(
 # -- webhook ---------------------------------------------------------------------------------------
 
 
-def test_webhook_reaches_a_real_http_server(engine: Engine, clock: FakeClock, home: Path, tmp_path: Path,
+def test_webhook_reaches_a_real_http_server(engine: Commands, clock: FakeClock, home: Path, tmp_path: Path,
                                             webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     route(engine, "webhook")
@@ -311,7 +311,7 @@ def test_webhook_reaches_a_real_http_server(engine: Engine, clock: FakeClock, ho
 
 
 def test_webhook_answering_500_is_retried_with_backoff_then_failed_then_retried_by_hand(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str],
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str],
         cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     hook, url = webhook
     hook.status = 500
@@ -355,7 +355,7 @@ def test_webhook_answering_500_is_retried_with_backoff_then_failed_then_retried_
 
 
 def test_webhook_refusing_the_message_fails_it_at_once_and_retry_uses_the_corrected_number(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     hook.status = 422
     route(engine, "webhook")
@@ -413,7 +413,7 @@ def _outbound() -> Outbound:
 # -- files -----------------------------------------------------------------------------------------
 
 
-def test_file_channel_writes_one_readable_file_per_notice(engine: Engine, clock: FakeClock, tmp_path: Path) -> None:
+def test_file_channel_writes_one_readable_file_per_notice(engine: Commands, clock: FakeClock, tmp_path: Path) -> None:
     case = engine.submit("admin", COMPLAINT)
     engine.advance(case.number, "teruskan", "admin")
     engine.advance(case.number, "tugaskan", "kabid", {"instruksi": "Tertibkan."})
@@ -445,7 +445,7 @@ def test_file_channel_writes_one_readable_file_per_notice(engine: Engine, clock:
 
 
 def test_a_claim_whose_runner_died_is_retried_after_the_lease(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     route(engine, "webhook")
     engine.submit("admin", COMPLAINT)
@@ -465,7 +465,7 @@ def test_a_claim_whose_runner_died_is_retried_after_the_lease(
     assert (row(engine, stale.id).status, row(engine, stale.id).attempts) == ("sent", 2)
 
 
-def test_a_notice_whose_runners_keep_dying_is_given_up(engine: Engine, clock: FakeClock, home: Path,
+def test_a_notice_whose_runners_keep_dying_is_given_up(engine: Commands, clock: FakeClock, home: Path,
                                                        tmp_path: Path, webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     route(engine, "webhook")
@@ -485,7 +485,7 @@ def test_a_notice_whose_runners_keep_dying_is_given_up(engine: Engine, clock: Fa
 
 
 def test_two_runners_split_the_work_and_send_each_notice_once(
-        engine: Engine, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
+        engine: Commands, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     route(engine, "webhook")
     for _ in range(12):
@@ -511,7 +511,7 @@ def test_two_runners_split_the_work_and_send_each_notice_once(
 
 
 def test_killed_delivery_process_loses_nothing(
-        engine: Engine, clock: FakeClock, database_url: str, tmp_path: Path, webhook: tuple[Hook, str],
+        engine: Commands, clock: FakeClock, database_url: str, tmp_path: Path, webhook: tuple[Hook, str],
         cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     hook, url = webhook
     route(engine, "webhook")

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.errors import Conflict
 from engine.app.escalation import escalate_due
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import case_rows
 from engine.store.database import Database, DatabaseUnavailable
 from engine.store.migrations import upgrade
@@ -33,7 +33,7 @@ _MESSAGE_ID = re.compile(r"'[0-9a-f]{32}@treckk'")
 
 def _scripted_day(db: Database, clock: FakeClock, home: Path) -> None:
     """Intake, two moves with notices, and an escalation reminder, at fixed times."""
-    engine = Engine(db, clock, home)
+    engine = Commands(db, clock, home)
     engine.deploy(home / "workflows" / "treckk.yaml", None)
     for username, name, roles, kecamatan, phone, email in STAFF:
         engine.add_staff(username, name, roles, kecamatan, phone, email)
@@ -76,7 +76,7 @@ def test_sqlite_receives_the_very_statements_sqlalchemy_would_send(tmp_path: Pat
     assert dump["a.db"] == dump["b.db"]
 
 
-def test_rows_come_back_with_the_types_sqlalchemy_gives(engine: Engine) -> None:
+def test_rows_come_back_with_the_types_sqlalchemy_gives(engine: Commands) -> None:
     number = engine.submit("admin", COMPLAINT).number
     engine.advance(number, "teruskan", "admin")
 
@@ -93,7 +93,7 @@ def test_rows_come_back_with_the_types_sqlalchemy_gives(engine: Engine) -> None:
     assert fast.data["kategori"] == "pkl_tempat_usaha"
 
 
-def test_a_duplicate_history_event_is_sqlalchemys_integrity_error_and_writes_nothing(engine: Engine) -> None:
+def test_a_duplicate_history_event_is_sqlalchemys_integrity_error_and_writes_nothing(engine: Commands) -> None:
     number = engine.submit("admin", COMPLAINT).number
 
     def twice(connection: Any) -> None:
@@ -106,7 +106,7 @@ def test_a_duplicate_history_event_is_sqlalchemys_integrity_error_and_writes_not
     assert [(e.seq, e.comment) for e in history] == [(1, None)]
 
 
-def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Engine) -> None:
+def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Commands) -> None:
     number = engine.submit("admin", COMPLAINT).number
     statements: list[str] = []
     listener = lambda _c, _cur, sql, *_rest: statements.append(sql.split(None, 1)[0])  # noqa: E731
@@ -131,26 +131,26 @@ def _terminate_backend(database_url: str, pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
-def _kill_pooled_connection(database_url: str, engine: Engine) -> None:
+def _kill_pooled_connection(database_url: str, engine: Commands) -> None:
     """Terminate the server process behind the connection the pool hands out next (once it is back)."""
     with engine.db.engine.connect() as connection:
         pid = _backend_pid(connection)
     _terminate_backend(database_url, pid)
 
 
-def _moves(engine: Engine, number: str) -> list[str]:
+def _moves(engine: Commands, number: str) -> list[str]:
     return [e.trigger for e in engine.db.transaction(
         lambda c: case_rows.history(c, case_rows.case_by_number(c, number).id))]
 
 
-def _kept_cursor(engine: Engine) -> Any:
+def _kept_cursor(engine: Commands) -> Any:
     with engine.db.engine.connect() as connection:
         return connection.connection.info.get("treckk_cursor")
 
 
 @pytest.mark.postgres
 def test_postgresql_commands_share_one_cursor_per_connection_and_a_new_connection_gets_its_own(
-        database_url: str, engine: Engine) -> None:
+        database_url: str, engine: Commands) -> None:
     if engine.db.is_sqlite:
         assert _kept_cursor(engine) is None  # SQLite cursors are closed after each statement
         return
@@ -170,7 +170,7 @@ def test_postgresql_commands_share_one_cursor_per_connection_and_a_new_connectio
 
 
 @pytest.mark.postgres
-def test_a_rested_postgresql_connection_is_pinged_and_a_dead_one_replaced(database_url: str, engine: Engine) -> None:
+def test_a_rested_postgresql_connection_is_pinged_and_a_dead_one_replaced(database_url: str, engine: Commands) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     number = engine.submit("admin", COMPLAINT).number
@@ -183,7 +183,7 @@ def test_a_rested_postgresql_connection_is_pinged_and_a_dead_one_replaced(databa
 
 @pytest.mark.postgres
 def test_a_busy_postgresql_connection_found_dead_runs_the_command_again_once(database_url: str,
-                                                                            engine: Engine) -> None:
+                                                                            engine: Commands) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     number = engine.submit("admin", COMPLAINT).number
@@ -196,7 +196,7 @@ def test_a_busy_postgresql_connection_found_dead_runs_the_command_again_once(dat
 
 @pytest.mark.postgres
 def test_a_postgresql_connection_lost_mid_command_is_unavailable_and_then_recovered(database_url: str,
-                                                                                    engine: Engine) -> None:
+                                                                                    engine: Commands) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     number = engine.submit("admin", COMPLAINT).number
@@ -213,7 +213,7 @@ def test_a_postgresql_connection_lost_mid_command_is_unavailable_and_then_recove
 
 @pytest.mark.postgres
 def test_a_postgresql_connection_lost_at_commit_is_reported_never_repeated(database_url: str,
-                                                                          engine: Engine) -> None:
+                                                                          engine: Commands) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     runs: list[int] = []

@@ -40,7 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.app.escalation import EscalationFired, escalate_due
 from engine.app.reports import ScheduleRun, run_schedule
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.app.settings import env_number
 from engine.notices.delivery import DeliveryReport
 from engine.store import definition_rows
@@ -94,7 +94,7 @@ class _ScheduleJob:
 class Scheduler:
     """The periodic work of one runner; several runners may share a database safely."""
 
-    def __init__(self, engine: Engine, *, scan_interval: float = DEFAULT_SCAN_INTERVAL,
+    def __init__(self, engine: Commands, *, scan_interval: float = DEFAULT_SCAN_INTERVAL,
                  delivery_interval: float = DEFAULT_DELIVERY_INTERVAL,
                  schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000) -> None:
         if scan_interval <= 0 or delivery_interval <= 0:
@@ -260,7 +260,7 @@ def _stop_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def serve(engine: Engine, *, scan_interval: float | None = None, once: bool = False) -> CatchUp:
+def serve(engine: Commands, *, scan_interval: float | None = None, once: bool = False) -> CatchUp:
     """Catch up, then run the scheduler until SIGINT or SIGTERM; with ``once``, only catch up.
 
     Returns the catch-up's result. A signal lets the running job finish (a scan stops between

@@ -48,7 +48,7 @@ class Deadline:
     next_step_at: datetime | None
 
 
-class Engine:
+class Commands:
     """Commands over cases, staff and definition versions, against one database and clock."""
 
     def __init__(self, database: Database, clock: Clock, home: Path, *, routing: Routing | None = None,

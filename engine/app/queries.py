@@ -19,7 +19,7 @@ from engine.errors import NotFound, PermissionDenied
 from engine.core.fields import MASK
 from engine.core.integrity import first_broken
 from engine.core.permissions import may_view, role_for, sees_pii
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import case_rows, staff_rows
 from engine.store.staff_rows import StaffMember
 
@@ -67,10 +67,10 @@ def deadline_view(case: CaseRecord, compiled: CompiledWorkflow, now: datetime) -
     }
 
 
-class Views:
-    """Views over one engine's database."""
+class Queries:
+    """Queries over one engine's database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Commands) -> None:
         self.engine = engine
 
     def _viewer(self, connection: Connection, username: str | None) -> StaffMember | None:

@@ -42,7 +42,7 @@ from engine.errors import NotFound
 from engine.core.fields import display_value
 from engine.compile.notice_context import report_context
 from engine.notices.outbox import render_rows, resolve_recipients
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import notice_rows, report_rows
 from engine.store.report_rows import OpenCaseRow, RecapCaseRow
 
@@ -216,7 +216,7 @@ def schedule_spec(compiled: CompiledWorkflow, name: str) -> ScheduleSpec:
     raise NotFound(f"workflow {compiled.definition.name!r} has no schedule {name!r}; schedules are {known}")
 
 
-def run_schedule(engine: Engine, workflow: str, schedule: str, fire_at: datetime, *,
+def run_schedule(engine: Commands, workflow: str, schedule: str, fire_at: datetime, *,
                  now: datetime | None = None) -> ScheduleRun:
     """Queue the notices of ``schedule`` for its fire time ``fire_at``, once, whoever asks how often.
 

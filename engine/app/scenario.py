@@ -202,14 +202,14 @@ def _step(reader: Reader, index: int, node: yaml.Node) -> Step | None:
 def run_scenario(scenario: Scenario, database_url: str, home: Path,
                  on_step: Callable[[StepResult], None] | None = None) -> list[StepResult]:
     """Play ``scenario`` on the (empty) database at ``database_url``; returns one result per step."""
-    from engine.app.commands import Engine
+    from engine.app.commands import Commands
     from engine.store.database import Database
     from engine.store.migrations import upgrade
 
     clock = SimulatedClock(scenario.start)
     database = Database(database_url)
     upgrade(database)
-    engine = Engine(database, clock, home)
+    engine = Commands(database, clock, home)
     engine.deploy(scenario.workflow, None)
     for member in scenario.staff:
         engine.add_staff(member.username, member.name, member.roles, member.kecamatan, member.phone, member.email)

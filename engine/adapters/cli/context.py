@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.app.commands import Engine
+    from engine.app.commands import Commands
     from engine.store.database import Database
-    from engine.app.queries import Views
+    from engine.app.queries import Queries
 
 
 def project_home() -> Path:
@@ -49,19 +49,19 @@ class Context:
         return Database(getattr(self.args, "db", None) or default_url(self.home))
 
     @cached_property
-    def engine(self) -> Engine:
+    def engine(self) -> Commands:
         from engine.core.clock import clock_from_environment
         from engine.notices.routing import Routing
-        from engine.app.commands import Engine
+        from engine.app.commands import Commands
 
-        return Engine(self.database, clock_from_environment(), self.home, routing=Routing.from_environment(),
+        return Commands(self.database, clock_from_environment(), self.home, routing=Routing.from_environment(),
                       base_url=os.environ.get("TRECKK_BASE_URL", ""))
 
     @cached_property
-    def views(self) -> Views:
-        from engine.app.queries import Views
+    def views(self) -> Queries:
+        from engine.app.queries import Queries
 
-        return Views(self.engine)
+        return Queries(self.engine)
 
     @property
     def json(self) -> bool:

@@ -142,12 +142,12 @@ class _Printer:
 
     def footer(self, results: list[Any], workdir: Path, kept: bool) -> None:
         from engine.adapters.cli.formatting import history_text
-        from engine.app.commands import Engine
+        from engine.app.commands import Commands
         from engine.store.database import Database
-        from engine.app.queries import Views
+        from engine.app.queries import Queries
 
         database = Database(f"sqlite:///{workdir / 'treckk.db'}")
-        views = Views(Engine(database, lambda: results[-1].at, self.ctx.home))
+        views = Queries(Commands(database, lambda: results[-1].at, self.ctx.home))
         for number in sorted(self.cases):
             self.out(f"\nRiwayat {number} (dilihat sebagai Kepala Bidang):")
             self.out(history_text(views.history(number, "ahmad")))
