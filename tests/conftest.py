@@ -140,13 +140,19 @@ STAFF = (
 
 
 @pytest.fixture
-def engine(database: object, clock: FakeClock, home: Path) -> object:
-    """An engine on a fresh database with the shipped definition deployed and the standard staff."""
+def engine(database: object, clock: FakeClock, home: Path, tmp_path: Path) -> object:
+    """Commands on a fresh database with the shipped definition deployed and the standard staff.
+
+    Notices it delivers itself go to files under ``tmp_path / "outbox"``, never the project's.
+    """
     from engine.app.commands import Commands
+    from engine.app.settings import PREFIX, Settings
+    from engine.channels.registry import open_channels
     from engine.store.database import Database
 
     assert isinstance(database, Database)
-    eng = Commands(database, clock, home)
+    channels = Settings.from_environment({"TRECKK_HOME": str(home), "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox")}).channels
+    eng = Commands(database, clock, home, channels=lambda: open_channels(channels, prefix=PREFIX))
     eng.deploy(home / "workflows" / "treckk.yaml", None)
     for username, name, roles, kecamatan, phone, email in STAFF:
         eng.add_staff(username, name, roles, kecamatan, phone, email)

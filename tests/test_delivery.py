@@ -28,11 +28,14 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from engine.channels import ChannelSet, DeliveryFailure, channels_from_environment
+from engine.app.settings import PREFIX, Settings
+from engine.channels.base import ChannelSet, DeliveryFailure
+from engine.channels.registry import open_channels
 from engine.channels.file import FileChannel
 from engine.channels.message import Outbound
 from engine.channels.webhook import WebhookChannel, WebhookSettings
-from engine.notices.delivery import DeliveryPolicy, outbound_of
+from engine.notices.delivery import outbound_of
+from engine.notices.policy import DeliveryPolicy
 from engine.app.outbox import retry_notices
 from engine.notices.routing import Routing
 from engine.app.commands import Commands
@@ -176,15 +179,20 @@ def route(engine: Commands, *channels: str) -> None:
     engine.routing = Routing(tuple(channels), frozenset({"file", *channels}))
 
 
+def channels_of(home: Path, environ: dict[str, str]) -> ChannelSet:
+    """The channels a process with this environment opens."""
+    return open_channels(Settings.from_environment({"TRECKK_HOME": str(home), **environ}).channels, prefix=PREFIX)
+
+
 def smtp_channels(home: Path, port: int, tmp_path: Path) -> ChannelSet:
-    return channels_from_environment(home, {"TRECKK_SMTP_HOST": "127.0.0.1", "TRECKK_SMTP_PORT": str(port),
+    return channels_of(home, {"TRECKK_SMTP_HOST": "127.0.0.1", "TRECKK_SMTP_PORT": str(port),
                                             "TRECKK_SMTP_TIMEOUT": "5", "TRECKK_SMTP_FROM":
                                             "TRECKK Satpol PP Balangan <treckk@satpolpp.balangankab.go.id>",
                                             "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox")})
 
 
 def hook_channels(home: Path, url: str, tmp_path: Path) -> ChannelSet:
-    return channels_from_environment(home, {"TRECKK_WEBHOOK_URL": url, "TRECKK_WEBHOOK_TOKEN": TOKEN,
+    return channels_of(home, {"TRECKK_WEBHOOK_URL": url, "TRECKK_WEBHOOK_TOKEN": TOKEN,
                                             "TRECKK_WEBHOOK_TIMEOUT": "5",
                                             "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox")})
 
@@ -548,16 +556,16 @@ def test_killed_delivery_process_loses_nothing(
 
 
 def test_policy_comes_from_the_environment() -> None:
-    policy = DeliveryPolicy.from_environment({"TRECKK_DELIVERY_MAX_ATTEMPTS": "3", "TRECKK_DELIVERY_BACKOFF": "30",
-                                              "TRECKK_DELIVERY_JITTER": "0.5", "TRECKK_DELIVERY_LEASE": "120"})
+    policy = Settings.from_environment({"TRECKK_DELIVERY_MAX_ATTEMPTS": "3", "TRECKK_DELIVERY_BACKOFF": "30",
+                                        "TRECKK_DELIVERY_JITTER": "0.5", "TRECKK_DELIVERY_LEASE": "120"}).delivery
     assert (policy.max_attempts, policy.backoff, policy.jitter, policy.lease) == (3, 30.0, 0.5, 120.0)
-    assert DeliveryPolicy.from_environment({}).max_attempts == 8
+    assert Settings.from_environment({}).delivery.max_attempts == 8
     delay = policy.delay(2, "x@treckk").total_seconds()
     assert 60 <= delay <= 90 and delay == policy.delay(2, "x@treckk").total_seconds()  # jitter is stable
     assert policy.delay(2, "y@treckk") != policy.delay(2, "x@treckk")  # and spreads notices out
     from engine.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="TRECKK_DELIVERY_MAX_ATTEMPTS"):
-        DeliveryPolicy.from_environment({"TRECKK_DELIVERY_MAX_ATTEMPTS": "lots"})
+        Settings.from_environment({"TRECKK_DELIVERY_MAX_ATTEMPTS": "lots"})
     with pytest.raises(InvalidInput, match="TRECKK_SMTP_PORT"):
-        channels_from_environment(ROOT, {"TRECKK_SMTP_HOST": "mail", "TRECKK_SMTP_PORT": "x"})
+        channels_of(ROOT, {"TRECKK_SMTP_HOST": "mail", "TRECKK_SMTP_PORT": "x"})

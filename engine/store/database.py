@@ -16,7 +16,6 @@ service turns the first into conflicts, and the second is a bug.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import sqlite3
@@ -51,9 +50,9 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 """PostgreSQL's serialization_failure and deadlock_detected: the transaction may simply run again."""
 
 POOL_SIZE = 3
-"""Connections each process keeps open to PostgreSQL (``TRECKK_DB_POOL_SIZE``)."""
+"""Connections each process keeps open to PostgreSQL, unless the settings say otherwise."""
 MAX_OVERFLOW = 2
-"""Extra connections a process may open at a peak, closed again after (``TRECKK_DB_MAX_OVERFLOW``)."""
+"""Extra connections a process may open at a peak, closed again after, unless the settings say otherwise."""
 POOL_TIMEOUT = 30
 """Seconds a thread waits for a free pooled connection before the command fails."""
 POOL_RECYCLE = 1800
@@ -89,23 +88,9 @@ class DatabaseUnavailable(TreckkError):
     exit_code = 7
 
 
-def default_url(home: Path) -> str:
-    """``TRECKK_DATABASE_URL``, or an SQLite file under ``var/`` of the project."""
-    return os.environ.get("TRECKK_DATABASE_URL") or f"sqlite:///{home / 'var' / 'treckk.db'}"
-
-
 def masked(url: str) -> str:
     """``url`` with any password replaced by ``***``, for messages (works on unparseable URLs too)."""
     return re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", url)
-
-
-def _int_setting(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit():
-        raise InvalidInput(f"{name}={raw!r} is not a whole number of connections; e.g. {name}={default}")
-    return int(raw)
 
 
 def _one_line(error: BaseException | None) -> str:
@@ -118,13 +103,16 @@ class Database:
     """One SQLAlchemy engine plus the transaction discipline every command uses."""
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None,
-                 max_overflow: int | None = None) -> None:
+                 max_overflow: int | None = None, pool_size_setting: str = "the pool size") -> None:
+        """Connect lazily to ``url``; ``pool_size_setting`` is how a person sets ``pool_size``, for the
+        message when the pool runs dry."""
         try:
             parsed = make_url(url)
         except (ArgumentError, ValueError) as exc:
             raise InvalidInput(f"bad database URL {masked(url)!r} ({_one_line(exc)}); use {URL_FORMS}") from None
         self.url = url
         self.dialect = parsed.get_backend_name()
+        self._pool_size_setting = pool_size_setting
         self.retries = 0
         """Transactions run again after a serialisation failure or deadlock (for tests and logs)."""
         self.ping_after_idle = PING_AFTER_IDLE
@@ -182,9 +170,8 @@ class Database:
         try:
             engine = create_engine(
                 parsed, echo=echo,
-                pool_size=pool_size if pool_size is not None else _int_setting("TRECKK_DB_POOL_SIZE", POOL_SIZE),
-                max_overflow=(max_overflow if max_overflow is not None
-                              else _int_setting("TRECKK_DB_MAX_OVERFLOW", MAX_OVERFLOW)),
+                pool_size=POOL_SIZE if pool_size is None else pool_size,
+                max_overflow=MAX_OVERFLOW if max_overflow is None else max_overflow,
                 pool_timeout=POOL_TIMEOUT, pool_recycle=POOL_RECYCLE, connect_args=connect_args,
             )
         except ArgumentError as exc:
@@ -233,7 +220,7 @@ class Database:
         except PoolTimeout as exc:
             raise DatabaseUnavailable(
                 f"database {self.safe_url}: every pooled connection of this process stayed busy for {POOL_TIMEOUT} s; "
-                "raise TRECKK_DB_POOL_SIZE or look for stuck commands") from exc
+                f"raise {self._pool_size_setting} or look for stuck commands") from exc
 
     def _translated(self, exc: DBAPIError) -> TreckkError | None:
         if self._retryable(exc):

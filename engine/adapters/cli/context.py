@@ -1,10 +1,9 @@
-"""What every command handler gets: parsed arguments, the project home, and output helpers."""
+"""What every command handler gets: parsed arguments, the settings, the engine pieces, output helpers."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from functools import cached_property
@@ -13,55 +12,81 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.app.commands import Commands
-    from engine.store.database import Database
     from engine.app.queries import Queries
-
-
-def project_home() -> Path:
-    """``TRECKK_HOME``, or the directory that holds runner.py (workflows/, roles/, templates/)."""
-    configured = os.environ.get("TRECKK_HOME")
-    if configured:
-        return Path(configured).resolve()
-    import runner
-
-    return Path(runner.__file__).resolve().parent
+    from engine.app.settings import Settings
+    from engine.store.database import Database
 
 
 def common_options() -> argparse.ArgumentParser:
     """Options every command accepts: ``--db`` and ``--json``."""
+    from engine.app.settings import DATABASE_URL
+
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--db", metavar="URL", help="database URL (default: TRECKK_DATABASE_URL or var/treckk.db)")
+    parent.add_argument("--db", metavar="URL", help=f"database URL (default: {DATABASE_URL} or var/treckk.db)")
     parent.add_argument("--json", action="store_true", help="print machine-readable JSON")
     return parent
 
 
 class Context:
-    """Lazily built engine pieces for one command invocation."""
+    """One command invocation: its arguments, and the settings and engine pieces, each read or built on first use."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.home = project_home()
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The environment's settings, with ``--db`` in place of the database they name."""
+        from dataclasses import replace
+
+        from engine.app.settings import Settings
+
+        settings = Settings.from_environment()
+        url = getattr(self.args, "db", None)
+        return replace(settings, database_url=url) if url else settings
+
+    @property
+    def home(self) -> Path:
+        """Where workflows/, roles/ and templates/ are read."""
+        return self.settings.home
 
     @cached_property
     def database(self) -> Database:
-        from engine.store.database import Database, default_url
+        """The database the settings name."""
+        from engine.app.settings import DB_POOL_SIZE
+        from engine.store.database import Database
 
-        return Database(getattr(self.args, "db", None) or default_url(self.home))
+        settings = self.settings
+        return Database(settings.database_url, pool_size=settings.db_pool_size,
+                        max_overflow=settings.db_max_overflow, pool_size_setting=DB_POOL_SIZE)
 
     @cached_property
     def engine(self) -> Commands:
-        from engine.core.clock import clock_from_environment
-        from engine.notices.routing import Routing
-        from engine.app.commands import Commands
+        """The commands over that database, with the clock, routing and channels the settings give."""
+        from functools import partial
 
-        return Commands(self.database, clock_from_environment(), self.home, routing=Routing.from_environment(),
-                      base_url=os.environ.get("TRECKK_BASE_URL", ""))
+        from engine.app.commands import Commands
+        from engine.app.settings import PREFIX
+        from engine.channels.registry import open_channels
+        from engine.core.clock import fixed_clock, system_clock
+        from engine.notices.routing import Routing
+
+        settings = self.settings
+        return Commands(self.database, fixed_clock(settings.now) if settings.now is not None else system_clock,
+                        settings.home, routing=Routing(settings.channel_preference, frozenset(settings.channels)),
+                        base_url=settings.base_url, channels=partial(open_channels, settings.channels, prefix=PREFIX),
+                        delivery=settings.delivery)
 
     @cached_property
     def views(self) -> Queries:
+        """The queries over the same commands."""
         from engine.app.queries import Queries
 
         return Queries(self.engine)
+
+    def close(self) -> None:
+        """Close the database's connections, if it was opened."""
+        if "database" in vars(self):
+            self.database.dispose()
 
     @property
     def json(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,8 +36,7 @@ def _run(ctx: Context, scenario_path: Path, workdir: Path, workflow: Path | None
     scenario = load_scenario(scenario_path)
     if workflow is not None:
         scenario = replace(scenario, workflow=workflow.resolve())
-    os.environ["TRECKK_OUTBOX_DIR"] = str(workdir / "outbox")
-    return run_scenario(scenario, f"sqlite:///{workdir / 'treckk.db'}", ctx.home, on_step)
+    return run_scenario(scenario, f"sqlite:///{workdir / 'treckk.db'}", ctx.home, on_step, outbox=workdir / "outbox")
 
 
 def simulate(ctx: Context) -> int:
