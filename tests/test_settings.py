@@ -1,9 +1,9 @@
-"""The settings: every ``TRECKK_*`` variable is read in one module, documented and checked.
+"""The settings: every ``TRECKK_*`` variable is read in one module, documented, checked, and wired by ``build``.
 
 ``engine/app/settings.py`` is the only module that names a ``TRECKK_`` variable or touches the
 environment; the README's configuration table documents each variable it reads; a bad value is
-refused naming the variable (exit 2 on the command line); the command line routes and delivers
-as the settings say.
+refused naming the variable (exit 2 on the command line); ``engine.app.assembly.build`` gives the
+application what the settings say.
 """
 
 from __future__ import annotations
@@ -16,16 +16,19 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
 import pytest
 
+from engine.app.assembly import build
 from engine.app.commands import Commands
 from engine.app.settings import PACKAGE_HOME, PREFIX, Settings
 from engine.channels import registry
 from engine.channels.file import FileSettings
-from engine.channels.smtp import SmtpSettings
+from engine.channels.smtp import SmtpChannel, SmtpSettings
 from engine.channels.webhook import WebhookSettings
 from engine.errors import InvalidInput
 from engine.notices.policy import DeliveryPolicy
+from engine.notices.routing import Routing
 from engine.store import notice_rows
 from tests.conftest import COMPLAINT, ROOT, CliResult
 
@@ -167,6 +170,33 @@ def test_a_bad_value_ends_a_command_with_exit_2_and_one_line(tmp_path: Path) -> 
     assert helped.returncode == 0 and "TRECKK_SCAN_INTERVAL or 60" in helped.stdout
 
 
+def test_build_wires_what_the_settings_say(tmp_path: Path) -> None:
+    settings = Settings.from_environment({
+        "TRECKK_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}", "TRECKK_NOW": "2026-11-30T08:00:00+08:00",
+        "TRECKK_CHANNELS": "webhook,file", "TRECKK_WEBHOOK_URL": "http://127.0.0.1:9/send",
+        "TRECKK_OUTBOX_DIR": str(tmp_path / "out"), "TRECKK_BASE_URL": "https://treckk.example",
+        "TRECKK_DELIVERY_MAX_ATTEMPTS": "3"})
+    app = build(settings)
+    try:
+        assert app.settings is settings
+        assert app.clock() == datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)  # TRECKK_NOW freezes the clock
+        commands = app.commands
+        assert (commands.db, commands.clock, commands.home) == (app.database, app.clock, ROOT)
+        assert commands.routing == Routing(("webhook", "file"), frozenset({"file", "webhook"}))
+        assert (commands.base_url, commands.delivery.max_attempts) == ("https://treckk.example", 3)
+        assert app.queries.engine is commands
+        assert app.database.url == f"sqlite:///{tmp_path / 't.db'}"
+        with app.channels() as channels:
+            assert sorted(channels) == ["file", "webhook"]
+            assert channels.how_to_configure("smtp") == "set TRECKK_SMTP_HOST"
+            assert channels.how_to_configure("fax") == "known channels are file, smtp, webhook"
+        assert isinstance(build(Settings.from_environment({"TRECKK_SMTP_HOST": "mail"})).channels().get("smtp"),
+                          SmtpChannel)
+    finally:
+        app.close()
+    assert build(Settings.from_environment({})).clock is not app.clock  # the real clock, when not frozen
+
+
 def test_the_command_line_routes_and_delivers_as_the_settings_say(engine: Commands, cli: Callable[..., CliResult],
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
@@ -188,4 +218,3 @@ def test_the_command_line_routes_and_delivers_as_the_settings_say(engine: Comman
     errors = {row.channel: row.last_error for row in engine.db.transaction(lambda c: notice_rows.list_notices(c))}
     assert errors["smtp"] is not None and errors["smtp"].endswith(
         "channel 'smtp' is not configured in this process (set TRECKK_SMTP_HOST)")
-

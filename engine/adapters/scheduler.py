@@ -16,7 +16,7 @@ within the grace period (``schedule_grace``, default 6 hours: a digest due at 07
 sent by a runner started at 12:59, not by one started in the afternoon) unless that run is
 already recorded. Missed fire times are coalesced: a runner down for three days sends one digest,
 not three. APScheduler's own misfire handling uses the same grace and ``coalesce``. ``serve``
-takes the intervals and the grace from the settings (``engine.app.settings``).
+takes the intervals and the grace from the application's settings (``engine.app.settings``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from engine.app.settings import Settings
+from engine.app.assembly import Application
 from engine.app.escalation import EscalationFired, escalate_due
 from engine.app.reports import ScheduleRun, run_schedule
 from engine.app.commands import Commands
@@ -246,14 +246,15 @@ def _stop_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def serve(engine: Commands, settings: Settings, *, scan_interval: float | None = None,
-          once: bool = False) -> CatchUp:
+def serve(application: Application, *, scan_interval: float | None = None, once: bool = False) -> CatchUp:
     """Catch up, then run the scheduler until SIGINT or SIGTERM; with ``once``, only catch up.
 
-    The intervals and the grace period come from ``settings``; ``scan_interval`` overrides theirs. Returns the catch-up's result. A signal lets the running job finish (a scan
+    The intervals and the grace period come from the application's settings; ``scan_interval``
+    overrides theirs. Returns the catch-up's result. A signal lets the running job finish (a scan
     stops between two cases) and the call returns normally, so the process exits 0.
     """
-    runner = Scheduler(engine,
+    settings = application.settings
+    runner = Scheduler(application.commands,
                        scan_interval=settings.scan_interval if scan_interval is None else scan_interval,
                        delivery_interval=settings.delivery_interval, schedule_grace=settings.schedule_grace)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -2,7 +2,7 @@
 
 ``Settings.from_environment()`` is the only place the engine reads the environment. A value it
 cannot use is refused there as ``InvalidInput`` naming the variable and what it accepts; the rest
-of the engine gets what it needs from the object. A channel's
+of the engine gets what it needs from the object (``engine.app.assembly.build``). A channel's
 settings are ``TRECKK_`` + the keys its module declares (``TRECKK_SMTP_HOST`` is the smtp
 channel's ``SMTP_HOST``), parsed by the channel itself and kept here by channel name.
 """

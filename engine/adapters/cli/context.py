@@ -1,4 +1,4 @@
-"""What every command handler gets: parsed arguments, the settings, the engine pieces, output helpers."""
+"""What every command handler gets: parsed arguments, the settings, the application, output helpers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from engine.app.assembly import Application
     from engine.app.commands import Commands
     from engine.app.queries import Queries
     from engine.app.settings import Settings
@@ -28,7 +29,7 @@ def common_options() -> argparse.ArgumentParser:
 
 
 class Context:
-    """One command invocation: its arguments, and the settings and engine pieces, each read or built on first use."""
+    """One command invocation: its arguments, and the settings and application, each read or built on first use."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -50,43 +51,31 @@ class Context:
         return self.settings.home
 
     @cached_property
+    def application(self) -> Application:
+        """The application built from the settings (``engine.app.assembly.build``)."""
+        from engine.app.assembly import build
+
+        return build(self.settings)
+
+    @property
     def database(self) -> Database:
-        """The database the settings name."""
-        from engine.app.settings import DB_POOL_SIZE
-        from engine.store.database import Database
+        """The application's database."""
+        return self.application.database
 
-        settings = self.settings
-        return Database(settings.database_url, pool_size=settings.db_pool_size,
-                        max_overflow=settings.db_max_overflow, pool_size_setting=DB_POOL_SIZE)
-
-    @cached_property
+    @property
     def engine(self) -> Commands:
-        """The commands over that database, with the clock, routing and channels the settings give."""
-        from functools import partial
+        """The application's commands: the one door for every change."""
+        return self.application.commands
 
-        from engine.app.commands import Commands
-        from engine.app.settings import PREFIX
-        from engine.channels.registry import open_channels
-        from engine.core.clock import fixed_clock, system_clock
-        from engine.notices.routing import Routing
-
-        settings = self.settings
-        return Commands(self.database, fixed_clock(settings.now) if settings.now is not None else system_clock,
-                        settings.home, routing=Routing(settings.channel_preference, frozenset(settings.channels)),
-                        base_url=settings.base_url, channels=partial(open_channels, settings.channels, prefix=PREFIX),
-                        delivery=settings.delivery)
-
-    @cached_property
+    @property
     def views(self) -> Queries:
-        """The queries over the same commands."""
-        from engine.app.queries import Queries
-
-        return Queries(self.engine)
+        """The application's queries."""
+        return self.application.queries
 
     def close(self) -> None:
-        """Close the database's connections, if it was opened."""
-        if "database" in vars(self):
-            self.database.dispose()
+        """Close the application's connections, if it was built."""
+        if "application" in vars(self):
+            self.application.close()
 
     @property
     def json(self) -> bool:

@@ -139,18 +139,20 @@ class _Printer:
             self.out(f"    ! tidak sesuai skenario: {mismatch}")
 
     def footer(self, results: list[Any], workdir: Path, kept: bool) -> None:
-        from engine.adapters.cli.formatting import history_text
-        from engine.app.commands import Commands
-        from engine.store.database import Database
-        from engine.app.queries import Queries
+        from dataclasses import replace
 
-        database = Database(f"sqlite:///{workdir / 'treckk.db'}")
-        views = Queries(Commands(database, lambda: results[-1].at, self.ctx.home))
-        for number in sorted(self.cases):
-            self.out(f"\nRiwayat {number} (dilihat sebagai Kepala Bidang):")
-            self.out(history_text(views.history(number, "ahmad")))
-        broken = views.verify()
-        database.dispose()
+        from engine.adapters.cli.formatting import history_text
+        from engine.app.assembly import build
+
+        played = build(replace(self.ctx.settings, database_url=f"sqlite:///{workdir / 'treckk.db'}",
+                               now=results[-1].at))
+        try:
+            for number in sorted(self.cases):
+                self.out(f"\nRiwayat {number} (dilihat sebagai Kepala Bidang):")
+                self.out(history_text(played.queries.history(number, "ahmad")))
+            broken = played.queries.verify()
+        finally:
+            played.close()
         self.out(f"\nRantai riwayat: {'utuh' if not broken else 'RUSAK'}; "
                  f"{sum(r.ok for r in results)}/{len(results)} langkah sesuai skenario.")
         outbox = workdir / "outbox"

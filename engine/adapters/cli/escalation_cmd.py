@@ -70,7 +70,7 @@ def serve(ctx: Context) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result: CatchUp = run(ctx.engine, ctx.settings, scan_interval=interval, once=ctx.args.once)
+    result: CatchUp = run(ctx.application, scan_interval=interval, once=ctx.args.once)
     if ctx.args.once:
         summary = {
             "escalations": _fired_json(result.escalations),
