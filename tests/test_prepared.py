@@ -48,9 +48,9 @@ def _scripted_day(db: Database, clock: FakeClock, home: Path) -> None:
         engine.advance(first, "mulai_tangani", "tim_paringin", expect_version=1)
 
 
-def _traced(url: str, clock: FakeClock, home: Path, *, observe: bool) -> list[str]:
+def _traced(url: str, clock: FakeClock, home: Path, *, observe: bool, prepared: bool = True) -> list[str]:
     """Every statement SQLite executed for the scripted day, as SQLite itself saw it."""
-    db = Database(url)
+    db = Database(url, prepared=prepared)
     upgrade(db)
     seen: list[str] = []
     event.listen(db.engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(seen.append))
@@ -58,7 +58,7 @@ def _traced(url: str, clock: FakeClock, home: Path, *, observe: bool) -> list[st
     if observe:
         event.listen(db.engine, "before_cursor_execute", lambda *_args: None)
     random.seed(7)  # the escalation scan starts each batch at a random case
-    assert observed(db.engine.connect()) is observe
+    assert observed(db.engine.connect()) is (observe or not prepared)
     _scripted_day(db, clock, home)
     db.dispose()
     return [_MESSAGE_ID.sub("'<message-id>'", statement) for statement in seen]
@@ -68,12 +68,13 @@ def test_sqlite_receives_the_very_statements_sqlalchemy_would_send(tmp_path: Pat
     start = FakeClock().now
     through_sqlalchemy = _traced(f"sqlite:///{tmp_path / 'a.db'}", FakeClock(start), home, observe=True)
     straight = _traced(f"sqlite:///{tmp_path / 'b.db'}", FakeClock(start), home, observe=False)
+    switched_off = _traced(f"sqlite:///{tmp_path / 'c.db'}", FakeClock(start), home, observe=False, prepared=False)
     assert len(straight) > 60
-    assert straight == through_sqlalchemy
+    assert straight == through_sqlalchemy == switched_off
     dump = {name: [row for row in sqlite3.connect(tmp_path / name).execute(
         "SELECT number, state, version, data, due_at, next_step, next_step_at, last_hash FROM cases ORDER BY id")]
-        for name in ("a.db", "b.db")}
-    assert dump["a.db"] == dump["b.db"]
+        for name in ("a.db", "b.db", "c.db")}
+    assert dump["a.db"] == dump["b.db"] == dump["c.db"]
 
 
 def test_rows_come_back_with_the_types_sqlalchemy_gives(engine: Commands) -> None:
@@ -117,6 +118,30 @@ def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Comman
         event.remove(engine.db.engine, "before_cursor_execute", listener)
     assert statements.count("UPDATE") == 1 and statements.count("INSERT") == 2  # case; event and notices
     assert statements[0] == ("BEGIN" if engine.db.is_sqlite else "SELECT")
+
+
+def test_with_prepared_off_the_same_day_runs_with_no_statement_sent_straight_to_the_driver(
+        database_url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Database(prepared=False)`` (``TRECKK_PREPARED=no``), on SQLite and PostgreSQL alike."""
+    from engine.store import prepared
+
+    straight: list[str] = []
+    driver_cursor = prepared._cursor
+    monkeypatch.setattr(prepared, "_cursor", lambda connection: straight.append("cursor") or driver_cursor(connection))
+    db = Database(database_url, prepared=False)
+    upgrade(db)
+    clock = FakeClock()
+    _scripted_day(db, clock, home)
+    assert observed(db.engine.connect()) and straight == []
+    states = db.transaction(lambda c: sorted((case.number, case.state, case.version, case.next_step)
+                                             for case in case_rows.list_cases(c)))
+    db.dispose()
+    assert [(state, version, step) for _, state, version, step in states] == [
+        ("ditugaskan", 3, None), ("ditelaah", 2, None)]
+    on = Database(database_url)  # the switch on again: the hot path is taken, so the check above can fail
+    Commands(on, clock, home).advance(states[0][0], "mulai_tangani", "tim_paringin")
+    on.dispose()
+    assert straight
 
 
 def _backend_pid(connection: Any) -> int:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,7 @@ from engine.errors import InvalidInput
 from engine.notices.policy import DeliveryPolicy
 from engine.notices.routing import Routing
 from engine.store import notice_rows
+from engine.store.prepared import observed
 from tests.conftest import COMPLAINT, ROOT, CliResult
 
 SETTINGS = ROOT / "engine" / "app" / "settings.py"
@@ -63,7 +65,7 @@ def test_only_the_settings_module_names_a_treckk_variable() -> None:
     named = {f"{path.relative_to(ROOT)}: {name}" for path in _sources() if path != SETTINGS
              for name in NAME.findall(path.read_text(encoding="utf-8"))}
     assert named == set()
-    assert {"TRECKK_DATABASE_URL", "TRECKK_SMTP_HOST", "TRECKK_OUTBOX_DIR"} <= variables_read()
+    assert {"TRECKK_DATABASE_URL", "TRECKK_SMTP_HOST", "TRECKK_PREPARED"} <= variables_read()
 
 
 def test_only_the_settings_module_reads_or_writes_the_environment() -> None:
@@ -82,7 +84,7 @@ def test_defaults() -> None:
         home=PACKAGE_HOME, database_url=f"sqlite:///{PACKAGE_HOME / 'var' / 'treckk.db'}",
         channels={"file": FileSettings(PACKAGE_HOME / "var" / "outbox")}, channel_preference=("file",))
     assert PACKAGE_HOME == ROOT  # the directory of runner.py, as before
-    assert (settings.now, settings.base_url, settings.db_pool_size) == (None, "", None)
+    assert (settings.now, settings.base_url, settings.prepared, settings.db_pool_size) == (None, "", True, None)
     assert (settings.scan_interval, settings.delivery_interval, settings.schedule_grace) == (60, 30, timedelta(hours=6))
     assert settings.delivery == DeliveryPolicy()
 
@@ -91,7 +93,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     settings = Settings.from_environment({
         "TRECKK_HOME": str(tmp_path), "TRECKK_DATABASE_URL": "postgresql+psycopg://u:p@db/treckk",
         "TRECKK_NOW": "2026-11-30T08:00:00+08:00", "TRECKK_BASE_URL": "https://treckk.example",
-        "TRECKK_DB_POOL_SIZE": "8", "TRECKK_DB_MAX_OVERFLOW": "0",
+        "TRECKK_PREPARED": "tidak", "TRECKK_DB_POOL_SIZE": "8", "TRECKK_DB_MAX_OVERFLOW": "0",
         "TRECKK_SCAN_INTERVAL": "5", "TRECKK_DELIVERY_INTERVAL": "2.5", "TRECKK_SCHEDULE_GRACE": "60",
         "TRECKK_CHANNELS": " webhook, smtp ,file", "TRECKK_OUTBOX_DIR": str(tmp_path / "out"),
         "TRECKK_SMTP_HOST": " mail.example ", "TRECKK_SMTP_PORT": "587", "TRECKK_SMTP_STARTTLS": "yes",
@@ -106,7 +108,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
                   "smtp": SmtpSettings("mail.example", 587, True, False, "treckk", "rahasia", "T <t@example.id>", 7),
                   "webhook": WebhookSettings("https://wa.example/send", "tok", 3)},
         channel_preference=("webhook", "smtp", "file"), now=datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc),
-        base_url="https://treckk.example", db_pool_size=8, db_max_overflow=0, scan_interval=5,
+        base_url="https://treckk.example", prepared=False, db_pool_size=8, db_max_overflow=0, scan_interval=5,
         delivery_interval=2.5, schedule_grace=timedelta(seconds=60),
         delivery=DeliveryPolicy(max_attempts=3, backoff=30, backoff_max=90, jitter=0, lease=120))
 
@@ -122,6 +124,7 @@ BAD_VALUES: dict[str, tuple[dict[str, str], str]] = {
              "TRECKK_DB_POOL_SIZE='lots' is not a whole number of connections; e.g. TRECKK_DB_POOL_SIZE=3"),
     "overflow": ({"TRECKK_DB_MAX_OVERFLOW": "-1"},
                  "TRECKK_DB_MAX_OVERFLOW='-1' is not a whole number of connections; e.g. TRECKK_DB_MAX_OVERFLOW=2"),
+    "prepared": ({"TRECKK_PREPARED": "maybe"}, "TRECKK_PREPARED='maybe' is not a yes/no value; write true or false"),
     "now": ({"TRECKK_NOW": "besok"},
             "TRECKK_NOW 'besok' is not an ISO 8601 time; write e.g. 2026-11-30T08:00:00+08:00"),
     "now without offset": ({"TRECKK_NOW": "2026-11-30T08:00"},
@@ -175,7 +178,7 @@ def test_build_wires_what_the_settings_say(tmp_path: Path) -> None:
         "TRECKK_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}", "TRECKK_NOW": "2026-11-30T08:00:00+08:00",
         "TRECKK_CHANNELS": "webhook,file", "TRECKK_WEBHOOK_URL": "http://127.0.0.1:9/send",
         "TRECKK_OUTBOX_DIR": str(tmp_path / "out"), "TRECKK_BASE_URL": "https://treckk.example",
-        "TRECKK_DELIVERY_MAX_ATTEMPTS": "3"})
+        "TRECKK_DELIVERY_MAX_ATTEMPTS": "3", "TRECKK_PREPARED": "no"})
     app = build(settings)
     try:
         assert app.settings is settings
@@ -186,6 +189,7 @@ def test_build_wires_what_the_settings_say(tmp_path: Path) -> None:
         assert (commands.base_url, commands.delivery.max_attempts) == ("https://treckk.example", 3)
         assert app.queries.engine is commands
         assert app.database.url == f"sqlite:///{tmp_path / 't.db'}"
+        assert app.database.prepared is False and observed(app.database.engine.connect())
         with app.channels() as channels:
             assert sorted(channels) == ["file", "webhook"]
             assert channels.how_to_configure("smtp") == "set TRECKK_SMTP_HOST"
@@ -218,3 +222,25 @@ def test_the_command_line_routes_and_delivers_as_the_settings_say(engine: Comman
     errors = {row.channel: row.last_error for row in engine.db.transaction(lambda c: notice_rows.list_notices(c))}
     assert errors["smtp"] is not None and errors["smtp"].endswith(
         "channel 'smtp' is not configured in this process (set TRECKK_SMTP_HOST)")
+
+
+def test_with_prepared_off_the_command_line_runs_a_case_through_sqlalchemy_only(
+        engine: Commands, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.store import prepared
+
+    def refused(*_args: Any) -> Any:
+        raise AssertionError("a statement went straight to the driver")
+
+    monkeypatch.setenv("TRECKK_PREPARED", "no")
+    monkeypatch.setattr(prepared, "_cursor", refused)
+    submitted = cli("submit", "--as", "admin", "--json", *[f"--set={k}={v}" for k, v in COMPLAINT.items()])
+    assert submitted.code == 0, submitted.err
+    number = json.loads(submitted.out)["number"]
+    for trigger, actor, *values in (("teruskan", "admin"), ("tugaskan", "kabid", "--set", "instruksi=Tertibkan"),
+                                    ("mulai_tangani", "tim_paringin")):
+        moved = cli("advance", number, trigger, "--as", actor, *values)
+        assert moved.code == 0, moved.err
+    shown = json.loads(cli("show", number, "--as", "kabid", "--json").out)
+    assert (shown["state"], shown["version"]) == ("ditangani", 4)
+    assert cli("verify").code == 0
+    assert cli("escalate", "--json").code == 0

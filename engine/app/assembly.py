@@ -45,7 +45,8 @@ def clock_of(settings: Settings) -> Clock:
 def build(settings: Settings) -> Application:
     """The application ``settings`` describe; the database connects on first use."""
     database = Database(settings.database_url, pool_size=settings.db_pool_size,
-                        max_overflow=settings.db_max_overflow, pool_size_setting=DB_POOL_SIZE)
+                        max_overflow=settings.db_max_overflow, prepared=settings.prepared,
+                        pool_size_setting=DB_POOL_SIZE)
     clock = clock_of(settings)
     channels = partial(open_channels, settings.channels, prefix=PREFIX)
     routing = Routing(settings.channel_preference, frozenset(settings.channels))

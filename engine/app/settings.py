@@ -53,6 +53,8 @@ class Settings:
     now: datetime | None = None
     """The moment the clock is frozen at (``TRECKK_NOW``), or None for real time."""
     base_url: str = ""
+    prepared: bool = True
+    """Hot-path statements straight to the driver (``engine.store.prepared``), or all through SQLAlchemy."""
     db_pool_size: int | None = None
     """PostgreSQL connections kept per process; None for the database's default."""
     db_max_overflow: int | None = None
@@ -77,6 +79,7 @@ class Settings:
             channel_preference=_preference(env, "TRECKK_CHANNELS", registry.names(), registry.FALLBACK),
             now=parse_moment(now, "TRECKK_NOW") if now else None,
             base_url=env.get("TRECKK_BASE_URL"),
+            prepared=env.flag("TRECKK_PREPARED", True),
             db_pool_size=_connections(env, DB_POOL_SIZE, example=3),
             db_max_overflow=_connections(env, "TRECKK_DB_MAX_OVERFLOW", example=2),
             scan_interval=_interval(env, SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),

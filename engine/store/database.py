@@ -6,7 +6,9 @@ read-then-write; its WAL is checkpointed on a background thread (``engine.store.
 a few connections stay open between commands (outside any transaction, so holding no lock).
 PostgreSQL uses a small connection pool per process with timeouts on connecting, statements, lock
 waits and idle transactions, so several runner processes can share one server; transactions that
-lose a serialisation conflict or a deadlock are retried by ``Database.transaction``.
+lose a serialisation conflict or a deadlock are retried by ``Database.transaction``. With
+``prepared=False`` every statement goes through SQLAlchemy's own execution path instead of
+``engine.store.prepared`` (as it does whenever the engine is observed).
 
 Database failures leave this module as ``DatabaseUnavailable`` (exit 7) with a one-line message,
 a serialisation conflict that outlasts the retries as ``Conflict`` (exit 5), and a URL that cannot
@@ -41,7 +43,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.errors import Conflict, InvalidInput, TreckkError
 from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
-from engine.store.prepared import run_driver_sql
+from engine.store.prepared import bypass, run_driver_sql
 from engine.store.schema import Base
 
 T = TypeVar("T")
@@ -103,15 +105,20 @@ class Database:
     """One SQLAlchemy engine plus the transaction discipline every command uses."""
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None,
-                 max_overflow: int | None = None, pool_size_setting: str = "the pool size") -> None:
-        """Connect lazily to ``url``; ``pool_size_setting`` is how a person sets ``pool_size``, for the
-        message when the pool runs dry."""
+                 max_overflow: int | None = None, prepared: bool = True,
+                 pool_size_setting: str = "the pool size") -> None:
+        """Connect lazily to ``url``; ``prepared=False`` sends every statement through SQLAlchemy.
+
+        ``pool_size_setting`` is how a person sets ``pool_size``, named when the pool runs dry.
+        """
         try:
             parsed = make_url(url)
         except (ArgumentError, ValueError) as exc:
             raise InvalidInput(f"bad database URL {masked(url)!r} ({_one_line(exc)}); use {URL_FORMS}") from None
         self.url = url
         self.dialect = parsed.get_backend_name()
+        self.prepared = prepared
+        """Whether hot-path statements go straight to the driver (``engine.store.prepared``)."""
         self._pool_size_setting = pool_size_setting
         self.retries = 0
         """Transactions run again after a serialisation failure or deadlock (for tests and logs)."""
@@ -131,6 +138,8 @@ class Database:
             self.engine = self._postgres_engine(parsed, echo, pool_size, max_overflow)
         else:
             raise InvalidInput(f"unsupported database {self.dialect!r} in {self.safe_url!r}; use {URL_FORMS}")
+        if not prepared:
+            bypass(self.engine)
 
     def _sqlite_engine(self, parsed: URL, echo: bool) -> Engine:
         if parsed.get_driver_name() != "pysqlite":
