@@ -42,12 +42,15 @@ def clock_of(settings: Settings) -> Clock:
     return fixed_clock(settings.now) if settings.now is not None else system_clock
 
 
-def build(settings: Settings) -> Application:
-    """The application ``settings`` describe; the database connects on first use."""
+def build(settings: Settings, *, clock: Clock | None = None) -> Application:
+    """The application ``settings`` describe; the database connects on first use.
+
+    ``clock`` replaces the settings' clock, for tests and simulations that move time by hand.
+    """
     database = Database(settings.database_url, pool_size=settings.db_pool_size,
                         max_overflow=settings.db_max_overflow, prepared=settings.prepared,
                         pool_size_setting=DB_POOL_SIZE)
-    clock = clock_of(settings)
+    clock = clock or clock_of(settings)
     channels = partial(open_channels, settings.channels, prefix=PREFIX)
     routing = Routing(settings.channel_preference, frozenset(settings.channels))
     commands = Commands(database, clock, settings.home, routing=routing, base_url=settings.base_url,
