@@ -12,7 +12,7 @@ from functools import partial
 
 from engine.app.commands import Commands
 from engine.app.queries import Queries
-from engine.app.settings import DB_POOL_SIZE, PREFIX, Settings
+from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
 from engine.channels.registry import open_channels
 from engine.core.clock import Clock, fixed_clock, system_clock
@@ -42,14 +42,15 @@ def clock_of(settings: Settings) -> Clock:
     return fixed_clock(settings.now) if settings.now is not None else system_clock
 
 
-def build(settings: Settings, *, clock: Clock | None = None) -> Application:
+def build(settings: Settings, *, clock: Clock | None = None, create_database: bool = True) -> Application:
     """The application ``settings`` describe; the database connects on first use.
 
-    ``clock`` replaces the settings' clock, for tests and simulations that move time by hand.
+    ``clock`` replaces the settings' clock, for tests and simulations that move time by hand;
+    ``create_database=False`` refuses an SQLite file that does not exist yet instead of making it.
     """
     database = Database(settings.database_url, pool_size=settings.db_pool_size,
                         max_overflow=settings.db_max_overflow, prepared=settings.prepared,
-                        pool_size_setting=DB_POOL_SIZE)
+                        url_setting=DATABASE_URL, pool_size_setting=DB_POOL_SIZE, create=create_database)
     clock = clock or clock_of(settings)
     channels = partial(open_channels, settings.channels, prefix=PREFIX)
     routing = Routing(settings.channel_preference, frozenset(settings.channels))

@@ -7,8 +7,9 @@ deadline and outbox rows together — or nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+import difflib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,19 +18,19 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from engine.core import fields as field_values
-from engine.core.records import CaseRecord, EventRecord
+from engine.core.deadlines import WorkingCalendar, deadline_on_entry
+from engine.core.records import CaseRecord, EventRecord, enter_state
 from engine.channels.base import ChannelSet, Options
 from engine.channels.registry import configure, open_channels
 from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
 from engine.core.clock import Clock
-from engine.core.deadlines import WorkingCalendar
-from engine.definition.model import InputSpec, StateSpec, WorkflowDefinition
-from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from engine.definition.model import InputSpec, WorkflowDefinition
+from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryReport, deliver_due
 from engine.notices.outbox import case_notices
-from engine.core.permissions import acting_role
+from engine.core.permissions import acting_role, capable_role
 from engine.notices.policy import DeliveryPolicy
 from engine.notices.routing import Routing
 from engine.store import case_rows, definition_rows, notice_rows, staff_rows
@@ -39,15 +40,8 @@ from engine.store.staff_rows import StaffMember
 
 SYSTEM_ACTOR = "system"
 MIGRATION_TRIGGER = "migrasi"
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """When the case is due in its current state and when its next escalation step fires."""
-
-    due_at: datetime | None
-    next_step: int | None
-    next_step_at: datetime | None
+MAX_COMMENT_LENGTH = 4000
+"""The longest comment a move or an intake accepts, in characters."""
 
 
 class Commands:
@@ -90,16 +84,19 @@ class Commands:
 
     def deploy(self, path: Path, actor: str | None) -> tuple[StoredDefinition, bool]:
         """Validate and store a new version; (stored, False) when that content is already deployed."""
-        compiled = compile_bundle(bundle_from_files(path, self.home / "templates"))
+        compiled = compile_bundle(bundle_from_files(path))
         definition = compiled.definition
         now = self.clock()
 
         def work(connection: Connection) -> tuple[StoredDefinition, bool]:
-            if actor is not None:
-                member = self._staff(connection, actor)
-                if "inovator" not in member.roles or not member.active:
-                    raise PermissionDenied(f"staff {actor!r} may not deploy definitions; only the inovator role may")
             current = definition_rows.latest(connection, definition.name)
+            if actor is not None:
+                # Who may deploy is decided by the version in service, not by the file being deployed
+                # (which could grant its author the capability); the first version decides for itself.
+                governing = (definition.roles if current is None
+                             else self.compiled(connection, definition.name).definition.roles)
+                capable_role(self._staff(connection, actor, definition.name), governing, "deploy",
+                             "deploy definitions")
             if current is not None and current.digest == compiled.digest:
                 return current, False
             if current is not None and definition.version <= current.version:
@@ -123,41 +120,29 @@ class Commands:
                            "concurrent command with other content; run deploy again to see where it stands") from exc
 
     # -- staff ----------------------------------------------------------------------------
-    def _staff(self, connection: Connection, username: str) -> StaffMember:
-        member = staff_rows.by_username(connection, username)
+    def _staff(self, connection: Connection, username: str, workflow: str | None = None) -> StaffMember:
+        """The member, with only ``workflow``'s grants when given; NotFound when there is none."""
+        member = staff_rows.by_username(connection, username, workflow)
         if member is None:
             raise NotFound(f"staff {username!r} not found; add them with `treckk staff add`")
         return member
 
-    def add_staff(self, username: str, name: str, roles: Sequence[str], kecamatan: str | None,
-                  phone: str | None, email: str | None, workflow: str = "treckk") -> StaffMember:
-        """Register a staff member; roles and kecamatan are checked against the deployed definition."""
+    def add_staff(self, username: str, name: str, roles: Sequence[str], scope: str | None,
+                  phone: str | None, email: str | None, workflow: str | None = None) -> StaffMember:
+        """Register a staff member with roles in one workflow; roles and scope are checked against it."""
         if not username or not all(c.isalnum() or c in "._-" for c in username):
             raise InvalidInput(f"bad username {username!r}; use letters, digits, '.', '_' or '-'")
         if not roles:
             raise InvalidInput("a staff member needs at least one --role")
 
         def work(connection: Connection) -> StaffMember:
-            definition = self.compiled(connection, workflow).definition
-            known = definition.roles.roles
-            for role in roles:
-                if role not in known:
-                    raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}")
-            normal_kecamatan = _kecamatan_value(definition, kecamatan)
-            if any(known[r].scoped for r in roles) and normal_kecamatan is None:
-                scoped = ", ".join(r for r in roles if known[r].scoped)
-                raise InvalidInput(f"role {scoped} is bound to a kecamatan; give --kecamatan")
-            normal_phone = None
-            if phone:
-                normal_phone = field_values.normalise_phone(phone)
-                if normal_phone is None:
-                    raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890")
-            if email and "@" not in email:
-                raise InvalidInput(f"bad e-mail address {email!r}")
+            definition = self.compiled(connection, self.workflow_for_new(connection, workflow)).definition
+            bound = _grant_scope(definition, roles, scope)
+            normal_phone, normal_email = _contacts(phone, email)
             if staff_rows.by_username(connection, username) is not None:
                 raise Conflict(f"staff {username!r} already exists")
-            staff_rows.add_staff(connection, username, name, roles, normal_kecamatan, normal_phone, email,
-                                 self.clock())
+            staff_id = staff_rows.add_staff(connection, username, name, normal_phone, normal_email, self.clock())
+            staff_rows.set_grants(connection, staff_id, definition.name, roles, bound)
             return self._staff(connection, username)
 
         try:
@@ -165,31 +150,79 @@ class Commands:
         except IntegrityError as exc:
             raise Conflict(f"staff {username!r} already exists (added by a concurrent command)") from exc
 
-    def disable_staff(self, username: str) -> None:
+    def update_staff(self, username: str, *, name: str | None = None, roles: Sequence[str] | None = None,
+                     scope: str | None = None, phone: str | None = None, email: str | None = None,
+                     workflow: str | None = None) -> StaffMember:
+        """Change a member's name, contacts, or roles and scope in one workflow (what is not given stays)."""
+
+        def work(connection: Connection) -> StaffMember:
+            member = self._staff(connection, username)
+            if roles is not None or scope is not None:
+                definition = self.compiled(connection, self.workflow_for_new(connection, workflow)).definition
+                current = member.in_workflow(definition.name)
+                new_roles = list(roles) if roles is not None else list(current.roles)
+                if not new_roles:
+                    raise InvalidInput(f"staff {username!r} holds no role in workflow {definition.name!r}; "
+                                       "give --role")
+                bound = _grant_scope(definition, new_roles, scope if scope is not None else current.scope)
+                staff_rows.set_grants(connection, member.id, definition.name, new_roles, bound)
+            new_phone, new_email = _contacts(phone, email)
+            staff_rows.update_details(connection, member.id, name=name if name else member.name,
+                                      phone=new_phone if phone is not None else member.phone,
+                                      email=new_email if email is not None else member.email)
+            return self._staff(connection, username)
+
+        return self.db.transaction(work)
+
+    def set_staff_active(self, username: str, active: bool) -> None:
+        """Enable or disable a member; a disabled member can neither act nor receive notices."""
+
         def work(connection: Connection) -> None:
-            if not staff_rows.set_active(connection, username, False):
+            if not staff_rows.set_active(connection, username, active):
                 raise NotFound(f"staff {username!r} not found")
 
         self.db.transaction(work)
 
+    def disable_staff(self, username: str) -> None:
+        """Disable a member (``set_staff_active(username, False)``)."""
+        self.set_staff_active(username, False)
+
+    def resolve_workflow(self, workflow: str | None) -> str:
+        """``workflow_for_new`` in a transaction of its own."""
+        return self.db.transaction(lambda connection: self.workflow_for_new(connection, workflow))
+
+    def workflow_for_new(self, connection: Connection, workflow: str | None) -> str:
+        """The workflow a new case or staff grant goes to: the one named, or the only one deployed."""
+        if workflow:
+            return workflow
+        deployed = definition_rows.workflows(connection)
+        if len(deployed) == 1:
+            return deployed[0]
+        if not deployed:
+            raise NotFound("no workflow is deployed; run `treckk init` or `treckk deploy`", field="workflow",
+                           hint="deploy a workflow first")
+        raise InvalidInput(f"several workflows are deployed ({', '.join(deployed)}); choose one with --workflow",
+                           field="workflow", accepted=deployed)
+
     # -- commands -------------------------------------------------------------------------
-    def submit(self, actor: str, values: Mapping[str, object], *, workflow: str = "treckk",
+    def submit(self, actor: str, values: Mapping[str, object], *, workflow: str | None = None,
                comment: str | None = None, idempotency_key: str | None = None) -> CaseRecord:
         """Open a case in the initial state; returns it as stored."""
+        _check_comment(comment)
         try:
             return self.db.transaction(lambda connection: self._submit(
                 connection, actor, values, workflow, comment, idempotency_key))
         except IntegrityError as exc:
             raise Conflict("a concurrent command took the same case number or key; try again") from exc
 
-    def _submit(self, connection: Connection, actor: str, values: Mapping[str, object], workflow: str,
+    def _submit(self, connection: Connection, actor: str, values: Mapping[str, object], workflow: str | None,
                 comment: str | None, idempotency_key: str | None) -> CaseRecord:
-        compiled = self.compiled(connection, workflow)
+        compiled = self.compiled(connection, self.workflow_for_new(connection, workflow))
         definition = compiled.definition
-        member = self._staff(connection, actor)
+        member = self._staff(connection, actor, definition.name)
         intake = definition.intake
         if not member.active or not any(role in intake.roles for role in member.roles):
-            # Refuse before reading the values (the kecamatan check needs them, this one does not).
+            # Refuse before reading the values (the scope check needs them, this one does not).
             acting_role(member, intake.roles, definition.roles, None, "record a complaint")
         if idempotency_key:
             case_rows.lock_intake_key(connection, idempotency_key)
@@ -201,16 +234,16 @@ class Commands:
                 assert existing is not None
                 return existing
         data = _parse_inputs(definition, intake.inputs, values, f"recording a complaint ({intake.trigger})")
-        kecamatan = data.get(definition.scope_field) if definition.scope_field else None
-        role = acting_role(member, intake.roles, definition.roles, kecamatan, "record a complaint")
+        scope = data.get(definition.scope_field) if definition.scope_field else None
+        role = acting_role(member, intake.roles, definition.roles, scope, "record a complaint")
         now = self.clock()
         number = case_rows.next_number(connection, definition.number_prefix, _local_year(definition, now))
         case = CaseRecord(
             id=0, number=number, workflow=definition.name, definition_version=definition.version,
-            definition_digest=compiled.digest, state=definition.initial, data=data, kecamatan=kecamatan,
+            definition_digest=compiled.digest, state=definition.initial, data=data, scope=scope,
             version=1, created_at=now, updated_at=now, state_entered_at=now, state_entry=1,
         )
-        self._enter_deadline(compiled, case, definition.states[definition.initial], now)
+        self._enter(compiled, case, definition.initial, now)
         event = sealed(number, EventRecord(0, 1, intake.trigger, None, definition.initial, member.username, role,
                                            now, dict(data), comment, idempotency_key, ""))
         case.last_hash = event.hash
@@ -227,6 +260,7 @@ class Commands:
                 comment: str | None = None, expect_version: int | None = None,
                 idempotency_key: str | None = None) -> CaseRecord:
         """Fire ``trigger`` on case ``number`` as ``actor``; returns the case as stored after it."""
+        _check_comment(comment)
         try:
             return self.db.transaction(lambda connection: self._advance(
                 connection, number, trigger, actor, values or {}, comment, expect_version, idempotency_key))
@@ -239,9 +273,10 @@ class Commands:
         case = case_rows.case_by_number(connection, number)
         if case is None:
             raise NotFound(f"case {number!r} not found")
+        number = case.number  # as stored (and sealed into its history), whatever case it was typed in
         compiled = self.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
-        member = self._staff(connection, actor)
+        member = self._staff(connection, actor, case.workflow)
         if not member.active:
             raise PermissionDenied(f"staff {actor!r} is disabled and cannot fire {trigger!r} on {number}")
         if idempotency_key:
@@ -256,17 +291,13 @@ class Commands:
                            "first — reload it and try again")
         candidates = [t for t in definition.transitions_from(case.state) if t.trigger == trigger]
         if not candidates:
-            compiled.machine.fire(case, trigger, case.data)  # raises the precise NotAllowed
-            raise AssertionError("the machine fired a trigger the definition does not offer")
+            raise _not_offered(definition, case, trigger, member)
         allowed_roles = tuple(dict.fromkeys(r for t in candidates for r in t.roles))
-        role = acting_role(member, allowed_roles, definition.roles, case.kecamatan, f"fire {trigger!r} on {number}")
+        role = acting_role(member, allowed_roles, definition.roles, case.scope, f"fire {trigger!r} on {number}")
         spec = candidates[0]
-        given = _parse_inputs(definition, spec.inputs, values, f"trigger {trigger!r}")
+        given = _parse_inputs(definition, spec.inputs, values, f"trigger {trigger!r}", requires=spec.requires,
+                              current=case.data)
         data = {**case.data, **given}
-        for name in spec.requires:
-            if data.get(name) in (None, "", []):
-                label = definition.fields[name].label
-                raise InvalidInput(f"trigger {trigger!r} needs field {name!r} ({label}); give it with --set {name}=VALUE")
         previous_version = case.version
         before = case.state
         outcome = compiled.machine.fire(case, trigger, data)
@@ -277,12 +308,10 @@ class Commands:
         now = self.clock()
         case.data = data
         if definition.scope_field:
-            case.kecamatan = data.get(definition.scope_field)
+            case.scope = data.get(definition.scope_field)
         case.version = previous_version + 1
         case.updated_at = now
-        case.state_entered_at = now
-        case.state_entry = case.version
-        self._enter_deadline(compiled, case, definition.states[outcome.to_state], now)
+        self._enter(compiled, case, outcome.to_state, now)
         event = sealed(number, EventRecord(case.id, case.version, trigger, before, outcome.to_state, member.username,
                                            role, now, given, comment, idempotency_key, case.last_hash))
         case.last_hash = event.hash
@@ -296,23 +325,24 @@ class Commands:
             self.routing, event=facts, base_url=self.base_url))
         return case
 
-    def _enter_deadline(self, compiled: CompiledWorkflow, case: CaseRecord, state: StateSpec, now: datetime) -> None:
-        deadline = self.deadline_on_entry(compiled, state, now)
-        case.due_at, case.next_step, case.next_step_at = deadline.due_at, deadline.next_step, deadline.next_step_at
+    def _enter(self, compiled: CompiledWorkflow, case: CaseRecord, state: str, now: datetime) -> None:
+        """``case`` enters ``state`` now, with the state's deadline and first escalation step."""
+        deadline = deadline_on_entry(compiled.definition.states[state], now,
+                                     lambda name: self.calendar(compiled, name))
+        enter_state(case, state, now, deadline.due_at, deadline.next_step, deadline.next_step_at)
 
-    def deadline_on_entry(self, compiled: CompiledWorkflow, state: StateSpec, entered: datetime) -> Deadline:
-        """Due time and first escalation step for a case entering ``state`` at ``entered``."""
-        if state.deadline is None:
-            return Deadline(None, None, None)
-        calendar = self.calendar(compiled, state.deadline.calendar)
-        due = calendar.add(entered, state.deadline.within)
-        steps = state.deadline.escalation
-        if not steps:
-            return Deadline(due, None, None)
-        # "0 minutes after the deadline" is the deadline itself, even when it ends at closing
-        # time (the calendar would otherwise move it to the next opening).
-        first = steps[0].after
-        return Deadline(due, 0, due if first.amount == 0 else calendar.add(due, first))
+    def _workflow_of_cases(self, connection: Connection, numbers: Sequence[str]) -> str:
+        """The one workflow the named cases belong to (an error when they belong to several)."""
+        found: dict[str, str] = {}
+        for number in numbers:
+            case = case_rows.case_by_number(connection, number)
+            if case is None:
+                raise NotFound(f"case {number!r} not found")
+            found.setdefault(case.workflow, number)
+        if len(found) > 1:
+            raise InvalidInput(f"the cases belong to several workflows ({', '.join(found)}); migrate them "
+                               "one workflow at a time with --workflow")
+        return next(iter(found), self.workflow_for_new(connection, None))
 
     # -- outbox ---------------------------------------------------------------------------
     def deliver(self, *, limit: int = 100, now: datetime | None = None, channels: ChannelSet | None = None,
@@ -327,24 +357,34 @@ class Commands:
                 active.close()
 
     # -- migration ------------------------------------------------------------------------
-    def migrate(self, workflow: str, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],
-                actor: str) -> list[CaseRecord]:
-        """Move cases to ``to_version``, renaming states by ``state_map``; one history event each."""
+    def migrate(self, workflow: str | None, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],
+                actor: str, *, include_final: bool = False) -> list[CaseRecord]:
+        """Move cases to ``to_version``, renaming states by ``state_map``; one history event each.
+
+        A case in a final state is closed: it is moved only with ``include_final``.
+        """
 
         def work(connection: Connection) -> list[CaseRecord]:
-            target = self.compiled(connection, workflow, to_version)
-            member = self._staff(connection, actor)
-            role = acting_role(member, ("inovator",), target.definition.roles, None, "migrate cases")
+            named = self._workflow_of_cases(connection, numbers) if workflow is None else workflow
+            target = self.compiled(connection, named, to_version)
+            member = self._staff(connection, actor, named)
+            role = capable_role(member, target.definition.roles, "migrate", "migrate cases")
             now = self.clock()
             moved = []
+            _check_state_map(target.definition, state_map)
             for number in numbers:
                 case = case_rows.case_by_number(connection, number)
                 if case is None:
                     raise NotFound(f"case {number!r} not found")
-                if case.workflow != workflow:
-                    raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {workflow!r}")
+                number = case.number
+                if case.workflow != named:
+                    raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {named!r}")
                 if case.definition_version >= to_version:
                     raise InvalidInput(f"case {number} is already at version {case.definition_version}")
+                current = self.compiled(connection, case.workflow, case.definition_version).definition
+                if not include_final and current.states[case.state].final:
+                    raise InvalidInput(f"case {number} is closed (final state {case.state!r}); a closed case is "
+                                       "migrated only when asked for explicitly: give --include-final")
                 new_state = state_map.get(case.state, case.state)
                 if new_state not in target.definition.states:
                     raise InvalidInput(
@@ -356,8 +396,7 @@ class Commands:
                 case.updated_at = now
                 case.definition_version, case.definition_digest = to_version, target.digest
                 if new_state != before:
-                    case.state, case.state_entered_at, case.state_entry = new_state, now, case.version
-                    self._enter_deadline(target, case, target.definition.states[new_state], now)
+                    self._enter(target, case, new_state, now)
                 event = sealed(number, EventRecord(
                     case.id, case.version, MIGRATION_TRIGGER, before, new_state, member.username, role, now,
                     {"to_version": to_version}, f"migrasi ke versi {to_version}", None, case.last_hash))
@@ -377,31 +416,129 @@ def _local_year(definition: WorkflowDefinition, now: datetime) -> int:
     return now.astimezone(ZoneInfo(definition.timezone)).year
 
 
-def _kecamatan_value(definition: WorkflowDefinition, given: str | None) -> str | None:
+def _grant_scope(definition: WorkflowDefinition, roles: Sequence[str], given: str | None) -> str | None:
+    """The scope value a grant of ``roles`` is bound to, checked against the definition."""
+    known = definition.roles.roles
+    for role in roles:
+        if role not in known:
+            raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}", field="role", value=role,
+                               accepted=tuple(known))
+    scoped = [r for r in roles if known[r].scoped]
     if not given:
+        if scoped:
+            field = definition.scope_field or "scope"
+            raise InvalidInput(f"role {', '.join(scoped)} is bound to a {field}; give --scope (or --{field})",
+                               field="scope", hint=f"name the {field} the staff member works for")
         return None
     spec = definition.fields.get(definition.scope_field or "")
-    if spec is None:
-        return given
-    value = field_values.parse_value(spec, given)
-    return str(value)
+    return str(field_values.parse_value(spec, given)) if spec is not None else given
+
+
+def _contacts(phone: str | None, email: str | None) -> tuple[str | None, str | None]:
+    """Normalised phone and e-mail address; a bad one is refused."""
+    normal_phone = None
+    if phone:
+        normal_phone = field_values.normalise_phone(phone)
+        if normal_phone is None:
+            raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890")
+    if email and "@" not in email:
+        raise InvalidInput(f"bad e-mail address {email!r}")
+    return normal_phone, email or None
+
+
+def _check_state_map(target: WorkflowDefinition, state_map: Mapping[str, str]) -> None:
+    """Every state a migration renames to must exist in the target version; all wrong ones are named."""
+    problems = []
+    for old, new in state_map.items():
+        if new not in target.states:
+            close = difflib.get_close_matches(new, list(target.states), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"--map {old}={new}: version {target.version} of workflow {target.name!r} has no state "
+                            f"{new!r}; its states are {', '.join(target.states)}{hint}")
+    if problems:
+        raise InvalidInput("\n".join(problems), field="map", accepted=list(target.states))
+
+
+def _check_comment(comment: str | None) -> None:
+    """A comment is a note in the history, not a document: bounded, and text that can be stored."""
+    if comment is None:
+        return
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise InvalidInput(f"the comment is {len(comment)} characters long; at most {MAX_COMMENT_LENGTH} are "
+                           "accepted (put longer text in a field)", field="comment",
+                           hint=f"shorten it to {MAX_COMMENT_LENGTH} characters")
+    if "\x00" in comment:
+        raise InvalidInput("the comment contains a NUL character, which is not accepted", field="comment")
+    try:
+        comment.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("the comment contains text that is not valid UTF-8", field="comment") from None
 
 
 def _parse_inputs(definition: WorkflowDefinition, inputs: Sequence[InputSpec], values: Mapping[str, object],
-                  what: str) -> dict[str, Any]:
-    """Given values → typed values; unknown, missing or bad values are refused before any write."""
+                  what: str, *, requires: Sequence[str] = (), current: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """Given values → typed values; unknown, missing or bad values are refused before any write.
+
+    Every problem is found before any is reported: the one InvalidInput has a line per unknown,
+    refused, bad or missing field, so a person fixes them all in one go. ``requires`` names fields
+    the case must hold after the move (given now, or in ``current``).
+    """
     accepted = {spec.field: spec for spec in inputs}
     parsed: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    """Each line of the refusal → the field it is about (one line per problem, each said once)."""
     for name, raw in values.items():
         if name not in definition.fields:
-            raise InvalidInput(f"unknown field {name!r} for {what}; accepted fields are "
-                               f"{', '.join(accepted) or '(none)'}")
-        if name not in accepted:
-            raise InvalidInput(f"field {name!r} cannot be given when {what}; accepted fields are "
-                               f"{', '.join(accepted) or '(none)'}")
-        parsed[name] = field_values.parse_value(definition.fields[name], raw)
+            problems[f"unknown field {name!r} for {what}; accepted fields are "
+                     f"{', '.join(accepted) or '(none)'}{_did_you_mean(name, accepted)}"] = name
+        elif name not in accepted:
+            problems[f"field {name!r} cannot be given when {what}; accepted fields are "
+                     f"{', '.join(accepted) or '(none)'}"] = name
+        else:
+            try:
+                parsed[name] = field_values.parse_value(definition.fields[name], raw, definition.timezone)
+            except InvalidInput as exc:
+                problems[str(exc)] = name
     for spec in inputs:
-        if spec.required and spec.field not in parsed:
+        if spec.required and spec.field not in values:
             label = definition.fields[spec.field].label
-            raise InvalidInput(f"{what} needs field {spec.field!r} ({label}); give it with --set {spec.field}=VALUE")
+            problems[f"{what} needs field {spec.field!r} ({label}); give it with --set {spec.field}=VALUE"] = spec.field
+    held = {**(current or {}), **parsed}
+    for name in requires:
+        if held.get(name) in (None, "", []) and name not in values:
+            label = definition.fields[name].label
+            problems[f"{what} needs field {name!r} ({label}); give it with --set {name}=VALUE"] = name
+    if problems:
+        faulty = set(problems.values())
+        raise InvalidInput("\n".join(problems), field=faulty.pop() if len(faulty) == 1 else None,
+                           accepted=list(accepted))
     return parsed
+
+
+def _did_you_mean(given: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _not_offered(definition: WorkflowDefinition, case: CaseRecord, trigger: str, member: StaffMember) -> NotAllowed:
+    """Why ``trigger`` cannot fire on ``case`` from its state, naming the triggers ``member`` may fire now."""
+    from engine.core.permissions import role_for
+
+    state = definition.states[case.state]
+    if state.final and trigger in definition.triggers():
+        return NotAllowed(f"trigger {trigger!r} is not allowed: the case is in final state {case.state!r}",
+                          field="trigger", value=trigger)
+    mine = list(dict.fromkeys(t.trigger for t in definition.transitions_from(case.state)
+                              if role_for(member, t.roles, definition.roles, case.scope) is not None))
+    now = (f"on {case.number} ({state.label}) you may fire {', '.join(mine)}" if mine
+           else f"you may fire no trigger on {case.number} in state {case.state!r}")
+    if trigger not in definition.triggers():
+        close = (difflib.get_close_matches(trigger, mine, n=1, cutoff=0.6)
+                 or difflib.get_close_matches(trigger, sorted(definition.triggers()), n=1, cutoff=0.6))
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return NotAllowed(f"unknown trigger {trigger!r} in workflow {definition.name!r}{hint}; {now}",
+                          field="trigger", value=trigger, accepted=mine, hint=f"did you mean {close[0]!r}?" if close
+                          else None)
+    return NotAllowed(f"trigger {trigger!r} is not allowed in state {case.state!r}; {now}", field="trigger",
+                      value=trigger, accepted=mine)

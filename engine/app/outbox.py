@@ -1,6 +1,6 @@
 """The outbox as people see it: listing, showing, re-queueing and previewing notices.
 
-Serves ``treckk notices``/``treckk render`` with the same masking and kecamatan rules as the case
+Serves ``treckk notices``/``treckk render`` with the same masking and scope rules as the case
 views.
 """
 
@@ -10,14 +10,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from jinja2 import TemplateError
 from sqlalchemy import Connection
 
 from engine.app.commands import Commands
+from engine.app.queries import viewer_named
 from engine.channels.message import readable
 from engine.compile.notice_context import EventFacts, Recipient, case_context
+from engine.compile.templates import TemplateFailed
 from engine.compile.workflow import CompiledWorkflow
-from engine.core.fields import MASK, display_value
+from engine.core.masking import text_masker
 from engine.core.permissions import may_view, sees_pii
 from engine.core.records import CaseRecord
 from engine.definition.model import COMPLAINANT
@@ -31,15 +32,6 @@ from engine.store.staff_rows import StaffMember
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
-
-
-def _viewer(connection: Connection, username: str | None) -> StaffMember | None:
-    if username is None:
-        return None
-    member = staff_rows.by_username(connection, username)
-    if member is None:
-        raise NotFound(f"staff {username!r} not found")
-    return member
 
 
 def find_notice(connection: Connection, reference: str) -> NoticeRow:
@@ -75,33 +67,19 @@ class _Lens:
         if viewer is None or row.recipient_username == viewer.username:
             return True
         if row.case_id is None:
-            # Periodic notices span every kecamatan; staff bound to one kecamatan do not get them.
-            return viewer.kecamatan is None
+            # Periodic notices span every scope value; staff bound to one value do not get them.
+            return viewer.scope is None
         case, compiled = self._case(row.case_id)
-        return may_view(viewer, compiled.definition.roles, case.kecamatan)
+        return may_view(viewer.in_workflow(case.workflow), compiled.definition.roles, case.scope)
 
     def masker(self, row: NoticeRow) -> Callable[[str | None], str | None]:
         """Replaces the case's personal data in a text, unless the viewer may read it."""
         if row.case_id is None:
             return lambda text: text
         case, compiled = self._case(row.case_id)
-        if sees_pii(self.viewer, compiled.definition.roles):
-            return lambda text: text
-        secrets: set[str] = set()
-        for name, spec in compiled.definition.fields.items():
-            value = case.data.get(name)
-            if spec.pii and value not in (None, ""):
-                secrets.update({str(value), display_value(spec, value)})
-        ordered = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
-
-        def mask(text: str | None) -> str | None:
-            if text is None:
-                return None
-            for secret in ordered:
-                text = text.replace(secret, MASK)
-            return text
-
-        return mask
+        viewer = self.viewer.in_workflow(case.workflow) if self.viewer is not None else None
+        definition = compiled.definition
+        return text_masker(definition.fields, case.data, sees_pii(viewer, definition.roles), definition.timezone)
 
     def summary(self, row: NoticeRow) -> dict[str, Any]:
         mask = self.masker(row)
@@ -133,7 +111,7 @@ def list_notices(engine: Commands, *, case: str | None = None, status: str | Non
         raise InvalidInput(f"unknown status {status!r}; use {', '.join(notice_rows.STATUSES)}")
 
     def work(connection: Connection) -> list[dict[str, Any]]:
-        lens = _Lens(engine, connection, _viewer(connection, viewer_name))
+        lens = _Lens(engine, connection, viewer_named(connection, viewer_name))
         case_id = _case_id(connection, case)
         rows = notice_rows.list_notices(connection, case_id=case_id, status=status, limit=limit)
         return [lens.summary(row) for row in rows if lens.may_see(row)]
@@ -144,12 +122,12 @@ def list_notices(engine: Commands, *, case: str | None = None, status: str | Non
 def show_notice(engine: Commands, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
     """One notice with its full text and headers, as delivered (masked for the viewer)."""
     def work(connection: Connection) -> dict[str, Any]:
-        lens = _Lens(engine, connection, _viewer(connection, viewer_name))
+        lens = _Lens(engine, connection, viewer_named(connection, viewer_name))
         row = find_notice(connection, reference)
         if not lens.may_see(row):
             assert lens.viewer is not None
             raise PermissionDenied(f"staff {lens.viewer.username!r} may not see notice {row.id} (a case of "
-                                   "another kecamatan)")
+                                   "another scope)")
         mask = lens.masker(row)
         view = lens.summary(row)
         message = outbound_of(row)
@@ -235,10 +213,12 @@ def preview(engine: Commands, template: str, number: str, viewer_name: str | Non
         if any(schedule.template == template for schedule in definition.schedules):
             raise InvalidInput(f"template {template!r} is a periodic notice (digest or recap), not about one case; "
                                "it cannot be previewed with --case")
-        viewer = _viewer(connection, viewer_name)
+        viewer = viewer_named(connection, viewer_name)
         if viewer is not None:
-            if not may_view(viewer, definition.roles, case.kecamatan):
-                raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another kecamatan)")
+            viewer = viewer.in_workflow(case.workflow)
+            if not may_view(viewer, definition.roles, case.scope):
+                field = definition.scope_field or "scope"
+                raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another {field})")
             recipient = Recipient("staff", viewer.name, viewer.roles[0] if viewer.roles else None,
                                   sees_pii(viewer, definition.roles), viewer.username)
         elif _sent_to_complainant(compiled, template):
@@ -251,9 +231,9 @@ def preview(engine: Commands, template: str, number: str, viewer_name: str | Non
                                escalation_step=step, base_url=engine.base_url)
         try:
             rendered = compiled.templates.render(template, context)
-        except TemplateError as exc:
+        except TemplateFailed as exc:
             raise InvalidInput(f"template {template!r} does not render for case {number} in state "
-                               f"{case.state!r}: {exc}") from exc
+                               f"{case.state!r}: {exc.located()}") from exc
         return {"template": template, "case": case.number, "state": case.state, "recipient": recipient.name,
                 "role": recipient.role, "masked": not recipient.sees_pii, "subject": rendered.subject,
                 "is_html": rendered.is_html, "body": rendered.body}

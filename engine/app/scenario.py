@@ -33,7 +33,7 @@ class StaffSpec:
     username: str
     name: str
     roles: tuple[str, ...]
-    kecamatan: str | None
+    scope: str | None
     phone: str | None
     email: str | None
 
@@ -122,9 +122,9 @@ def load_scenario(path: Path) -> Scenario:
     if root is None:
         raise DefinitionError(reader.problems)
     top = reader.mapping(root, "the scenario", allowed=("scenario", "workflow", "start", "staff", "steps"),
-                         required=("scenario", "start", "steps")) or {}
+                         required=("scenario", "workflow", "start", "steps")) or {}
     title = reader.string(top["scenario"], "scenario") if "scenario" in top else None
-    workflow = path.resolve().parent.parent / "treckk.yaml"
+    workflow = path.resolve()
     if "workflow" in top:
         given = reader.string(top["workflow"], "workflow")
         if given:
@@ -144,19 +144,22 @@ def load_scenario(path: Path) -> Scenario:
                   enumerate(reader.sequence(top["steps"], "steps") or [] if "steps" in top else [], start=1))
     if reader.problems:
         raise DefinitionError(reader.problems)
-    return Scenario(title or path.stem, str(path), workflow, start, tuple(s for s in staff if s),  # type: ignore[misc]
-                    tuple(s for s in steps if s))  # type: ignore[misc]
+    return Scenario(title or path.stem, str(path), workflow, start, tuple(s for s in staff if s),
+                    tuple(s for s in steps if s))
 
 
 def _staff(reader: Reader, node: yaml.Node) -> StaffSpec | None:
-    keys = reader.mapping(node, "a staff entry", allowed=("username", "name", "roles", "kecamatan", "phone", "email"),
+    # `kecamatan` is the older spelling of `scope`, kept so existing scenarios still load.
+    keys = reader.mapping(node, "a staff entry",
+                          allowed=("username", "name", "roles", "scope", "kecamatan", "phone", "email"),
                           required=("username", "name", "roles"))
     if not keys or not {"username", "name", "roles"} <= keys.keys():
         return None
-    text = {k: reader.string(keys[k], k) for k in ("username", "name", "kecamatan", "phone", "email") if k in keys}
+    text = {k: reader.string(keys[k], k) for k in ("username", "name", "scope", "kecamatan", "phone", "email")
+            if k in keys}
     roles = tuple(value for value, _ in reader.names(keys["roles"], "roles"))
-    return StaffSpec(text["username"] or "", text["name"] or "", roles, text.get("kecamatan"), text.get("phone"),
-                     text.get("email"))
+    return StaffSpec(text["username"] or "", text["name"] or "", roles, text.get("scope") or text.get("kecamatan"),
+                     text.get("phone"), text.get("email"))
 
 
 def _step(reader: Reader, index: int, node: yaml.Node) -> Step | None:
@@ -215,7 +218,7 @@ def run_scenario(scenario: Scenario, database_url: str, home: Path,
     engine = Commands(database, clock, home, channels=lambda: ChannelSet({FileChannel.name: FileChannel(outbox)}))
     engine.deploy(scenario.workflow, None)
     for member in scenario.staff:
-        engine.add_staff(member.username, member.name, member.roles, member.kecamatan, member.phone, member.email)
+        engine.add_staff(member.username, member.name, member.roles, member.scope, member.phone, member.email)
     aliases: dict[str, str] = {}
     results = []
     try:
@@ -278,8 +281,8 @@ def _play(engine: Any, clock: SimulatedClock, step: Step, aliases: dict[str, str
 def _compare(step: Step, result: StepResult) -> None:
     expect = step.expect
     if result.exit != expect.exit:
-        got = f"exit {result.exit} ({result.error})" if result.exit else "success"
-        result.mismatches.append(f"expected exit {expect.exit}, got {got}")
+        outcome = f"exit {result.exit} ({result.error})" if result.exit else "success"
+        result.mismatches.append(f"expected exit {expect.exit}, got {outcome}")
     if expect.state is not None and result.after != expect.state:
         result.mismatches.append(f"expected state {expect.state!r}, got {result.after!r}")
     if expect.version is not None and result.version != expect.version:

@@ -9,6 +9,7 @@ channel's ``SMTP_HOST``), parsed by the channel itself and kept here by channel 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from engine.notices.policy import DeliveryPolicy
 PREFIX = "TRECKK_"
 """What every variable read here starts with; a channel's key ``SMTP_HOST`` is ``TRECKK_SMTP_HOST``."""
 
+HOME = "TRECKK_HOME"
+"""The variable naming the folder that holds workflows/, roles/ and templates/."""
 DATABASE_URL = "TRECKK_DATABASE_URL"
 """The variable naming the database (``--db`` overrides it)."""
 DB_POOL_SIZE = "TRECKK_DB_POOL_SIZE"
@@ -36,7 +39,10 @@ DEFAULT_DELIVERY_INTERVAL = 30.0
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
 
 PACKAGE_HOME = Path(__file__).resolve().parents[2]
-"""The directory holding the ``engine`` package and ``runner.py`` (workflows/, roles/, templates/)."""
+"""The directory holding the ``engine`` package and ``runner.py`` (in a checkout: workflows/, roles/, templates/)."""
+
+DATA_PACKAGE = "treckk_home"
+"""The package that carries workflows/, roles/ and templates/ in an installed (non-editable) TRECKK."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +75,13 @@ class Settings:
         from engine.channels import registry
 
         env = Options(os.environ if environ is None else environ)
-        home = Path(env.get("TRECKK_HOME") or PACKAGE_HOME).resolve()
+        configured_home = env.get(HOME)
+        home = Path(configured_home).resolve() if configured_home else default_home(PACKAGE_HOME)
         now = env.get("TRECKK_NOW")
         channel_options = Options({key: env.get(PREFIX + key) for key in registry.keys()}, PREFIX, home)
         return cls(
             home=home,
-            database_url=env.get(DATABASE_URL) or f"sqlite:///{home / 'var' / 'treckk.db'}",
+            database_url=env.get(DATABASE_URL) or default_database_url(home),
             channels=registry.configure(channel_options),
             channel_preference=_preference(env, "TRECKK_CHANNELS", registry.names(), registry.FALLBACK),
             now=parse_moment(now, "TRECKK_NOW") if now else None,
@@ -88,6 +95,31 @@ class Settings:
                                                         DEFAULT_SCHEDULE_GRACE.total_seconds())),
             delivery=_delivery_policy(env),
         )
+
+
+def has_definitions(folder: Path) -> bool:
+    """Whether ``folder`` holds a ``workflows/`` folder with at least one workflow file."""
+    return any((folder / "workflows").glob("*.yaml"))
+
+
+def default_home(package_folder: Path) -> Path:
+    """The home when none is set: ``package_folder`` when it holds the definitions (a checkout), else
+    the installed data package ``treckk_home``, else ``package_folder``."""
+    if has_definitions(package_folder):
+        return package_folder
+    try:
+        spec = importlib.util.find_spec(DATA_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        if has_definitions(Path(location)):
+            return Path(location).resolve()
+    return package_folder
+
+
+def default_database_url(home: Path) -> str:
+    """The database when none is named: an SQLite file under the home's ``var/``."""
+    return f"sqlite:///{home / 'var' / 'treckk.db'}"
 
 
 def _preference(env: Options, name: str, known: tuple[str, ...], fallback: str) -> tuple[str, ...]:

@@ -18,7 +18,8 @@ class CaseRecord:
     definition_digest: str
     state: str
     data: dict[str, Any]
-    kecamatan: str | None
+    scope: str | None
+    """The case's value of its workflow's ``scope_field`` (None when it has none or it is not set yet)."""
     version: int
     created_at: datetime
     updated_at: datetime
@@ -30,6 +31,16 @@ class CaseRecord:
     """Index of the next escalation step of the current state (0-based), or None."""
     next_step_at: datetime | None = None
     last_hash: str = ""
+
+
+def enter_state(case: CaseRecord, state: str, now: datetime, due_at: datetime | None, next_step: int | None,
+                next_step_at: datetime | None) -> None:
+    """Put ``case`` into ``state`` as of ``now``: the entry is keyed by the case's current version
+    (the sequence number of the event that enters it), and the state's deadline starts afresh."""
+    case.state = state
+    case.state_entered_at = now
+    case.state_entry = case.version
+    case.due_at, case.next_step, case.next_step_at = due_at, next_step, next_step_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +60,8 @@ class EventRecord:
     idempotency_key: str | None = None
     prev_hash: str = ""
     hash: str = ""
+
+
+def case_number_key(text: str) -> str:
+    """A case number as it is stored: prefixes are capitals, so ``trk-2026-000001`` is ``TRK-2026-000001``."""
+    return text.strip().upper()

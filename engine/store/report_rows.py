@@ -1,61 +1,29 @@
 """What the periodic reports read, and the record that a schedule ran. Functions take a connection.
 
-Rows come back as plain frozen dataclasses; ``engine.app.reports`` does every count and percentile.
+Rows come back as the plain frozen dataclasses of ``engine.core.reports``, which does every count and percentile.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, or_, select
+from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.store.schema import cases, escalations, events
-from engine.store.schema import schedule_runs as _schedule_runs
-
-schedule_runs = cast(Table, _schedule_runs)
-
-
-@dataclass(frozen=True, slots=True)
-class OpenCaseRow:
-    """An open case as the morning digest lists it."""
-
-    id: int
-    number: str
-    state: str
-    kecamatan: str | None
-    data: dict[str, Any]
-    created_at: datetime
-    due_at: datetime | None
-    next_step: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class RecapCaseRow:
-    """A case that matters to a period: received in it, finished in it, or still open at its end."""
-
-    id: int
-    state: str
-    kecamatan: str | None
-    data: dict[str, Any]
-    created_at: datetime
-    due_at: datetime | None
-    final_at: datetime | None
-    """When the case entered the final state it is in; None while it is open."""
+from engine.core.reports import OpenCaseRow, RecapCaseRow
+from engine.store.schema import cases, escalations, events, schedule_runs
 
 
 def open_cases(connection: Connection, workflow: str, states: Sequence[str]) -> list[OpenCaseRow]:
     """Cases of ``workflow`` in one of ``states`` (the non-final ones)."""
     rows = connection.execute(
-        select(cases.c.id, cases.c.number, cases.c.state, cases.c.kecamatan, cases.c.data, cases.c.created_at,
+        select(cases.c.id, cases.c.number, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at,
                cases.c.due_at, cases.c.next_step)
         .where(and_(cases.c.workflow == workflow, cases.c.state.in_(list(states))))
         .order_by(cases.c.id)
     )
-    return [OpenCaseRow(r.id, r.number, r.state, r.kecamatan, dict(r.data or {}), r.created_at, r.due_at, r.next_step)
+    return [OpenCaseRow(r.id, r.number, r.state, r.scope, dict(r.data or {}), r.created_at, r.due_at, r.next_step)
             for r in rows]
 
 
@@ -68,7 +36,7 @@ def recap_cases(connection: Connection, workflow: str, final_states: Sequence[st
     final_event = and_(events.c.case_id == cases.c.id, events.c.to_state.in_(finals),
                        events.c.from_state.notin_(finals))
     rows = connection.execute(
-        select(cases.c.id, cases.c.state, cases.c.kecamatan, cases.c.data, cases.c.created_at, cases.c.due_at,
+        select(cases.c.id, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at, cases.c.due_at,
                events.c.at)
         .select_from(cases.outerjoin(events, final_event))
         .where(and_(cases.c.workflow == workflow, cases.c.created_at < end,
@@ -77,7 +45,7 @@ def recap_cases(connection: Connection, workflow: str, final_states: Sequence[st
     )
     found: dict[int, RecapCaseRow] = {}
     for r in rows:
-        found.setdefault(r.id, RecapCaseRow(r.id, r.state, r.kecamatan, dict(r.data or {}), r.created_at, r.due_at,
+        found.setdefault(r.id, RecapCaseRow(r.id, r.state, r.scope, dict(r.data or {}), r.created_at, r.due_at,
                                             r.at if r.state in finals else None))
     return list(found.values())
 

@@ -52,10 +52,15 @@ class Context:
 
     @cached_property
     def application(self) -> Application:
-        """The application built from the settings (``engine.app.assembly.build``)."""
+        """The application built from the settings (``engine.app.assembly.build``).
+
+        Only the commands that set a database up (init, db upgrade) may create its file.
+        """
+        from engine.adapters.cli.home import refuse_database_in_package
         from engine.app.assembly import build
 
-        return build(self.settings)
+        refuse_database_in_package(self.settings)
+        return build(self.settings, create_database=bool(getattr(self.args, "creates_database", False)))
 
     @property
     def database(self) -> Database:
@@ -82,13 +87,15 @@ class Context:
         return bool(getattr(self.args, "json", False))
 
     def emit(self, value: Any, human: Callable[[Any], str]) -> None:
-        """Print ``value`` as JSON with --json, else the human rendering."""
+        """Print ``value`` as JSON with --json, else the human rendering (control characters made visible)."""
+        from engine.adapters.cli.formatting import json_escaped, visible
+
         if self.json:
-            print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+            print(json_escaped(json.dumps(value, ensure_ascii=False, indent=2, default=str)))
         else:
             text = human(value)
             if text:
-                print(text)
+                print(visible(text))
 
     @staticmethod
     def note(text: str) -> None:

@@ -12,7 +12,7 @@ def register(commands: Any) -> None:
     common = common_options()
     p = commands.add_parser("init", parents=[common],
                             help="create or upgrade the database and deploy the shipped definitions")
-    p.set_defaults(handler=init)
+    p.set_defaults(handler=init, creates_database=True)
 
     db = commands.add_parser("db", help="the database schema: upgrade it, or show its revision")
     sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -20,7 +20,7 @@ def register(commands: Any) -> None:
                        help="bring the schema to the newest revision (safe to repeat, safe with runners starting)")
     p.add_argument("--to", dest="revision", default="head", metavar="REVISION",
                    help="stop at this revision (default: head)")
-    p.set_defaults(handler=db_upgrade)
+    p.set_defaults(handler=db_upgrade, creates_database=True)
     p = sub.add_parser("current", parents=[common], help="show the schema revision of the database")
     p.set_defaults(handler=db_current)
 
@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("diagram", parents=[common], help="print the state diagram of a workflow")
     p.add_argument("workflow", nargs="?", type=Path, metavar="WORKFLOW",
-                   help="workflow file or name (default: workflows/treckk.yaml)")
+                   help="workflow file or name (default: the only file in workflows/)")
     p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     p.set_defaults(handler=diagram)
 
@@ -42,24 +42,35 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("migrate", parents=[common], help="move cases to a newer definition version")
     p.add_argument("cases", nargs="*", metavar="CASE")
-    p.add_argument("--workflow", default="treckk")
+    p.add_argument("--workflow", help="the workflow (default: the named cases' own, or the only deployed one)")
     p.add_argument("--to-version", type=int, required=True, metavar="N")
     p.add_argument("--map", dest="mapping", action="append", metavar="OLD=NEW", help="rename a state")
     p.add_argument("--all", action="store_true", help="every open case of older versions")
+    p.add_argument("--include-final", action="store_true",
+                   help="also move named cases that are closed (in a final state); refused without it")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
     p.set_defaults(handler=migrate)
 
 
 def _workflow_files(home: Path) -> list[Path]:
-    return sorted((home / "workflows").glob("*.yaml"))
+    """The workflow files of the home; none at all is refused (it would deploy or check nothing)."""
+    from engine.app.settings import HOME
+    from engine.errors import InvalidInput
+
+    found = sorted((home / "workflows").glob("*.yaml"))
+    if not found:
+        raise InvalidInput(f"no workflow files in {home / 'workflows'}; set {HOME} to the folder that holds "
+                           "workflows/, roles/ and templates/, or name the files to check")
+    return found
 
 
 def init(ctx: Context) -> int:
     from engine.store.migrations import upgrade
 
+    files = _workflow_files(ctx.home)
     upgrade(ctx.database)
     deployed = []
-    for path in _workflow_files(ctx.home):
+    for path in files:
         stored, fresh = ctx.engine.deploy(path, None)
         deployed.append({"workflow": stored.workflow, "version": stored.version, "new": fresh})
     result = {"database": ctx.database.safe_url, "deployed": deployed}
@@ -110,7 +121,7 @@ def validate(ctx: Context) -> int:
                 summary.append(f"roles {book.name} ({len(book.roles)} roles)")
             continue
         try:
-            compiled = compile_bundle(bundle_from_files(path, ctx.home / "templates"))
+            compiled = compile_bundle(bundle_from_files(path))
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
@@ -127,13 +138,24 @@ def validate(ctx: Context) -> int:
     return 0
 
 
+def _only_workflow_file(home: Path) -> Path:
+    """The one workflow file of the home; several or none is an error naming them."""
+    from engine.errors import InvalidInput
+
+    found = _workflow_files(home)
+    if len(found) != 1:
+        names = ", ".join(p.stem for p in found) or "none"
+        raise InvalidInput(f"name the workflow to draw: {home / 'workflows'} holds {names}")
+    return found[0]
+
+
 def diagram(ctx: Context) -> int:
     from engine.definition import diagram as diagrams
     from engine.compile.workflow import bundle_from_files, compile_bundle
 
     given = ctx.args.workflow
     path = given if given is None or given.suffix else ctx.home / "workflows" / f"{given}.yaml"
-    compiled = compile_bundle(bundle_from_files(path or ctx.home / "workflows" / "treckk.yaml", ctx.home / "templates"))
+    compiled = compile_bundle(bundle_from_files(path or _only_workflow_file(ctx.home)))
     text = diagrams.dot(compiled.definition) if ctx.args.format == "dot" else diagrams.mermaid(compiled.definition)
     ctx.emit({"format": ctx.args.format, "diagram": text}, lambda r: r["diagram"].rstrip("\n"))
     return 0
@@ -159,10 +181,12 @@ def migrate(ctx: Context) -> int:
         mapping[old] = new
     numbers = list(args.cases)
     if args.all:
-        numbers += [n for n in ctx.views.open_cases_below(args.workflow, args.to_version) if n not in numbers]
+        workflow = ctx.engine.resolve_workflow(args.workflow)
+        numbers += [n for n in ctx.views.open_cases_below(workflow, args.to_version) if n not in numbers]
     if not numbers:
         raise InvalidInput("name the cases to migrate, or give --all")
-    moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor)
+    moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor,
+                               include_final=args.include_final)
     ctx.emit([{"number": c.number, "state": c.state, "definition_version": c.definition_version} for c in moved],
              lambda rows: "\n".join(f"{r['number']}: now version {r['definition_version']}, state {r['state']}"
                                     for r in rows))

@@ -149,7 +149,7 @@ class _Printer:
         try:
             for number in sorted(self.cases):
                 self.out(f"\nRiwayat {number} (dilihat sebagai Kepala Bidang):")
-                self.out(history_text(played.queries.history(number, "ahmad")))
+                self.out(history_text(played.queries.history(number, "ahmad"), played.queries.case_definition(number)))
             broken = played.queries.verify()
         finally:
             played.close()
