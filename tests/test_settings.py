@@ -162,6 +162,16 @@ def test_a_bad_value_is_refused_naming_the_variable_and_what_it_accepts(environ:
     assert str(raised.value) == message
 
 
+def test_a_refused_value_carries_the_variable_and_the_value_as_fields() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        Settings.from_environment({"TRECKK_CHANNELS": "webhook,fax"})
+    assert raised.value.fields() == {"kind": "invalid_input", "field": "TRECKK_CHANNELS", "value": "fax",
+                                     "accepted": ["file", "smtp", "webhook"]}
+    with pytest.raises(InvalidInput) as raised:
+        Settings.from_environment({"TRECKK_SMTP_HOST": "mail", "TRECKK_SMTP_PORT": "x"})
+    assert (raised.value.field, raised.value.value) == ("TRECKK_SMTP_PORT", "x")
+
+
 def test_a_bad_value_ends_a_command_with_exit_2_and_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "TRECKK_SCAN_INTERVAL": "abc", "TRECKK_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}"}
     run = subprocess.run([sys.executable, str(ROOT / "runner.py"), "serve", "--once"], env=env, capture_output=True,

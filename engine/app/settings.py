@@ -126,7 +126,8 @@ def _preference(env: Options, name: str, known: tuple[str, ...], fallback: str) 
     preference = tuple(part.strip() for part in env.get(name).split(",") if part.strip())
     for channel in preference:
         if channel not in known:
-            raise InvalidInput(f"{name} names unknown channel {channel!r}; allowed: {', '.join(known)}")
+            raise InvalidInput(f"{name} names unknown channel {channel!r}; allowed: {', '.join(known)}",
+                               field=name, value=channel, accepted=known)
     return preference or (fallback,)
 
 
@@ -135,14 +136,16 @@ def _connections(env: Options, name: str, *, example: int) -> int | None:
     if not raw:
         return None
     if not raw.isdigit():
-        raise InvalidInput(f"{name}={raw!r} is not a whole number of connections; e.g. {name}={example}")
+        raise InvalidInput(f"{name}={raw!r} is not a whole number of connections; e.g. {name}={example}",
+                           field=name, value=raw)
     return int(raw)
 
 
 def _interval(env: Options, name: str, default: float) -> float:
     seconds = env.number(name, default)
     if seconds <= 0:
-        raise InvalidInput(f"{name}={env.text(name)!r} is too small; it must be more than 0 seconds")
+        raise InvalidInput(f"{name}={env.text(name)!r} is too small; it must be more than 0 seconds",
+                           field=name, value=env.text(name))
     return seconds
 
 
@@ -151,11 +154,13 @@ def _delivery_policy(env: Options) -> DeliveryPolicy:
     attempts_name, jitter_name = "TRECKK_DELIVERY_MAX_ATTEMPTS", "TRECKK_DELIVERY_JITTER"
     attempts = env.number(attempts_name, default.max_attempts, minimum=1)
     if attempts != int(attempts):
-        raise InvalidInput(f"{attempts_name}={env.get(attempts_name)!r} is not a whole number")
+        raise InvalidInput(f"{attempts_name}={env.get(attempts_name)!r} is not a whole number",
+                           field=attempts_name, value=env.get(attempts_name))
     backoff = env.number("TRECKK_DELIVERY_BACKOFF", default.backoff, minimum=1)
     backoff_max = env.number("TRECKK_DELIVERY_BACKOFF_MAX", max(default.backoff_max, backoff), minimum=backoff)
     jitter = env.number(jitter_name, default.jitter, minimum=0)
     if jitter > 1:
-        raise InvalidInput(f"{jitter_name}={jitter:g} is too large; use a fraction from 0 to 1")
+        raise InvalidInput(f"{jitter_name}={jitter:g} is too large; use a fraction from 0 to 1",
+                           field=jitter_name, value=env.text(jitter_name))
     lease = env.number("TRECKK_DELIVERY_LEASE", default.lease, minimum=1)
     return DeliveryPolicy(int(attempts), backoff, backoff_max, jitter, lease, default.batch)

@@ -126,7 +126,8 @@ class Options:
             return True
         if raw in ("0", "false", "no", "off", "tidak"):
             return False
-        raise InvalidInput(f"{self.name(key)}={raw!r} is not a yes/no value; write true or false")
+        raise InvalidInput(f"{self.name(key)}={raw!r} is not a yes/no value; write true or false",
+                           field=self.name(key), value=raw, accepted=("true", "false"))
 
     def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
         """A number, at least ``minimum``; refused with the setting's name."""
@@ -136,9 +137,10 @@ class Options:
         try:
             value = float(raw)
         except ValueError:
-            raise InvalidInput(f"{self.name(key)}={raw!r} is not a number") from None
+            raise InvalidInput(f"{self.name(key)}={raw!r} is not a number", field=self.name(key), value=raw) from None
         if value < minimum:
-            raise InvalidInput(f"{self.name(key)}={raw!r} is too small; it must be at least {minimum:g}")
+            raise InvalidInput(f"{self.name(key)}={raw!r} is too small; it must be at least {minimum:g}",
+                               field=self.name(key), value=raw)
         return value
 
 

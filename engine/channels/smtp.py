@@ -66,16 +66,18 @@ class SmtpSettings:
         starttls = options.flag("SMTP_STARTTLS")
         if use_ssl and starttls:
             raise InvalidInput(f"{options.name('SMTP_SSL')} and {options.name('SMTP_STARTTLS')} are both true; "
-                               "choose one (SSL for port 465, STARTTLS for port 587)")
+                               "choose one (SSL for port 465, STARTTLS for port 587)", field=options.name("SMTP_SSL"))
         port = int(options.number("SMTP_PORT", 465 if use_ssl else 25, minimum=1))
         user = options.get("SMTP_USER") or None
         password = options.get("SMTP_PASSWORD") or None
         if user and password is None:
-            raise InvalidInput(f"{options.name('SMTP_USER')} is set but {options.name('SMTP_PASSWORD')} is not")
+            raise InvalidInput(f"{options.name('SMTP_USER')} is set but {options.name('SMTP_PASSWORD')} is not",
+                               field=options.name("SMTP_PASSWORD"))
         sender = options.text("SMTP_FROM") or DEFAULT_SENDER
         if "@" not in parseaddr(sender)[1]:
             raise InvalidInput(f"{options.name('SMTP_FROM')}={sender!r} is not an e-mail address; write e.g. "
-                               "'TRECKK Satpol PP Balangan <treckk@satpolpp.balangankab.go.id>'")
+                               "'TRECKK Satpol PP Balangan <treckk@satpolpp.balangankab.go.id>'",
+                               field=options.name("SMTP_FROM"), value=sender)
         timeout = options.number("SMTP_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
         return cls(host, port, starttls, use_ssl, user, password, sender, timeout)
 

@@ -59,7 +59,8 @@ class WebhookSettings:
             return None
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidInput(f"{options.name('WEBHOOK_URL')}={url!r} is not an http:// or https:// URL")
+            raise InvalidInput(f"{options.name('WEBHOOK_URL')}={url!r} is not an http:// or https:// URL",
+                               field=options.name("WEBHOOK_URL"), value=url, accepted=("http://", "https://"))
         timeout = options.number("WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
         return cls(url, options.get("WEBHOOK_TOKEN") or None, timeout)
 
