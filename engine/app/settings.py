@@ -9,18 +9,19 @@ channel's ``SMTP_HOST``), parsed by the channel itself and kept here by channel 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.channels.base import Options
 from engine.core.clock import parse_moment
 from engine.errors import InvalidInput
 from engine.notices.policy import DeliveryPolicy
+
+if TYPE_CHECKING:
+    from engine.channels.base import Options
 
 PREFIX = "TRECKK_"
 """What every variable read here starts with; a channel's key ``SMTP_HOST`` is ``TRECKK_SMTP_HOST``."""
@@ -72,7 +73,9 @@ class Settings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every ``TRECKK_*`` variable of ``environ`` (the process environment by default) once."""
+        # Imported here: naming the variables (``--help``) needs none of the channels.
         from engine.channels import registry
+        from engine.channels.base import Options
 
         env = Options(os.environ if environ is None else environ)
         configured_home = env.get(HOME)
@@ -107,6 +110,8 @@ def default_home(package_folder: Path) -> Path:
     the installed data package ``treckk_home``, else ``package_folder``."""
     if has_definitions(package_folder):
         return package_folder
+    import importlib.util
+
     try:
         spec = importlib.util.find_spec(DATA_PACKAGE)
     except (ImportError, ValueError):
