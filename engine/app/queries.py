@@ -20,7 +20,7 @@ from engine.errors import NotFound, PermissionDenied
 from engine.core.masking import masked_values
 from engine.core.integrity import first_broken
 from engine.core.permissions import may_view, role_for, sees_pii
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import case_rows, definition_rows, staff_rows
 from engine.store.staff_rows import StaffMember
 
@@ -95,10 +95,10 @@ def scope_keys(definition: WorkflowDefinition, case: CaseRecord) -> dict[str, An
     return {"scope": case.scope, **({definition.scope_field: case.scope} if definition.scope_field else {})}
 
 
-class Views:
-    """Views over one engine's database."""
+class Queries:
+    """Queries over one engine's database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Commands) -> None:
         self.engine = engine
 
     @staticmethod
