@@ -33,9 +33,3 @@ def test_the_offset_follows_summer_time_and_naive_values_are_utc() -> None:
     assert localtime.short_datetime_in(july, "Europe/Amsterdam") == "01-07-2026 14.00 UTC+02:00"
     assert localtime.short_datetime_in(july.replace(tzinfo=None), "Asia/Jayapura") == "01-07-2026 21.00 WIT"
     assert localtime.long_date_in(MONDAY_UTC, "America/St_Johns") == "Minggu, 29 November 2026"
-
-
-def test_the_wita_forms_are_those_of_asia_makassar() -> None:
-    for moment in (MONDAY_UTC, datetime(2026, 12, 31, 16, 30, tzinfo=timezone.utc)):
-        assert localtime.long_datetime(moment) == localtime.long_datetime_in(moment, "Asia/Makassar")
-        assert localtime.short_datetime(moment) == localtime.short_datetime_in(moment, "Asia/Makassar")

@@ -1,6 +1,6 @@
 """The ``file`` channel: one readable text file per notice, for offices without e-mail or a gateway.
 
-Files are named ``YYYYMMDD-<message id>.txt`` (the date the notice was rendered, in WITA), so a
+Files are named ``YYYYMMDD-<message id>.txt`` (the UTC date the notice was rendered), so a
 directory listing sorts by day and a notice delivered twice overwrites its own file instead of
 making a second one. Files are written to a temporary name and renamed, so a reader (or a crash)
 never sees half a notice. HTML notices get the HTML beside the text, as ``.html``. The directory
@@ -9,6 +9,8 @@ is the setting ``OUTBOX_DIR`` (default ``<home>/var/outbox``); the channel is al
 
 from __future__ import annotations
 
+from datetime import timezone
+
 import os
 import re
 import tempfile
@@ -16,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.core import localtime as wita
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9@._-]")
 
 def file_stem(message: Outbound) -> str:
     """``20261130-<message id>``: the name of a notice's files without the extension."""
-    day = wita.to_wita(message.created_at).strftime("%Y%m%d")
+    day = message.created_at.astimezone(timezone.utc).strftime("%Y%m%d")
     return f"{day}-{_UNSAFE.sub('_', message.message_id)}"
 
 

@@ -7,10 +7,9 @@ what an operator reads is what was (or will be) delivered.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from email.utils import format_datetime
 
-from engine.core import localtime as wita
 from engine.channels.plaintext import html_to_text
 
 
@@ -49,7 +48,7 @@ def headers(message: Outbound) -> list[tuple[str, str]]:
     """The header lines of the readable form, in a fixed order."""
     lines = [
         ("Message-ID", message.header_id),
-        ("Date", format_datetime(wita.to_wita(message.created_at))),
+        ("Date", format_datetime(message.created_at.astimezone(timezone.utc))),
         ("To", message.to),
         ("Channel", message.channel),
     ]

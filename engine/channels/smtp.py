@@ -20,10 +20,11 @@ Settings (``SmtpSettings.from_options``): ``SMTP_HOST`` (setting it turns the ch
 
 from __future__ import annotations
 
+from datetime import timezone
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.core import localtime as wita
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 from engine.errors import InvalidInput
 
@@ -99,7 +100,7 @@ def compose(message: Outbound, sender: str) -> EmailMessage:
     email["From"] = sender
     email["To"] = recipient
     email["Subject"] = message.subject
-    email["Date"] = format_datetime(wita.to_wita(message.created_at))
+    email["Date"] = format_datetime(message.created_at.astimezone(timezone.utc))
     email["Message-ID"] = message.header_id
     email["X-TRECKK-Message-ID"] = message.message_id
     if message.case_number:

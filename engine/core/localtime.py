@@ -1,7 +1,7 @@
-"""Showing moments and spans to people: WITA, written the Indonesian way.
+"""Showing moments and spans to people on the workflow's clock, written the Indonesian way.
 
 Times are stored in UTC; everything a person reads goes through here, e.g.
-``Senin, 30 November 2026 pukul 08.00 WITA`` and ``2 jam 30 menit``.
+``Senin, 30 November 2026 pukul 08.00 WITA`` (for Asia/Makassar) and ``2 jam 30 menit``.
 """
 
 from __future__ import annotations
@@ -12,36 +12,10 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
-WITA = ZoneInfo("Asia/Makassar")
-
-
-def to_wita(moment: datetime) -> datetime:
-    """The same instant on the WITA clock; naive values are taken to be UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(WITA)
-
-
 @lru_cache(maxsize=4096)
 def _day_text(day: date) -> str:
     # Babel's formatting is slow (locale lookups) and notices name few distinct days: cache it.
     return format_date(day, "EEEE, d MMMM y", locale="id")
-
-
-def long_datetime(moment: datetime) -> str:
-    """``Senin, 30 November 2026 pukul 08.00 WITA``."""
-    local = to_wita(moment)
-    return f"{_day_text(local.date())} pukul {local.hour:02d}.{local.minute:02d} WITA"
-
-
-def long_date(moment: datetime) -> str:
-    """``Senin, 30 November 2026``."""
-    return _day_text(to_wita(moment).date())
-
-
-def short_datetime(moment: datetime) -> str:
-    """``30-11-2026 08.00 WITA``, for tables and listings."""
-    return f"{to_wita(moment):%d-%m-%Y %H.%M} WITA"
 
 
 def span(minutes: float) -> str:
@@ -56,8 +30,8 @@ def span(minutes: float) -> str:
 
 
 # -- any zone ----------------------------------------------------------------------------------
-# The forms above are TRECKK's WITA; a workflow names its own ``timezone`` and these show a moment
-# on that clock, with the Indonesian abbreviation where there is one and the UTC offset elsewhere.
+# A workflow names its own ``timezone``; these show a moment on that clock, with the Indonesian
+# abbreviation where there is one (WIB, WITA, WIT) and the UTC offset elsewhere.
 
 ZONE_ABBREVIATIONS = {
     "Asia/Jakarta": "WIB",

@@ -277,7 +277,7 @@ class _WorkflowParser:
         """States whose ``final`` could not be read: graph checks do not judge them."""
         self.graph_complete = True
         """False once a transition has a missing or unknown end; the graph checks then stay silent."""
-        self.timezone = "Asia/Makassar"
+        self.timezone = "UTC"  # until the file's own `timezone:` is read
         self.templates_seen: dict[str, str | None] = {}
         self.intake_trigger: yaml.Node | None = None
         self.unreadable: set[str] = set()

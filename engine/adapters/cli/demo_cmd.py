@@ -67,9 +67,12 @@ def demo(ctx: Context) -> int:
         shutil.rmtree(workdir / "outbox", ignore_errors=True)
     transcript: list[dict[str, Any]] = []
     try:
-        printer = _Printer(ctx, transcript)
+        story = _demo_scenario(ctx.home)
+        from engine.app.scenario import load_scenario
+
+        printer = _Printer(ctx, transcript, _zone_of(story), load_scenario(story).title)
         printer.header()
-        results = _run(ctx, ctx.home / "workflows" / "scenarios" / "treckk-demo.yaml", workdir, None, printer.step)
+        results = _run(ctx, story, workdir, None, printer.step)
         printer.footer(results, workdir, keep is not None)
     finally:
         if keep is None:
@@ -79,12 +82,40 @@ def demo(ctx: Context) -> int:
     return 0 if all(r.ok for r in results) else SCENARIO_MISMATCH
 
 
+def _demo_scenario(home: Path) -> Path:
+    """The home's demo story: the one scenario named ``*-demo.yaml`` (TRECKK ships ``treckk-demo.yaml``)."""
+    from engine.errors import NotFound
+
+    found = sorted((home / "workflows" / "scenarios").glob("*-demo.yaml"))
+    if len(found) != 1:
+        where = home / "workflows" / "scenarios"
+        raise NotFound(f"the demo plays the one scenario named *-demo.yaml in {where}; found "
+                       f"{', '.join(p.name for p in found) or 'none'}")
+    return found[0]
+
+
+def _zone_of(story: Path) -> str:
+    """The time zone of the workflow the scenario plays."""
+    from engine.app.scenario import load_scenario
+    from engine.compile.workflow import bundle_from_files, compile_bundle
+
+    return compile_bundle(bundle_from_files(load_scenario(story).workflow)).definition.timezone
+
+
+def _zone_label(zone: str) -> str:
+    from engine.core import localtime
+
+    return localtime.zone_label(zone)
+
+
 class _Printer:
     """Prints the demo's transcript as it happens (or collects it for --json)."""
 
-    def __init__(self, ctx: Context, transcript: list[dict[str, Any]]) -> None:
+    def __init__(self, ctx: Context, transcript: list[dict[str, Any]], zone: str, title: str) -> None:
         self.ctx = ctx
+        self.title = title
         self.transcript = transcript
+        self.zone = zone
         self.cases: set[str] = set()
 
     def out(self, text: str = "") -> None:
@@ -92,8 +123,8 @@ class _Printer:
             print(text)
 
     def header(self) -> None:
-        self.out("TRECKK — demo: satu hari kerja penanganan aduan di Satpol PP Kabupaten Balangan")
-        self.out("(database SQLite sementara, jam disimulasikan; semua waktu dalam WITA)")
+        self.out(f"Demo: {self.title}")
+        self.out(f"(database SQLite sementara, jam disimulasikan; semua waktu dalam {_zone_label(self.zone)})")
 
     def step(self, result: Any) -> None:
         from engine.core import localtime as wita
@@ -105,7 +136,7 @@ class _Printer:
                  "notices": [{k: n[k] for k in ("template", "recipient_name", "recipient_role", "channel", "subject")}
                              for n in result.notices], "ok": result.ok, "mismatches": result.mismatches}
         self.transcript.append(entry)
-        when = wita.long_datetime(result.at)
+        when = wita.long_datetime_in(result.at, self.zone)
         if step.kind == "clock":
             self.out(f"\n⏱  {when}{'  — ' + step.note if step.note else ''}")
             return
