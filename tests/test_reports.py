@@ -17,10 +17,10 @@ from sqlalchemy import select
 from engine.compile.workflow import bundle_from_files, compile_bundle
 from engine.definition.model import WorkflowDefinition
 from engine.compile.notice_context import sample_report
-from engine.app.reports import Period, build_report, compute_report, percentile, recap_period, run_schedule
+from engine.app.reports import build_report, run_schedule
+from engine.core.reports import Period, RecapCaseRow, compute_report, percentile, recap_period
 from engine.app.commands import Engine
 from engine.store.schema import notices
-from engine.store.report_rows import RecapCaseRow
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 from tests.test_escalation import HASIL, escalation_notices, open_case, scan_at, wita
 

@@ -480,7 +480,10 @@ def test_morning_digest_with_nothing_open(compiled: CompiledWorkflow, definition
 
 def test_monthly_recap(compiled: CompiledWorkflow, definition: WorkflowDefinition) -> None:
     name = "rekap_bulanan.txt.j2"
-    report = sample_report(definition)
+    paringin = {"name": "Paringin", "received": 3, "completed": 2, "rejected": 0, "referred": 1, "open": 0,
+                "overdue": 1, "median_minutes": 240.0, "p90_minutes": 600.0}
+    report = {**sample_report(definition), **{k: v for k, v in paringin.items() if k != "name"},
+              "per_kecamatan": [paringin]}
     report["per_kategori"] = [{"name": "Hewan ternak lepas", "received": 5, "completed": 4, "rejected": 1,
                                "referred": 0, "open": 0, "overdue": 2, "median_minutes": 1530.0,
                                "p90_minutes": 2900.0}]

@@ -28,7 +28,7 @@ from engine.core.integrity import sealed
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryPolicy, DeliveryReport, deliver_due
 from engine.notices.outbox import case_notices
-from engine.core.permissions import acting_role
+from engine.core.permissions import acting_role, capable_role
 from engine.notices.routing import Routing
 from engine.store import case_rows, definition_rows, notice_rows, staff_rows
 from engine.store.database import Database
@@ -89,11 +89,13 @@ class Engine:
         now = self.clock()
 
         def work(connection: Connection) -> tuple[StoredDefinition, bool]:
-            if actor is not None:
-                member = self._staff(connection, actor)
-                if "inovator" not in member.roles or not member.active:
-                    raise PermissionDenied(f"staff {actor!r} may not deploy definitions; only the inovator role may")
             current = definition_rows.latest(connection, definition.name)
+            if actor is not None:
+                # Who may deploy is decided by the version in service, not by the file being deployed
+                # (which could grant its author the capability); the first version decides for itself.
+                governing = (definition.roles if current is None
+                             else self.compiled(connection, definition.name).definition.roles)
+                capable_role(self._staff(connection, actor), governing, "deploy", "deploy definitions")
             if current is not None and current.digest == compiled.digest:
                 return current, False
             if current is not None and definition.version <= current.version:
@@ -329,7 +331,7 @@ class Engine:
         def work(connection: Connection) -> list[CaseRecord]:
             target = self.compiled(connection, workflow, to_version)
             member = self._staff(connection, actor)
-            role = acting_role(member, ("inovator",), target.definition.roles, None, "migrate cases")
+            role = capable_role(member, target.definition.roles, "migrate", "migrate cases")
             now = self.clock()
             moved = []
             for number in numbers:

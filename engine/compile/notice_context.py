@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.core.records import CaseRecord
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
+from engine.core.reports import OpenCaseRow, Period, RecapCaseRow, compute_report
 from engine.core.fields import MASK, display_value
 from engine.compile.templates import sample_moment
 
@@ -223,21 +224,19 @@ def sample_event(definition: WorkflowDefinition, state: str) -> EventFacts:
 
 
 def sample_report(definition: WorkflowDefinition) -> dict[str, Any]:
-    """A report with the documented keys, for checking digest and recap templates."""
+    """A report computed the real way from sample rows (an open, an overdue and one finished case per outcome)."""
+    now = sample_moment()
+    period = Period(now - timedelta(days=30), now, "November 2026")
     case = sample_case(definition, definition.initial)
-    row = {
-        "number": case.number, "state": case.state, "state_label": definition.states[case.state].label,
-        "kecamatan": "Paringin", "kategori": "PKL dan tempat usaha", "created_at": case.created_at,
-        "due_at": case.due_at, "overdue": True, "overdue_by": 90, "escalation_step": 1,
-    }
-    group = {"name": "Paringin", "received": 3, "completed": 2, "rejected": 0, "referred": 1, "open": 0,
-             "overdue": 1, "median_minutes": 240.0, "p90_minutes": 600.0}
-    return {
-        "period_start": sample_moment() - timedelta(days=30), "period_end": sample_moment(),
-        "period_label": "November 2026", "open_cases": [row], "open_count": 1, "overdue_count": 1,
-        "received": 3, "completed": 2, "rejected": 0, "referred": 1, "open": 0, "overdue": 1,
-        "median_minutes": 240.0, "p90_minutes": 600.0, "per_kecamatan": [group], "per_kategori": [group],
-    }
+    created = now - timedelta(days=3)
+    open_row = OpenCaseRow(1, case.number, case.state, case.kecamatan, dict(case.data), created,
+                           now - timedelta(hours=2), 1)
+    recap = [RecapCaseRow(1, case.state, case.kecamatan, dict(case.data), created, now - timedelta(hours=2), None)]
+    for index, states in enumerate(definition.reports.outcomes.values(), start=2):
+        if states:
+            recap.append(RecapCaseRow(index, states[0], case.kecamatan, dict(case.data), created, None,
+                                      created + timedelta(hours=4 * index)))
+    return compute_report(definition, open_cases=[open_row], recap_cases=recap, late_ids={1}, period=period, now=now)
 
 
 def sample_contexts(definition: WorkflowDefinition) -> dict[str, list[dict[str, Any]]]:

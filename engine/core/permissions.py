@@ -66,6 +66,18 @@ def acting_role(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_keca
     )
 
 
+def capable_role(actor: Actor, roles: RoleBook, capability: str, what: str) -> str:
+    """The first role of ``actor`` that holds ``capability`` (``deploy``, ``migrate``, ...), else PermissionDenied."""
+    if not actor.active:
+        raise PermissionDenied(f"staff {actor.username!r} is disabled and cannot {what}")
+    holders = roles.with_capability(capability)
+    found = next((role for role in actor.roles if role in holders), None)
+    if found is None:
+        allowed = ", ".join(holders) or f"none (no role has `can: [{capability}]`)"
+        raise PermissionDenied(f"staff {actor.username!r} may not {what}; roles that may: {allowed}")
+    return found
+
+
 def may_view(viewer: Actor, roles: RoleBook, case_kecamatan: str | None) -> bool:
     """Kecamatan-scoped staff only see their own kecamatan's cases; everyone else sees all."""
     for role in viewer.roles:

@@ -25,6 +25,12 @@ COMPLAINANT = "pelapor"
 STAFF_PREFIX = "@"
 """A recipient written ``@username`` names one staff member."""
 
+ALL_SCOPE = "all"
+"""A role scope that covers every case."""
+
+CAPABILITIES = ("deploy", "migrate", "manage_staff", "reports")
+"""What a role may be given with ``can:`` beyond moving cases."""
+
 
 def frozen_map(items: Mapping[str, object] | None = None) -> Mapping[str, object]:
     """A read-only view of a fresh dict, for mappings held by frozen dataclasses."""
@@ -49,14 +55,22 @@ class Duration:
 
 @dataclass(frozen=True, slots=True)
 class RoleSpec:
-    """A staff role: its label, whether it is bound to one kecamatan, whether it sees PII."""
+    """A staff role: its label, its scope (``all`` or the scope field), whether it sees PII, what it may do."""
 
     name: str
     label: str
-    scoped: bool
+    scope: str
+    """``all``, or the name of the workflow's scope field: the role then acts only on its own value's cases."""
     sees_pii: bool
     description: str
     where: Where
+    can: frozenset[str] = frozenset()
+    """Capabilities beyond moving cases: ``deploy``, ``migrate``, ``manage_staff``, ``reports``."""
+
+    @property
+    def scoped(self) -> bool:
+        """Whether staff of this role only see and act on cases of their own scope value."""
+        return self.scope != ALL_SCOPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +84,10 @@ class RoleBook:
     def label(self, role: str) -> str:
         spec = self.roles.get(role)
         return spec.label if spec else role
+
+    def with_capability(self, capability: str) -> tuple[str, ...]:
+        """The roles that hold ``capability``, in the file's order."""
+        return tuple(name for name, spec in self.roles.items() if capability in spec.can)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +218,23 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportSpec:
+    """What the periodic reports count: named groups of final states, and the fields they break down by."""
+
+    outcomes: Mapping[str, tuple[str, ...]]
+    """Outcome name → the final states counted under it (e.g. ``completed: [selesai]``)."""
+    breakdowns: tuple[str, ...]
+    """Fields the recap is broken down by, one ``per_<field>`` list each."""
+
+    def outcome_of(self, state: str) -> str | None:
+        """The outcome a final state counts under, or None."""
+        return next((name for name, states in self.outcomes.items() if state in states), None)
+
+
+NO_REPORTS = ReportSpec({}, ())
+
+
+@dataclass(frozen=True, slots=True)
 class ContactSpec:
     """Which fields hold the complainant's name, phone, e-mail and anonymity flag."""
 
@@ -229,6 +264,7 @@ class WorkflowDefinition:
     schedules: tuple[ScheduleSpec, ...]
     roles: RoleBook
     path: str
+    reports: ReportSpec = NO_REPORTS
 
     def transitions_from(self, state: str) -> tuple[TransitionSpec, ...]:
         return tuple(t for t in self.transitions if state in t.sources)

@@ -21,10 +21,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from engine.definition.model import (
+    ALL_SCOPE,
+    CAPABILITIES,
     COMPLAINANT,
+    NO_REPORTS,
     FIELD_TYPES,
     STAFF_PREFIX,
     CalendarSpec,
+    ReportSpec,
     ContactSpec,
     Deadline,
     Duration,
@@ -60,7 +64,6 @@ _WEEKDAYS = {
 }  # fmt: skip
 _HOLIDAY_CATEGORIES = ("public", "government", "optional", "bank", "school", "workday")
 _CALENDAR_TYPES = ("office_hours", "around_the_clock")
-_SCOPES = ("all", "kecamatan")
 _REQUIREMENT = ("required", "optional")
 _ZONE = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*")
 _STAFF = re.compile(r"@[A-Za-z0-9_.-]+")
@@ -204,30 +207,41 @@ def _parse_role(reader: Reader, name: str, node: yaml.Node) -> RoleSpec | None:
     if not NAME.fullmatch(name):
         reader.problem(where, f"role name {shown(name)} is not valid; use lower-case letters, digits and "
                               "underscores, starting with a letter")
-    keys = reader.mapping(node, what, allowed=("label", "scope", "sees_pii", "description"), required=("label",))
+    keys = reader.mapping(node, what, allowed=("label", "scope", "sees_pii", "can", "description"),
+                          required=("label",))
     if keys is None:
         return None
     label = reader.string(keys["label"], f"the label of {what}") if "label" in keys else None
-    scope = "all"
+    scope = ALL_SCOPE
     if "scope" in keys:
-        scope = reader.string(keys["scope"], f"the scope of {what}") or "all"
-        if scope not in _SCOPES:
-            reader.problem(keys["scope"], f"unknown scope {shown(scope)} of {what}; allowed scopes are "
-                                          f"{allowed_list(_SCOPES)}")
+        # Either `all` or the name of a workflow's scope field; the workflow checks which (it knows its field).
+        scope = reader.name(keys["scope"], f"the scope of {what}") or ALL_SCOPE
+    can: list[str] = []
+    for item in (reader.sequence(keys["can"], f"the capabilities (can) of {what}") or []) if "can" in keys else []:
+        capability = reader.string(item, f"a capability of {what}")
+        if capability is None:
+            continue
+        if capability not in CAPABILITIES:
+            reader.problem(item, f"unknown capability {shown(capability)} of {what}; allowed capabilities are "
+                                 f"{allowed_list(CAPABILITIES)}")
+        elif capability in can:
+            reader.problem(item, f"capability {capability!r} is listed twice for {what}")
+        else:
+            can.append(capability)
     sees_pii = reader.boolean(keys["sees_pii"], f"sees_pii of {what}") if "sees_pii" in keys else False
     description = ""
     if "description" in keys:
         description = reader.string(keys["description"], f"the description of {what}", allow_empty=True) or ""
     if label is None:
         return None
-    return RoleSpec(name, label, scope == "kecamatan", bool(sees_pii), description, where)
+    return RoleSpec(name, label, scope, bool(sees_pii), description, where, frozenset(can))
 
 
 # -- workflow ----------------------------------------------------------------------------------
 
 _TOP_KEYS = (
     "workflow", "title", "version", "timezone", "roles", "number_prefix", "scope_field",
-    "contact", "calendars", "fields", "states", "initial", "intake", "transitions", "schedules",
+    "contact", "calendars", "fields", "states", "initial", "intake", "transitions", "schedules", "reports",
 )  # fmt: skip
 _TOP_REQUIRED = ("workflow", "title", "version", "timezone", "roles", "fields", "states", "initial",
                  "intake", "transitions")  # fmt: skip
@@ -784,13 +798,18 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
             parser.fields[field_name] = spec
 
     scope_field: str | None = None
+    scope_known = True
     if "scope_field" in top:
         scope_field = reader.string(top["scope_field"], "scope_field")
-        if scope_field is not None and parser.field_ref(scope_field, top["scope_field"], "scope_field"):
-            spec_scope = parser.fields.get(scope_field)
+        scope_known = scope_field is not None and parser.field_ref(scope_field, top["scope_field"], "scope_field")
+        if scope_known:
+            spec_scope = parser.fields.get(scope_field or "")
             if spec_scope is not None and spec_scope.type != "choice":
+                scope_known = False
                 reader.problem(top["scope_field"], f"scope_field {scope_field!r} must be a choice field, not "
                                                    f"{spec_scope.type}")
+    if roles is not None and scope_known:
+        _check_role_scopes(reader, roles, scope_field, top["roles"])
     contact = _parse_contact(parser, top.get("contact"))
 
     calendar_nodes = parser.named_entries(top, "calendars", "calendar")
@@ -836,6 +855,8 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
         if spec_s:
             schedules.append(spec_s)
 
+    reports = _parse_reports(parser, top["reports"]) if "reports" in top else NO_REPORTS
+
     _check_graph(parser, top, initial, transitions, intake)
 
     if reader.problems or None in (name, title, version, initial, intake, roles):
@@ -848,9 +869,68 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
         fields=frozen_map(parser.fields), calendars=frozen_map(parser.calendars),  # type: ignore[arg-type]
         states=frozen_map(parser.states), initial=cast(str, initial),  # type: ignore[arg-type]
         intake=cast(IntakeSpec, intake), transitions=tuple(transitions), schedules=tuple(schedules),
-        roles=cast(RoleBook, roles), path=path,
+        roles=cast(RoleBook, roles), path=path, reports=reports,
     )
     return definition, reader.problems
+
+
+def _check_role_scopes(reader: Reader, roles: RoleBook, scope_field: str | None, where: yaml.Node) -> None:
+    """Each role's scope is `all` or this workflow's scope field."""
+    accepted = (ALL_SCOPE, scope_field) if scope_field else (ALL_SCOPE,)
+    for spec in roles.roles.values():
+        if spec.scope not in accepted:
+            hint = (f"this workflow's scope_field is {scope_field!r}" if scope_field
+                    else "this workflow has no scope_field, so every role must have scope: all")
+            reader.problem(where, f"role {spec.name!r} (roles {roles.name!r}) has scope {spec.scope!r}; allowed scopes are "
+                                  f"{allowed_list(accepted)} ({hint})")
+
+
+_REPORT_SECTION_NAMES = frozenset({"received", "open", "overdue", "median_minutes", "p90_minutes", "name",
+                                   "period_label", "period_start", "period_end"})
+
+
+def _parse_reports(parser: _WorkflowParser, node: yaml.Node) -> ReportSpec:
+    """``reports:`` — outcome name → final states, and the fields the recap breaks down by."""
+    reader = parser.r
+    keys = reader.mapping(node, "reports", allowed=("outcomes", "breakdowns"))
+    if keys is None:
+        return NO_REPORTS
+    outcomes: dict[str, tuple[str, ...]] = {}
+    counted: dict[str, str] = {}
+    for outcome, states_node in (reader.mapping(keys["outcomes"], "reports.outcomes") or {}).items() \
+            if "outcomes" in keys else ():
+        what = f"outcome {outcome!r} of reports"
+        if not NAME.fullmatch(outcome) or outcome in _REPORT_SECTION_NAMES:
+            reader.problem(reader.key_where(states_node), f"outcome name {shown(outcome)} is not valid; use "
+                           "lower-case letters, digits and underscores, and none of "
+                           f"{allowed_list(sorted(_REPORT_SECTION_NAMES))}")
+            continue
+        states: list[str] = []
+        for item in reader.sequence(states_node, what) or []:
+            state = reader.string(item, f"a state of {what}")
+            if state is None or not parser.state_ref(state, item, what):
+                continue
+            if not parser.states[state].final:
+                reader.problem(item, f"state {state!r} of {what} is not final; outcomes count final states only")
+            elif state in counted:
+                reader.problem(item, f"state {state!r} is counted under outcome {counted[state]!r} already")
+            else:
+                counted[state] = outcome
+                states.append(state)
+        outcomes[outcome] = tuple(states)
+    breakdowns: list[str] = []
+    for item in (reader.sequence(keys["breakdowns"], "reports.breakdowns") or []) if "breakdowns" in keys else []:
+        field_name = reader.string(item, "a field of reports.breakdowns")
+        if field_name is None or not parser.field_ref(field_name, item, "reports.breakdowns"):
+            continue
+        if parser.fields.get(field_name) is not None and parser.fields[field_name].type != "choice":
+            reader.problem(item, f"reports.breakdowns field {field_name!r} must be a choice field, not "
+                                 f"{parser.fields[field_name].type}")
+        elif field_name in breakdowns:
+            reader.problem(item, f"field {field_name!r} is listed twice in reports.breakdowns")
+        else:
+            breakdowns.append(field_name)
+    return ReportSpec(frozen_map(outcomes), tuple(breakdowns))  # type: ignore[arg-type]
 
 
 def _known_zone(zone: str) -> bool:

@@ -1,50 +1,22 @@
 """What the periodic reports read, and the record that a schedule ran. Functions take a connection.
 
-Rows come back as plain frozen dataclasses; ``engine.app.reports`` does every count and percentile.
+Rows come back as the plain frozen dataclasses of ``engine.core.reports``, which does every count and percentile.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Connection, Table, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.core.reports import OpenCaseRow, RecapCaseRow
 from engine.store.schema import cases, escalations, events
 from engine.store.schema import schedule_runs as _schedule_runs
 
 schedule_runs = cast(Table, _schedule_runs)
-
-
-@dataclass(frozen=True, slots=True)
-class OpenCaseRow:
-    """An open case as the morning digest lists it."""
-
-    id: int
-    number: str
-    state: str
-    kecamatan: str | None
-    data: dict[str, Any]
-    created_at: datetime
-    due_at: datetime | None
-    next_step: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class RecapCaseRow:
-    """A case that matters to a period: received in it, finished in it, or still open at its end."""
-
-    id: int
-    state: str
-    kecamatan: str | None
-    data: dict[str, Any]
-    created_at: datetime
-    due_at: datetime | None
-    final_at: datetime | None
-    """When the case entered the final state it is in; None while it is open."""
 
 
 def open_cases(connection: Connection, workflow: str, states: Sequence[str]) -> list[OpenCaseRow]:
