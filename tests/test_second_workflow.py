@@ -165,8 +165,9 @@ def _advance(izin: Any, number: str, trigger: str, actor: str, values: dict[str,
 
 
 def _notice_texts(izin: Any, template: str, case: str | None = None) -> list[str]:
+    """The rendered bodies of the notices made from ``template``, as the Kepala Seksi reads them."""
     rows = ok_json(izin("notices", "--json", *(["--case", case] if case else [])))
-    return [ok_json(izin("notices", "show", str(row["id"]), "--json"))["text"]
+    return [ok_json(izin("notices", "show", str(row["id"]), "--as", "markus", "--json"))["body"]
             for row in rows if row["template"] == template]
 
 
