@@ -53,7 +53,7 @@ class DefinitionError(InvalidInput):
 
 
 class PermissionDenied(TreckkError, PermissionError):
-    """The actor's role or kecamatan does not allow this action."""
+    """The actor's role or scope does not allow this action."""
 
     exit_code = 3
 

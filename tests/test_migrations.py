@@ -211,3 +211,36 @@ def test_the_revisions_ship_inside_the_package() -> None:
     assert any(f.startswith("alembic/versions/") for f in files)
     unshipped = [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)]
     assert unshipped == [], "add these to [tool.setuptools.package-data] in pyproject.toml"
+
+
+def test_revision_0002_grants_the_old_roles_in_the_first_workflow_and_keeps_every_scope(db: Database) -> None:
+    upgrade(db, "0001")
+    with db.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO definitions (id, workflow, version, digest, bundle, deployed_at, deployed_by) VALUES "
+            "(1, 'alur_a', 1, 'd1', '{}', '2026-11-30 00:00:00', 'system'), "
+            "(2, 'alur_b', 1, 'd2', '{}', '2026-11-30 01:00:00', 'system')"))
+        connection.execute(text(
+            "INSERT INTO staff (id, username, name, kecamatan, phone, email, active, created_at) VALUES "
+            "(1, 'tim', 'Tim', 'paringin', NULL, NULL, true, '2026-11-30 00:00:00'), "
+            "(2, 'kabid', 'Kabid', NULL, NULL, NULL, true, '2026-11-30 00:00:00')"))
+        connection.execute(text("INSERT INTO staff_roles (staff_id, role) VALUES (1, 'tim_lapangan'), "
+                                "(2, 'kepala'), (2, 'penyetuju')"))
+        connection.execute(text(
+            "INSERT INTO cases (id, number, workflow, definition_version, definition_digest, state, data, kecamatan, "
+            "version, created_at, updated_at, state_entered_at, state_entry, last_hash) VALUES "
+            "(1, 'ADU-2026-000001', 'alur_a', 1, 'd1', 'baru', '{}', 'juai', 1, '2026-11-30 00:00:00', "
+            "'2026-11-30 00:00:00', '2026-11-30 00:00:00', 1, '')"))
+    assert upgrade(db) == head_revision()
+    assert drift(db) == []
+    with db.begin() as connection:
+        grants = connection.execute(text(
+            "SELECT staff_id, workflow, role, scope FROM staff_grants ORDER BY staff_id, role")).all()
+        assert [tuple(g) for g in grants] == [(1, "alur_a", "tim_lapangan", "paringin"), (2, "alur_a", "kepala", None),
+                                              (2, "alur_a", "penyetuju", None)]
+        assert connection.execute(text("SELECT scope FROM cases")).scalar_one() == "juai"
+    downgrade(db, "0001")
+    with db.begin() as connection:
+        assert connection.execute(text("SELECT kecamatan FROM staff WHERE id = 1")).scalar_one() == "paringin"
+        assert connection.execute(text("SELECT count(*) FROM staff_roles")).scalar_one() == 3
+        assert connection.execute(text("SELECT kecamatan FROM cases")).scalar_one() == "juai"

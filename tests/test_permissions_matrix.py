@@ -97,7 +97,7 @@ def snapshot(engine: Engine, number: str) -> dict[str, Any]:
     """Everything a refused attempt must leave as it was."""
     with engine.db.begin() as connection:
         row = connection.execute(select(cases.c.id, cases.c.state, cases.c.version, cases.c.data, cases.c.last_hash,
-                                        cases.c.due_at, cases.c.kecamatan).where(cases.c.number == number)).one()
+                                        cases.c.due_at, cases.c.scope).where(cases.c.number == number)).one()
         return {
             **row._asdict(),
             "events": connection.execute(select(func.count()).select_from(events)).scalar_one(),

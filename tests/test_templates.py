@@ -120,7 +120,7 @@ def make_case(state: str, *, due_at: datetime | None = DUE, **data: Any) -> Case
     values = case_data(**data)
     return CaseRecord(
         id=123, number=NUMBER, workflow="treckk", definition_version=1, definition_digest="",
-        state=state, data=values, kecamatan=values.get("kecamatan"), version=4, created_at=CREATED,
+        state=state, data=values, scope=values.get("kecamatan"), version=4, created_at=CREATED,
         updated_at=NOW, state_entered_at=NOW - timedelta(hours=1), state_entry=4, due_at=due_at,
     )
 

@@ -95,7 +95,8 @@ class Engine:
                 # (which could grant its author the capability); the first version decides for itself.
                 governing = (definition.roles if current is None
                              else self.compiled(connection, definition.name).definition.roles)
-                capable_role(self._staff(connection, actor), governing, "deploy", "deploy definitions")
+                capable_role(self._staff(connection, actor, definition.name), governing, "deploy",
+                             "deploy definitions")
             if current is not None and current.digest == compiled.digest:
                 return current, False
             if current is not None and definition.version <= current.version:
@@ -119,41 +120,29 @@ class Engine:
                            "concurrent command with other content; run deploy again to see where it stands") from exc
 
     # -- staff ----------------------------------------------------------------------------
-    def _staff(self, connection: Connection, username: str) -> StaffMember:
-        member = staff_rows.by_username(connection, username)
+    def _staff(self, connection: Connection, username: str, workflow: str | None = None) -> StaffMember:
+        """The member, with only ``workflow``'s grants when given; NotFound when there is none."""
+        member = staff_rows.by_username(connection, username, workflow)
         if member is None:
             raise NotFound(f"staff {username!r} not found; add them with `treckk staff add`")
         return member
 
-    def add_staff(self, username: str, name: str, roles: Sequence[str], kecamatan: str | None,
-                  phone: str | None, email: str | None, workflow: str = "treckk") -> StaffMember:
-        """Register a staff member; roles and kecamatan are checked against the deployed definition."""
+    def add_staff(self, username: str, name: str, roles: Sequence[str], scope: str | None,
+                  phone: str | None, email: str | None, workflow: str | None = None) -> StaffMember:
+        """Register a staff member with roles in one workflow; roles and scope are checked against it."""
         if not username or not all(c.isalnum() or c in "._-" for c in username):
             raise InvalidInput(f"bad username {username!r}; use letters, digits, '.', '_' or '-'")
         if not roles:
             raise InvalidInput("a staff member needs at least one --role")
 
         def work(connection: Connection) -> StaffMember:
-            definition = self.compiled(connection, workflow).definition
-            known = definition.roles.roles
-            for role in roles:
-                if role not in known:
-                    raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}")
-            normal_kecamatan = _kecamatan_value(definition, kecamatan)
-            if any(known[r].scoped for r in roles) and normal_kecamatan is None:
-                scoped = ", ".join(r for r in roles if known[r].scoped)
-                raise InvalidInput(f"role {scoped} is bound to a kecamatan; give --kecamatan")
-            normal_phone = None
-            if phone:
-                normal_phone = field_values.normalise_phone(phone)
-                if normal_phone is None:
-                    raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890")
-            if email and "@" not in email:
-                raise InvalidInput(f"bad e-mail address {email!r}")
+            definition = self.compiled(connection, self.workflow_for_new(connection, workflow)).definition
+            bound = _grant_scope(definition, roles, scope)
+            normal_phone, normal_email = _contacts(phone, email)
             if staff_rows.by_username(connection, username) is not None:
                 raise Conflict(f"staff {username!r} already exists")
-            staff_rows.add_staff(connection, username, name, roles, normal_kecamatan, normal_phone, email,
-                                 self.clock())
+            staff_id = staff_rows.add_staff(connection, username, name, normal_phone, normal_email, self.clock())
+            staff_rows.set_grants(connection, staff_id, definition.name, roles, bound)
             return self._staff(connection, username)
 
         try:
@@ -161,15 +150,60 @@ class Engine:
         except IntegrityError as exc:
             raise Conflict(f"staff {username!r} already exists (added by a concurrent command)") from exc
 
-    def disable_staff(self, username: str) -> None:
+    def update_staff(self, username: str, *, name: str | None = None, roles: Sequence[str] | None = None,
+                     scope: str | None = None, phone: str | None = None, email: str | None = None,
+                     workflow: str | None = None) -> StaffMember:
+        """Change a member's name, contacts, or roles and scope in one workflow (what is not given stays)."""
+
+        def work(connection: Connection) -> StaffMember:
+            member = self._staff(connection, username)
+            if roles is not None or scope is not None:
+                definition = self.compiled(connection, self.workflow_for_new(connection, workflow)).definition
+                current = member.in_workflow(definition.name)
+                new_roles = list(roles) if roles is not None else list(current.roles)
+                if not new_roles:
+                    raise InvalidInput(f"staff {username!r} holds no role in workflow {definition.name!r}; "
+                                       "give --role")
+                bound = _grant_scope(definition, new_roles, scope if scope is not None else current.scope)
+                staff_rows.set_grants(connection, member.id, definition.name, new_roles, bound)
+            new_phone, new_email = _contacts(phone, email)
+            staff_rows.update_details(connection, member.id, name=name if name else member.name,
+                                      phone=new_phone if phone is not None else member.phone,
+                                      email=new_email if email is not None else member.email)
+            return self._staff(connection, username)
+
+        return self.db.transaction(work)
+
+    def set_staff_active(self, username: str, active: bool) -> None:
+        """Enable or disable a member; a disabled member can neither act nor receive notices."""
+
         def work(connection: Connection) -> None:
-            if not staff_rows.set_active(connection, username, False):
+            if not staff_rows.set_active(connection, username, active):
                 raise NotFound(f"staff {username!r} not found")
 
         self.db.transaction(work)
 
+    def disable_staff(self, username: str) -> None:
+        """Disable a member (``set_staff_active(username, False)``)."""
+        self.set_staff_active(username, False)
+
+    def resolve_workflow(self, workflow: str | None) -> str:
+        """``workflow_for_new`` in a transaction of its own."""
+        return self.db.transaction(lambda connection: self.workflow_for_new(connection, workflow))
+
+    def workflow_for_new(self, connection: Connection, workflow: str | None) -> str:
+        """The workflow a new case or staff grant goes to: the one named, or the only one deployed."""
+        if workflow:
+            return workflow
+        deployed = definition_rows.workflows(connection)
+        if len(deployed) == 1:
+            return deployed[0]
+        if not deployed:
+            raise NotFound("no workflow is deployed; run `treckk init` or `treckk deploy`")
+        raise InvalidInput(f"several workflows are deployed ({', '.join(deployed)}); choose one with --workflow")
+
     # -- commands -------------------------------------------------------------------------
-    def submit(self, actor: str, values: Mapping[str, object], *, workflow: str = "treckk",
+    def submit(self, actor: str, values: Mapping[str, object], *, workflow: str | None = None,
                comment: str | None = None, idempotency_key: str | None = None) -> CaseRecord:
         """Open a case in the initial state; returns it as stored."""
         try:
@@ -178,14 +212,14 @@ class Engine:
         except IntegrityError as exc:
             raise Conflict("a concurrent command took the same case number or key; try again") from exc
 
-    def _submit(self, connection: Connection, actor: str, values: Mapping[str, object], workflow: str,
+    def _submit(self, connection: Connection, actor: str, values: Mapping[str, object], workflow: str | None,
                 comment: str | None, idempotency_key: str | None) -> CaseRecord:
-        compiled = self.compiled(connection, workflow)
+        compiled = self.compiled(connection, self.workflow_for_new(connection, workflow))
         definition = compiled.definition
-        member = self._staff(connection, actor)
+        member = self._staff(connection, actor, definition.name)
         intake = definition.intake
         if not member.active or not any(role in intake.roles for role in member.roles):
-            # Refuse before reading the values (the kecamatan check needs them, this one does not).
+            # Refuse before reading the values (the scope check needs them, this one does not).
             acting_role(member, intake.roles, definition.roles, None, "record a complaint")
         if idempotency_key:
             case_rows.lock_intake_key(connection, idempotency_key)
@@ -197,13 +231,13 @@ class Engine:
                 assert existing is not None
                 return existing
         data = _parse_inputs(definition, intake.inputs, values, f"recording a complaint ({intake.trigger})")
-        kecamatan = data.get(definition.scope_field) if definition.scope_field else None
-        role = acting_role(member, intake.roles, definition.roles, kecamatan, "record a complaint")
+        scope = data.get(definition.scope_field) if definition.scope_field else None
+        role = acting_role(member, intake.roles, definition.roles, scope, "record a complaint")
         now = self.clock()
         number = case_rows.next_number(connection, definition.number_prefix, _local_year(definition, now))
         case = CaseRecord(
             id=0, number=number, workflow=definition.name, definition_version=definition.version,
-            definition_digest=compiled.digest, state=definition.initial, data=data, kecamatan=kecamatan,
+            definition_digest=compiled.digest, state=definition.initial, data=data, scope=scope,
             version=1, created_at=now, updated_at=now, state_entered_at=now, state_entry=1,
         )
         self._enter_deadline(compiled, case, definition.states[definition.initial], now)
@@ -237,7 +271,7 @@ class Engine:
             raise NotFound(f"case {number!r} not found")
         compiled = self.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
-        member = self._staff(connection, actor)
+        member = self._staff(connection, actor, case.workflow)
         if not member.active:
             raise PermissionDenied(f"staff {actor!r} is disabled and cannot fire {trigger!r} on {number}")
         if idempotency_key:
@@ -255,7 +289,7 @@ class Engine:
             compiled.machine.fire(case, trigger, case.data)  # raises the precise NotAllowed
             raise AssertionError("the machine fired a trigger the definition does not offer")
         allowed_roles = tuple(dict.fromkeys(r for t in candidates for r in t.roles))
-        role = acting_role(member, allowed_roles, definition.roles, case.kecamatan, f"fire {trigger!r} on {number}")
+        role = acting_role(member, allowed_roles, definition.roles, case.scope, f"fire {trigger!r} on {number}")
         spec = candidates[0]
         given = _parse_inputs(definition, spec.inputs, values, f"trigger {trigger!r}")
         data = {**case.data, **given}
@@ -273,7 +307,7 @@ class Engine:
         now = self.clock()
         case.data = data
         if definition.scope_field:
-            case.kecamatan = data.get(definition.scope_field)
+            case.scope = data.get(definition.scope_field)
         case.version = previous_version + 1
         case.updated_at = now
         case.state_entered_at = now
@@ -310,6 +344,19 @@ class Engine:
         first = steps[0].after
         return Deadline(due, 0, due if first.amount == 0 else calendar.add(due, first))
 
+    def _workflow_of_cases(self, connection: Connection, numbers: Sequence[str]) -> str:
+        """The one workflow the named cases belong to (an error when they belong to several)."""
+        found = {}
+        for number in numbers:
+            case = case_rows.case_by_number(connection, number)
+            if case is None:
+                raise NotFound(f"case {number!r} not found")
+            found.setdefault(case.workflow, number)
+        if len(found) > 1:
+            raise InvalidInput(f"the cases belong to several workflows ({', '.join(found)}); migrate them "
+                               "one workflow at a time with --workflow")
+        return next(iter(found), self.workflow_for_new(connection, None))
+
     # -- outbox ---------------------------------------------------------------------------
     def deliver(self, *, limit: int = 100, now: datetime | None = None, channels: ChannelSet | None = None,
                 policy: DeliveryPolicy | None = None) -> DeliveryReport:
@@ -324,13 +371,14 @@ class Engine:
                 active.close()
 
     # -- migration ------------------------------------------------------------------------
-    def migrate(self, workflow: str, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],
+    def migrate(self, workflow: str | None, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],
                 actor: str) -> list[CaseRecord]:
         """Move cases to ``to_version``, renaming states by ``state_map``; one history event each."""
 
         def work(connection: Connection) -> list[CaseRecord]:
-            target = self.compiled(connection, workflow, to_version)
-            member = self._staff(connection, actor)
+            named = self._workflow_of_cases(connection, numbers) if workflow is None else workflow
+            target = self.compiled(connection, named, to_version)
+            member = self._staff(connection, actor, named)
             role = capable_role(member, target.definition.roles, "migrate", "migrate cases")
             now = self.clock()
             moved = []
@@ -338,8 +386,8 @@ class Engine:
                 case = case_rows.case_by_number(connection, number)
                 if case is None:
                     raise NotFound(f"case {number!r} not found")
-                if case.workflow != workflow:
-                    raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {workflow!r}")
+                if case.workflow != named:
+                    raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {named!r}")
                 if case.definition_version >= to_version:
                     raise InvalidInput(f"case {number} is already at version {case.definition_version}")
                 new_state = state_map.get(case.state, case.state)
@@ -374,14 +422,32 @@ def _local_year(definition: WorkflowDefinition, now: datetime) -> int:
     return now.astimezone(ZoneInfo(definition.timezone)).year
 
 
-def _kecamatan_value(definition: WorkflowDefinition, given: str | None) -> str | None:
+def _grant_scope(definition: WorkflowDefinition, roles: Sequence[str], given: str | None) -> str | None:
+    """The scope value a grant of ``roles`` is bound to, checked against the definition."""
+    known = definition.roles.roles
+    for role in roles:
+        if role not in known:
+            raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}")
+    scoped = [r for r in roles if known[r].scoped]
     if not given:
+        if scoped:
+            field = definition.scope_field or "scope"
+            raise InvalidInput(f"role {', '.join(scoped)} is bound to a {field}; give --scope (or --{field})")
         return None
     spec = definition.fields.get(definition.scope_field or "")
-    if spec is None:
-        return given
-    value = field_values.parse_value(spec, given)
-    return str(value)
+    return str(field_values.parse_value(spec, given)) if spec is not None else given
+
+
+def _contacts(phone: str | None, email: str | None) -> tuple[str | None, str | None]:
+    """Normalised phone and e-mail address; a bad one is refused."""
+    normal_phone = None
+    if phone:
+        normal_phone = field_values.normalise_phone(phone)
+        if normal_phone is None:
+            raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890")
+    if email and "@" not in email:
+        raise InvalidInput(f"bad e-mail address {email!r}")
+    return normal_phone, email or None
 
 
 def _parse_inputs(definition: WorkflowDefinition, inputs: Sequence[InputSpec], values: Mapping[str, object],

@@ -1,6 +1,6 @@
 """The outbox as people see it: listing, showing, re-queueing and previewing notices.
 
-Serves ``treckk notices``/``treckk render`` with the same masking and kecamatan rules as the case
+Serves ``treckk notices``/``treckk render`` with the same masking and scope rules as the case
 views.
 """
 
@@ -14,6 +14,7 @@ from jinja2 import TemplateError
 from sqlalchemy import Connection
 
 from engine.app.commands import Engine
+from engine.app.queries import viewer_named
 from engine.channels.message import readable
 from engine.compile.notice_context import EventFacts, Recipient, case_context
 from engine.compile.workflow import CompiledWorkflow
@@ -31,15 +32,6 @@ from engine.store.staff_rows import StaffMember
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
-
-
-def _viewer(connection: Connection, username: str | None) -> StaffMember | None:
-    if username is None:
-        return None
-    member = staff_rows.by_username(connection, username)
-    if member is None:
-        raise NotFound(f"staff {username!r} not found")
-    return member
 
 
 def find_notice(connection: Connection, reference: str) -> NoticeRow:
@@ -75,17 +67,18 @@ class _Lens:
         if viewer is None or row.recipient_username == viewer.username:
             return True
         if row.case_id is None:
-            # Periodic notices span every kecamatan; staff bound to one kecamatan do not get them.
-            return viewer.kecamatan is None
+            # Periodic notices span every scope value; staff bound to one value do not get them.
+            return viewer.scope is None
         case, compiled = self._case(row.case_id)
-        return may_view(viewer, compiled.definition.roles, case.kecamatan)
+        return may_view(viewer.in_workflow(case.workflow), compiled.definition.roles, case.scope)
 
     def masker(self, row: NoticeRow) -> Callable[[str | None], str | None]:
         """Replaces the case's personal data in a text, unless the viewer may read it."""
         if row.case_id is None:
             return lambda text: text
         case, compiled = self._case(row.case_id)
-        if sees_pii(self.viewer, compiled.definition.roles):
+        viewer = self.viewer.in_workflow(case.workflow) if self.viewer is not None else None
+        if sees_pii(viewer, compiled.definition.roles):
             return lambda text: text
         secrets: set[str] = set()
         for name, spec in compiled.definition.fields.items():
@@ -133,7 +126,7 @@ def list_notices(engine: Engine, *, case: str | None = None, status: str | None 
         raise InvalidInput(f"unknown status {status!r}; use {', '.join(notice_rows.STATUSES)}")
 
     def work(connection: Connection) -> list[dict[str, Any]]:
-        lens = _Lens(engine, connection, _viewer(connection, viewer_name))
+        lens = _Lens(engine, connection, viewer_named(connection, viewer_name))
         case_id = _case_id(connection, case)
         rows = notice_rows.list_notices(connection, case_id=case_id, status=status, limit=limit)
         return [lens.summary(row) for row in rows if lens.may_see(row)]
@@ -144,12 +137,12 @@ def list_notices(engine: Engine, *, case: str | None = None, status: str | None 
 def show_notice(engine: Engine, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
     """One notice with its full text and headers, as delivered (masked for the viewer)."""
     def work(connection: Connection) -> dict[str, Any]:
-        lens = _Lens(engine, connection, _viewer(connection, viewer_name))
+        lens = _Lens(engine, connection, viewer_named(connection, viewer_name))
         row = find_notice(connection, reference)
         if not lens.may_see(row):
             assert lens.viewer is not None
             raise PermissionDenied(f"staff {lens.viewer.username!r} may not see notice {row.id} (a case of "
-                                   "another kecamatan)")
+                                   "another scope)")
         mask = lens.masker(row)
         view = lens.summary(row)
         message = outbound_of(row)
@@ -235,10 +228,12 @@ def preview(engine: Engine, template: str, number: str, viewer_name: str | None 
         if any(schedule.template == template for schedule in definition.schedules):
             raise InvalidInput(f"template {template!r} is a periodic notice (digest or recap), not about one case; "
                                "it cannot be previewed with --case")
-        viewer = _viewer(connection, viewer_name)
+        viewer = viewer_named(connection, viewer_name)
         if viewer is not None:
-            if not may_view(viewer, definition.roles, case.kecamatan):
-                raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another kecamatan)")
+            viewer = viewer.in_workflow(case.workflow)
+            if not may_view(viewer, definition.roles, case.scope):
+                field = definition.scope_field or "scope"
+                raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another {field})")
             recipient = Recipient("staff", viewer.name, viewer.roles[0] if viewer.roles else None,
                                   sees_pii(viewer, definition.roles), viewer.username)
         elif _sent_to_complainant(compiled, template):

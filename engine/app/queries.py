@@ -1,7 +1,7 @@
 """Read-only views of cases for people and scripts: show, history, inbox, lists.
 
 Every view is built for a viewer: personal data is masked unless the viewer's role may read it,
-and kecamatan-scoped staff only see their own kecamatan's cases.
+and staff of scoped roles only see the cases of their own scope value.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from engine.core import localtime as wita
 from engine.core.records import CaseRecord, EventRecord
 from engine.compile.workflow import CompiledWorkflow
+from engine.definition.model import WorkflowDefinition
 from engine.errors import NotFound, PermissionDenied
 from engine.core.fields import MASK
 from engine.core.integrity import first_broken
@@ -35,13 +36,14 @@ def masked_data(compiled: CompiledWorkflow, data: dict[str, Any], may_see_pii: b
 
 
 def allowed_triggers(compiled: CompiledWorkflow, case: CaseRecord, viewer: StaffMember | None) -> list[str]:
-    """Triggers ``viewer`` may fire now (role and kecamatan; guards are checked when firing)."""
+    """Triggers ``viewer`` may fire now (role and scope; guards are checked when firing)."""
     found: list[str] = []
     roles = compiled.definition.roles
+    viewer = viewer.in_workflow(case.workflow) if viewer is not None else None
     for transition in compiled.definition.transitions_from(case.state):
         if transition.trigger in found:
             continue
-        if viewer is None or role_for(viewer, transition.roles, roles, case.kecamatan) is not None:
+        if viewer is None or role_for(viewer, transition.roles, roles, case.scope) is not None:
             found.append(transition.trigger)
     return found
 
@@ -67,29 +69,50 @@ def deadline_view(case: CaseRecord, compiled: CompiledWorkflow, now: datetime) -
     }
 
 
+def viewer_named(connection: Connection, username: str | None) -> StaffMember | None:
+    """The staff member who looks (None: nobody in particular, who sees no personal data).
+
+    An unknown name is NotFound; a disabled member may see nothing.
+    """
+    if username is None:
+        return None
+    member = staff_rows.by_username(connection, username)
+    if member is None:
+        raise NotFound(f"staff {username!r} not found")
+    if not member.active:
+        raise PermissionDenied(f"staff {username!r} is disabled and may not see cases")
+    return member
+
+
+def _in(viewer: StaffMember | None, case: CaseRecord) -> StaffMember | None:
+    """The viewer as they act in the case's workflow (its grants only)."""
+    return viewer.in_workflow(case.workflow) if viewer is not None else None
+
+
+def scope_keys(definition: WorkflowDefinition, case: CaseRecord) -> dict[str, Any]:
+    """The case's scope value under ``scope`` and under the name of the workflow's scope field."""
+    return {"scope": case.scope, **({definition.scope_field: case.scope} if definition.scope_field else {})}
+
+
 class Views:
     """Views over one engine's database."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _viewer(self, connection: Connection, username: str | None) -> StaffMember | None:
-        if username is None:
-            return None
-        member = staff_rows.by_username(connection, username)
-        if member is None:
-            raise NotFound(f"staff {username!r} not found")
-        if not member.active:
-            raise PermissionDenied(f"staff {username!r} is disabled and may not see cases")
-        return member
+    @staticmethod
+    def _viewer(connection: Connection, username: str | None) -> StaffMember | None:
+        return viewer_named(connection, username)
 
     def _case(self, connection: Connection, number: str, viewer: StaffMember | None) -> tuple[CaseRecord, CompiledWorkflow]:
         case = case_rows.case_by_number(connection, number)
         if case is None:
             raise NotFound(f"case {number!r} not found")
         compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
-        if viewer is not None and not may_view(viewer, compiled.definition.roles, case.kecamatan):
-            raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another kecamatan)")
+        if viewer is not None and not may_view(viewer.in_workflow(case.workflow), compiled.definition.roles,
+                                               case.scope):
+            field = compiled.definition.scope_field or "scope"
+            raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another {field})")
         return case, compiled
 
     def case_view(self, connection: Connection, case: CaseRecord, compiled: CompiledWorkflow,
@@ -104,8 +127,8 @@ class Views:
             "state_label": state.label,
             "final": state.final,
             "version": case.version,
-            "kecamatan": case.kecamatan,
-            "data": masked_data(compiled, case.data, sees_pii(viewer, definition.roles)),
+            **scope_keys(definition, case),
+            "data": masked_data(compiled, case.data, sees_pii(_in(viewer, case), definition.roles)),
             "created_at": _iso(case.created_at),
             "updated_at": _iso(case.updated_at),
             "state_entered_at": _iso(case.state_entered_at),
@@ -129,7 +152,7 @@ class Views:
         def work(connection: Connection) -> list[dict[str, Any]]:
             viewer = self._viewer(connection, viewer_name)
             case, compiled = self._case(connection, number, viewer)
-            may_see = sees_pii(viewer, compiled.definition.roles)
+            may_see = sees_pii(_in(viewer, case), compiled.definition.roles)
             return [self._event_view(compiled, event, may_see) for event in case_rows.history(connection, case.id)]
 
         return self.engine.db.transaction(work)
@@ -149,12 +172,12 @@ class Views:
             "hash": event.hash,
         }
 
-    def list_cases(self, *, state: str | None = None, kecamatan: str | None = None, overdue: bool = False,
+    def list_cases(self, *, state: str | None = None, scope: str | None = None, overdue: bool = False,
                    viewer_name: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
         def work(connection: Connection) -> list[dict[str, Any]]:
             viewer = self._viewer(connection, viewer_name)
             now = self.engine.clock()
-            found = case_rows.list_cases(connection, states=[state] if state else None, kecamatan=kecamatan,
+            found = case_rows.list_cases(connection, states=[state] if state else None, scope=scope,
                                          overdue_at=now if overdue else None, limit=limit)
             return self._summaries(connection, found, viewer)
 
@@ -165,15 +188,18 @@ class Views:
         now = self.engine.clock()
         for case in found:
             compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
-            if viewer is not None and not may_view(viewer, compiled.definition.roles, case.kecamatan):
+            definition = compiled.definition
+            acting = _in(viewer, case)
+            if acting is not None and not may_view(acting, definition.roles, case.scope):
                 continue
-            may_see = sees_pii(viewer, compiled.definition.roles)
+            may_see = sees_pii(acting, definition.roles)
             rows.append({
                 "number": case.number,
                 "state": case.state,
-                "state_label": compiled.definition.states[case.state].label,
-                "kecamatan": case.kecamatan,
-                "kategori": case.data.get("kategori"),
+                "state_label": definition.states[case.state].label,
+                **scope_keys(definition, case),
+                **{name: case.data.get(name) for name in definition.reports.breakdowns
+                   if name != definition.scope_field},
                 "data": masked_data(compiled, case.data, may_see),
                 "version": case.version,
                 "created_at": _iso(case.created_at),
@@ -217,6 +243,30 @@ class Views:
             return broken
 
         return self.engine.db.transaction(work)
+
+    def staff(self) -> list[dict[str, Any]]:
+        """Every staff member with their grants, by username, as ``staff_view`` shows them."""
+
+        def work(connection: Connection) -> list[dict[str, Any]]:
+            return [self._staff_view(connection, member) for member in staff_rows.all_staff(connection)]
+
+        return self.engine.db.transaction(work)
+
+    def staff_view(self, member: StaffMember) -> dict[str, Any]:
+        """A staff member as the adapters show it: roles, scope (also under each workflow's scope-field name), grants."""
+        return self.engine.db.transaction(lambda connection: self._staff_view(connection, member))
+
+    def _staff_view(self, connection: Connection, member: StaffMember) -> dict[str, Any]:
+        named: dict[str, str | None] = {}
+        for workflow in member.workflows:
+            field = self.engine.compiled(connection, workflow).definition.scope_field
+            if field:
+                named.setdefault(field, member.in_workflow(workflow).scope)
+        return {
+            "id": member.id, "username": member.username, "name": member.name, "roles": list(member.roles),
+            "scope": member.scope, **named, "phone": member.phone, "email": member.email, "active": member.active,
+            "grants": [{"workflow": g.workflow, "role": g.role, "scope": g.scope} for g in member.grants],
+        }
 
     def open_cases_below(self, workflow: str, version: int) -> list[str]:
         """Numbers of the open cases of ``workflow`` still on a version older than ``version``."""

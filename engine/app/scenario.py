@@ -33,7 +33,7 @@ class StaffSpec:
     username: str
     name: str
     roles: tuple[str, ...]
-    kecamatan: str | None
+    scope: str | None
     phone: str | None
     email: str | None
 
@@ -122,9 +122,9 @@ def load_scenario(path: Path) -> Scenario:
     if root is None:
         raise DefinitionError(reader.problems)
     top = reader.mapping(root, "the scenario", allowed=("scenario", "workflow", "start", "staff", "steps"),
-                         required=("scenario", "start", "steps")) or {}
+                         required=("scenario", "workflow", "start", "steps")) or {}
     title = reader.string(top["scenario"], "scenario") if "scenario" in top else None
-    workflow = path.resolve().parent.parent / "treckk.yaml"
+    workflow = path.resolve()
     if "workflow" in top:
         given = reader.string(top["workflow"], "workflow")
         if given:
@@ -149,14 +149,17 @@ def load_scenario(path: Path) -> Scenario:
 
 
 def _staff(reader: Reader, node: yaml.Node) -> StaffSpec | None:
-    keys = reader.mapping(node, "a staff entry", allowed=("username", "name", "roles", "kecamatan", "phone", "email"),
+    # `kecamatan` is the older spelling of `scope`, kept so existing scenarios still load.
+    keys = reader.mapping(node, "a staff entry",
+                          allowed=("username", "name", "roles", "scope", "kecamatan", "phone", "email"),
                           required=("username", "name", "roles"))
     if not keys or not {"username", "name", "roles"} <= keys.keys():
         return None
-    text = {k: reader.string(keys[k], k) for k in ("username", "name", "kecamatan", "phone", "email") if k in keys}
+    text = {k: reader.string(keys[k], k) for k in ("username", "name", "scope", "kecamatan", "phone", "email")
+            if k in keys}
     roles = tuple(value for value, _ in reader.names(keys["roles"], "roles"))
-    return StaffSpec(text["username"] or "", text["name"] or "", roles, text.get("kecamatan"), text.get("phone"),
-                     text.get("email"))
+    return StaffSpec(text["username"] or "", text["name"] or "", roles, text.get("scope") or text.get("kecamatan"),
+                     text.get("phone"), text.get("email"))
 
 
 def _step(reader: Reader, index: int, node: yaml.Node) -> Step | None:
@@ -212,7 +215,7 @@ def run_scenario(scenario: Scenario, database_url: str, home: Path,
     engine = Engine(database, clock, home)
     engine.deploy(scenario.workflow, None)
     for member in scenario.staff:
-        engine.add_staff(member.username, member.name, member.roles, member.kecamatan, member.phone, member.email)
+        engine.add_staff(member.username, member.name, member.roles, member.scope, member.phone, member.email)
     aliases: dict[str, str] = {}
     results = []
     try:

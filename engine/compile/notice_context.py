@@ -77,7 +77,8 @@ class CaseContexts:
                 "state_label": states[case.state].label if case.state in states else case.state,
                 "version": case.version,
                 "created_at": case.created_at,
-                "kecamatan": display_value(scope_spec, case.kecamatan) if case.kecamatan else "-",
+                **dict.fromkeys(("scope", *((definition.scope_field,) if definition.scope_field else ())),
+                                display_value(scope_spec, case.scope) if case.scope else "-"),
                 "due_at": case.due_at,
                 "overdue": overdue_by > 0,
                 "overdue_by": overdue_by,
@@ -206,7 +207,7 @@ def sample_case(definition: WorkflowDefinition, state: str) -> CaseRecord:
     return CaseRecord(
         id=1, number=f"{definition.number_prefix}-2026-000001", workflow=definition.name,
         definition_version=definition.version, definition_digest="", state=state, data=data,
-        kecamatan=scope, version=3, created_at=moment - timedelta(hours=5), updated_at=moment,
+        scope=scope, version=3, created_at=moment - timedelta(hours=5), updated_at=moment,
         state_entered_at=moment - timedelta(hours=3), state_entry=3, due_at=moment - timedelta(minutes=90),
         next_step=0, next_step_at=moment - timedelta(minutes=90),
     )
@@ -229,12 +230,12 @@ def sample_report(definition: WorkflowDefinition) -> dict[str, Any]:
     period = Period(now - timedelta(days=30), now, "November 2026")
     case = sample_case(definition, definition.initial)
     created = now - timedelta(days=3)
-    open_row = OpenCaseRow(1, case.number, case.state, case.kecamatan, dict(case.data), created,
+    open_row = OpenCaseRow(1, case.number, case.state, case.scope, dict(case.data), created,
                            now - timedelta(hours=2), 1)
-    recap = [RecapCaseRow(1, case.state, case.kecamatan, dict(case.data), created, now - timedelta(hours=2), None)]
+    recap = [RecapCaseRow(1, case.state, case.scope, dict(case.data), created, now - timedelta(hours=2), None)]
     for index, states in enumerate(definition.reports.outcomes.values(), start=2):
         if states:
-            recap.append(RecapCaseRow(index, states[0], case.kecamatan, dict(case.data), created, None,
+            recap.append(RecapCaseRow(index, states[0], case.scope, dict(case.data), created, None,
                                       created + timedelta(hours=4 * index)))
     return compute_report(definition, open_cases=[open_row], recap_cases=recap, late_ids={1}, period=period, now=now)
 

@@ -1,4 +1,4 @@
-"""Who may do what: role and kecamatan checks, and who may read personal data (pure).
+"""Who may do what: role and scope checks, and who may read personal data (pure).
 
 The checks take any object shaped like a staff member (``Actor``) so this module needs nothing
 from the store: the pure core imports no SQLAlchemy.
@@ -23,36 +23,36 @@ class Actor(Protocol):
     def roles(self) -> tuple[str, ...]: ...
 
     @property
-    def kecamatan(self) -> str | None: ...
+    def scope(self) -> str | None: ...
 
     @property
     def active(self) -> bool: ...
 
 
-def _covers(actor: Actor, role: str, roles: RoleBook, case_kecamatan: str | None) -> bool:
+def _covers(actor: Actor, role: str, roles: RoleBook, case_scope: str | None) -> bool:
     spec = roles.roles.get(role)
-    return spec is None or not spec.scoped or (case_kecamatan is not None and actor.kecamatan == case_kecamatan)
+    return spec is None or not spec.scoped or (case_scope is not None and actor.scope == case_scope)
 
 
-def role_for(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_kecamatan: str | None) -> str | None:
-    """The first role of an active ``actor`` that may act on a case of ``case_kecamatan``, else None."""
+def role_for(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_scope: str | None) -> str | None:
+    """The first role of an active ``actor`` that may act on a case of ``case_scope``, else None."""
     if not actor.active:
         return None
     for role in actor.roles:
-        if role in allowed and _covers(actor, role, roles, case_kecamatan):
+        if role in allowed and _covers(actor, role, roles, case_scope):
             return role
     return None
 
 
-def acting_role(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_kecamatan: str | None,
+def acting_role(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_scope: str | None,
                 what: str) -> str:
-    """The first role of ``actor`` that may do ``what`` on a case of ``case_kecamatan``.
+    """The first role of ``actor`` that may do ``what`` on a case of ``case_scope``.
 
-    Raises PermissionDenied naming the roles that would be accepted, or the kecamatan mismatch.
+    Raises PermissionDenied naming the roles that would be accepted, or the scope mismatch.
     """
     if not actor.active:
         raise PermissionDenied(f"staff {actor.username!r} is disabled and cannot {what}")
-    found = role_for(actor, allowed, roles, case_kecamatan)
+    found = role_for(actor, allowed, roles, case_scope)
     if found is not None:
         return found
     if not any(role in allowed for role in actor.roles):
@@ -60,9 +60,10 @@ def acting_role(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_keca
             f"staff {actor.username!r} (roles: {', '.join(actor.roles) or 'none'}) may not {what}; "
             f"allowed roles are {', '.join(allowed)}"
         )
+    field = next((roles.roles[r].scope for r in actor.roles if r in allowed and r in roles.roles), "scope")
     raise PermissionDenied(
-        f"staff {actor.username!r} acts for kecamatan {actor.kecamatan or '(none)'} and may not {what} on a "
-        f"case of kecamatan {case_kecamatan or '(none)'}"
+        f"staff {actor.username!r} acts for {field} {actor.scope or '(none)'} and may not {what} on a "
+        f"case of {field} {case_scope or '(none)'}"
     )
 
 
@@ -78,11 +79,11 @@ def capable_role(actor: Actor, roles: RoleBook, capability: str, what: str) -> s
     return found
 
 
-def may_view(viewer: Actor, roles: RoleBook, case_kecamatan: str | None) -> bool:
-    """Kecamatan-scoped staff only see their own kecamatan's cases; everyone else sees all."""
+def may_view(viewer: Actor, roles: RoleBook, case_scope: str | None) -> bool:
+    """Staff of scoped roles only see the cases of their own scope value; everyone else sees all."""
     for role in viewer.roles:
         spec = roles.roles.get(role)
-        if spec is not None and (not spec.scoped or viewer.kecamatan == case_kecamatan):
+        if spec is not None and (not spec.scoped or viewer.scope == case_scope):
             return True
     return False
 

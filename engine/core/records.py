@@ -18,7 +18,8 @@ class CaseRecord:
     definition_digest: str
     state: str
     data: dict[str, Any]
-    kecamatan: str | None
+    scope: str | None
+    """The case's value of its workflow's ``scope_field`` (None when it has none or it is not set yet)."""
     version: int
     created_at: datetime
     updated_at: datetime

@@ -1,6 +1,6 @@
 """Notices: recipients resolved and notices rendered into outbox rows inside the event's transaction.
 
-Recipients: a role (kecamatan-scoped roles only get their kecamatan's cases), ``@username``, or
+Recipients: a role (scoped roles only get the cases of their own scope value), ``@username``, or
 ``pelapor`` — the complainant, when a phone number or e-mail address is known (an anonymous
 complainant with a contact still gets notices; without a contact nobody can be told). Each
 recipient gets a notice rendered for them (personal data masked unless their role may see it),
@@ -59,15 +59,16 @@ def resolve_recipients(connection: Connection, compiled: CompiledWorkflow, case:
                 if complainant is not None:
                     found.append(complainant)
         elif name.startswith(STAFF_PREFIX):
-            member = staff_rows.by_username(connection, name[len(STAFF_PREFIX):])
+            member = staff_rows.by_username(connection, name[len(STAFF_PREFIX):], definition.name)
             if member is not None:
                 add_staff(member, None)
         else:
             spec = definition.roles.roles.get(name)
             scoped = spec is not None and spec.scoped
-            if scoped and (case is None or case.kecamatan is None):
+            if scoped and (case is None or case.scope is None):
                 continue
-            for member in staff_rows.active_with_role(connection, name, case.kecamatan if scoped and case else None):
+            for member in staff_rows.active_with_role(connection, definition.name, name,
+                                                      case.scope if scoped and case else None):
                 add_staff(member, name)
     return found
 

@@ -14,7 +14,7 @@ from engine.store.schema import case_numbers, cases, events
 
 _CASE_COLUMNS = (
     cases.c.id, cases.c.number, cases.c.workflow, cases.c.definition_version, cases.c.definition_digest,
-    cases.c.state, cases.c.data, cases.c.kecamatan, cases.c.version, cases.c.created_at, cases.c.updated_at,
+    cases.c.state, cases.c.data, cases.c.scope, cases.c.version, cases.c.created_at, cases.c.updated_at,
     cases.c.state_entered_at, cases.c.state_entry, cases.c.due_at, cases.c.next_step, cases.c.next_step_at,
     cases.c.last_hash,
 )  # fmt: skip
@@ -35,7 +35,7 @@ _save_case = PreparedStatement(
     update(cases)
     .where(and_(cases.c.id == bindparam("b_id"), cases.c.version == bindparam("b_version")))
     .values({name: bindparam(name) for name in (
-        "definition_version", "definition_digest", "state", "data", "kecamatan", "version", "updated_at",
+        "definition_version", "definition_digest", "state", "data", "scope", "version", "updated_at",
         "state_entered_at", "state_entry", "due_at", "next_step", "next_step_at", "last_hash")})
 )
 _EVENT_COLUMNS = (
@@ -99,7 +99,7 @@ def save_case(connection: Connection, case: CaseRecord, expected_version: int) -
     return _save_case.rowcount(connection, {
         "b_id": case.id, "b_version": expected_version,
         "definition_version": case.definition_version, "definition_digest": case.definition_digest,
-        "state": case.state, "data": case.data, "kecamatan": case.kecamatan, "version": case.version,
+        "state": case.state, "data": case.data, "scope": case.scope, "version": case.version,
         "updated_at": case.updated_at, "state_entered_at": case.state_entered_at, "state_entry": case.state_entry,
         "due_at": case.due_at, "next_step": case.next_step, "next_step_at": case.next_step_at,
         "last_hash": case.last_hash,
@@ -139,7 +139,7 @@ def list_cases(
     connection: Connection,
     *,
     states: Sequence[str] | None = None,
-    kecamatan: str | None = None,
+    scope: str | None = None,
     overdue_at: datetime | None = None,
     workflow: str | None = None,
     below_version: int | None = None,
@@ -152,8 +152,8 @@ def list_cases(
         statement = statement.where(cases.c.definition_version < below_version)
     if states is not None:
         statement = statement.where(cases.c.state.in_(list(states)))
-    if kecamatan is not None:
-        statement = statement.where(cases.c.kecamatan == kecamatan)
+    if scope is not None:
+        statement = statement.where(cases.c.scope == scope)
     if overdue_at is not None:
         statement = statement.where(cases.c.due_at < overdue_at)
     statement = statement.order_by(cases.c.due_at.is_(None), cases.c.due_at, cases.c.id)

@@ -22,12 +22,12 @@ schedule_runs = cast(Table, _schedule_runs)
 def open_cases(connection: Connection, workflow: str, states: Sequence[str]) -> list[OpenCaseRow]:
     """Cases of ``workflow`` in one of ``states`` (the non-final ones)."""
     rows = connection.execute(
-        select(cases.c.id, cases.c.number, cases.c.state, cases.c.kecamatan, cases.c.data, cases.c.created_at,
+        select(cases.c.id, cases.c.number, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at,
                cases.c.due_at, cases.c.next_step)
         .where(and_(cases.c.workflow == workflow, cases.c.state.in_(list(states))))
         .order_by(cases.c.id)
     )
-    return [OpenCaseRow(r.id, r.number, r.state, r.kecamatan, dict(r.data or {}), r.created_at, r.due_at, r.next_step)
+    return [OpenCaseRow(r.id, r.number, r.state, r.scope, dict(r.data or {}), r.created_at, r.due_at, r.next_step)
             for r in rows]
 
 
@@ -40,7 +40,7 @@ def recap_cases(connection: Connection, workflow: str, final_states: Sequence[st
     final_event = and_(events.c.case_id == cases.c.id, events.c.to_state.in_(finals),
                        events.c.from_state.notin_(finals))
     rows = connection.execute(
-        select(cases.c.id, cases.c.state, cases.c.kecamatan, cases.c.data, cases.c.created_at, cases.c.due_at,
+        select(cases.c.id, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at, cases.c.due_at,
                events.c.at)
         .select_from(cases.outerjoin(events, final_event))
         .where(and_(cases.c.workflow == workflow, cases.c.created_at < end,
@@ -49,7 +49,7 @@ def recap_cases(connection: Connection, workflow: str, final_states: Sequence[st
     )
     found: dict[int, RecapCaseRow] = {}
     for r in rows:
-        found.setdefault(r.id, RecapCaseRow(r.id, r.state, r.kecamatan, dict(r.data or {}), r.created_at, r.due_at,
+        found.setdefault(r.id, RecapCaseRow(r.id, r.state, r.scope, dict(r.data or {}), r.created_at, r.due_at,
                                             r.at if r.state in finals else None))
     return list(found.values())
 

@@ -89,25 +89,30 @@ class Base(DeclarativeBase):
 
 
 class Staff(Base):
-    """A person who acts on cases; roles are in ``StaffRole``."""
+    """A person who acts on cases; the roles they hold, per workflow, are in ``StaffGrant``."""
 
     __tablename__ = "staff"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    kecamatan: Mapped[str | None] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
 
-class StaffRole(Base):
-    """Which roles a staff member holds (one row each, so 'everyone with role R' is a lookup)."""
+class StaffGrant(Base):
+    """A role a staff member holds in one workflow, bound there to a scope value (or to every case: None).
 
-    __tablename__ = "staff_roles"
+    One row each, so "everyone with role R in workflow W" is an index lookup.
+    """
+
+    __tablename__ = "staff_grants"
+    __table_args__ = (Index("ix_staff_grants_workflow_role", "workflow", "role"),)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    workflow: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str | None] = mapped_column(String(64))
 
 
 class DefinitionVersion(Base):
@@ -139,7 +144,7 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_next_step_at", "next_step_at"),
-        Index("ix_cases_state_kecamatan", "state", "kecamatan"),
+        Index("ix_cases_state_scope", "state", "scope"),
         Index("ix_cases_due_at", "due_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -149,7 +154,8 @@ class Case(Base):
     definition_digest: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]]
-    kecamatan: Mapped[str | None] = mapped_column(String(64))
+    scope: Mapped[str | None] = mapped_column(String(64))
+    """The case's value of its workflow's ``scope_field`` (kept as a column for scoped reads)."""
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -242,7 +248,7 @@ class Notice(Base):
 cases = cast(Table, Case.__table__)
 events = cast(Table, Event.__table__)
 staff = cast(Table, Staff.__table__)
-staff_roles = cast(Table, StaffRole.__table__)
+staff_grants = cast(Table, StaffGrant.__table__)
 definitions = cast(Table, DefinitionVersion.__table__)
 case_numbers = cast(Table, CaseNumber.__table__)
 escalations = cast(Table, Escalation.__table__)

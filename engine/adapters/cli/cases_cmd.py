@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from engine.adapters.cli.context import Context, common_options, parse_assignments
@@ -12,7 +13,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser("submit", parents=[common], help="record a new complaint; prints its case number")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
     p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE")
-    p.add_argument("--workflow", default="treckk")
+    p.add_argument("--workflow", help="the workflow of the new case (default: the only deployed one)")
     p.add_argument("--comment")
     p.add_argument("--idempotency-key", metavar="K")
     p.set_defaults(handler=submit)
@@ -43,7 +44,8 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("cases", parents=[common], help="list and filter cases")
     p.add_argument("--state")
-    p.add_argument("--kecamatan")
+    p.add_argument("--scope", metavar="VALUE", help="only cases with this value of their scope field")
+    p.add_argument("--kecamatan", dest="scope", help=argparse.SUPPRESS)  # the older spelling of --scope
     p.add_argument("--overdue", action="store_true")
     p.add_argument("--as", dest="actor", metavar="USER")
     p.add_argument("--limit", type=int, default=500)
@@ -103,8 +105,7 @@ def cases(ctx: Context) -> int:
     from engine.adapters.cli.formatting import case_rows_text
 
     args = ctx.args
-    kecamatan = args.kecamatan
-    ctx.emit(ctx.views.list_cases(state=args.state, kecamatan=kecamatan, overdue=args.overdue,
+    ctx.emit(ctx.views.list_cases(state=args.state, scope=args.scope, overdue=args.overdue,
                                   viewer_name=args.actor, limit=args.limit), case_rows_text)
     return 0
 

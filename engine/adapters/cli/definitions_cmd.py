@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("diagram", parents=[common], help="print the state diagram of a workflow")
     p.add_argument("workflow", nargs="?", type=Path, metavar="WORKFLOW",
-                   help="workflow file or name (default: workflows/treckk.yaml)")
+                   help="workflow file or name (default: the only file in workflows/)")
     p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     p.set_defaults(handler=diagram)
 
@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("migrate", parents=[common], help="move cases to a newer definition version")
     p.add_argument("cases", nargs="*", metavar="CASE")
-    p.add_argument("--workflow", default="treckk")
+    p.add_argument("--workflow", help="the workflow (default: the named cases' own, or the only deployed one)")
     p.add_argument("--to-version", type=int, required=True, metavar="N")
     p.add_argument("--map", dest="mapping", action="append", metavar="OLD=NEW", help="rename a state")
     p.add_argument("--all", action="store_true", help="every open case of older versions")
@@ -127,13 +127,24 @@ def validate(ctx: Context) -> int:
     return 0
 
 
+def _only_workflow_file(home: Path) -> Path:
+    """The one workflow file of the home; several or none is an error naming them."""
+    from engine.errors import InvalidInput
+
+    found = _workflow_files(home)
+    if len(found) != 1:
+        names = ", ".join(p.stem for p in found) or "none"
+        raise InvalidInput(f"name the workflow to draw: {home / 'workflows'} holds {names}")
+    return found[0]
+
+
 def diagram(ctx: Context) -> int:
     from engine.definition import diagram as diagrams
     from engine.compile.workflow import bundle_from_files, compile_bundle
 
     given = ctx.args.workflow
     path = given if given is None or given.suffix else ctx.home / "workflows" / f"{given}.yaml"
-    compiled = compile_bundle(bundle_from_files(path or ctx.home / "workflows" / "treckk.yaml", ctx.home / "templates"))
+    compiled = compile_bundle(bundle_from_files(path or _only_workflow_file(ctx.home), ctx.home / "templates"))
     text = diagrams.dot(compiled.definition) if ctx.args.format == "dot" else diagrams.mermaid(compiled.definition)
     ctx.emit({"format": ctx.args.format, "diagram": text}, lambda r: r["diagram"].rstrip("\n"))
     return 0
@@ -159,7 +170,8 @@ def migrate(ctx: Context) -> int:
         mapping[old] = new
     numbers = list(args.cases)
     if args.all:
-        numbers += [n for n in ctx.views.open_cases_below(args.workflow, args.to_version) if n not in numbers]
+        workflow = ctx.engine.resolve_workflow(args.workflow)
+        numbers += [n for n in ctx.views.open_cases_below(workflow, args.to_version) if n not in numbers]
     if not numbers:
         raise InvalidInput("name the cases to migrate, or give --all")
     moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor)

@@ -59,6 +59,6 @@ def case_rows_text(rows: list[dict[str, Any]]) -> str:
         due = deadline["due_at_wita"] if deadline else "-"
         late = f"  TERLAMBAT {deadline['overdue_text']}" if deadline and deadline["overdue"] else ""
         actions = f"  [{', '.join(row['allowed_triggers'])}]" if row.get("allowed_triggers") else ""
-        lines.append(f"{row['number']}  {row['state_label']:<28} {row['kecamatan'] or '-':<16} batas: {due}{late}"
+        lines.append(f"{row['number']}  {row['state_label']:<28} {row['scope'] or '-':<16} batas: {due}{late}"
                      f"{actions}")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ def register(commands: Any) -> None:
                             description="Without a subcommand: list notices, oldest first.")
     p.add_argument("--case", metavar="CASE", help="only the notices of this case")
     p.add_argument("--status", choices=STATUSES)
-    p.add_argument("--as", dest="actor", metavar="USER", help="as this staff member sees them (masking, kecamatan)")
+    p.add_argument("--as", dest="actor", metavar="USER", help="as this staff member sees them (masking, scope)")
     p.add_argument("--limit", type=_positive, default=200, metavar="N")
     p.set_defaults(handler=list_notices)
     sub = p.add_subparsers(dest="notices_command", metavar="COMMAND", parser_class=type(p))

@@ -1,11 +1,18 @@
-"""Commands on staff: staff add, staff list, staff disable."""
+"""Commands on staff: staff add, update, list, disable, enable."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import argparse
 from typing import Any
 
 from engine.adapters.cli.context import Context, common_options
+
+
+def _scope_option(parser: Any) -> None:
+    parser.add_argument("--scope", metavar="VALUE",
+                        help="the value of the workflow's scope field the roles are bound to (e.g. a kecamatan)")
+    # The older spelling from when the only workflow was scoped by kecamatan; same destination.
+    parser.add_argument("--kecamatan", dest="scope", help=argparse.SUPPRESS)
 
 
 def register(commands: Any) -> None:
@@ -16,37 +23,58 @@ def register(commands: Any) -> None:
     p.add_argument("username")
     p.add_argument("--name", required=True)
     p.add_argument("--role", dest="roles", action="append", required=True, metavar="ROLE")
-    p.add_argument("--kecamatan")
+    _scope_option(p)
     p.add_argument("--phone")
     p.add_argument("--email")
-    p.add_argument("--workflow", default="treckk")
+    p.add_argument("--workflow", help="the workflow the roles belong to (default: the only deployed one)")
     p.set_defaults(handler=add)
+    p = sub.add_parser("update", parents=[common],
+                       help="change a staff member's name, contacts, or roles and scope in one workflow")
+    p.add_argument("username")
+    p.add_argument("--name")
+    p.add_argument("--role", dest="roles", action="append", metavar="ROLE",
+                   help="the roles in the workflow, replacing the ones held there (repeat for several)")
+    _scope_option(p)
+    p.add_argument("--phone")
+    p.add_argument("--email")
+    p.add_argument("--workflow", help="the workflow whose roles change (default: the only deployed one)")
+    p.set_defaults(handler=update)
     p = sub.add_parser("list", parents=[common], help="list staff members")
     p.set_defaults(handler=list_staff)
     p = sub.add_parser("disable", parents=[common], help="disable a staff member")
     p.add_argument("username")
     p.set_defaults(handler=disable)
+    p = sub.add_parser("enable", parents=[common], help="enable a disabled staff member again")
+    p.add_argument("username")
+    p.set_defaults(handler=enable)
 
 
 def _text(member: dict[str, Any]) -> str:
     state = "" if member["active"] else "  (nonaktif)"
-    where = f"  kecamatan {member['kecamatan']}" if member["kecamatan"] else ""
-    return f"{member['username']:<16} {member['name']:<32} {', '.join(member['roles'])}{where}{state}"
+    several = len({g["workflow"] for g in member["grants"]}) > 1
+    roles = ", ".join(f"{g['workflow']}:{g['role']}" if several else g["role"] for g in member["grants"])
+    where = f"  wilayah {member['scope']}" if member["scope"] else ""
+    return f"{member['username']:<16} {member['name']:<32} {roles}{where}{state}"
 
 
 def add(ctx: Context) -> int:
     args = ctx.args
-    member = ctx.engine.add_staff(args.username, args.name, args.roles, args.kecamatan, args.phone, args.email,
+    member = ctx.engine.add_staff(args.username, args.name, args.roles, args.scope, args.phone, args.email,
                                   args.workflow)
-    ctx.emit(asdict(member), _text)
+    ctx.emit(ctx.views.staff_view(member), _text)
+    return 0
+
+
+def update(ctx: Context) -> int:
+    args = ctx.args
+    member = ctx.engine.update_staff(args.username, name=args.name, roles=args.roles, scope=args.scope,
+                                     phone=args.phone, email=args.email, workflow=args.workflow)
+    ctx.emit(ctx.views.staff_view(member), _text)
     return 0
 
 
 def list_staff(ctx: Context) -> int:
-    from engine.store import staff_rows
-
-    with ctx.database.begin() as connection:
-        members = [asdict(m) for m in staff_rows.all_staff(connection)]
+    members = ctx.views.staff()
     ctx.emit(members, lambda rows: "\n".join(_text(m) for m in rows) or "(belum ada petugas)")
     return 0
 
@@ -54,4 +82,10 @@ def list_staff(ctx: Context) -> int:
 def disable(ctx: Context) -> int:
     ctx.engine.disable_staff(ctx.args.username)
     ctx.emit({"username": ctx.args.username, "active": False}, lambda r: f"{r['username']} disabled")
+    return 0
+
+
+def enable(ctx: Context) -> int:
+    ctx.engine.set_staff_active(ctx.args.username, True)
+    ctx.emit({"username": ctx.args.username, "active": True}, lambda r: f"{r['username']} enabled")
     return 0
