@@ -189,3 +189,19 @@ def test_staff_are_checked_against_the_definition(engine: Engine, cli: Any) -> N
         ["admin", "kabid", "kasat", "inovator", "tim_paringin", "tim_juai", "tim_halong"])
     with pytest.raises(InvalidInput):
         engine.add_staff("x6", "X", [], None, None, None)
+
+
+def test_errors_carry_fields_for_adapters_to_word(engine: Engine) -> None:
+    from engine.errors import Unavailable
+    from engine.store.database import DatabaseUnavailable
+
+    with pytest.raises(PermissionDenied) as refused:
+        engine.deploy(ROOT / "workflows" / "treckk.yaml", "admin")
+    assert refused.value.fields() == {"kind": "permission_denied", "field": "role", "value": ["admin_lalisa"],
+                                      "accepted": ["inovator"]}
+    assert (refused.value.exit_code, refused.value.http_status) == (3, 403)
+    with pytest.raises(InvalidInput) as bad:
+        engine.add_staff("x7", "X", ["lurah"], None, None, None)
+    assert bad.value.field == "role" and bad.value.value == "lurah" and "tim_treckk" in bad.value.accepted
+    assert (NotFound("x").http_status, InvalidInput("x").http_status) == (404, 422)
+    assert issubclass(DatabaseUnavailable, Unavailable) and Unavailable("x").exit_code == 7

@@ -8,7 +8,7 @@ deadline and outbox rows together — or nothing at all.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from engine.core import fields as field_values
-from engine.core.records import CaseRecord, EventRecord
+from engine.core.deadlines import WorkingCalendar, deadline_on_entry
+from engine.core.records import CaseRecord, EventRecord, enter_state
 from engine.channels import ChannelSet, channels_from_environment
 from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
 from engine.core.clock import Clock
-from engine.core.deadlines import WorkingCalendar
-from engine.definition.model import InputSpec, StateSpec, WorkflowDefinition
+from engine.definition.model import InputSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engine.core.integrity import sealed
 from engine.compile.notice_context import EventFacts
@@ -37,15 +37,6 @@ from engine.store.staff_rows import StaffMember
 
 SYSTEM_ACTOR = "system"
 MIGRATION_TRIGGER = "migrasi"
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """When the case is due in its current state and when its next escalation step fires."""
-
-    due_at: datetime | None
-    next_step: int | None
-    next_step_at: datetime | None
 
 
 class Engine:
@@ -199,8 +190,10 @@ class Engine:
         if len(deployed) == 1:
             return deployed[0]
         if not deployed:
-            raise NotFound("no workflow is deployed; run `treckk init` or `treckk deploy`")
-        raise InvalidInput(f"several workflows are deployed ({', '.join(deployed)}); choose one with --workflow")
+            raise NotFound("no workflow is deployed; run `treckk init` or `treckk deploy`", field="workflow",
+                           hint="deploy a workflow first")
+        raise InvalidInput(f"several workflows are deployed ({', '.join(deployed)}); choose one with --workflow",
+                           field="workflow", accepted=deployed)
 
     # -- commands -------------------------------------------------------------------------
     def submit(self, actor: str, values: Mapping[str, object], *, workflow: str | None = None,
@@ -240,7 +233,7 @@ class Engine:
             definition_digest=compiled.digest, state=definition.initial, data=data, scope=scope,
             version=1, created_at=now, updated_at=now, state_entered_at=now, state_entry=1,
         )
-        self._enter_deadline(compiled, case, definition.states[definition.initial], now)
+        self._enter(compiled, case, definition.initial, now)
         event = sealed(number, EventRecord(0, 1, intake.trigger, None, definition.initial, member.username, role,
                                            now, dict(data), comment, idempotency_key, ""))
         case.last_hash = event.hash
@@ -310,9 +303,7 @@ class Engine:
             case.scope = data.get(definition.scope_field)
         case.version = previous_version + 1
         case.updated_at = now
-        case.state_entered_at = now
-        case.state_entry = case.version
-        self._enter_deadline(compiled, case, definition.states[outcome.to_state], now)
+        self._enter(compiled, case, outcome.to_state, now)
         event = sealed(number, EventRecord(case.id, case.version, trigger, before, outcome.to_state, member.username,
                                            role, now, given, comment, idempotency_key, case.last_hash))
         case.last_hash = event.hash
@@ -326,23 +317,11 @@ class Engine:
             self.routing, event=facts, base_url=self.base_url))
         return case
 
-    def _enter_deadline(self, compiled: CompiledWorkflow, case: CaseRecord, state: StateSpec, now: datetime) -> None:
-        deadline = self.deadline_on_entry(compiled, state, now)
-        case.due_at, case.next_step, case.next_step_at = deadline.due_at, deadline.next_step, deadline.next_step_at
-
-    def deadline_on_entry(self, compiled: CompiledWorkflow, state: StateSpec, entered: datetime) -> Deadline:
-        """Due time and first escalation step for a case entering ``state`` at ``entered``."""
-        if state.deadline is None:
-            return Deadline(None, None, None)
-        calendar = self.calendar(compiled, state.deadline.calendar)
-        due = calendar.add(entered, state.deadline.within)
-        steps = state.deadline.escalation
-        if not steps:
-            return Deadline(due, None, None)
-        # "0 minutes after the deadline" is the deadline itself, even when it ends at closing
-        # time (the calendar would otherwise move it to the next opening).
-        first = steps[0].after
-        return Deadline(due, 0, due if first.amount == 0 else calendar.add(due, first))
+    def _enter(self, compiled: CompiledWorkflow, case: CaseRecord, state: str, now: datetime) -> None:
+        """``case`` enters ``state`` now, with the state's deadline and first escalation step."""
+        deadline = deadline_on_entry(compiled.definition.states[state], now,
+                                     lambda name: self.calendar(compiled, name))
+        enter_state(case, state, now, deadline.due_at, deadline.next_step, deadline.next_step_at)
 
     def _workflow_of_cases(self, connection: Connection, numbers: Sequence[str]) -> str:
         """The one workflow the named cases belong to (an error when they belong to several)."""
@@ -401,8 +380,7 @@ class Engine:
                 case.updated_at = now
                 case.definition_version, case.definition_digest = to_version, target.digest
                 if new_state != before:
-                    case.state, case.state_entered_at, case.state_entry = new_state, now, case.version
-                    self._enter_deadline(target, case, target.definition.states[new_state], now)
+                    self._enter(target, case, new_state, now)
                 event = sealed(number, EventRecord(
                     case.id, case.version, MIGRATION_TRIGGER, before, new_state, member.username, role, now,
                     {"to_version": to_version}, f"migrasi ke versi {to_version}", None, case.last_hash))
@@ -427,12 +405,14 @@ def _grant_scope(definition: WorkflowDefinition, roles: Sequence[str], given: st
     known = definition.roles.roles
     for role in roles:
         if role not in known:
-            raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}")
+            raise InvalidInput(f"unknown role {role!r}; known roles are {', '.join(known)}", field="role", value=role,
+                               accepted=tuple(known))
     scoped = [r for r in roles if known[r].scoped]
     if not given:
         if scoped:
             field = definition.scope_field or "scope"
-            raise InvalidInput(f"role {', '.join(scoped)} is bound to a {field}; give --scope (or --{field})")
+            raise InvalidInput(f"role {', '.join(scoped)} is bound to a {field}; give --scope (or --{field})",
+                               field="scope", hint=f"name the {field} the staff member works for")
         return None
     spec = definition.fields.get(definition.scope_field or "")
     return str(field_values.parse_value(spec, given)) if spec is not None else given

@@ -18,7 +18,7 @@ from engine.app.queries import viewer_named
 from engine.channels.message import readable
 from engine.compile.notice_context import EventFacts, Recipient, case_context
 from engine.compile.workflow import CompiledWorkflow
-from engine.core.fields import MASK, display_value
+from engine.core.masking import text_masker
 from engine.core.permissions import may_view, sees_pii
 from engine.core.records import CaseRecord
 from engine.definition.model import COMPLAINANT
@@ -78,23 +78,7 @@ class _Lens:
             return lambda text: text
         case, compiled = self._case(row.case_id)
         viewer = self.viewer.in_workflow(case.workflow) if self.viewer is not None else None
-        if sees_pii(viewer, compiled.definition.roles):
-            return lambda text: text
-        secrets: set[str] = set()
-        for name, spec in compiled.definition.fields.items():
-            value = case.data.get(name)
-            if spec.pii and value not in (None, ""):
-                secrets.update({str(value), display_value(spec, value)})
-        ordered = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
-
-        def mask(text: str | None) -> str | None:
-            if text is None:
-                return None
-            for secret in ordered:
-                text = text.replace(secret, MASK)
-            return text
-
-        return mask
+        return text_masker(compiled.definition.fields, case.data, sees_pii(viewer, compiled.definition.roles))
 
     def summary(self, row: NoticeRow) -> dict[str, Any]:
         mask = self.masker(row)

@@ -17,7 +17,7 @@ from engine.core.records import CaseRecord, EventRecord
 from engine.compile.workflow import CompiledWorkflow
 from engine.definition.model import WorkflowDefinition
 from engine.errors import NotFound, PermissionDenied
-from engine.core.fields import MASK
+from engine.core.masking import masked_values
 from engine.core.integrity import first_broken
 from engine.core.permissions import may_view, role_for, sees_pii
 from engine.app.commands import Engine
@@ -30,9 +30,8 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def masked_data(compiled: CompiledWorkflow, data: dict[str, Any], may_see_pii: bool) -> dict[str, Any]:
-    fields = compiled.definition.fields
-    return {name: (MASK if fields[name].pii and not may_see_pii else value) if name in fields else value
-            for name, value in data.items()}
+    """Stored values, personal data masked unless the viewer may read it."""
+    return masked_values(compiled.definition.fields, data, may_see_pii)
 
 
 def allowed_triggers(compiled: CompiledWorkflow, case: CaseRecord, viewer: StaffMember | None) -> list[str]:

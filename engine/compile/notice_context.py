@@ -14,7 +14,8 @@ from typing import Any
 from engine.core.records import CaseRecord
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
 from engine.core.reports import OpenCaseRow, Period, RecapCaseRow, compute_report
-from engine.core.fields import MASK, display_value
+from engine.core.fields import display_value
+from engine.core.masking import shown_values
 from engine.compile.templates import sample_moment
 
 
@@ -42,15 +43,6 @@ class EventFacts:
     at: datetime
     comment: str | None
     input: Mapping[str, Any]
-
-
-def visible_data(definition: WorkflowDefinition, data: Mapping[str, Any], sees_pii: bool) -> dict[str, str]:
-    """Every field of the definition as display text; personal data masked unless allowed."""
-    shown: dict[str, str] = {}
-    for name, spec in definition.fields.items():
-        value = data.get(name)
-        shown[name] = MASK if spec.pii and value is not None and not sees_pii else display_value(spec, value)
-    return shown
 
 
 class CaseContexts:
@@ -97,7 +89,8 @@ class CaseContexts:
         seen = self._by_pii.get(sees_pii)
         if seen is None:
             event = _event_context(self.definition, self.event, sees_pii) if self.event else None
-            seen = self._by_pii[sees_pii] = (visible_data(self.definition, self.case.data, sees_pii), event)
+            seen = self._by_pii[sees_pii] = (shown_values(self.definition.fields, self.case.data, sees_pii, every_field=True),
+                                                  event)
         return seen
 
     def for_recipient(self, recipient: Recipient) -> dict[str, Any]:
@@ -133,11 +126,7 @@ def case_context(
 
 def _event_context(definition: WorkflowDefinition, event: EventFacts, sees_pii: bool) -> dict[str, Any]:
     states = definition.states
-    given = {
-        name: (MASK if definition.fields[name].pii and not sees_pii else display_value(definition.fields[name], value))
-        for name, value in event.input.items()
-        if name in definition.fields
-    }
+    given = shown_values(definition.fields, event.input, sees_pii)
     return {
         "trigger": event.trigger,
         "label": event.label,

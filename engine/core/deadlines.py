@@ -14,12 +14,14 @@ the next year's holidays only when it gets there.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import holidays
 
-from engine.definition.model import CalendarSpec, Duration
+from engine.definition.model import CalendarSpec, Duration, StateSpec
 
 __all__ = ["WorkingCalendar"]
 
@@ -177,3 +179,31 @@ def _on(day: date, clock: time) -> datetime:
 def _require_aware(moment: datetime, name: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got the naive datetime {moment!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDeadline:
+    """When a case is due in the state it just entered, and when its first escalation step fires."""
+
+    due_at: datetime | None
+    next_step: int | None
+    next_step_at: datetime | None
+
+
+NO_DEADLINE = EntryDeadline(None, None, None)
+
+
+def deadline_on_entry(state: StateSpec, entered: datetime,
+                      calendar_for: Callable[[str], WorkingCalendar]) -> EntryDeadline:
+    """Due time and first escalation step for a case entering ``state`` at ``entered``."""
+    if state.deadline is None:
+        return NO_DEADLINE
+    calendar = calendar_for(state.deadline.calendar)
+    due = calendar.add(entered, state.deadline.within)
+    steps = state.deadline.escalation
+    if not steps:
+        return EntryDeadline(due, None, None)
+    # "0 minutes after the deadline" is the deadline itself, even when it ends at closing
+    # time (the calendar would otherwise move it to the next opening).
+    first = steps[0].after
+    return EntryDeadline(due, 0, due if first.amount == 0 else calendar.add(due, first))

@@ -58,12 +58,13 @@ def acting_role(actor: Actor, allowed: Sequence[str], roles: RoleBook, case_scop
     if not any(role in allowed for role in actor.roles):
         raise PermissionDenied(
             f"staff {actor.username!r} (roles: {', '.join(actor.roles) or 'none'}) may not {what}; "
-            f"allowed roles are {', '.join(allowed)}"
+            f"allowed roles are {', '.join(allowed)}", field="role", value=list(actor.roles), accepted=allowed
         )
     field = next((roles.roles[r].scope for r in actor.roles if r in allowed and r in roles.roles), "scope")
     raise PermissionDenied(
         f"staff {actor.username!r} acts for {field} {actor.scope or '(none)'} and may not {what} on a "
-        f"case of {field} {case_scope or '(none)'}"
+        f"case of {field} {case_scope or '(none)'}", field=field, value=actor.scope,
+        accepted=(case_scope,) if case_scope else ()
     )
 
 
@@ -75,7 +76,8 @@ def capable_role(actor: Actor, roles: RoleBook, capability: str, what: str) -> s
     found = next((role for role in actor.roles if role in holders), None)
     if found is None:
         allowed = ", ".join(holders) or f"none (no role has `can: [{capability}]`)"
-        raise PermissionDenied(f"staff {actor.username!r} may not {what}; roles that may: {allowed}")
+        raise PermissionDenied(f"staff {actor.username!r} may not {what}; roles that may: {allowed}",
+                               field="role", value=list(actor.roles), accepted=holders)
     return found
 
 

@@ -33,6 +33,16 @@ class CaseRecord:
     last_hash: str = ""
 
 
+def enter_state(case: CaseRecord, state: str, now: datetime, due_at: datetime | None, next_step: int | None,
+                next_step_at: datetime | None) -> None:
+    """Put ``case`` into ``state`` as of ``now``: the entry is keyed by the case's current version
+    (the sequence number of the event that enters it), and the state's deadline starts afresh."""
+    case.state = state
+    case.state_entered_at = now
+    case.state_entry = case.version
+    case.due_at, case.next_step, case.next_step_at = due_at, next_step, next_step_at
+
+
 @dataclass(frozen=True, slots=True)
 class EventRecord:
     """One row of a case's append-only history."""

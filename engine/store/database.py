@@ -40,7 +40,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from engine.errors import Conflict, InvalidInput, TreckkError
+from engine.errors import Conflict, InvalidInput, TreckkError, Unavailable
 from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from engine.store.prepared import run_driver_sql
 from engine.store.schema import Base
@@ -83,10 +83,8 @@ KEPT_SQLITE_CONNECTIONS = 4
 URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME"
 
 
-class DatabaseUnavailable(TreckkError):
+class DatabaseUnavailable(Unavailable):
     """The database cannot be reached, opened or used right now."""
-
-    exit_code = 7
 
 
 def default_url(home: Path) -> str:

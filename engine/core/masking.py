@@ -1,0 +1,57 @@
+"""Personal data hidden from those who may not read it (pure): one rule for views, notices and the outbox.
+
+A field marked ``pii: true`` is shown as ``MASK`` to a reader whose role lacks ``sees_pii``;
+everything else is shown as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.core.fields import MASK, display_value
+from engine.definition.model import FieldSpec
+
+__all__ = ["MASK", "masked_values", "shown_values", "text_masker"]
+
+
+def masked_values(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool) -> dict[str, Any]:
+    """``data`` with the values of personal-data fields replaced by ``MASK`` (stored values otherwise)."""
+    return {name: MASK if not sees_pii and name in fields and fields[name].pii else value
+            for name, value in data.items()}
+
+
+def shown_values(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool, *,
+                 every_field: bool = False) -> dict[str, str]:
+    """``data`` as display text, personal data masked; with ``every_field`` each field of ``fields``
+    appears (unset ones as their empty display), otherwise only the given fields the definition knows."""
+    names = fields if every_field else [name for name in data if name in fields]
+    shown: dict[str, str] = {}
+    for name in names:
+        value = data.get(name)
+        spec = fields[name]
+        shown[name] = MASK if spec.pii and value is not None and not sees_pii else display_value(spec, value)
+    return shown
+
+
+def text_masker(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool) -> Callable[[str | None], str | None]:
+    """A function that replaces the personal data of ``data`` wherever it appears in a text (rendered
+    notices, addresses, errors), unless the reader may see it. Values shorter than 3 characters are
+    left alone: masking them would mangle ordinary words."""
+    if sees_pii:
+        return lambda text: text
+    secrets: set[str] = set()
+    for name, spec in fields.items():
+        value = data.get(name)
+        if spec.pii and value not in (None, ""):
+            secrets.update({str(value), display_value(spec, value)})
+    ordered = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
+
+    def mask(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for secret in ordered:
+            text = text.replace(secret, MASK)
+        return text
+
+    return mask
