@@ -237,6 +237,7 @@ def test_izin_runs_through_every_command(izin: Any, clock: FakeClock, izin_home:
     view = ok_json(izin("show", a, "--json", "--as", "markus"))
     assert view["state"] == "permohonan_masuk" and view["definition_version"] == 1
     assert view["data"]["kampung"] == "hinekombe" and view["data"]["nama_pemohon"] == "Yohanes Ohee"
+    assert view["scope"] == "hinekombe"
     assert datetime.fromisoformat(view["data"]["mulai_acara"]) == at(5, 10, month=12)
     assert datetime.fromisoformat(view["deadline"]["due_at"]) == at(26, 10, 30)  # 2 office hours
     assert view["allowed_triggers"] == ["minta_kelengkapan"]  # not yet ajukan_telaah: that is the loket's
