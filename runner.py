@@ -46,6 +46,11 @@ def _shared_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _shared_parser().parse_args(argv)
+    from engine.adapters.cli.arguments import undecodable_argument
+
+    if problem := undecodable_argument(_shared_parser(), args):
+        print(f"treckk: error: {problem}", file=sys.stderr)
+        return 2
     from engine.adapters.cli.context import Context
     from engine.errors import TreckkError
 
@@ -53,8 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(context)
     except TreckkError as exc:
+        from engine.adapters.cli.formatting import visible
+
         for line in str(exc).splitlines() or [type(exc).__name__]:
-            print(f"treckk: error: {line}", file=sys.stderr)
+            print(f"treckk: error: {visible(line)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -135,7 +135,8 @@ def test_happy_path_through_the_cli(engine: Engine, cli: Any) -> None:
     one_line_error(cli("advance", number, "kembalikan", "--as", "kabid", "--set", "catatan=lagi"), 4)
     assert ok_json(cli("show", number, "--as", "kabid", "--json")) == final
     human = cli("history", number, "--as", "kabid")
-    assert human.code == 0 and "sahkan: menunggu_pengesahan → selesai  oleh kabid" in human.out
+    assert human.code == 0 and ("(sahkan): Menunggu pengesahan (menunggu_pengesahan) → Selesai (selesai)  oleh kabid "
+                                "(Kepala Bidang Trantibum dan Perda)") in human.out
     verified = cli("verify", "--json")
     assert verified.code == 0 and json.loads(verified.out) == {"checked": 1, "broken": []}
 
@@ -216,7 +217,7 @@ def test_bad_advances_get_exit_2_one_line_and_write_nothing(engine: Engine, cli:
          {"temuan": "ok", "laporan_benar": "ya", "nama_pelapor": "Orang Lain"}, "nama_pelapor"),
         (number, "laporkan_verifikasi", "tim_paringin", {"temuan": "ok", "laporan_benar": "ya", "hasil": "x"},
          "hasil"),
-        (bare, "teruskan", "admin", {}, "kategori"),  # requires: kategori, kecamatan, lokasi
+        (bare, "teruskan", "admin", {"kecamatan": "paringin", "lokasi": "x"}, "kategori"),  # requires it
         (bare, "teruskan", "admin", {"kategori": "perda_lain", "kecamatan": "kota baru", "lokasi": "x"}, "juai"),
         (number, "bogus", "kabid", {"x": "1"}, "bogus"),
     ]
@@ -375,3 +376,80 @@ def test_personal_data_is_masked_for_the_team_and_shown_to_the_kabid(engine: Eng
         message = one_line_error(cli(command, to_verify, "--as", "tim_juai"), 3)
         assert "kecamatan" in message
     assert ok_json(cli("inbox", "--as", "tim_juai", "--json")) == []
+
+
+# -- every problem at once, the triggers one may fire, any letter case ---------------------------
+
+def error_lines(result: CliResult, code: int) -> list[str]:
+    assert result.code == code, (result.code, result.out, result.err)
+    assert result.out == ""
+    lines = result.err.splitlines()
+    assert lines and all(line.startswith("treckk: error: ") for line in lines), result.err
+    return [line.removeprefix("treckk: error: ") for line in lines]
+
+
+def test_every_missing_or_bad_field_is_reported_at_once_one_line_each(engine: Engine, cli: Any) -> None:
+    before = counts(engine)
+    lines = error_lines(cli("submit", "--as", "admin", *sets({"kanal": "merpati", "nomor_pelapor": "123",
+                                                              "warna": "merah", "kategori": "pkl_tempat_usaha"})), 2)
+    assert len(lines) == 4, lines
+    assert "field 'kanal' does not accept 'merpati'" in lines[0]
+    assert "field 'nomor_pelapor' does not accept '123'" in lines[1]
+    assert lines[2].startswith("unknown field 'warna' for recording a complaint (catat); accepted fields are kanal")
+    assert lines[3] == ("recording a complaint (catat) needs field 'uraian' (Uraian aduan); give it with "
+                        "--set uraian=VALUE")
+    assert counts(engine) == before
+    # A move that `requires` three fields the case does not hold names all three.
+    bare = ok_json(submit(cli, {"kanal": "telepon", "uraian": "Tanpa lokasi"}))["number"]
+    before = counts(engine)
+    lines = error_lines(cli("advance", bare, "teruskan", "--as", "admin"), 2)
+    assert lines == [f"trigger 'teruskan' needs field '{name}' ({label}); give it with --set {name}=VALUE"
+                     for name, label in (("kategori", "Kategori aduan"), ("kecamatan", "Kecamatan"),
+                                         ("lokasi", "Lokasi kejadian"))]
+    lines = error_lines(cli("advance", bare, "teruskan", "--as", "admin", *sets(
+        {"kategory": "perda_lain", "kecamatan": "kota baru", "lokasi": "x" * 301})), 2)
+    assert len(lines) == 4, lines
+    assert lines[0].endswith("did you mean 'kategori'?")
+    assert "'kota baru'" in lines[1] and "300" in lines[2] and "needs field 'kategori'" in lines[3]
+    assert counts(engine) == before
+    # Once all is given, the move goes through.
+    assert ok_json(cli("advance", bare, "teruskan", "--as", "admin", "--json", *sets(
+        {"kategori": "perda_lain", "kecamatan": "juai", "lokasi": "Jl. Baru"})))["state"] == "ditelaah"
+
+
+def test_an_unknown_trigger_gets_a_suggestion_and_the_triggers_this_actor_may_fire_now(engine: Engine,
+                                                                                         cli: Any) -> None:
+    number = ok_json(submit(cli))["number"]
+    before = counts(engine)
+    message = one_line_error(cli("advance", number, "terusan", "--as", "admin"), 4)
+    assert message == (f"treckk: error: unknown trigger 'terusan' in workflow 'treckk' (did you mean 'teruskan'?); "
+                       f"on {number} (Aduan diterima) you may fire teruskan, tandai_duplikat")
+    # Another state's trigger: only what this actor may fire from here is listed.
+    message = one_line_error(cli("advance", number, "tugaskan", "--as", "admin"), 4)
+    assert message.endswith(f"not allowed in state 'diterima'; on {number} (Aduan diterima) you may fire "
+                            "teruskan, tandai_duplikat")
+    message = one_line_error(cli("advance", number, "tugaskn", "--as", "kabid"), 4)
+    assert "(did you mean 'tugaskan'?)" in message
+    assert message.endswith(f"you may fire no trigger on {number} in state 'diterima'")
+    ok_json(cli("advance", number, "teruskan", "--as", "admin", "--json"))
+    message = one_line_error(cli("advance", number, "verifikasi", "--as", "kabid"), 4)
+    assert message.endswith(f"on {number} (Ditelaah Kepala Bidang) you may fire minta_verifikasi, tugaskan, tolak, "
+                            "limpahkan")
+    assert "teruskan" not in message.partition("you may fire")[2]
+    assert counts(engine)["events"] == before["events"] + 1
+
+
+def test_case_numbers_are_accepted_in_any_letter_case(engine: Engine, cli: Any) -> None:
+    number = ok_json(submit(cli))["number"]
+    typed = number.lower()
+    assert typed != number
+    assert ok_json(cli("show", typed, "--as", "kabid", "--json"))["number"] == number
+    moved = ok_json(cli("advance", f" {typed.title()} ", "teruskan", "--as", "admin", "--json"))
+    assert (moved["number"], moved["state"]) == (number, "ditelaah")
+    assert [e["trigger"] for e in ok_json(cli("history", typed, "--json"))] == ["catat", "teruskan"]
+    assert ok_json(cli("notices", "--case", typed, "--json"))
+    assert json.loads(cli("verify", typed, "--json").out) == {"checked": 1, "broken": []}
+    # The history was sealed under the number as stored, so the whole chain still verifies.
+    assert json.loads(cli("verify", "--json").out) == {"checked": 1, "broken": []}
+    with engine.db.begin() as connection:
+        assert list(connection.execute(select(cases.c.number)).scalars()) == [number]

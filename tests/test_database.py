@@ -25,6 +25,7 @@ from engine.store.database import (
     POOL_SIZE,
     POSTGRES_CONNECT_ARGS,
     Database,
+    DatabaseNotInitialised,
     DatabaseUnavailable,
     masked,
 )
@@ -477,3 +478,63 @@ def test_times_are_stored_as_utc_and_read_back_aware_in_utc(database_url: str) -
             assert connection.execute(select(table.c.id).where(table.c.id == 9)).first() is None
     finally:
         database.dispose()
+
+
+# -- a database that was never set up ------------------------------------------------------------
+
+def _run_cli(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    import runner
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = runner.main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+NEEDS_A_DATABASE = (("cases",), ("show", "TRK-2026-000001"), ("inbox", "--as", "rina"), ("staff", "list"),
+                    ("staff", "add", "rina", "--name", "Rina", "--role", "admin_lalisa"), ("db", "current"),
+                    ("escalate",), ("serve", "--once"), ("notices",), ("deliver",), ("verify",),
+                    ("submit", "--as", "rina", "--set", "kanal=web", "--set", "uraian=x"))
+
+
+def test_commands_on_a_missing_sqlite_file_say_run_init_and_create_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "treckk.db"
+    url = f"sqlite:///{path}"
+    for args in NEEDS_A_DATABASE:
+        code, out, err = _run_cli(*args, "--db", url)
+        assert (code, out) == (7, ""), (args, err)
+        assert err == (f"treckk: error: database {url} does not exist; run `treckk init` to create it "
+                       "(or give --db / TRECKK_DATABASE_URL for another one)\n"), args
+        assert not path.parent.exists(), args  # neither the file nor its folder
+    with pytest.raises(DatabaseNotInitialised):
+        Database(url, create=False)
+    # `treckk db upgrade` and `treckk init` are the ones that create it.
+    assert _run_cli("db", "upgrade", "--db", url)[0] == 0 and path.is_file()
+    path.unlink()
+    code, out, _ = _run_cli("init", "--db", url)
+    assert code == 0 and out.startswith(f"Database ready: {url}") and path.is_file()
+    assert _run_cli("cases", "--db", url)[:2] == (0, "(tidak ada aduan)\n")
+
+
+def test_a_database_without_tables_says_run_init(database_url: str, tmp_path: Path) -> None:
+    """An empty SQLite file (left by an older TRECKK) or an empty PostgreSQL database: exit 7, one line."""
+    if database_url.startswith("sqlite:///"):
+        Path(database_url.removeprefix("sqlite:///")).touch()
+    for args in NEEDS_A_DATABASE:
+        if args == ("db", "current"):
+            continue  # an empty database has no revision yet, and says so
+        code, out, err = _run_cli(*args, "--db", database_url)
+        assert (code, out) == (7, ""), (args, err)
+        lines = err.splitlines()
+        assert len(lines) == 1 and "has not been initialised" in lines[0] and "run `treckk init`" in lines[0], args
+        assert "no such table" in lines[0] or "does not exist" in lines[0], lines
+    code, out, _ = _run_cli("db", "current", "--db", database_url)
+    assert code == 0 and "none (empty database)" in out
+    assert _run_cli("init", "--db", database_url)[0] == 0
+    assert _run_cli("staff", "list", "--db", database_url)[:2] == (0, "(belum ada petugas)\n")

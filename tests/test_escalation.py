@@ -322,7 +322,8 @@ def test_treckk_escalate_reports_what_fired_and_show_and_cases_reflect_it(engine
     assert result.code == 0
     lines = result.out.splitlines()
     assert lines[-1] == "2 langkah eskalasi dijalankan."
-    assert any(line.startswith(f"{case.number}  ditelaah") and "langkah 2  1 penerima" in line for line in lines)
+    assert any(line.startswith(f"{case.number}  Ditelaah Kepala Bidang (ditelaah)") and "langkah 2  1 penerima" in line
+               and "batas 30-11-2026 11.00 WITA" in line for line in lines)
     assert any(line.startswith(on_time.number) and "langkah 1" in line for line in lines)
     deadline = json.loads(cli("show", case.number, "--json").out)["deadline"]
     assert (deadline["escalation_steps_fired"], deadline["next_escalation_at"]) == (2, None)

@@ -78,13 +78,15 @@ def test_other_booleans_are_refused(given: str) -> None:
         parse_value(FIELDS["laporan_benar"], given)
 
 
-def test_times_without_offset_are_wita_and_stored_in_utc() -> None:
+def test_times_without_offset_are_read_in_the_workflows_zone_and_stored_in_utc() -> None:
     spec = FIELDS["waktu_kejadian"]
-    assert parse_value(spec, "2026-11-30T08:00") == "2026-11-30T00:00:00+00:00"
-    assert parse_value(spec, "2026-11-30T08:00+07:00") == "2026-11-30T01:00:00+00:00"
-    with pytest.raises(InvalidInput, match="ISO 8601"):
-        parse_value(spec, "30/11/2026")
-    assert display_value(spec, "2026-11-30T00:00:00+00:00").endswith("08.00 WITA")
+    assert parse_value(spec, "2026-11-30T08:00", "Asia/Makassar") == "2026-11-30T00:00:00+00:00"
+    assert parse_value(spec, "2026-11-30T08:00", "Asia/Jayapura") == "2026-11-29T23:00:00+00:00"
+    assert parse_value(spec, "2026-11-30T08:00+07:00", "Asia/Jayapura") == "2026-11-30T01:00:00+00:00"
+    with pytest.raises(InvalidInput, match=r"ISO 8601, e.g. 2026-11-30T08:00 \(WIT\)"):
+        parse_value(spec, "30/11/2026", "Asia/Jayapura")
+    assert display_value(spec, "2026-11-30T00:00:00+00:00", "Asia/Makassar").endswith("08.00 WITA")
+    assert display_value(spec, "2026-11-30T00:00:00+00:00", "Asia/Jakarta").endswith("07.00 WIB")
 
 
 def test_emails_and_references() -> None:

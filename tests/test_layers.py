@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ast
 from functools import cache
-from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.test_purity import imported_names, module_file, parsed
 
 ENGINE = ROOT / "engine"
 
@@ -36,35 +36,11 @@ def all_modules() -> list[str]:
     return found
 
 
-def _file(name: str) -> Path | None:
-    base = ROOT.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 @cache
 def imports_of(name: str) -> frozenset[str]:
-    """The ``engine`` modules that ``name`` imports anywhere in its source."""
-    path = _file(name)
-    assert path is not None, name
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        targets: list[str] = []
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1])
-                module = f"{base}.{node.module}" if node.module else base
-            else:
-                module = node.module or ""
-            targets = [f"{module}.{alias.name}" if _file(f"{module}.{alias.name}") else module for alias in node.names]
-        found.update(t for t in targets if t.split(".")[0] == "engine" and _file(t) is not None and t != name)
-    return frozenset(found)
+    """The ``engine`` modules that ``name`` imports anywhere in its source (TYPE_CHECKING and functions too)."""
+    names = imported_names(name, list(ast.walk(parsed(name))))
+    return frozenset(n for n in names if n.split(".")[0] == "engine" and module_file(n) is not None and n != name)
 
 
 def layer_of(name: str) -> int | None:

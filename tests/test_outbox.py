@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from engine.compile.templates import TemplateFailed
 from engine.errors import Conflict, PermissionDenied
 from engine.notices.outbox import resolve_recipients
 from engine.notices.routing import Routing
@@ -187,7 +188,7 @@ def test_a_failure_after_the_state_change_rolls_back_state_event_and_notices(
     case = second.submit("admin", {**COMPLAINT, "lokasi": "Pasar"})
     assert case.definition_version == 2
     before = notices_of(second)
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(TemplateFailed, match=r"uji_pembagian\.txt\.j2:3: ZeroDivisionError"):
         second.advance(case.number, "teruskan", "admin")
     stored = second.db.transaction(lambda c: case_rows.case_by_number(c, case.number))
     assert stored is not None and (stored.state, stored.version) == ("diterima", 1)

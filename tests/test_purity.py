@@ -53,15 +53,14 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return found
 
 
-@cache
-def imports_of(name: str) -> frozenset[str]:
-    """Absolute names imported by module ``name`` (``from a import b`` gives ``a`` and ``a.b``)."""
+def imported_names(name: str, nodes: list[ast.AST]) -> set[str]:
+    """Absolute names the import statements among ``nodes`` of module ``name`` import
+    (``from a import b`` gives ``a`` and ``a.b``)."""
     path = module_file(name)
     assert path is not None, name
-    is_package = path.name == "__init__.py"
-    package = name if is_package else name.rpartition(".")[0]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in nodes:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -73,7 +72,20 @@ def imports_of(name: str) -> frozenset[str]:
                 module = node.module or ""
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
-    return frozenset(found)
+    return found
+
+
+def parsed(name: str) -> ast.AST:
+    """The syntax tree of module ``name``."""
+    path = module_file(name)
+    assert path is not None, name
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+@cache
+def imports_of(name: str) -> frozenset[str]:
+    """Absolute names imported by module ``name`` when it runs (``if TYPE_CHECKING:`` left out)."""
+    return frozenset(imported_names(name, _runtime_nodes(parsed(name))))
 
 
 def reach(start: str) -> dict[str, list[str]]:

@@ -24,10 +24,12 @@ from tests.conftest import COMPLAINT, ROOT, FakeClock
 
 
 def workflow_copy(tmp_path: Path, edit: Any) -> Path:
-    """A copy of the shipped workflow (with its roles file beside it, as deploy expects), edited."""
+    """A copy of the shipped workflow (with its roles and templates beside it, as deploy expects), edited."""
     (tmp_path / "workflows").mkdir(parents=True, exist_ok=True)
     (tmp_path / "roles").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "roles" / "treckk.yaml", tmp_path / "roles" / "treckk.yaml")
+    if not (tmp_path / "templates").exists():
+        shutil.copytree(ROOT / "templates", tmp_path / "templates")
     target = tmp_path / "workflows" / "treckk.yaml"
     target.write_text(edit((ROOT / "workflows" / "treckk.yaml").read_text(encoding="utf-8")), encoding="utf-8")
     return target
@@ -131,6 +133,37 @@ def test_migrate_moves_chosen_cases_with_a_state_map(engine: Engine, cli: Any, t
     assert views.show(closed)["definition_version"] == 1
     assert views.show(by_all)["state"] == "diterima"
     assert run(cli, "verify", "--json") == {"checked": 4, "broken": []}
+
+
+def test_migrate_names_a_mistyped_target_state_and_leaves_closed_cases_unless_asked(
+        engine: Engine, cli: Any, tmp_path: Path) -> None:
+    views = Views(engine)
+    moving = to_ditangani(engine)
+    closed = engine.submit("admin", COMPLAINT).number
+    engine.advance(closed, "tandai_duplikat", "admin", {"alasan": "ganda"})
+    run(cli, "deploy", workflow_copy(tmp_path, version_2), "--as", "inovator")
+    before = [views.show(n) for n in (moving, closed)]
+
+    message = run(cli, "migrate", moving, "--to-version", "2", "--map", "ditangani=penangan", "--as", "inovator",
+                  code=2)
+    assert message == ("treckk: error: --map ditangani=penangan: version 2 of workflow 'treckk' has no state "
+                       "'penangan'; its states are diterima, ditelaah, verifikasi, ditugaskan, penanganan, "
+                       "menunggu_pengesahan, selesai, ditolak, dilimpahkan; did you mean 'penanganan'?\n")
+    both = cli("migrate", moving, "--to-version", "2", "--map", "ditangani=penangan", "--map", "selesai=tamat",
+               "--as", "inovator")
+    assert both.code == 2 and [line.split(":")[2].strip() for line in both.err.splitlines()] == [
+        "--map ditangani=penangan", "--map selesai=tamat"]
+    # A closed case is refused by name, and nothing moves, not even the open case named with it.
+    message = run(cli, "migrate", moving, closed, "--to-version", "2", "--map", "ditangani=penanganan", "--as",
+                  "inovator", code=2)
+    assert message == (f"treckk: error: case {closed} is closed (final state 'ditolak'); a closed case is migrated "
+                       "only when asked for explicitly: give --include-final\n")
+    assert [views.show(n) for n in (moving, closed)] == before
+    moved = run(cli, "migrate", moving, closed, "--to-version", "2", "--map", "ditangani=penanganan",
+                "--include-final", "--as", "inovator", "--json")
+    assert moved == [{"number": moving, "state": "penanganan", "definition_version": 2},
+                     {"number": closed, "state": "ditolak", "definition_version": 2}]
+    assert run(cli, "verify", "--json") == {"checked": 2, "broken": []}
 
 
 def test_commands_write_event_deadline_and_notices_together(engine: Engine, clock: FakeClock) -> None:

@@ -27,6 +27,7 @@ from engine.compile.notice_context import (
     sample_report,
 )
 from engine.compile.templates import Rendered
+from tests.conftest import COMPLAINT
 
 WITA = ZoneInfo("Asia/Makassar")
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,7 +367,7 @@ def test_rejection_and_duplicate(compiled: CompiledWorkflow, definition: Workflo
     assert "Alasan: Lokasi berada di luar wilayah Kabupaten Balangan." in rejected
     assert "tidak dapat kami tindak lanjuti" in rejected
     duplicate = render(compiled, name, context_for(definition, name, trigger="tandai_duplikat",
-                                                   alasan=f"Sama dengan aduan TRK-2026-000120.")).body
+                                                   alasan="Sama dengan aduan TRK-2026-000120.")).body
     assert "sama dengan aduan yang telah kami terima sebelumnya" in duplicate
     assert "Alasan: Sama dengan aduan TRK-2026-000120." in duplicate
 
@@ -522,24 +523,24 @@ def test_a_template_cannot_change_what_other_recipients_are_shown(definition: Wo
     from jinja2.exceptions import SecurityError
 
     from engine.compile.notice_context import CaseContexts, Recipient, sample_case
-    from engine.compile.templates import TemplateSet
+    from engine.compile.templates import TemplateFailed, TemplateSet
 
     templates = TemplateSet({"ubah.txt.j2": "{{ data.clear() }}Halo {{ recipient.name }}",
                              "baca.txt.j2": "Kategori: {{ data.kategori }}"})
     contexts = CaseContexts(definition, sample_case(definition, "ditelaah"), datetime.now(timezone.utc))
     first = contexts.for_recipient(Recipient("staff", "Kabid", "kabid_trantibum", True, "kabid"))
-    with pytest.raises(SecurityError):
+    with pytest.raises(TemplateFailed, match="ubah.txt.j2:1: access to attribute 'clear'") as refused:
         templates.render("ubah.txt.j2", first)
+    assert isinstance(refused.value.__cause__, SecurityError)
     second = contexts.for_recipient(Recipient("staff", "Kasat", "penanggung_jawab", True, "kasat"))
     assert templates.render("baca.txt.j2", second).body == "Kategori: PKL dan tempat usaha"
 
 
 def test_attribute_lookup_on_context_dicts_keeps_jinjas_meaning() -> None:
     """``x.name`` on a dict reads the item, except a dict's own attribute, which stays the method."""
-    from jinja2 import UndefinedError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from engine.compile.templates import TemplateSet
+    from engine.compile.templates import TemplateFailed, TemplateSet
 
     source = ("{{ data.kategori }}|{{ data['kategori'] }}|{{ data.get('kategori') }}|{{ data.keys()|list|length }}|"
               "{{ data.items is callable }}|{{ row.items }}|{{ row.x }}")
@@ -547,7 +548,7 @@ def test_attribute_lookup_on_context_dicts_keeps_jinjas_meaning() -> None:
     templates = TemplateSet({"t.txt.j2": source})
     plain = ImmutableSandboxedEnvironment().from_string(source)
     assert templates.render("t.txt.j2", context).body == plain.render(context) == "PKL|PKL|PKL|2|True|3|7"
-    with pytest.raises(UndefinedError, match="has no attribute 'tidak_ada'"):
+    with pytest.raises(TemplateFailed, match="has no attribute 'tidak_ada'"):
         TemplateSet({"u.txt.j2": "{{ data.tidak_ada }}"}).render("u.txt.j2", {"data": {}})
 
 
@@ -558,46 +559,57 @@ class _Row:
     x = 7
 
 
-# -- includes compiled into their parents ------------------------------------------------------
+def test_time_filters_write_a_dash_for_a_missing_value() -> None:
+    from engine.compile.templates import TemplateSet
+
+    templates = TemplateSet({"t.txt.j2": "{{ v|wita }}|{{ v|tanggal }}|{{ v|singkat }}|{{ m|durasi }}"})
+    wita = {"workflow": {"timezone": "Asia/Makassar"}}
+    assert templates.render("t.txt.j2", {"v": None, "m": None, **wita}).body == "-|-|-|-"
+    assert templates.render("t.txt.j2", {"v": DUE, "m": 90, **wita}).body == (
+        f"{DUE_TEXT}|Senin, 30 November 2026|30-11-2026 06.30 WITA|1 jam 30 menit")
+
+
+def test_time_filters_show_the_workflows_own_zone_under_neutral_names() -> None:
+    from engine.compile.templates import TemplateSet
+
+    templates = TemplateSet({"t.txt.j2": "{{ v|waktu }}|{{ v|waktu_singkat }}|{{ v|wita }}"})
+    shown = templates.render("t.txt.j2", {"v": DUE, "workflow": {"timezone": "Asia/Jayapura"}}).body
+    assert shown == "Senin, 30 November 2026 pukul 07.30 WIT|30-11-2026 07.30 WIT|Senin, 30 November 2026 pukul 07.30 WIT"
+    assert templates.render("t.txt.j2", {"v": DUE}).body.endswith("22.30 UTC")  # no workflow: UTC
+    failed = templates.render_problem("t.txt.j2", {"v": "kemarin", "m": 0})
+    assert failed is not None and failed.line == 1 and "AttributeError" in failed.reason
+
+
+# -- the engine's environment keeps Jinja's meaning --------------------------------------------
 
 
 def _as_jinja_renders(sources: dict[str, str]) -> Any:
-    """The same templates in Jinja's own immutable sandbox, with every include done at render time."""
+    """The same templates in Jinja's own immutable sandbox, with the engine's filters."""
     from jinja2 import DictLoader, StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from engine.core import localtime as wita
-    from engine.compile.templates import is_html_template
+    from engine.compile.templates import TemplateSet, is_html_template
 
     environment = ImmutableSandboxedEnvironment(
         loader=DictLoader(sources), undefined=StrictUndefined,
         autoescape=lambda name: bool(name) and is_html_template(str(name)),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    environment.filters.update(wita=wita.long_datetime, tanggal=wita.long_date, singkat=wita.short_datetime,
-                               durasi=wita.span)
+    ours = TemplateSet({}).environment.filters
+    environment.filters.update({name: ours[name] for name in ("wita", "tanggal", "singkat", "durasi")})
     return lambda name, context: environment.get_template(name).render(context)
 
 
-def test_shipped_templates_render_exactly_as_with_jinjas_includes(compiled: CompiledWorkflow) -> None:
+def test_shipped_templates_render_exactly_as_in_jinjas_own_sandbox(compiled: CompiledWorkflow) -> None:
     reference = _as_jinja_renders(dict(compiled.bundle.templates))
     compared = 0
     for name, contexts in sample_contexts(compiled.definition).items():
         for context in contexts:
             assert compiled.templates.render(name, context).body == reference(name, context), name
             compared += 1
-    assert compared >= len(ALL_TEMPLATES)
-    # The includes really were compiled in: the parent's code no longer looks them up.
-    code = compiled.templates.environment.compile(compiled.bundle.templates["pengingat.txt.j2"], raw=True)
-    assert "get_template" not in code and "_footer" not in code
+    assert compared >= 5 * len(ALL_TEMPLATES)  # every kind of context of every use
 
 
 INCLUDE_CASES = {
-    "sets stay inside": ({"a.txt.j2": "{% set x = 1 %}{% include '_b.txt.j2' %}{{ x }}",
-                          "_b.txt.j2": "{% set x = 2 %}[{{ x }}]"}, {}, "[2]1"),
-    "loop variables are seen": ({"a.txt.j2": "{% for n in [1, 2] %}{% include '_b.txt.j2' %}{% endfor %}",
-                                 "_b.txt.j2": "{{ n }};"}, {}, "1;2;"),
-    "but not the loop itself": ({"a.txt.j2": "{% for n in [1, 2] %}{% include '_b.txt.j2' %}{% endfor %}",
-                                 "_b.txt.j2": "{{ n }}{{ loop is defined }};"}, {}, "1False;2False;"),
     "nested includes": ({"a.txt.j2": "<{% include '_b.txt.j2' %}>", "_b.txt.j2": "b{% include '_c.txt.j2' %}",
                          "_c.txt.j2": "c{{ v }}"}, {"v": 3}, "<bc3>"),
     "text included in HTML keeps its own escaping": (
@@ -605,25 +617,6 @@ INCLUDE_CASES = {
     "a dynamic name is looked up when rendering": (
         {"a.txt.j2": "{% include which %}", "_b.txt.j2": "b"}, {"which": "_b.txt.j2"}, "b"),
     "a missing optional include": ({"a.txt.j2": "x{% include '_none.txt.j2' ignore missing %}y"}, {}, "xy"),
-    "macros stay in their template": (
-        {"a.txt.j2": "{% include '_b.txt.j2' %}", "_b.txt.j2": "{% macro m() %}m{% endmacro %}{{ m() }}"}, {}, "m"),
-    "a name the parent sets further down": (
-        {"a.txt.j2": "{% include '_b.txt.j2' %}|{% set x = 'induk' %}{{ x }}", "_b.txt.j2": "{{ x }}"}, {"x": "ctx"},
-        "ctx|induk"),
-    "a partial including itself": ({"a.txt.j2": "{% include '_b.txt.j2' %}",
-                                    "_b.txt.j2": "B{% if n %}{% set n = n - 1 %}{% include '_b.txt.j2' %}{% endif %}"},
-                                   {"n": 1}, "BB"),
-    "two partials including each other": ({"a.txt.j2": "{% include '_b.txt.j2' %}",
-                                           "_b.txt.j2": "b{% if n %}{% include '_c.txt.j2' %}{% endif %}",
-                                           "_c.txt.j2": "c{% include '_b.txt.j2' %}"}, {"n": 0}, "b"),
-    "an autoescape block around the include": (
-        {"a.html.j2": "{% autoescape false %}{% include '_b.html.j2' %}{% endautoescape %}", "_b.html.j2": "{{ v }}"},
-        {"v": "<b>"}, "&lt;b&gt;"),
-    "a partial that does not compile, never reached": (
-        {"a.txt.j2": "a{% if n %}{% include '_b.txt.j2' %}{% endif %}", "_b.txt.j2": "{{ v|tidak_ada }}"}, {"n": 0},
-        "a"),
-    "an include before extends": ({"a.txt.j2": "{% include '_c.txt.j2' %}{% extends '_base.txt.j2' %}",
-                                   "_base.txt.j2": "[{% block isi %}B{% endblock %}]", "_c.txt.j2": "C"}, {}, "C[B]"),
     "a template that includes itself": (
         {"a.txt.j2": "{% if n > 0 %}{{ n }}{% set n = n - 1 %}{% include 'a.txt.j2' %}{% endif %}"}, {"n": 3},
         "321"),
@@ -632,22 +625,13 @@ INCLUDE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(INCLUDE_CASES))
 def test_includes_mean_what_they_mean_in_jinja(case: str) -> None:
+    """Compiled templates are found in the engine's own dict; an include still means Jinja's include."""
     from engine.compile.templates import TemplateSet
 
     sources, context, expected = INCLUDE_CASES[case]
     name = next(n for n in sources if n.startswith("a."))
     assert _as_jinja_renders(sources)(name, context) == expected
     assert TemplateSet(sources).render(name, context).body == expected
-
-
-def test_an_include_of_a_missing_or_broken_template_fails_when_rendering_as_before() -> None:
-    from engine.compile.templates import TemplateSet
-
-    templates = TemplateSet({"a.txt.j2": "{% include '_none.txt.j2' %}", "b.txt.j2": "{% include '_rusak.txt.j2' %}",
-                             "_rusak.txt.j2": "{% if %}"})
-    assert templates.compile_problem("a.txt.j2") is None and templates.compile_problem("b.txt.j2") is None
-    assert "_none.txt.j2" in (templates.render_problem("a.txt.j2", {}) or "")
-    assert "Expected an expression" in (templates.render_problem("b.txt.j2", {}) or "")
 
 
 def test_jinjas_globals_are_there_for_every_template() -> None:
@@ -657,3 +641,222 @@ def test_jinjas_globals_are_there_for_every_template() -> None:
                                          "{{ dict(a=2).a }}{% include '_b.txt.j2' %}",
                              "_b.txt.j2": "{{ cycler('p', 'q').next() }}"})
     assert templates.render("a.txt.j2", {}).body == "312p"
+
+
+# -- failures name the template, its line and the partial ---------------------------------------
+
+
+def test_a_failure_names_the_template_line_and_partial() -> None:
+    from engine.compile.templates import TemplateFailed, TemplateSet
+    from engine.errors import InvalidInput
+
+    templates = TemplateSet({
+        "a.txt.j2": "Judul\n\n{% include '_b.txt.j2' %}\n{{ case.due_at.hour }}",
+        "_b.txt.j2": "b\n{% include '_c.txt.j2' %}",
+        "_c.txt.j2": "c\n\n{{ escalation.step }}",
+        "m.txt.j2": "{% macro baris(x) %}\n{{ x.tidak_ada }}\n{% endmacro %}\n{{ baris({}) }}",
+    })
+    with pytest.raises(InvalidInput) as raised:
+        templates.render("a.txt.j2", {"escalation": None, "case": {"due_at": None}})
+    failed = raised.value
+    assert isinstance(failed, TemplateFailed)
+    assert failed.frames == (("a.txt.j2", 3), ("_b.txt.j2", 2), ("_c.txt.j2", 3))
+    assert (failed.template, failed.line, failed.partial) == ("a.txt.j2", 3, ("_c.txt.j2", 3))
+    assert str(failed) == ("template 'a.txt.j2' failed at a.txt.j2:3, in the partial _b.txt.j2:2, in the partial "
+                           "_c.txt.j2:3: 'None' has no attribute 'step'")
+    assert failed.located("templates").startswith("templates/a.txt.j2:3, in the partial templates/_b.txt.j2:2")
+    late = templates.render_problem("a.txt.j2", {"escalation": {"step": 1}, "case": {"due_at": None}})
+    assert late is not None and (late.line, late.partial) == (4, None)
+    macro = templates.render_problem("m.txt.j2", {})
+    assert macro is not None and macro.frames == (("m.txt.j2", 2),)  # the line in the macro's body
+
+
+def test_missing_and_broken_partials_are_found_before_they_are_needed() -> None:
+    from engine.compile.templates import TemplateSet
+
+    templates = TemplateSet({
+        "a.txt.j2": "a\n{% if n %}{% include '_none.txt.j2' %}{% endif %}",
+        "b.txt.j2": "b\n\n{% if n %}{% include '_rusak.txt.j2' %}{% endif %}",
+        "_rusak.txt.j2": "ok\n{% if %}",
+        "c.txt.j2": "{% include '_none.txt.j2' ignore missing %}{% include '_rusak.txt.j2' ignore missing %}",
+        "d.txt.j2": "{% include 'd.txt.j2' %}",
+    }, "/proyek/templates")
+    assert (templates.compile_problem("a.txt.j2") or "").startswith(
+        "/proyek/templates/a.txt.j2:2 includes '_none.txt.j2', which is not a template; known templates are ")
+    assert templates.compile_problem("b.txt.j2") == (
+        "it does not compile: /proyek/templates/b.txt.j2:3, in the partial /proyek/templates/_rusak.txt.j2:2: "
+        "Expected an expression, got 'end of statement block'")
+    assert "_rusak.txt.j2:2" in (templates.compile_problem("c.txt.j2") or "")  # it is there, so it must compile
+    assert templates.compile_problem("d.txt.j2") is None
+    assert templates.compile_problem("e.txt.j2") == (
+        "no such template in /proyek/templates; known templates are _rusak.txt.j2, a.txt.j2, b.txt.j2, c.txt.j2, "
+        "d.txt.j2")
+    failed = templates.render_problem("b.txt.j2", {"n": 1})
+    assert failed is not None and failed.frames == (("b.txt.j2", 3), ("_rusak.txt.j2", 2))
+    assert "does not compile: Expected an expression" in failed.reason
+    missing = templates.render_problem("a.txt.j2", {"n": 1})
+    assert missing is not None and missing.frames == (("a.txt.j2", 2),) and "'_none.txt.j2'" in missing.reason
+
+
+# -- validation renders every kind of context of every use -------------------------------------
+
+MINIMAL = ROOT / "tests" / "data" / "valid" / "workflows" / "minimal.yaml"
+MINIMAL_TEMPLATES = ROOT / "tests" / "data" / "valid" / "templates"
+
+
+@pytest.fixture(scope="module")
+def minimal_uses() -> dict[str, tuple[int, int]]:
+    """The workflow line of each use in the minimal definition, by a short name."""
+    definition = compile_bundle(bundle_from_files(MINIMAL)).definition
+    intake, tugaskan, tolak = (definition.intake.notices[0], definition.transitions[0].notices[0],
+                               definition.transitions[1].notices[0])
+    deadline = definition.states["diterima"].deadline
+    assert deadline is not None
+    places = {"catat": intake.where, "tugaskan": tugaskan.where, "tolak": tolak.where,
+              "step 1": deadline.escalation[0].where, "step 2": deadline.escalation[1].where,
+              "ringkasan": definition.schedules[0].where}
+    return {name: (where.line, where.column) for name, where in places.items()}
+
+
+def minimal_problems(templates: dict[str, str]) -> list[tuple[int, int, str]]:
+    """(line, column, message) of each problem of the minimal definition with these templates."""
+    from engine.compile.workflow import Bundle
+    from engine.errors import DefinitionError
+
+    base = bundle_from_files(MINIMAL)
+    sources = {**base.templates, **templates}
+    bundle = Bundle(base.workflow_path, base.workflow_text, base.roles_path, base.roles_text, sources,
+                    base.templates_path)
+    try:
+        compile_bundle(bundle)
+    except DefinitionError as exc:
+        assert all(p.path == str(MINIMAL) for p in exc.problems)
+        return [(p.line, p.column, p.message) for p in exc.problems]
+    return []
+
+
+NOTICE = "pemberitahuan.txt.j2"
+REMINDER = "pengingat.txt.j2"
+SITUATIONS = {
+    # what the template does wrong: (template, its source, {use: words the problem must hold})
+    "due time in a final state": (NOTICE, "Aduan {{ case.number }}\n\n{{ case.due_at.hour }}", {
+        "tolak": ["into 'ditolak' (no deadline)", f"{NOTICE}:3: 'None' has no attribute 'hour'"]}),
+    "escalation in a notice on a move": (NOTICE, "{{ escalation.step }}", {
+        "catat": ["on 'catat' into 'diterima' (with a deadline)", "'None' has no attribute 'step'"],
+        "tugaskan": ["on 'tugaskan' from 'diterima' into 'ditangani'"], "tolak": ["on 'tolak' from 'diterima'"]}),
+    "event in an escalation step": (REMINDER, "x\n{{ event.actor }}", {
+        "step 1": ["at escalation step 1 in 'diterima' (overdue), to admin_lalisa", f"{REMINDER}:2: 'None' has"],
+        "step 2": ["at escalation step 2 in 'diterima'"]}),
+    "anonymous complainant": (NOTICE, "{% if anonymous %}{{ rahasia }}{% endif %}", {
+        use: ["anonymous, every field filled", "'rahasia' is undefined"] for use in ("catat", "tugaskan", "tolak")}),
+    "an optional input not given": (NOTICE, "{% if event.trigger == 'catat' %}{{ event.input.nama_pelapor }}"
+                                            "{% endif %}", {
+        "catat": ["to pelapor, not anonymous, optional fields missing", "has no attribute 'nama_pelapor'"]}),
+    "staff not seeing personal data": (
+        NOTICE, "{% if data.nama_pelapor == '[dirahasiakan]' %}{{ rahasia }}{% endif %}", {
+            "tugaskan": ["to tim_treckk (not seeing personal data), not anonymous, every field filled"]}),
+    "a report with nothing in it": ("ringkasan.txt.j2", "{{ report.open_cases[0].number }}", {
+        "ringkasan": ["for schedule 'ringkasan_pagi', to kabid_trantibum (seeing personal data), with nothing to "
+                      "report", "ringkasan.txt.j2:1"]}),
+    "a report value that is None": ("ringkasan.txt.j2", "{{ report.open_cases[0].due_at.year }}", {
+        "ringkasan": ["with values missing (None)", "'None' has no attribute 'year'"]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SITUATIONS))
+def test_validation_renders_each_use_in_every_situation_it_can_meet(minimal_uses: dict[str, tuple[int, int]],
+                                                                    case: str) -> None:
+    template, source, expected = SITUATIONS[case]
+    problems = minimal_problems({template: source})
+    assert sorted(line for line, _, _ in problems) == sorted(minimal_uses[use][0] for use in expected), problems
+    for use, words in expected.items():
+        [message] = [m for line, column, m in problems if (line, column) == minimal_uses[use]]
+        assert message.startswith(f"template {template!r} does not render "), message
+        for text in words:
+            assert text in message, (text, message)
+
+
+def test_validation_names_the_partial_a_use_fails_in(minimal_uses: dict[str, tuple[int, int]]) -> None:
+    problems = minimal_problems({NOTICE: "Aduan\n\n{% include '_tenggat.txt.j2' %}",
+                                   "_tenggat.txt.j2": "Batas waktu:\n{{ case.due_at.day }}"})
+    assert [(line, column) for line, column, _ in problems] == [minimal_uses["tolak"]]
+    assert problems[0][2].endswith(f": {MINIMAL_TEMPLATES}/{NOTICE}:3, in the partial "
+                                   f"{MINIMAL_TEMPLATES}/_tenggat.txt.j2:2: 'None' has no attribute 'day'")
+
+
+def test_validation_passes_what_renders_everywhere() -> None:
+    assert minimal_problems({NOTICE: "{{ case.due_at|wita }} {{ escalation.step if escalation else '-' }} "
+                                       "{{ event.input.nama_pelapor|default('-') }}",
+                               REMINDER: "{{ escalation.step }} {{ case.due_at|singkat }}",
+                               "ringkasan.txt.j2": "{{ report.median_minutes|durasi }}"}) == []
+
+
+def test_a_broken_partial_never_reached_by_a_sample_is_still_reported(
+        minimal_uses: dict[str, tuple[int, int]]) -> None:
+    problems = minimal_problems({NOTICE: "x\n{% if data.uraian == 'tidak pernah' %}{% include '_rusak.txt.j2' %}"
+                                           "{% endif %}",
+                                   "_rusak.txt.j2": "{{ x|tidak_ada_filter }}"})
+    # Reported where each of the three notices names the template.
+    text = MINIMAL.read_text(encoding="utf-8").splitlines()
+    assert len(problems) == 3 and all(f"template: {NOTICE}" in text[line - 1] for line, _, _ in problems)
+    assert all(m.endswith(f"it does not compile: {MINIMAL_TEMPLATES}/{NOTICE}:2, in the partial "
+                          f"{MINIMAL_TEMPLATES}/_rusak.txt.j2:1: No filter named 'tidak_ada_filter'.")
+               for _, _, m in problems), problems
+
+
+# -- at run time: one line, nothing written ------------------------------------------------------
+
+
+def test_a_template_failing_at_run_time_refuses_the_move_and_writes_nothing(
+        engine: Any, cli: Any, tmp_path: Path) -> None:
+    """A template that passes validation but fails for some data: exit 2, one line, no trace of the move."""
+    import json
+    import shutil
+
+    from sqlalchemy import func, select
+
+    from engine.store.schema import cases, events, notices
+
+    for folder in ("workflows", "roles", "templates"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    workflow = tmp_path / "workflows" / "treckk.yaml"
+    workflow.write_text(workflow.read_text(encoding="utf-8").replace("version: 1", "version: 2", 1), encoding="utf-8")
+    notice = tmp_path / "templates" / "kabid_aduan_baru.txt.j2"
+    lines = notice.read_text(encoding="utf-8").split("\n")
+    include_line = lines.index('{% include "_footer.txt.j2" %}') + 1
+    lines.insert(include_line - 1, '{% include "_lokasi.txt.j2" %}')
+    notice.write_text("\n".join(lines), encoding="utf-8")
+    (tmp_path / "templates" / "_lokasi.txt.j2").write_text(
+        "Lokasi sudah dicatat.\n{% if data.lokasi == 'Jalan Rusak' %}{{ case.tidak_ada }}{% endif %}\n",
+        encoding="utf-8")
+    engine.deploy(workflow, None)
+
+    def submit(lokasi: str) -> str:
+        result = cli("submit", "--as", "admin", "--json", *[arg for name, value in
+                                                              {**COMPLAINT, "lokasi": lokasi}.items()
+                                                              for arg in ("--set", f"{name}={value}")])
+        assert result.code == 0, result.err
+        return str(json.loads(result.out)["number"])
+
+    def written(number: str) -> tuple[Any, ...]:
+        with engine.db.begin() as connection:
+            case_id, state, version = connection.execute(
+                select(cases.c.id, cases.c.state, cases.c.version).where(cases.c.number == number)).one()
+            return (state, version,
+                    connection.execute(select(func.count()).select_from(events)
+                                       .where(events.c.case_id == case_id)).scalar_one(),
+                    connection.execute(select(func.count()).select_from(notices)
+                                       .where(notices.c.case_id == case_id)).scalar_one())
+
+    fine, broken = submit("Jalan Ahmad Yani"), submit("Jalan Rusak")
+    before = written(broken)
+    result = cli("advance", broken, "teruskan", "--as", "admin")
+    assert result.code == 2, (result.out, result.err)
+    assert result.out == ""
+    [line] = result.err.splitlines()
+    assert line == (f"treckk: error: template 'kabid_aduan_baru.txt.j2' failed at kabid_aduan_baru.txt.j2:"
+                    f"{include_line}, in the partial _lokasi.txt.j2:2: 'dict object' has no attribute 'tidak_ada'")
+    assert written(broken) == before  # same state and version, no history row, no outbox row
+    assert before[0] == "diterima"
+    assert cli("advance", fine, "teruskan", "--as", "admin").code == 0
+    assert written(fine)[0] == "ditelaah"

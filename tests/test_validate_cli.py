@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shutil
 from pathlib import Path
 
 import runner
@@ -39,6 +40,7 @@ def broken_copy(tmp_path: Path, workflow_edits: dict[str, str], roles_edits: dic
         assert old in roles, old
         roles = roles.replace(old, new, 1)
     (tmp_path / "roles" / "treckk.yaml").write_text(roles, encoding="utf-8")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
     return tmp_path / "workflows" / "treckk.yaml"
 
 
@@ -94,3 +96,55 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     [line] = result.err.splitlines()
     match = LOCATED.match(line)
     assert match and "YAML" in match["message"], line
+
+
+def test_a_copy_of_the_project_is_validated_with_its_own_roles_and_templates(tmp_path: Path) -> None:
+    """The workflow, the roles and the templates all come from the copy's tree, never from the project."""
+    from engine.compile.workflow import bundle_from_files, compile_bundle
+
+    copy = tmp_path / "salinan"
+    for folder in ("workflows", "roles", "templates"):
+        shutil.copytree(ROOT / folder, copy / folder)
+    workflow = copy / "workflows" / "treckk.yaml"
+    templates = (copy / "templates").resolve()
+    # A template only the copy has, named only by the copy's workflow: valid.
+    (templates / "pelapor_selesai_baru.txt.j2").write_text(
+        (templates / "pelapor_selesai.txt.j2").read_text(encoding="utf-8"), encoding="utf-8")
+    text = workflow.read_text(encoding="utf-8")
+    workflow.write_text(text.replace("template: pelapor_selesai.txt.j2", "template: pelapor_selesai_baru.txt.j2"),
+                        encoding="utf-8")
+    result = treckk("validate", workflow)
+    assert result.code == 0, result.err
+    # A template the copy lacks is missing, whatever the project holds.
+    (templates / "pelapor_ditolak.txt.j2").unlink()
+    result = treckk("validate", workflow)
+    assert result.code == 2 and result.out == ""
+    located = [LOCATED.match(line) for line in result.err.splitlines()]
+    assert len(located) == 2 and all(located), result.err  # the notices of tolak and tandai_duplikat
+    for match in located:
+        assert match and match["path"] == str(workflow)
+        assert match["message"].startswith("template 'pelapor_ditolak.txt.j2' of notice 1 of transition ")
+        assert f"no such template in {templates}; known templates are " in match["message"]
+    # The copy's footer reads a due time, which final states do not have: every notice to the
+    # complainant on entering one fails in the partial, and each use says so.
+    (templates / "pelapor_ditolak.txt.j2").write_text(
+        (ROOT / "templates" / "pelapor_ditolak.txt.j2").read_text(encoding="utf-8"), encoding="utf-8")
+    footer = templates / "_footer.txt.j2"
+    lines = footer.read_text(encoding="utf-8").split("\n")
+    at = lines.index("Hormat kami,") + 1
+    lines[at - 1] = "Hormat kami, {{ case.due_at.year }}"
+    footer.write_text("\n".join(lines), encoding="utf-8")
+    result = treckk("validate", workflow)
+    assert result.code == 2 and result.out == ""
+    definition = compile_bundle(bundle_from_files(ROOT / "workflows" / "treckk.yaml")).definition
+    into_final = sorted(n.where.line for t in definition.transitions if definition.states[t.dest].final
+                        for n in t.notices if "pelapor" in n.to)
+    located = [LOCATED.match(line) for line in result.err.splitlines()]
+    assert all(located), result.err
+    assert sorted(int(m["line"]) for m in located if m) == into_final
+    for match in located:
+        assert match and match["path"] == str(workflow)
+        assert "(no deadline), to pelapor" in match["message"]
+        assert f": {templates}/pelapor_" in match["message"]
+        assert match["message"].endswith(f", in the partial {footer}:{at}: 'None' has no attribute 'year'")
+    assert treckk("validate").code == 0  # the project itself is untouched

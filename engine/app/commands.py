@@ -7,7 +7,8 @@ deadline and outbox rows together — or nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from engine.channels import ChannelSet, channels_from_environment
 from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
 from engine.core.clock import Clock
 from engine.definition.model import InputSpec, WorkflowDefinition
-from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryPolicy, DeliveryReport, deliver_due
@@ -37,6 +38,8 @@ from engine.store.staff_rows import StaffMember
 
 SYSTEM_ACTOR = "system"
 MIGRATION_TRIGGER = "migrasi"
+MAX_COMMENT_LENGTH = 4000
+"""The longest comment a move or an intake accepts, in characters."""
 
 
 class Engine:
@@ -75,7 +78,7 @@ class Engine:
 
     def deploy(self, path: Path, actor: str | None) -> tuple[StoredDefinition, bool]:
         """Validate and store a new version; (stored, False) when that content is already deployed."""
-        compiled = compile_bundle(bundle_from_files(path, self.home / "templates"))
+        compiled = compile_bundle(bundle_from_files(path))
         definition = compiled.definition
         now = self.clock()
 
@@ -199,6 +202,7 @@ class Engine:
     def submit(self, actor: str, values: Mapping[str, object], *, workflow: str | None = None,
                comment: str | None = None, idempotency_key: str | None = None) -> CaseRecord:
         """Open a case in the initial state; returns it as stored."""
+        _check_comment(comment)
         try:
             return self.db.transaction(lambda connection: self._submit(
                 connection, actor, values, workflow, comment, idempotency_key))
@@ -250,6 +254,7 @@ class Engine:
                 comment: str | None = None, expect_version: int | None = None,
                 idempotency_key: str | None = None) -> CaseRecord:
         """Fire ``trigger`` on case ``number`` as ``actor``; returns the case as stored after it."""
+        _check_comment(comment)
         try:
             return self.db.transaction(lambda connection: self._advance(
                 connection, number, trigger, actor, values or {}, comment, expect_version, idempotency_key))
@@ -262,6 +267,7 @@ class Engine:
         case = case_rows.case_by_number(connection, number)
         if case is None:
             raise NotFound(f"case {number!r} not found")
+        number = case.number  # as stored (and sealed into its history), whatever case it was typed in
         compiled = self.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
         member = self._staff(connection, actor, case.workflow)
@@ -279,17 +285,13 @@ class Engine:
                            "first — reload it and try again")
         candidates = [t for t in definition.transitions_from(case.state) if t.trigger == trigger]
         if not candidates:
-            compiled.machine.fire(case, trigger, case.data)  # raises the precise NotAllowed
-            raise AssertionError("the machine fired a trigger the definition does not offer")
+            raise _not_offered(definition, case, trigger, member)
         allowed_roles = tuple(dict.fromkeys(r for t in candidates for r in t.roles))
         role = acting_role(member, allowed_roles, definition.roles, case.scope, f"fire {trigger!r} on {number}")
         spec = candidates[0]
-        given = _parse_inputs(definition, spec.inputs, values, f"trigger {trigger!r}")
+        given = _parse_inputs(definition, spec.inputs, values, f"trigger {trigger!r}", requires=spec.requires,
+                              current=case.data)
         data = {**case.data, **given}
-        for name in spec.requires:
-            if data.get(name) in (None, "", []):
-                label = definition.fields[name].label
-                raise InvalidInput(f"trigger {trigger!r} needs field {name!r} ({label}); give it with --set {name}=VALUE")
         previous_version = case.version
         before = case.state
         outcome = compiled.machine.fire(case, trigger, data)
@@ -325,7 +327,7 @@ class Engine:
 
     def _workflow_of_cases(self, connection: Connection, numbers: Sequence[str]) -> str:
         """The one workflow the named cases belong to (an error when they belong to several)."""
-        found = {}
+        found: dict[str, str] = {}
         for number in numbers:
             case = case_rows.case_by_number(connection, number)
             if case is None:
@@ -351,8 +353,11 @@ class Engine:
 
     # -- migration ------------------------------------------------------------------------
     def migrate(self, workflow: str | None, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],
-                actor: str) -> list[CaseRecord]:
-        """Move cases to ``to_version``, renaming states by ``state_map``; one history event each."""
+                actor: str, *, include_final: bool = False) -> list[CaseRecord]:
+        """Move cases to ``to_version``, renaming states by ``state_map``; one history event each.
+
+        A case in a final state is closed: it is moved only with ``include_final``.
+        """
 
         def work(connection: Connection) -> list[CaseRecord]:
             named = self._workflow_of_cases(connection, numbers) if workflow is None else workflow
@@ -361,14 +366,20 @@ class Engine:
             role = capable_role(member, target.definition.roles, "migrate", "migrate cases")
             now = self.clock()
             moved = []
+            _check_state_map(target.definition, state_map)
             for number in numbers:
                 case = case_rows.case_by_number(connection, number)
                 if case is None:
                     raise NotFound(f"case {number!r} not found")
+                number = case.number
                 if case.workflow != named:
                     raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {named!r}")
                 if case.definition_version >= to_version:
                     raise InvalidInput(f"case {number} is already at version {case.definition_version}")
+                current = self.compiled(connection, case.workflow, case.definition_version).definition
+                if not include_final and current.states[case.state].final:
+                    raise InvalidInput(f"case {number} is closed (final state {case.state!r}); a closed case is "
+                                       "migrated only when asked for explicitly: give --include-final")
                 new_state = state_map.get(case.state, case.state)
                 if new_state not in target.definition.states:
                     raise InvalidInput(
@@ -430,21 +441,99 @@ def _contacts(phone: str | None, email: str | None) -> tuple[str | None, str | N
     return normal_phone, email or None
 
 
+def _check_state_map(target: WorkflowDefinition, state_map: Mapping[str, str]) -> None:
+    """Every state a migration renames to must exist in the target version; all wrong ones are named."""
+    problems = []
+    for old, new in state_map.items():
+        if new not in target.states:
+            close = difflib.get_close_matches(new, list(target.states), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"--map {old}={new}: version {target.version} of workflow {target.name!r} has no state "
+                            f"{new!r}; its states are {', '.join(target.states)}{hint}")
+    if problems:
+        raise InvalidInput("\n".join(problems), field="map", accepted=list(target.states))
+
+
+def _check_comment(comment: str | None) -> None:
+    """A comment is a note in the history, not a document: bounded, and text that can be stored."""
+    if comment is None:
+        return
+    if len(comment) > MAX_COMMENT_LENGTH:
+        raise InvalidInput(f"the comment is {len(comment)} characters long; at most {MAX_COMMENT_LENGTH} are "
+                           "accepted (put longer text in a field)", field="comment",
+                           hint=f"shorten it to {MAX_COMMENT_LENGTH} characters")
+    if "\x00" in comment:
+        raise InvalidInput("the comment contains a NUL character, which is not accepted", field="comment")
+    try:
+        comment.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("the comment contains text that is not valid UTF-8", field="comment") from None
+
+
 def _parse_inputs(definition: WorkflowDefinition, inputs: Sequence[InputSpec], values: Mapping[str, object],
-                  what: str) -> dict[str, Any]:
-    """Given values → typed values; unknown, missing or bad values are refused before any write."""
+                  what: str, *, requires: Sequence[str] = (), current: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """Given values → typed values; unknown, missing or bad values are refused before any write.
+
+    Every problem is found before any is reported: the one InvalidInput has a line per unknown,
+    refused, bad or missing field, so a person fixes them all in one go. ``requires`` names fields
+    the case must hold after the move (given now, or in ``current``).
+    """
     accepted = {spec.field: spec for spec in inputs}
     parsed: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    """Each line of the refusal → the field it is about (one line per problem, each said once)."""
     for name, raw in values.items():
         if name not in definition.fields:
-            raise InvalidInput(f"unknown field {name!r} for {what}; accepted fields are "
-                               f"{', '.join(accepted) or '(none)'}")
-        if name not in accepted:
-            raise InvalidInput(f"field {name!r} cannot be given when {what}; accepted fields are "
-                               f"{', '.join(accepted) or '(none)'}")
-        parsed[name] = field_values.parse_value(definition.fields[name], raw)
+            problems[f"unknown field {name!r} for {what}; accepted fields are "
+                     f"{', '.join(accepted) or '(none)'}{_did_you_mean(name, accepted)}"] = name
+        elif name not in accepted:
+            problems[f"field {name!r} cannot be given when {what}; accepted fields are "
+                     f"{', '.join(accepted) or '(none)'}"] = name
+        else:
+            try:
+                parsed[name] = field_values.parse_value(definition.fields[name], raw, definition.timezone)
+            except InvalidInput as exc:
+                problems[str(exc)] = name
     for spec in inputs:
-        if spec.required and spec.field not in parsed:
+        if spec.required and spec.field not in values:
             label = definition.fields[spec.field].label
-            raise InvalidInput(f"{what} needs field {spec.field!r} ({label}); give it with --set {spec.field}=VALUE")
+            problems[f"{what} needs field {spec.field!r} ({label}); give it with --set {spec.field}=VALUE"] = spec.field
+    held = {**(current or {}), **parsed}
+    for name in requires:
+        if held.get(name) in (None, "", []) and name not in values:
+            label = definition.fields[name].label
+            problems[f"{what} needs field {name!r} ({label}); give it with --set {name}=VALUE"] = name
+    if problems:
+        faulty = set(problems.values())
+        raise InvalidInput("\n".join(problems), field=faulty.pop() if len(faulty) == 1 else None,
+                           accepted=list(accepted))
     return parsed
+
+
+def _did_you_mean(given: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _not_offered(definition: WorkflowDefinition, case: CaseRecord, trigger: str, member: StaffMember) -> NotAllowed:
+    """Why ``trigger`` cannot fire on ``case`` from its state, naming the triggers ``member`` may fire now."""
+    from engine.core.permissions import role_for
+
+    state = definition.states[case.state]
+    if state.final and trigger in definition.triggers():
+        return NotAllowed(f"trigger {trigger!r} is not allowed: the case is in final state {case.state!r}",
+                          field="trigger", value=trigger)
+    mine = list(dict.fromkeys(t.trigger for t in definition.transitions_from(case.state)
+                              if role_for(member, t.roles, definition.roles, case.scope) is not None))
+    now = (f"on {case.number} ({state.label}) you may fire {', '.join(mine)}" if mine
+           else f"you may fire no trigger on {case.number} in state {case.state!r}")
+    if trigger not in definition.triggers():
+        close = (difflib.get_close_matches(trigger, mine, n=1, cutoff=0.6)
+                 or difflib.get_close_matches(trigger, sorted(definition.triggers()), n=1, cutoff=0.6))
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return NotAllowed(f"unknown trigger {trigger!r} in workflow {definition.name!r}{hint}; {now}",
+                          field="trigger", value=trigger, accepted=mine, hint=f"did you mean {close[0]!r}?" if close
+                          else None)
+    return NotAllowed(f"trigger {trigger!r} is not allowed in state {case.state!r}; {now}", field="trigger",
+                      value=trigger, accepted=mine)

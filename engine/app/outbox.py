@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from jinja2 import TemplateError
 from sqlalchemy import Connection
 
 from engine.app.commands import Engine
 from engine.app.queries import viewer_named
 from engine.channels.message import readable
 from engine.compile.notice_context import EventFacts, Recipient, case_context
+from engine.compile.templates import TemplateFailed
 from engine.compile.workflow import CompiledWorkflow
 from engine.core.masking import text_masker
 from engine.core.permissions import may_view, sees_pii
@@ -78,7 +78,8 @@ class _Lens:
             return lambda text: text
         case, compiled = self._case(row.case_id)
         viewer = self.viewer.in_workflow(case.workflow) if self.viewer is not None else None
-        return text_masker(compiled.definition.fields, case.data, sees_pii(viewer, compiled.definition.roles))
+        definition = compiled.definition
+        return text_masker(definition.fields, case.data, sees_pii(viewer, definition.roles), definition.timezone)
 
     def summary(self, row: NoticeRow) -> dict[str, Any]:
         mask = self.masker(row)
@@ -230,9 +231,9 @@ def preview(engine: Engine, template: str, number: str, viewer_name: str | None 
                                escalation_step=step, base_url=engine.base_url)
         try:
             rendered = compiled.templates.render(template, context)
-        except TemplateError as exc:
+        except TemplateFailed as exc:
             raise InvalidInput(f"template {template!r} does not render for case {number} in state "
-                               f"{case.state!r}: {exc}") from exc
+                               f"{case.state!r}: {exc.located()}") from exc
         return {"template": template, "case": case.number, "state": case.state, "recipient": recipient.name,
                 "role": recipient.role, "masked": not recipient.sees_pii, "subject": rendered.subject,
                 "is_html": rendered.is_html, "body": rendered.body}

@@ -21,7 +21,7 @@ from engine.core.masking import masked_values
 from engine.core.integrity import first_broken
 from engine.core.permissions import may_view, role_for, sees_pii
 from engine.app.commands import Engine
-from engine.store import case_rows, staff_rows
+from engine.store import case_rows, definition_rows, staff_rows
 from engine.store.staff_rows import StaffMember
 
 
@@ -56,9 +56,11 @@ def deadline_view(case: CaseRecord, compiled: CompiledWorkflow, now: datetime) -
     state = compiled.definition.states.get(case.state)
     steps = state.deadline.escalation if state and state.deadline else ()
     reached = len(steps) if case.next_step is None else case.next_step
+    shown = wita.long_datetime_in(case.due_at, compiled.definition.timezone)
     return {
         "due_at": _iso(case.due_at),
-        "due_at_wita": wita.long_datetime(case.due_at),
+        "due_at_wita": shown,  # the old name of due_at_local, kept for scripts
+        "due_at_local": shown,
         "overdue": late_seconds > 0,
         "overdue_minutes": overdue_minutes,
         "overdue_text": wita.span(overdue_minutes) if overdue_minutes else "",
@@ -194,6 +196,8 @@ class Views:
             may_see = sees_pii(acting, definition.roles)
             rows.append({
                 "number": case.number,
+                "workflow": case.workflow,
+                "definition_version": case.definition_version,
                 "state": case.state,
                 "state_label": definition.states[case.state].label,
                 **scope_keys(definition, case),
@@ -273,6 +277,31 @@ class Views:
         def work(connection: Connection) -> list[str]:
             found = case_rows.list_cases(connection, workflow=workflow, below_version=version)
             return [c.number for c in found if not self._final(connection, c)]
+
+        return self.engine.db.transaction(work)
+
+    def definition(self, workflow: str, version: int | None = None) -> WorkflowDefinition:
+        """A deployed definition (the newest when ``version`` is None): labels, time zone, nouns."""
+        return self.engine.db.transaction(lambda connection: self.engine.compiled(connection, workflow,
+                                                                                  version).definition)
+
+    def case_definition(self, number: str) -> WorkflowDefinition:
+        """The definition version case ``number`` runs on (its labels and time zone)."""
+
+        def work(connection: Connection) -> WorkflowDefinition:
+            case = case_rows.case_by_number(connection, number)
+            if case is None:
+                raise NotFound(f"case {number!r} not found")
+            return self.engine.compiled(connection, case.workflow, case.definition_version).definition
+
+        return self.engine.db.transaction(work)
+
+    def deployed(self) -> list[WorkflowDefinition]:
+        """The newest version of every deployed workflow."""
+
+        def work(connection: Connection) -> list[WorkflowDefinition]:
+            return [self.engine.compiled(connection, name).definition
+                    for name in definition_rows.workflows(connection)]
 
         return self.engine.db.transaction(work)
 

@@ -144,8 +144,8 @@ def load_scenario(path: Path) -> Scenario:
                   enumerate(reader.sequence(top["steps"], "steps") or [] if "steps" in top else [], start=1))
     if reader.problems:
         raise DefinitionError(reader.problems)
-    return Scenario(title or path.stem, str(path), workflow, start, tuple(s for s in staff if s),  # type: ignore[misc]
-                    tuple(s for s in steps if s))  # type: ignore[misc]
+    return Scenario(title or path.stem, str(path), workflow, start, tuple(s for s in staff if s),
+                    tuple(s for s in steps if s))
 
 
 def _staff(reader: Reader, node: yaml.Node) -> StaffSpec | None:
@@ -278,8 +278,8 @@ def _play(engine: Any, clock: SimulatedClock, step: Step, aliases: dict[str, str
 def _compare(step: Step, result: StepResult) -> None:
     expect = step.expect
     if result.exit != expect.exit:
-        got = f"exit {result.exit} ({result.error})" if result.exit else "success"
-        result.mismatches.append(f"expected exit {expect.exit}, got {got}")
+        outcome = f"exit {result.exit} ({result.error})" if result.exit else "success"
+        result.mismatches.append(f"expected exit {expect.exit}, got {outcome}")
     if expect.state is not None and result.after != expect.state:
         result.mismatches.append(f"expected state {expect.state!r}, got {result.after!r}")
     if expect.version is not None and result.version != expect.version:

@@ -6,6 +6,9 @@ HTML templates (``*.html.j2``) are autoescaped. The sandbox is the immutable one
 change its context (notices of one event share parts of it), only read it. The first line of a text
 template's output is the notice's subject; an HTML template's subject is its ``<title>``.
 
+A template that fails while rendering raises ``TemplateFailed`` (an ``InvalidInput``) naming the
+template, its line and the partial it failed in, never a bare Jinja or Python error.
+
 The context every template receives is documented in ``docs/templates.md``.
 """
 
@@ -13,18 +16,24 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, MutableMapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import DictLoader, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import (BaseLoader, Environment, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound,
+                    TemplateSyntaxError)
+from jinja2 import pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine.core import localtime as wita
+from engine.core import localtime
 from engine.errors import InvalidInput, NotFound
 
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+Frame = tuple[str, int]
+"""A template name and a line in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,37 +45,88 @@ class Rendered:
     is_html: bool
 
 
+class TemplateFailed(InvalidInput):
+    """A template failed while rendering: which one, where (the partial too), and why.
+
+    ``frames`` runs from the template rendered to the line that failed: ``(("pengingat.txt.j2",
+    15), ("_langkah.txt.j2", 3))`` is a fault on line 3 of a partial included on line 15.
+    """
+
+    def __init__(self, template: str, frames: Sequence[Frame], reason: str) -> None:
+        self.template = template
+        self.frames = tuple(frames)
+        self.reason = reason
+        super().__init__(f"template {template!r} failed at {self.located()}", value=template)
+
+    @property
+    def line(self) -> int | None:
+        """The line of ``template`` itself that failed, or included the partial that failed."""
+        return self.frames[0][1] if self.frames and self.frames[0][0] == self.template else None
+
+    @property
+    def partial(self) -> Frame | None:
+        """The included partial (and its line) the fault is in, or None."""
+        return self.frames[-1] if self.frames and self.frames[-1][0] != self.template else None
+
+    def located(self, directory: str = "") -> str:
+        """``FILE:LINE[, in the partial FILE:LINE]: reason``, files under ``directory`` when given."""
+        return f"{located(self.frames or ((self.template, 0),), directory)}: {self.reason}"
+
+
+def located(frames: Sequence[Frame], directory: str = "") -> str:
+    """``a.txt.j2:3, in the partial _b.txt.j2:7`` (a line of 0 is left out)."""
+    def one(frame: Frame) -> str:
+        path = f"{directory.rstrip('/')}/{frame[0]}" if directory else frame[0]
+        return f"{path}:{frame[1]}" if frame[1] else path
+
+    return ", in the partial ".join(one(frame) for frame in frames)
+
+
 def is_html_template(name: str) -> bool:
     return name.endswith((".html.j2", ".html"))
+
+
+def _or_dash(show: Callable[[Any], str]) -> Callable[[Any], str]:
+    """The filter ``show`` writing ``-`` for a missing value (None), as ``data`` shows one."""
+
+    def shown(value: Any) -> str:
+        return "-" if value is None else show(value)
+
+    shown.__doc__ = show.__doc__
+    return shown
+
+
+def _in_zone(show: Callable[[Any, str], str]) -> Callable[[Any, Any], str]:
+    """The time filter ``show`` in the time zone of the workflow the notice belongs to; ``-`` for None.
+
+    The zone is read from the context the engine builds (``workflow.timezone``), so one template set
+    serves any workflow; a context without it (hand-made in a test) is shown in UTC.
+    """
+
+    @pass_context
+    def shown(context: Any, value: Any) -> str:
+        if value is None:
+            return "-"
+        workflow = context.get("workflow")
+        zone = workflow.get("timezone") if isinstance(workflow, dict) else None
+        return show(value, zone or "UTC")
+
+    shown.__doc__ = show.__doc__
+    return shown
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-_NOT_INLINED = (nodes.Extends, nodes.Block, nodes.Macro, nodes.EvalContextModifier)
-"""An included template holding one of these keeps its own ``{% include %}`` at render time."""
-_KEEPS_ITS_INCLUDES = (nodes.Extends, nodes.EvalContextModifier)
-"""A template holding one of these keeps all its includes (``{% autoescape %}`` changes how an
-inlined partial would escape; after ``{% extends %}`` only blocks are output)."""
-_NOT_PASSED_TO_INCLUDES = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
-"""Names Jinja does not hand to an included template; one that reads them stays an include."""
-
-
 class _NoticeEnvironment(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with shortcuts that change no outcome.
+    """The immutable sandbox, with shortcuts that change no outcome (all through public methods).
 
     Templates read their context as ``case.number``, ``data.kategori``: Jinja first asks the dict
     for an attribute, which fails with an exception, then for the item. For a plain dict and a
     name that is not one of dict's own attributes the attribute lookup cannot succeed, so the
-    item is read at once. Globals are a plain dict (see ``make_globals``).
-
-    Notices share their greeting and footer through ``{% include "_footer.txt.j2" %}``. At render
-    time each include costs a template lookup and a copy of the whole context; since a deployed
-    bundle never changes, a plain include (a fixed name, with context, escaped like its parent)
-    is compiled into its parent instead, as a scope of its own — what it sets stays inside, as
-    with an include. Includes that name a missing or broken template, or one with blocks,
-    macros or ``extends``, or one reading a name Jinja keeps from includes (``loop``, ``caller``),
-    stay includes and behave as Jinja has them.
+    item is read at once. Globals are a plain dict (see ``make_globals``), and a compiled
+    template (a partial an include asks for, too) is found in a plain dict: a deployed bundle
+    never changes. Includes are Jinja's own.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -87,67 +147,6 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
-    def compile(self, source: str | nodes.Template, name: str | None = None, filename: str | None = None,
-                raw: bool = False, defer_init: bool = False) -> Any:
-        try:
-            return super().compile(source, name, filename, raw, defer_init)  # type: ignore[call-overload]
-        except TemplateSyntaxError as error:
-            if not isinstance(source, str):
-                raise
-            # A partial compiled in may be what does not compile (an unknown filter, say); Jinja
-            # reports that only when the include runs, so compile the template as written.
-            try:
-                written = super()._parse(source, name, filename)
-            except TemplateSyntaxError:
-                raise error from None
-            return super().compile(written, name, filename, raw, defer_init)  # type: ignore[call-overload]
-
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        return self._parse_inlining(source, name, filename, (name,), frozenset())
-
-    def _parse_inlining(self, source: str, name: str | None, filename: str | None,
-                        within: tuple[str | None, ...], stored: frozenset[str]) -> nodes.Template:
-        tree = super()._parse(source, name, filename)
-        if not any(True for _ in tree.find_all(_KEEPS_ITS_INCLUDES)):
-            self._inline_includes(tree, name, within, stored | _stored_names(tree))
-        return tree
-
-    def _inline_includes(self, node: nodes.Node, name: str | None, within: tuple[str | None, ...],
-                         stored: frozenset[str]) -> None:
-        for field in node.fields:
-            value = getattr(node, field, None)
-            if isinstance(value, list):
-                setattr(node, field, [self._inlined(item, name, within, stored) if isinstance(item, nodes.Include)
-                                      else item for item in value])
-                for item in value:  # the nodes as parsed: an inlined partial was handled when parsed
-                    if isinstance(item, nodes.Node) and not isinstance(item, nodes.Include):
-                        self._inline_includes(item, name, within, stored)
-            elif isinstance(value, nodes.Node):
-                self._inline_includes(value, name, within, stored)
-
-    def _inlined(self, include: nodes.Include, parent: str | None, within: tuple[str | None, ...],
-                 stored: frozenset[str]) -> nodes.Node:
-        target = include.template
-        if not (include.with_context and not include.ignore_missing and isinstance(target, nodes.Const)
-                and isinstance(target.value, str)):
-            return include
-        child = target.value
-        if child in within or self.loader is None or \
-                bool(parent) and self._autoescapes(child) != self._autoescapes(parent or ""):
-            return include
-        try:
-            source, filename, _ = self.loader.get_source(self, child)
-            tree = self._parse_inlining(source, child, filename, (*within, child), stored)
-        except (TemplateNotFound, TemplateSyntaxError):
-            return include
-        loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
-        if any(True for _ in tree.find_all(_NOT_INLINED)) or loaded & (_NOT_PASSED_TO_INCLUDES | stored):
-            return include
-        return nodes.Scope(tree.body, lineno=include.lineno)
-
-    def _autoescapes(self, name: str) -> bool:
-        return bool(self.autoescape(name)) if callable(self.autoescape) else bool(self.autoescape)
-
     def get_template(self, name: str | Template, parent: str | None = None,
                      globals: MutableMapping[str, Any] | None = None) -> Template:
         if globals is None and type(name) is str:
@@ -160,27 +159,42 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
         return template
 
 
-def _stored_names(tree: nodes.Template) -> frozenset[str]:
-    """Every name ``tree`` assigns anywhere (set, for, macro, import, parameters).
+class _BundleLoader(BaseLoader):
+    """The bundle's sources, each with its own name as file name.
 
-    A partial reading one of them stays an include: compiled into its parent it would see the
-    parent's variable even where Jinja would hand it the context's (an assignment further down).
+    Jinja names the template file and line in the frames of a failure's traceback; with a
+    ``DictLoader`` every template is called ``<template>``, and a fault in a partial could not
+    be told from one in the template that includes it.
     """
-    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    names.update(macro.name for macro in tree.find_all(nodes.Macro))
-    names.update(node.target for node in tree.find_all(nodes.Import))
-    for node in tree.find_all(nodes.FromImport):
-        names.update(item if isinstance(item, str) else item[1] for item in node.names)
-    return frozenset(names)
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = sources
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source = self.sources.get(template)
+        if source is None:
+            raise TemplateNotFound(template)
+        return source, template, _unchanged
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.sources)
+
+
+def _unchanged() -> bool:
+    return True
 
 
 class TemplateSet:
-    """The templates of one deployed definition, compiled once and reused for every notice."""
+    """The templates of one deployed definition, compiled once and reused for every notice.
 
-    def __init__(self, sources: Mapping[str, str]) -> None:
+    ``directory`` is where the sources were read from, if known; it only serves messages.
+    """
+
+    def __init__(self, sources: Mapping[str, str], directory: str = "") -> None:
         self.sources = dict(sources)
+        self.directory = directory
         self.environment = _NoticeEnvironment(
-            loader=DictLoader(self.sources),
+            loader=_BundleLoader(self.sources),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name) and is_html_template(str(name)),
             trim_blocks=True,
@@ -189,39 +203,80 @@ class TemplateSet:
             auto_reload=False,  # the sources never change after deploy; no up-to-date check per render
         )
         self.environment.filters.update(
-            wita=wita.long_datetime,
-            tanggal=wita.long_date,
-            singkat=wita.short_datetime,
-            durasi=wita.span,
+            waktu=_in_zone(localtime.long_datetime_in),
+            tanggal=_in_zone(localtime.long_date_in),
+            waktu_singkat=_in_zone(localtime.short_datetime_in),
+            durasi=_or_dash(localtime.span),
+            # The names from when every workflow was shown in WITA; they too follow the workflow's zone.
+            wita=_in_zone(localtime.long_datetime_in),
+            singkat=_in_zone(localtime.short_datetime_in),
         )
+        self._compile_problems: dict[str, str | None] = {}
+
+    def _known(self) -> str:
+        return ", ".join(sorted(self.sources)) or "(none)"
 
     def compile_problem(self, name: str) -> str | None:
-        """Why ``name`` cannot be used (missing or does not compile), or None."""
+        """Why ``name`` cannot be used, or None: it is missing, or it or a partial it names does not compile.
+
+        Jinja compiles an included partial only when the include runs; the partials a template
+        names with a fixed name are compiled here, so a broken one is found before it is needed.
+        """
         if name not in self.sources:
-            known = ", ".join(sorted(self.sources)) or "(none)"
-            return f"no such template under templates/; known templates are {known}"
+            where = f"in {self.directory}" if self.directory else "under templates/"
+            return f"no such template {where}; known templates are {self._known()}"
+        if name not in self._compile_problems:
+            self._compile_problems[name] = self._compile_problem(((name, 0),), set())
+        return self._compile_problems[name]
+
+    def _compile_problem(self, chain: tuple[Frame, ...], seen: set[str]) -> str | None:
+        name = chain[-1][0]
+        seen.add(name)
         try:
             self.environment.get_template(name)
         except TemplateSyntaxError as exc:
-            return f"it does not compile: line {exc.lineno}: {exc.message}"
+            frames = (*chain[:-1], (name, exc.lineno))
+            return f"it does not compile: {located(frames, self.directory)}: {_one_line(exc.message or str(exc))}"
+        for partial, line, optional in self._named_partials(name):
+            frames = (*chain[:-1], (name, line))
+            if partial not in self.sources:
+                if optional:
+                    continue
+                return (f"{located(frames, self.directory)} includes {partial!r}, which is not a template; known "
+                        f"templates are {self._known()}")
+            if partial not in seen:
+                problem = self._compile_problem((*frames, (partial, 0)), seen)
+                if problem:
+                    return problem
         return None
 
-    def render_problem(self, name: str, context: Mapping[str, Any]) -> str | None:
-        """Why ``name`` fails to render against ``context`` (e.g. an unknown variable), or None."""
+    def _named_partials(self, name: str) -> Iterator[tuple[str, int, bool]]:
+        """(template, line, whether it may be missing) for each fixed name ``name`` includes, imports or extends."""
+        tree = self.environment.parse(self.sources[name], name, name)
+        for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            target = getattr(node, "template", None)
+            if isinstance(target, nodes.Const) and isinstance(target.value, str):
+                yield target.value, node.lineno, isinstance(node, nodes.Include) and node.ignore_missing
+
+    def render_problem(self, name: str, context: Mapping[str, Any]) -> TemplateFailed | None:
+        """How ``name`` fails to render against ``context`` (e.g. an unknown variable), or None."""
         try:
             self.render(name, context)
-        except (TemplateError, InvalidInput, TypeError, ValueError, AttributeError) as exc:
-            return f"it does not render against the documented context: {exc}"
+        except TemplateFailed as exc:
+            return exc
         return None
 
     def render(self, name: str, context: Mapping[str, Any]) -> Rendered:
-        """Render ``name``; raises NotFound for an unknown template."""
+        """Render ``name``; raises NotFound for an unknown template, TemplateFailed when it fails."""
         try:
             template = self.environment.get_template(name)
+            body = template.render(context)
         except TemplateNotFound as exc:
-            raise NotFound(f"template {name!r} not found; known templates are "
-                           f"{', '.join(sorted(self.sources))}") from exc
-        body = template.render(context)
+            if exc.name == name:
+                raise NotFound(f"template {name!r} not found; known templates are {self._known()}") from exc
+            raise self._failed(name, exc) from exc
+        except Exception as exc:  # noqa: BLE001 - whatever a template does wrong is reported, never a traceback
+            raise self._failed(name, exc) from exc
         if is_html_template(name):
             match = _TITLE.search(body)
             subject = html.unescape(match.group(1).strip()) if match else name
@@ -229,6 +284,32 @@ class TemplateSet:
         stripped = body.lstrip("\n")
         subject, _, _rest = stripped.partition("\n")
         return Rendered(subject.strip(), stripped, False)
+
+    def _failed(self, name: str, exc: Exception) -> TemplateFailed:
+        # Jinja rewrites a failure's traceback so that its frames name the template file and line
+        # (the loader gives each template its own name as file name); the frames of templates are
+        # the chain from ``name`` to the partial that failed, a macro's frames folded into its file.
+        frames: list[Frame] = []
+        for frame, line in traceback.walk_tb(exc.__traceback__):
+            file = frame.f_code.co_filename
+            if file in self.sources:
+                if frames and frames[-1][0] == file:
+                    frames[-1] = (file, line)
+                else:
+                    frames.append((file, line))
+        if isinstance(exc, TemplateSyntaxError):
+            reason = f"{exc.name or 'a partial'} does not compile: {exc.message or exc}"
+        elif isinstance(exc, TemplateNotFound):
+            reason = f"it includes {exc.name!r}, which is not a template; known templates are {self._known()}"
+        elif isinstance(exc, TemplateError):
+            reason = str(exc)
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        return TemplateFailed(name, frames, _one_line(reason))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "(no message)"
 
 
 def sample_moment() -> datetime:

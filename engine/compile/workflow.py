@@ -21,7 +21,7 @@ from engine.definition.parse import parse_roles, parse_workflow
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
 from engine.compile.guards import Guard, compile_guard, guard_problem
 from engine.core.machine import WorkflowMachine
-from engine.compile.notice_context import sample_contexts
+from engine.compile.notice_context import template_uses
 from engine.compile.templates import TemplateSet
 
 TEMPLATE_SUFFIXES = (".j2",)
@@ -36,6 +36,8 @@ class Bundle:
     roles_path: str
     roles_text: str
     templates: Mapping[str, str] = field(default_factory=dict)
+    templates_path: str = ""
+    """The directory the templates were read from ("" if unknown); it names files in messages."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -45,6 +47,7 @@ class Bundle:
                 "roles_path": self.roles_path,
                 "roles_text": self.roles_text,
                 "templates": dict(sorted(self.templates.items())),
+                "templates_path": self.templates_path,
             },
             ensure_ascii=False,
             sort_keys=True,
@@ -54,7 +57,7 @@ class Bundle:
     def from_json(cls, text: str) -> Bundle:
         raw = json.loads(text)
         return cls(raw["workflow_path"], raw["workflow_text"], raw["roles_path"], raw["roles_text"],
-                   dict(raw["templates"]))
+                   dict(raw["templates"]), raw.get("templates_path", ""))
 
     @property
     def digest(self) -> str:
@@ -123,14 +126,25 @@ def _read_text(path: Path, what: str) -> str:
         raise InvalidInput(f"{what} {path} cannot be read: {exc}") from None
 
 
+def templates_path_for(workflow_path: Path) -> Path:
+    """``workflows/x.yaml`` → ``templates/`` beside ``workflows/``."""
+    return workflow_path.resolve().parent.parent / "templates"
+
+
 def bundle_from_files(workflow_path: Path, templates_dir: Path | None = None) -> Bundle:
-    """Read a workflow file, the roles file it names and the templates directory beside them."""
+    """Read a workflow file and, from the same tree, the roles file it names and the templates.
+
+    The tree is the project's layout: ``workflows/x.yaml`` beside ``roles/`` and ``templates/``,
+    so a copy of a project is read as a whole, never half from the copy and half from elsewhere.
+    ``templates_dir`` reads the templates from another directory instead.
+    """
     text = _read_text(workflow_path, "workflow file")
     roles_name = _roles_name(text)
     roles_file = roles_path_for(workflow_path, roles_name) if roles_name else None
     roles_text = _read_text(roles_file, "roles file") if roles_file and roles_file.is_file() else ""
-    templates = read_templates(templates_dir or workflow_path.resolve().parent.parent / "templates")
-    return Bundle(str(workflow_path), text, str(roles_file or ""), roles_text, templates)
+    directory = templates_dir or templates_path_for(workflow_path)
+    return Bundle(str(workflow_path), text, str(roles_file or ""), roles_text, read_templates(directory),
+                  str(directory))
 
 
 def _roles_name(workflow_text: str) -> str | None:
@@ -159,7 +173,7 @@ def compile_bundle(bundle: Bundle) -> CompiledWorkflow:
 @lru_cache(maxsize=32)
 def _compile_cached(bundle_json: str) -> CompiledWorkflow:
     bundle = Bundle.from_json(bundle_json)
-    templates = TemplateSet(bundle.templates)
+    templates = TemplateSet(bundle.templates, bundle.templates_path)
     problems: list[Problem] = []
 
     def load_roles(name: str) -> RoleBook | None:
@@ -184,19 +198,18 @@ def _compile_cached(bundle_json: str) -> CompiledWorkflow:
 
 
 def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> list[Problem]:
-    """Each template renders against a full sample context of every place it is used."""
-    where = {n.template: n.where for n in definition.intake.notices}
-    for transition in definition.transitions:
-        where.update({n.template: n.where for n in transition.notices})
-    for state in definition.states.values():
-        where.update({s.template: s.where for s in (state.deadline.escalation if state.deadline else ())})
-    where.update({s.template: s.where for s in definition.schedules})
+    """Each use of a template renders against every kind of context it can meet there.
+
+    A use that fails is one problem at the workflow line of the use, naming the situation, the
+    template file and line, and the partial when the fault is in one.
+    """
     problems = []
-    for name, contexts in sample_contexts(definition).items():
-        for context in contexts:
-            error = templates.render_problem(name, context)
-            if error:
-                place = where[name]
-                problems.append(Problem(place.path, place.line, place.column, f"template {name!r}: {error}"))
+    for use in template_uses(definition):
+        for situation, context in use.situations:
+            failed = templates.render_problem(use.template, context)
+            if failed:
+                problems.append(Problem(use.where.path, use.where.line, use.where.column,
+                                        f"template {use.template!r} does not render {situation}: "
+                                        f"{failed.located(templates.directory)}"))
                 break
     return problems

@@ -7,10 +7,11 @@ value given and what would be accepted.
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 from datetime import datetime, timezone
 from typing import Any
 
-from engine.core import localtime as wita
+from engine.core import localtime
 from engine.definition.model import FieldSpec
 from engine.errors import InvalidInput
 
@@ -25,10 +26,15 @@ _ASCII_DIGITS = re.compile(r"[0-9]+")
 _MAX_REFERENCE = 300
 
 
-def parse_value(spec: FieldSpec, raw: object) -> Any:
-    """Turn a given value (text from the command line, or a JSON value) into the stored value."""
+def parse_value(spec: FieldSpec, raw: object, zone: str = "UTC") -> Any:
+    """Turn a given value (text from the command line, or a JSON value) into the stored value.
+
+    A date and time without a UTC offset is read on the clock of ``zone`` (the workflow's).
+    """
     if raw is None:
         raise InvalidInput(f"field {spec.name!r} needs a value")
+    if spec.type == "datetime":
+        return _datetime(spec, raw, zone)
     parser = _PARSERS[spec.type]
     return parser(spec, raw)
 
@@ -117,17 +123,17 @@ def _boolean(spec: FieldSpec, raw: object) -> bool:
     raise InvalidInput(f"field {spec.name!r} does not accept {str(raw)!r}; write ya or tidak (true or false)")
 
 
-def _datetime(spec: FieldSpec, raw: object) -> str:
+def _datetime(spec: FieldSpec, raw: object, zone: str) -> str:
     text = str(raw).strip()
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(
             f"field {spec.name!r} does not accept {text!r}; write a date and time in ISO 8601, e.g. "
-            "2026-11-30T08:00 (WITA) or 2026-11-30T00:00+00:00"
+            f"2026-11-30T08:00 ({localtime.zone_label(zone)}) or 2026-11-30T00:00+00:00"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=wita.WITA)
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
     return moment.astimezone(timezone.utc).isoformat()
 
 
@@ -151,13 +157,12 @@ _PARSERS = {
     "phone": _phone,
     "email": _email,
     "boolean": _boolean,
-    "datetime": _datetime,
     "references": _references,
 }
 
 
-def display_value(spec: FieldSpec | None, value: Any) -> str:
-    """How a stored value reads to a person (choice label, Ya/Tidak, WITA time, list)."""
+def display_value(spec: FieldSpec | None, value: Any, zone: str = "UTC") -> str:
+    """How a stored value reads to a person (choice label, Ya/Tidak, local time in ``zone``, list)."""
     if value is None:
         return "-"
     if spec is None:
@@ -167,7 +172,8 @@ def display_value(spec: FieldSpec | None, value: Any) -> str:
     if spec.type == "boolean":
         return "Ya" if value else "Tidak"
     if spec.type == "datetime":
-        return wita.long_datetime(datetime.fromisoformat(value))
+        moment = datetime.fromisoformat(value)
+        return localtime.long_datetime_in(moment, zone)
     if spec.type == "references":
         return ", ".join(value)
     return str(value)

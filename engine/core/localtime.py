@@ -53,3 +53,59 @@ def span(minutes: float) -> str:
     hours, mins = divmod(rest, 60)
     parts = [f"{days} hari" if days else "", f"{hours} jam" if hours else "", f"{mins} menit" if mins else ""]
     return " ".join(p for p in parts if p)
+
+
+# -- any zone ----------------------------------------------------------------------------------
+# The forms above are TRECKK's WITA; a workflow names its own ``timezone`` and these show a moment
+# on that clock, with the Indonesian abbreviation where there is one and the UTC offset elsewhere.
+
+ZONE_ABBREVIATIONS = {
+    "Asia/Jakarta": "WIB",
+    "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Ujung_Pandang": "WITA",
+    "Asia/Jayapura": "WIT",
+}
+"""IANA zones of Indonesia → the abbreviation people read (Waktu Indonesia Barat/Tengah/Timur)."""
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def to_local(moment: datetime, zone: str) -> datetime:
+    """The same instant on the clock of ``zone`` (an IANA name); naive values are taken to be UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(_zone(zone))
+
+
+def zone_label(zone: str, moment: datetime | None = None) -> str:
+    """``WIB``/``WITA``/``WIT`` for Indonesia's zones, else the offset at ``moment``: ``UTC+09:00``, ``UTC``."""
+    known = ZONE_ABBREVIATIONS.get(zone)
+    if known:
+        return known
+    offset = to_local(moment or datetime.now(timezone.utc), zone).utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{mins:02d}"
+
+
+def long_datetime_in(moment: datetime, zone: str) -> str:
+    """``Senin, 30 November 2026 pukul 08.00 WITA`` on the clock of ``zone``."""
+    local = to_local(moment, zone)
+    return f"{_day_text(local.date())} pukul {local.hour:02d}.{local.minute:02d} {zone_label(zone, moment)}"
+
+
+def long_date_in(moment: datetime, zone: str) -> str:
+    """``Senin, 30 November 2026``: the date of ``moment`` on the clock of ``zone``."""
+    return _day_text(to_local(moment, zone).date())
+
+
+def short_datetime_in(moment: datetime, zone: str) -> str:
+    """``30-11-2026 08.00 WITA`` on the clock of ``zone``, for tables and listings."""
+    return f"{to_local(moment, zone):%d-%m-%Y %H.%M} {zone_label(zone, moment)}"

@@ -21,20 +21,22 @@ def masked_values(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees
             for name, value in data.items()}
 
 
-def shown_values(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool, *,
+def shown_values(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool, zone: str, *,
                  every_field: bool = False) -> dict[str, str]:
     """``data`` as display text, personal data masked; with ``every_field`` each field of ``fields``
-    appears (unset ones as their empty display), otherwise only the given fields the definition knows."""
+    appears (unset ones as their empty display), otherwise only the given fields the definition knows.
+    Times are shown on the clock of ``zone``."""
     names = fields if every_field else [name for name in data if name in fields]
     shown: dict[str, str] = {}
     for name in names:
         value = data.get(name)
         spec = fields[name]
-        shown[name] = MASK if spec.pii and value is not None and not sees_pii else display_value(spec, value)
+        shown[name] = MASK if spec.pii and value is not None and not sees_pii else display_value(spec, value, zone)
     return shown
 
 
-def text_masker(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool) -> Callable[[str | None], str | None]:
+def text_masker(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool,
+                zone: str) -> Callable[[str | None], str | None]:
     """A function that replaces the personal data of ``data`` wherever it appears in a text (rendered
     notices, addresses, errors), unless the reader may see it. Values shorter than 3 characters are
     left alone: masking them would mangle ordinary words."""
@@ -44,7 +46,7 @@ def text_masker(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_p
     for name, spec in fields.items():
         value = data.get(name)
         if spec.pii and value not in (None, ""):
-            secrets.update({str(value), display_value(spec, value)})
+            secrets.update({str(value), display_value(spec, value, zone)})
     ordered = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
 
     def mask(text: str | None) -> str | None:

@@ -60,3 +60,8 @@ class EventRecord:
     idempotency_key: str | None = None
     prev_hash: str = ""
     hash: str = ""
+
+
+def case_number_key(text: str) -> str:
+    """A case number as it is stored: prefixes are capitals, so ``trk-2026-000001`` is ``TRK-2026-000001``."""
+    return text.strip().upper()

@@ -107,7 +107,7 @@ def _label(definition: WorkflowDefinition, field: str, value: Any, missing: str)
     spec = definition.fields.get(field)
     if value in (None, ""):
         return missing
-    return display_value(spec, value) if spec is not None else str(value)
+    return display_value(spec, value, definition.timezone) if spec is not None else str(value)
 
 
 def _minutes_late(due_at: datetime | None, now: datetime) -> int:

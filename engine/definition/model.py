@@ -244,6 +244,10 @@ class ContactSpec:
     anonymous: str | None
 
 
+DEFAULT_CASE_LABEL = "kasus"
+"""What people call one case when the workflow does not say (``case_label``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowDefinition:
     """A complete, validated workflow: the single source every part of the engine reads."""
@@ -254,6 +258,8 @@ class WorkflowDefinition:
     timezone: str
     number_prefix: str
     scope_field: str | None
+    case_label: str
+    """The noun people read for one case (``aduan``, ``permohonan``), in lists and messages."""
     contact: ContactSpec
     fields: Mapping[str, FieldSpec]
     calendars: Mapping[str, CalendarSpec]

@@ -33,6 +33,7 @@ from engine.definition.model import (
     Deadline,
     Duration,
     DurationUnit,
+    DEFAULT_CASE_LABEL,
     EscalationStep,
     FieldSpec,
     FieldType,
@@ -240,6 +241,7 @@ def _parse_role(reader: Reader, name: str, node: yaml.Node) -> RoleSpec | None:
 # -- workflow ----------------------------------------------------------------------------------
 
 _TOP_KEYS = (
+    "case_label",
     "workflow", "title", "version", "timezone", "roles", "number_prefix", "scope_field",
     "contact", "calendars", "fields", "states", "initial", "intake", "transitions", "schedules", "reports",
 )  # fmt: skip
@@ -789,6 +791,14 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
                                                  "A-Z, e.g. TRK")
         elif value is not None:
             prefix = value
+    case_label = DEFAULT_CASE_LABEL
+    if "case_label" in top:
+        label_text = reader.string(top["case_label"], "case_label")
+        if label_text is not None and (len(label_text) > 40 or not label_text.isprintable()):
+            reader.problem(top["case_label"], f"case_label {shown(label_text)} must be one line of at most 40 "
+                                              "characters, e.g. aduan")
+        elif label_text is not None:
+            case_label = label_text.strip()
 
     field_nodes = parser.named_entries(top, "fields", "field")
     parser.field_names.update(field_nodes)
@@ -865,7 +875,7 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
         return None, reader.problems
     definition = WorkflowDefinition(
         name=cast(str, name), title=cast(str, title), version=cast(int, version), timezone=parser.timezone,
-        number_prefix=prefix, scope_field=scope_field, contact=contact,
+        number_prefix=prefix, scope_field=scope_field, case_label=case_label, contact=contact,
         fields=frozen_map(parser.fields), calendars=frozen_map(parser.calendars),  # type: ignore[arg-type]
         states=frozen_map(parser.states), initial=cast(str, initial),  # type: ignore[arg-type]
         intake=cast(IntakeSpec, intake), transitions=tuple(transitions), schedules=tuple(schedules),

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, update
 
-from engine.core.records import CaseRecord, EventRecord
+from engine.core.records import CaseRecord, EventRecord, case_number_key
 from engine.store.prepared import PreparedStatement
 from engine.store.schema import case_numbers, cases, events
 
@@ -49,7 +49,7 @@ _insert_event = PreparedStatement(insert(events).values({name: bindparam(name) f
 
 def case_by_number(connection: Connection, number: str, *, for_update: bool = False) -> CaseRecord | None:
     locked = for_update and connection.dialect.name == "postgresql"
-    row = (_load_case_locked if locked else _load_case).first(connection, {"number": number})
+    row = (_load_case_locked if locked else _load_case).first(connection, {"number": case_number_key(number)})
     return _record(row) if row else None
 
 

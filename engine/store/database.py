@@ -87,6 +87,10 @@ class DatabaseUnavailable(Unavailable):
     """The database cannot be reached, opened or used right now."""
 
 
+class DatabaseNotInitialised(DatabaseUnavailable):
+    """The database (an SQLite file, or TRECKK's tables in it) was never created: ``treckk init`` makes it."""
+
+
 def default_url(home: Path) -> str:
     """``TRECKK_DATABASE_URL``, or an SQLite file under ``var/`` of the project."""
     return os.environ.get("TRECKK_DATABASE_URL") or f"sqlite:///{home / 'var' / 'treckk.db'}"
@@ -116,7 +120,9 @@ class Database:
     """One SQLAlchemy engine plus the transaction discipline every command uses."""
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None,
-                 max_overflow: int | None = None) -> None:
+                 max_overflow: int | None = None, create: bool = True) -> None:
+        """``create=False``: an SQLite file that does not exist is ``DatabaseNotInitialised``, and
+        nothing (no file, no folder) is made; only the commands that set a database up create it."""
         try:
             parsed = make_url(url)
         except (ArgumentError, ValueError) as exc:
@@ -135,6 +141,7 @@ class Database:
         self._kept: list[Connection] = []
         """SQLite: connections between commands, taken and given back whole (see ``_take``)."""
         self._generation = 0
+        self.create = create
         if self.dialect == "sqlite":
             self.engine: Engine = self._sqlite_engine(parsed, echo)
         elif self.dialect == "postgresql":
@@ -148,6 +155,9 @@ class Database:
                                "use sqlite:///PATH")
         database = parsed.database or ""
         is_file = bool(database) and database != ":memory:" and not database.startswith("file:")
+        if is_file and not self.create and not Path(database).is_file():
+            raise DatabaseNotInitialised(f"database {self.safe_url} does not exist; run `treckk init` to create it "
+                                         "(or give --db / TRECKK_DATABASE_URL for another one)")
         if is_file:
             try:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +166,9 @@ class Database:
                                           f"{exc.strerror or exc}") from None
             self._wal_file = database
         engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        if is_file and not self.create:
+            # Open the file read-write only, so one removed after the check above is not made again, empty.
+            event.listen(engine, "do_connect", partial(_existing_file_only, path=Path(database)))
         event.listen(engine, "connect", partial(_sqlite_connect, checkpointed=is_file))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -234,6 +247,9 @@ class Database:
                 "raise TRECKK_DB_POOL_SIZE or look for stuck commands") from exc
 
     def _translated(self, exc: DBAPIError) -> TreckkError | None:
+        if _missing_table(exc):
+            return DatabaseNotInitialised(f"database {self.safe_url} has not been initialised "
+                                          f"({_one_line(exc.orig)}); run `treckk init` to create its tables")
         if self._retryable(exc):
             return Conflict(f"the database cancelled this command because a concurrent one changed the same rows "
                             f"({_one_line(exc.orig)}); run it again")
@@ -361,6 +377,19 @@ def _rested_since(_dbapi_connection: Any, record: Any) -> None:
     """Note when a connection went back to the pool (read by ``Database._ping_if_rested``)."""
     if record is not None:
         record.info[_RESTED_SINCE] = time.monotonic()
+
+
+def _missing_table(exc: DBAPIError) -> bool:
+    """SQLite's "no such table" or PostgreSQL's undefined_table: the schema was never made."""
+    if getattr(exc.orig, "sqlstate", None) == "42P01":
+        return True
+    return isinstance(exc.orig, sqlite3.OperationalError) and str(exc.orig).startswith("no such table")
+
+
+def _existing_file_only(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any], *,
+                        path: Path) -> None:
+    cargs[:1] = [f"{path.resolve().as_uri()}?mode=rw"]
+    cparams["uri"] = True
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any, *, checkpointed: bool) -> None:

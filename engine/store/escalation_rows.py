@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.core.records import CaseRecord
 from engine.store import schema
 from engine.store.prepared import PreparedStatement
 
-_cases = cast(Table, schema.cases)
-_escalations = cast(Table, schema.escalations)
+_cases = schema.cases
+_escalations = schema.escalations
 # Every column of a case, in the order CaseRecord takes them (its fields are named after them).
 _CASE_COLUMNS = tuple(_cases.c[field.name] for field in fields(CaseRecord))
 

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Connection, Table, and_, or_, select
+from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.core.reports import OpenCaseRow, RecapCaseRow
-from engine.store.schema import cases, escalations, events
-from engine.store.schema import schedule_runs as _schedule_runs
-
-schedule_runs = cast(Table, _schedule_runs)
+from engine.store.schema import cases, escalations, events, schedule_runs
 
 
 def open_cases(connection: Connection, workflow: str, states: Sequence[str]) -> list[OpenCaseRow]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
-from engine.adapters.cli.context import Context, common_options, parse_assignments
+from engine.adapters.cli.context import Context, common_options
 
 
 def register(commands: Any) -> None:
     common = common_options()
     p = commands.add_parser("submit", parents=[common], help="record a new complaint; prints its case number")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
-    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE")
+    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE",
+                   help="a field's value; FIELD=- reads it from standard input")
+    p.add_argument("--set-file", dest="value_files", action="append", metavar="FIELD=PATH",
+                   help="a field's value from a UTF-8 text file (trailing line breaks dropped), for long text")
     p.add_argument("--workflow", help="the workflow of the new case (default: the only deployed one)")
-    p.add_argument("--comment")
+    p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
     p.add_argument("--idempotency-key", metavar="K")
     p.set_defaults(handler=submit)
 
@@ -22,8 +26,11 @@ def register(commands: Any) -> None:
     p.add_argument("case")
     p.add_argument("trigger")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
-    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE")
-    p.add_argument("--comment")
+    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE",
+                   help="a field's value; FIELD=- reads it from standard input")
+    p.add_argument("--set-file", dest="value_files", action="append", metavar="FIELD=PATH",
+                   help="a field's value from a UTF-8 text file (trailing line breaks dropped), for long text")
+    p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
     p.add_argument("--expect-version", type=int, metavar="N")
     p.add_argument("--idempotency-key", metavar="K")
     p.set_defaults(handler=advance)
@@ -56,57 +63,66 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=verify)
 
 
-def submit(ctx: Context) -> int:
+def _case_text(ctx: Context) -> Callable[[dict[str, Any]], str]:
+    """The human form of a case view, in the labels and time zone of the case's definition."""
     from engine.adapters.cli.formatting import case_text
 
+    return lambda view: case_text(view, ctx.views.definition(view["workflow"], view["definition_version"]))
+
+
+def _rows_text(ctx: Context) -> Callable[[list[dict[str, Any]]], str]:
+    """The human form of a list of cases; an empty list names the cases as the workflows do."""
+    from engine.adapters.cli.formatting import case_noun, case_rows_text
+
+    return lambda rows: case_rows_text(rows, ctx.views.definition, lambda: case_noun(ctx.views.deployed()))
+
+
+def submit(ctx: Context) -> int:
+    from engine.adapters.cli.assignments import read_assignments
+
     args = ctx.args
-    case = ctx.engine.submit(args.actor, parse_assignments(args.values), workflow=args.workflow,
+    case = ctx.engine.submit(args.actor, read_assignments(args.values, args.value_files), workflow=args.workflow,
                              comment=args.comment, idempotency_key=args.idempotency_key)
     if ctx.json:
-        ctx.emit(ctx.views.view_of(case, args.actor), case_text)
+        ctx.emit(ctx.views.view_of(case, args.actor), _case_text(ctx))
     else:
         print(case.number)
     return 0
 
 
 def advance(ctx: Context) -> int:
-    from engine.adapters.cli.formatting import case_text
+    from engine.adapters.cli.assignments import read_assignments
 
     args = ctx.args
-    case = ctx.engine.advance(args.case, args.trigger, args.actor, parse_assignments(args.values),
+    case = ctx.engine.advance(args.case, args.trigger, args.actor, read_assignments(args.values, args.value_files),
                               comment=args.comment, expect_version=args.expect_version,
                               idempotency_key=args.idempotency_key)
-    ctx.emit(ctx.views.view_of(case, args.actor), case_text)
+    ctx.emit(ctx.views.view_of(case, args.actor), _case_text(ctx))
     return 0
 
 
 def show(ctx: Context) -> int:
-    from engine.adapters.cli.formatting import case_text
-
-    ctx.emit(ctx.views.show(ctx.args.case, ctx.args.actor), case_text)
+    ctx.emit(ctx.views.show(ctx.args.case, ctx.args.actor), _case_text(ctx))
     return 0
 
 
 def history(ctx: Context) -> int:
     from engine.adapters.cli.formatting import history_text
 
-    ctx.emit(ctx.views.history(ctx.args.case, ctx.args.actor), history_text)
+    ctx.emit(ctx.views.history(ctx.args.case, ctx.args.actor),
+             lambda events: history_text(events, ctx.views.case_definition(ctx.args.case)))
     return 0
 
 
 def inbox(ctx: Context) -> int:
-    from engine.adapters.cli.formatting import case_rows_text
-
-    ctx.emit(ctx.views.inbox(ctx.args.actor), case_rows_text)
+    ctx.emit(ctx.views.inbox(ctx.args.actor), _rows_text(ctx))
     return 0
 
 
 def cases(ctx: Context) -> int:
-    from engine.adapters.cli.formatting import case_rows_text
-
     args = ctx.args
     ctx.emit(ctx.views.list_cases(state=args.state, scope=args.scope, overdue=args.overdue,
-                                  viewer_name=args.actor, limit=args.limit), case_rows_text)
+                                  viewer_name=args.actor, limit=args.limit), _rows_text(ctx))
     return 0
 
 

@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 
 
 def project_home() -> Path:
-    """``TRECKK_HOME``, or the directory that holds runner.py (workflows/, roles/, templates/)."""
+    """``TRECKK_HOME``, or the directory that holds runner.py (workflows/, roles/, templates/), or the
+    definitions installed with the package (``engine.adapters.cli.home``)."""
     configured = os.environ.get("TRECKK_HOME")
     if configured:
         return Path(configured).resolve()
     import runner
 
-    return Path(runner.__file__).resolve().parent
+    from engine.adapters.cli.home import default_home
+
+    return default_home(Path(runner.__file__).resolve().parent)
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -44,9 +47,13 @@ class Context:
 
     @cached_property
     def database(self) -> Database:
+        from engine.adapters.cli.home import refuse_database_in_package
         from engine.store.database import Database, default_url
 
-        return Database(getattr(self.args, "db", None) or default_url(self.home))
+        url = getattr(self.args, "db", None) or default_url(self.home)
+        refuse_database_in_package(self.home, url)
+        # Only the commands that set a database up (init, db upgrade) may create its file.
+        return Database(url, create=bool(getattr(self.args, "creates_database", False)))
 
     @cached_property
     def engine(self) -> Engine:
@@ -68,13 +75,15 @@ class Context:
         return bool(getattr(self.args, "json", False))
 
     def emit(self, value: Any, human: Callable[[Any], str]) -> None:
-        """Print ``value`` as JSON with --json, else the human rendering."""
+        """Print ``value`` as JSON with --json, else the human rendering (control characters made visible)."""
+        from engine.adapters.cli.formatting import json_escaped, visible
+
         if self.json:
-            print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+            print(json_escaped(json.dumps(value, ensure_ascii=False, indent=2, default=str)))
         else:
             text = human(value)
             if text:
-                print(text)
+                print(visible(text))
 
     @staticmethod
     def note(text: str) -> None:

@@ -12,7 +12,7 @@ def register(commands: Any) -> None:
     common = common_options()
     p = commands.add_parser("init", parents=[common],
                             help="create or upgrade the database and deploy the shipped definitions")
-    p.set_defaults(handler=init)
+    p.set_defaults(handler=init, creates_database=True)
 
     db = commands.add_parser("db", help="the database schema: upgrade it, or show its revision")
     sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -20,7 +20,7 @@ def register(commands: Any) -> None:
                        help="bring the schema to the newest revision (safe to repeat, safe with runners starting)")
     p.add_argument("--to", dest="revision", default="head", metavar="REVISION",
                    help="stop at this revision (default: head)")
-    p.set_defaults(handler=db_upgrade)
+    p.set_defaults(handler=db_upgrade, creates_database=True)
     p = sub.add_parser("current", parents=[common], help="show the schema revision of the database")
     p.set_defaults(handler=db_current)
 
@@ -46,20 +46,30 @@ def register(commands: Any) -> None:
     p.add_argument("--to-version", type=int, required=True, metavar="N")
     p.add_argument("--map", dest="mapping", action="append", metavar="OLD=NEW", help="rename a state")
     p.add_argument("--all", action="store_true", help="every open case of older versions")
+    p.add_argument("--include-final", action="store_true",
+                   help="also move named cases that are closed (in a final state); refused without it")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
     p.set_defaults(handler=migrate)
 
 
 def _workflow_files(home: Path) -> list[Path]:
-    return sorted((home / "workflows").glob("*.yaml"))
+    """The workflow files of the home; none at all is refused (it would deploy or check nothing)."""
+    from engine.errors import InvalidInput
+
+    found = sorted((home / "workflows").glob("*.yaml"))
+    if not found:
+        raise InvalidInput(f"no workflow files in {home / 'workflows'}; set TRECKK_HOME to the folder that holds "
+                           "workflows/, roles/ and templates/, or name the files to check")
+    return found
 
 
 def init(ctx: Context) -> int:
     from engine.store.migrations import upgrade
 
+    files = _workflow_files(ctx.home)
     upgrade(ctx.database)
     deployed = []
-    for path in _workflow_files(ctx.home):
+    for path in files:
         stored, fresh = ctx.engine.deploy(path, None)
         deployed.append({"workflow": stored.workflow, "version": stored.version, "new": fresh})
     result = {"database": ctx.database.safe_url, "deployed": deployed}
@@ -110,7 +120,7 @@ def validate(ctx: Context) -> int:
                 summary.append(f"roles {book.name} ({len(book.roles)} roles)")
             continue
         try:
-            compiled = compile_bundle(bundle_from_files(path, ctx.home / "templates"))
+            compiled = compile_bundle(bundle_from_files(path))
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
@@ -144,7 +154,7 @@ def diagram(ctx: Context) -> int:
 
     given = ctx.args.workflow
     path = given if given is None or given.suffix else ctx.home / "workflows" / f"{given}.yaml"
-    compiled = compile_bundle(bundle_from_files(path or _only_workflow_file(ctx.home), ctx.home / "templates"))
+    compiled = compile_bundle(bundle_from_files(path or _only_workflow_file(ctx.home)))
     text = diagrams.dot(compiled.definition) if ctx.args.format == "dot" else diagrams.mermaid(compiled.definition)
     ctx.emit({"format": ctx.args.format, "diagram": text}, lambda r: r["diagram"].rstrip("\n"))
     return 0
@@ -174,7 +184,8 @@ def migrate(ctx: Context) -> int:
         numbers += [n for n in ctx.views.open_cases_below(workflow, args.to_version) if n not in numbers]
     if not numbers:
         raise InvalidInput("name the cases to migrate, or give --all")
-    moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor)
+    moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor,
+                               include_final=args.include_final)
     ctx.emit([{"number": c.number, "state": c.state, "definition_version": c.definition_version} for c in moved],
              lambda rows: "\n".join(f"{r['number']}: now version {r['definition_version']}, state {r['state']}"
                                     for r in rows))

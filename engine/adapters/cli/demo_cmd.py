@@ -150,7 +150,7 @@ class _Printer:
         views = Views(Engine(database, lambda: results[-1].at, self.ctx.home))
         for number in sorted(self.cases):
             self.out(f"\nRiwayat {number} (dilihat sebagai Kepala Bidang):")
-            self.out(history_text(views.history(number, "ahmad")))
+            self.out(history_text(views.history(number, "ahmad"), views.case_definition(number)))
         broken = views.verify()
         database.dispose()
         self.out(f"\nRantai riwayat: {'utuh' if not broken else 'RUSAK'}; "

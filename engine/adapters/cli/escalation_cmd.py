@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.adapters.cli.context import Context, common_options
+
+if TYPE_CHECKING:
+    from engine.adapters.cli.formatting import Zones
 
 
 def register(commands: Any) -> None:
@@ -26,20 +29,25 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=serve)
 
 
+def _zones(ctx: Context) -> Zones:
+    from engine.adapters.cli.formatting import Zones
+
+    return Zones(ctx.views.deployed())
+
+
 def _fired_json(fired: list[Any]) -> list[dict[str, Any]]:
     return [{"number": f.number, "state": f.state, "step": f.step, "recipients": f.recipients,
              "due_at": f.due_at.isoformat(), "late_by_minutes": f.late_by} for f in fired]
 
 
-def _fired_text(rows: list[dict[str, Any]]) -> str:
-    from datetime import datetime
-
+def _fired_text(rows: list[dict[str, Any]], zones: Zones) -> str:
     from engine.core import localtime as wita
 
     if not rows:
         return "Tidak ada eskalasi yang jatuh tempo."
-    lines = [f"{row['number']}  {row['state']:<20} langkah {row['step']}  {row['recipients']} penerima  "
-             f"batas {wita.short_datetime(datetime.fromisoformat(row['due_at']))}  "
+    lines = [f"{row['number']}  {zones.state(row['number'], row['state']):<36} langkah {row['step']}  "
+             f"{row['recipients']} penerima  "
+             f"batas {zones.short(row['due_at'], zones.of_number(row['number']))}  "
              f"terlambat {wita.span(row['late_by_minutes'])}" for row in rows]
     lines.append(f"{len(rows)} langkah eskalasi dijalankan.")
     return "\n".join(lines)
@@ -52,7 +60,8 @@ def escalate(ctx: Context) -> int:
 
     if ctx.args.limit < 1:
         raise InvalidInput(f"--limit must be at least 1, not {ctx.args.limit}")
-    ctx.emit(_fired_json(escalate_due(ctx.engine, limit=ctx.args.limit)), _fired_text)
+    ctx.emit(_fired_json(escalate_due(ctx.engine, limit=ctx.args.limit)),
+             lambda rows: _fired_text(rows, _zones(ctx)))
     return 0
 
 
@@ -75,8 +84,12 @@ def serve(ctx: Context) -> int:
             "schedules": [{"workflow": r.workflow, "schedule": r.schedule, "fire_at": r.fire_at.isoformat(),
                            "status": r.status, "notices": r.notices} for r in result.schedules],
         }
-        ctx.emit(summary, lambda s: "\n".join(
-            [_fired_text(s["escalations"])]
-            + [f"Jadwal {r['schedule']} ({r['fire_at']}): {r['status']}, {r['notices']} pemberitahuan"
-               for r in s["schedules"]]))
+        def human(s: dict[str, Any]) -> str:
+            zones = _zones(ctx)
+            return "\n".join(
+                [_fired_text(s["escalations"], zones)]
+                + [f"Jadwal {r['schedule']} ({zones.short(r['fire_at'], zones.of_workflow(r['workflow']))}): "
+                   f"{r['status']}, {r['notices']} pemberitahuan" for r in s["schedules"]])
+
+        ctx.emit(summary, human)
     return 0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.adapters.cli.context import Context, common_options
+
+if TYPE_CHECKING:
+    from engine.adapters.cli.formatting import Zones
 
 STATUSES = ("pending", "sent", "failed")
 
@@ -56,20 +59,19 @@ def _positive(text: str) -> int:
     return value
 
 
-def _when(iso: str | None) -> str:
-    from datetime import datetime
+def _zones(ctx: Context) -> Zones:
+    from engine.adapters.cli.formatting import Zones
 
-    from engine.core import localtime as wita
-
-    return wita.short_datetime(datetime.fromisoformat(iso)) if iso else "-"
+    return Zones(ctx.views.deployed())
 
 
-def _row_text(row: dict[str, Any]) -> str:
+def _row_text(row: dict[str, Any], zones: Zones) -> str:
     to = row["recipient_username"] and f"@{row['recipient_username']}" or row["recipient_name"]
+    zone = zones.of_number(row["case"])
     if row["status"] == "pending":
-        state = f"pending  next {_when(row['next_attempt_at'])}"
+        state = f"pending  next {zones.short(row['next_attempt_at'], zone)}"
     elif row["status"] == "sent":
-        state = f"sent     {_when(row['sent_at'])}"
+        state = f"sent     {zones.short(row['sent_at'], zone)}"
     else:
         state = "FAILED  "
     tries = f"  attempts {row['attempts']}" if row["attempts"] else ""
@@ -82,7 +84,7 @@ def list_notices(ctx: Context) -> int:
 
     args = ctx.args
     rows = listing(ctx.engine, case=args.case, status=args.status, viewer_name=args.actor, limit=args.limit)
-    ctx.emit(rows, lambda found: "\n".join(_row_text(r) for r in found) or "(tidak ada pemberitahuan)")
+    ctx.emit(rows, lambda found: "\n".join(_row_text(r, _zones(ctx)) for r in found) or "(tidak ada pemberitahuan)")
     return 0
 
 
@@ -92,11 +94,13 @@ def show_notice(ctx: Context) -> int:
     view = showing(ctx.engine, ctx.args.notice, ctx.args.actor)
 
     def human(v: dict[str, Any]) -> str:
+        zones = _zones(ctx)
+        zone = zones.of_number(v["case"])
         status = [f"Notice: {v['id']}  status {v['status']}  attempts {v['attempts']}"]
         if v["status"] == "pending":
-            status.append(f"Next attempt: {_when(v['next_attempt_at'])}")
+            status.append(f"Next attempt: {zones.short(v['next_attempt_at'], zone)}")
         if v["sent_at"]:
-            status.append(f"Sent: {_when(v['sent_at'])}")
+            status.append(f"Sent: {zones.short(v['sent_at'], zone)}")
         if v["last_error"]:
             status.append(f"Last error: {v['last_error']}")
         body: str = v["body"] if ctx.args.html and v["is_html"] else v["text"]
