@@ -282,7 +282,7 @@ def test_izin_runs_through_every_command(izin: Any, clock: FakeClock, izin_home:
     # A staff member of another kampung is refused: exit 3, nothing written.
     before = ok_json(izin("show", a, "--json"))["version"]
     err = refused(izin("advance", a, "laporkan_tinjauan", "--as", "aparat_sereh",
-                       *sets({"hasil_peninjauan": "-", "lokasi_layak": "ya"})), EXIT_PERMISSION)
+                       *sets({"hasil_peninjauan": "Lokasi aman", "lokasi_layak": "ya"})), EXIT_PERMISSION)
     assert "hinekombe" in err and "sereh" in err
     assert "kecamatan" not in err, err
     assert ok_json(izin("show", a, "--json"))["version"] == before
