@@ -72,8 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         # Close pooled connections now: a caller running many commands in one process (tests,
         # a worker) must not keep one idle database connection per command.
-        if "database" in vars(context):
-            context.database.dispose()
+        context.close()
     return code
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 
 from engine.core.integrity import sealed
 from engine.core.records import EventRecord
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.database import Database
 from engine.store.migrations import upgrade
 from engine.store.schema import cases, events
@@ -38,20 +38,20 @@ def fixed(moment: datetime) -> Callable[[], datetime]:
     return lambda: moment
 
 
-def new_engine(url: str, clock: Callable[[], datetime] = fixed(START)) -> Engine:
+def new_engine(url: str, clock: Callable[[], datetime] = fixed(START)) -> Commands:
     database = Database(url)
     upgrade(database)
-    engine = Engine(database, clock, ROOT)
+    engine = Commands(database, clock, ROOT)
     engine.deploy(ROOT / "workflows" / "treckk.yaml", None)
     return engine
 
 
-def add_staff(engine: Engine) -> None:
+def add_staff(engine: Commands) -> None:
     for username, name, roles, kecamatan, phone, email in STAFF:
         engine.add_staff(username, name, roles, kecamatan, phone, email)
 
 
-def bulk_cases(engine: Engine, count: int, *, state: str = "diterima", due: Callable[[int], datetime | None] = lambda i: None,
+def bulk_cases(engine: Commands, count: int, *, state: str = "diterima", due: Callable[[int], datetime | None] = lambda i: None,
                with_events: bool = True, batch: int = 20_000, first: int = 1) -> list[str]:
     """Insert ``count`` cases as ``submit`` would leave them (and their intake event)."""
     compiled = engine.db.transaction(lambda c: engine.compiled(c, "treckk"))

@@ -1,4 +1,4 @@
-"""Shared fixtures: the clock, the database on every backend, the engine, staff, and the CLI.
+"""Shared fixtures: the clock, the database on every backend, the application, staff, and the CLI.
 
 The ``database_url`` fixture runs each test that uses it on SQLite (a real file) and on a real
 PostgreSQL server given by ``TRECKK_TEST_POSTGRES_URL`` (an admin URL; each test gets a fresh
@@ -140,14 +140,31 @@ STAFF = (
 
 
 @pytest.fixture
-def engine(database: object, clock: FakeClock, home: Path) -> object:
-    """An engine on a fresh database with the shipped definition deployed and the standard staff."""
-    from engine.app.commands import Engine
-    from engine.store.database import Database
+def application(database_url: str, clock: FakeClock, home: Path, tmp_path: Path) -> Iterator[object]:
+    """The application ``build`` assembles for a fresh, migrated database, on the fake clock.
 
-    assert isinstance(database, Database)
-    eng = Engine(database, clock, home)
-    eng.deploy(home / "workflows" / "treckk.yaml", None)
+    Its settings come from this mapping alone, not the environment; notices it delivers go to
+    files under ``tmp_path / "outbox"``, never the project's.
+    """
+    from engine.app.assembly import build
+    from engine.app.settings import Settings
+    from engine.store.migrations import upgrade
+
+    app = build(Settings.from_environment({"TRECKK_HOME": str(home), "TRECKK_DATABASE_URL": database_url,
+                                           "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox")}), clock=clock)
+    upgrade(app.database)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def engine(application: object) -> object:
+    """The application's commands, with the shipped definition deployed and the standard staff."""
+    from engine.app.assembly import Application
+
+    assert isinstance(application, Application)
+    eng = application.commands
+    eng.deploy(application.settings.home / "workflows" / "treckk.yaml", None)
     for username, name, roles, kecamatan, phone, email in STAFF:
         eng.add_staff(username, name, roles, kecamatan, phone, email)
     return eng

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from engine.store.database import Database
 from tests.conftest import COMPLAINT, STAFF, FakeClock
@@ -24,7 +24,7 @@ def _wal_frames(path: Path) -> int:
 
 
 def _busy_day(db: Database, home: Path, complaints: int) -> None:
-    engine = Engine(db, FakeClock(), home)
+    engine = Commands(db, FakeClock(), home)
     engine.deploy(home / "workflows" / "treckk.yaml", None)
     for username, name, roles, kecamatan, phone, email in STAFF:
         engine.add_staff(username, name, roles, kecamatan, phone, email)

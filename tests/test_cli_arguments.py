@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from tests.conftest import COMPLAINT, ROOT
 from tests.test_cli_cases import counts, ok_json, one_line_error, sets
 
 BAD = "\udcff"  # the byte 0xff, as Python hands it over
 
 
-def test_text_that_is_not_utf8_is_refused_naming_the_argument(engine: Engine, cli: Any) -> None:
+def test_text_that_is_not_utf8_is_refused_naming_the_argument(engine: Commands, cli: Any) -> None:
     number = ok_json(cli("submit", "--as", "admin", "--json", *sets(COMPLAINT)))["number"]
     before = counts(engine)
     refused = {
@@ -41,7 +41,7 @@ def test_text_that_is_not_utf8_is_refused_naming_the_argument(engine: Engine, cl
     assert counts(engine) == before
 
 
-def test_a_lone_surrogate_that_is_no_byte_is_refused_too(engine: Engine, cli: Any) -> None:
+def test_a_lone_surrogate_that_is_no_byte_is_refused_too(engine: Commands, cli: Any) -> None:
     message = one_line_error(cli("show", "TRK-\ud800"), 2)
     assert "argument case: 'TRK-\\ud800' is not valid UTF-8" in message
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.app.commands import MAX_COMMENT_LENGTH, Engine
+from engine.app.commands import MAX_COMMENT_LENGTH, Commands
 from engine.errors import InvalidInput
 from engine.store.schema import cases, events
 from tests.conftest import COMPLAINT, ROOT
@@ -22,7 +22,7 @@ from tests.test_cli_formatting import copied_home, start_in
 WITHOUT_URAIAN = {k: v for k, v in COMPLAINT.items() if k != "uraian"}
 
 
-def stored_data(engine: Engine, number: str) -> dict[str, Any]:
+def stored_data(engine: Commands, number: str) -> dict[str, Any]:
     with engine.db.begin() as connection:
         data: dict[str, Any] = connection.execute(select(cases.c.data).where(cases.c.number == number)).scalar_one()
     return data
@@ -32,7 +32,7 @@ def feed_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
 
 
-def test_a_value_from_a_file_or_standard_input_is_stored_exactly(engine: Engine, cli: Any, tmp_path: Path,
+def test_a_value_from_a_file_or_standard_input_is_stored_exactly(engine: Commands, cli: Any, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     text = "Baris pertama: PKL menutup jalan.\n\tBaris kedua — ꦥꦼꦢꦒꦁ 🚧\n" + "x" * 3900
     path = tmp_path / "uraian.txt"
@@ -61,7 +61,7 @@ def test_a_long_value_beyond_any_argument_list_is_entered_from_a_file(tmp_path: 
 
 
 def test_bad_files_and_standard_input_are_exit_2_naming_them_and_write_nothing(
-        engine: Engine, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        engine: Commands, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("Jalan dibuka kembali, caf\u00e9".encode("latin-1"))
     too_long = tmp_path / "panjang.txt"
@@ -90,7 +90,7 @@ def test_bad_files_and_standard_input_are_exit_2_naming_them_and_write_nothing(
     assert counts(engine) == before
 
 
-def test_a_comment_has_a_limit_in_the_command_itself(engine: Engine, cli: Any) -> None:
+def test_a_comment_has_a_limit_in_the_command_itself(engine: Commands, cli: Any) -> None:
     number = ok_json(cli("submit", "--as", "admin", "--json", *sets(COMPLAINT)))["number"]
     before = counts(engine)
     long = "c" * (MAX_COMMENT_LENGTH + 1)
@@ -111,7 +111,7 @@ def test_a_comment_has_a_limit_in_the_command_itself(engine: Engine, cli: Any) -
 
 
 @pytest.mark.slow
-def test_standard_input_of_a_real_process(engine: Engine, database_url: str) -> None:
+def test_standard_input_of_a_real_process(engine: Commands, database_url: str) -> None:
     text = "Dari pipa: " + "ꦲ" * 3000 + "\n"
     result = subprocess.run(
         [sys.executable, str(ROOT / "runner.py"), "submit", "--as", "admin", *sets(WITHOUT_URAIAN),

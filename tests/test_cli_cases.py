@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import case_numbers, cases, events, notices
 from tests.conftest import COMPLAINT, CliResult
 
@@ -91,7 +91,7 @@ def one_line_error(result: CliResult, code: int) -> str:
     return lines[0]
 
 
-def counts(engine: Engine) -> dict[str, Any]:
+def counts(engine: Commands) -> dict[str, Any]:
     with engine.db.begin() as connection:
         return {
             "cases": connection.execute(select(func.count()).select_from(cases)).scalar_one(),
@@ -105,7 +105,7 @@ def counts(engine: Engine) -> dict[str, Any]:
 
 # -- the whole flow ---------------------------------------------------------------------------
 
-def test_happy_path_through_the_cli(engine: Engine, cli: Any) -> None:
+def test_happy_path_through_the_cli(engine: Commands, cli: Any) -> None:
     opened = ok_json(submit(cli))
     number = opened["number"]
     assert {"number", "state", "version", "data", "allowed_triggers"} <= set(opened)
@@ -141,7 +141,7 @@ def test_happy_path_through_the_cli(engine: Engine, cli: Any) -> None:
     assert verified.code == 0 and json.loads(verified.out) == {"checked": 1, "broken": []}
 
 
-def test_side_paths_through_the_cli(engine: Engine, cli: Any) -> None:
+def test_side_paths_through_the_cli(engine: Commands, cli: Any) -> None:
     for path in SIDE_PATHS:
         walk_side_path(cli, path)
     verified = cli("verify", "--json")
@@ -189,7 +189,7 @@ BAD_SUBMITS: dict[str, tuple[dict[str, str], str]] = {
 }
 
 
-def test_bad_submits_get_exit_2_one_line_and_write_nothing(engine: Engine, cli: Any) -> None:
+def test_bad_submits_get_exit_2_one_line_and_write_nothing(engine: Commands, cli: Any) -> None:
     before = counts(engine)
     for name, (values, word) in BAD_SUBMITS.items():
         message = one_line_error(submit(cli, values), 2)
@@ -203,7 +203,7 @@ def test_bad_submits_get_exit_2_one_line_and_write_nothing(engine: Engine, cli: 
     assert ok_json(submit(cli))["number"] == "TRK-2026-000001"
 
 
-def test_bad_advances_get_exit_2_one_line_and_write_nothing(engine: Engine, cli: Any) -> None:
+def test_bad_advances_get_exit_2_one_line_and_write_nothing(engine: Commands, cli: Any) -> None:
     number = ok_json(submit(cli))["number"]
     bare = ok_json(submit(cli, {"kanal": "telepon", "uraian": "Tanpa lokasi"}))["number"]
     ok_json(cli("advance", number, "teruskan", "--as", "admin", "--json"))
@@ -243,7 +243,7 @@ GOOD_TEXTS = {
 }
 
 
-def test_unicode_and_sql_looking_text_is_stored_exactly(engine: Engine, cli: Any) -> None:
+def test_unicode_and_sql_looking_text_is_stored_exactly(engine: Commands, cli: Any) -> None:
     for name, text in GOOD_TEXTS.items():
         opened = ok_json(submit(cli, {**COMPLAINT, "uraian": text, "nama_pelapor": text[:100]}))
         number = opened["number"]
@@ -271,7 +271,7 @@ def test_unicode_and_sql_looking_text_is_stored_exactly(engine: Engine, cli: Any
     assert cli("verify").code == 0
 
 
-def test_phone_numbers_are_normalised_and_intake_keys_act_once(engine: Engine, cli: Any) -> None:
+def test_phone_numbers_are_normalised_and_intake_keys_act_once(engine: Commands, cli: Any) -> None:
     written = {
         "0812-5555-0101": "+6281255550101",
         "+62 812 5555 0101": "+6281255550101",
@@ -293,7 +293,7 @@ def test_phone_numbers_are_normalised_and_intake_keys_act_once(engine: Engine, c
 
 # -- keys, versions, who --------------------------------------------------------------------
 
-def test_idempotency_key_versions_unknowns_and_disabled_staff(engine: Engine, cli: Any) -> None:
+def test_idempotency_key_versions_unknowns_and_disabled_staff(engine: Commands, cli: Any) -> None:
     number = ok_json(submit(cli))["number"]
     first = ok_json(cli("advance", number, "teruskan", "--as", "admin", "--json", "--idempotency-key", "req-1"))
     again = ok_json(cli("advance", number, "teruskan", "--as", "admin", "--json", "--idempotency-key", "req-1"))
@@ -333,7 +333,7 @@ def test_idempotency_key_versions_unknowns_and_disabled_staff(engine: Engine, cl
 PII = ("Budi Santoso", "+6281255550101", "8125555")
 
 
-def test_personal_data_is_masked_for_the_team_and_shown_to_the_kabid(engine: Engine, cli: Any) -> None:
+def test_personal_data_is_masked_for_the_team_and_shown_to_the_kabid(engine: Commands, cli: Any) -> None:
     to_verify = ok_json(submit(cli))["number"]
     to_review = ok_json(submit(cli))["number"]
     for number in (to_verify, to_review):
@@ -388,7 +388,7 @@ def error_lines(result: CliResult, code: int) -> list[str]:
     return [line.removeprefix("treckk: error: ") for line in lines]
 
 
-def test_every_missing_or_bad_field_is_reported_at_once_one_line_each(engine: Engine, cli: Any) -> None:
+def test_every_missing_or_bad_field_is_reported_at_once_one_line_each(engine: Commands, cli: Any) -> None:
     before = counts(engine)
     lines = error_lines(cli("submit", "--as", "admin", *sets({"kanal": "merpati", "nomor_pelapor": "123",
                                                               "warna": "merah", "kategori": "pkl_tempat_usaha"})), 2)
@@ -417,7 +417,7 @@ def test_every_missing_or_bad_field_is_reported_at_once_one_line_each(engine: En
         {"kategori": "perda_lain", "kecamatan": "juai", "lokasi": "Jl. Baru"})))["state"] == "ditelaah"
 
 
-def test_an_unknown_trigger_gets_a_suggestion_and_the_triggers_this_actor_may_fire_now(engine: Engine,
+def test_an_unknown_trigger_gets_a_suggestion_and_the_triggers_this_actor_may_fire_now(engine: Commands,
                                                                                          cli: Any) -> None:
     number = ok_json(submit(cli))["number"]
     before = counts(engine)
@@ -439,7 +439,7 @@ def test_an_unknown_trigger_gets_a_suggestion_and_the_triggers_this_actor_may_fi
     assert counts(engine)["events"] == before["events"] + 1
 
 
-def test_case_numbers_are_accepted_in_any_letter_case(engine: Engine, cli: Any) -> None:
+def test_case_numbers_are_accepted_in_any_letter_case(engine: Commands, cli: Any) -> None:
     number = ok_json(submit(cli))["number"]
     typed = number.lower()
     assert typed != number

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import cases
 from tests.conftest import COMPLAINT, ROOT, CliResult
 from tests.test_cli_cases import ok_json, sets
@@ -52,7 +52,7 @@ def human(result: CliResult) -> str:
     return result.out
 
 
-def test_show_history_and_lists_read_labels_and_local_times(engine: Engine, cli: Any) -> None:
+def test_show_history_and_lists_read_labels_and_local_times(engine: Commands, cli: Any) -> None:
     number = ok_json(cli("submit", "--as", "admin", "--json", *sets(DETAILED)))["number"]
     shown = human(cli("show", number, "--as", "kabid"))
     lines = shown.splitlines()
@@ -130,7 +130,7 @@ def test_the_noun_for_a_case_comes_from_case_label(tmp_path: Path, cli: Any, mon
 CONTROLLED = "PKL \x1b[31mMERAH\x1b[0m\x07 di\rpasar \x9b2J\x7f selesai\n\tbaris dua"
 
 
-def test_control_characters_in_fields_are_never_printed_raw(engine: Engine, cli: Any) -> None:
+def test_control_characters_in_fields_are_never_printed_raw(engine: Commands, cli: Any) -> None:
     values = {**COMPLAINT, "uraian": CONTROLLED, "lokasi": "Jl. \x1b]0;judul\x07"}
     number = ok_json(cli("submit", "--as", "admin", "--json", *sets(values)))["number"]
     with engine.db.begin() as connection:
@@ -155,7 +155,7 @@ def test_control_characters_in_fields_are_never_printed_raw(engine: Engine, cli:
         assert not RAW_CONTROL.search(result.err.replace("\n", "")), result.err
 
 
-def test_notice_bodies_are_shown_with_visible_control_characters(engine: Engine, cli: Any) -> None:
+def test_notice_bodies_are_shown_with_visible_control_characters(engine: Commands, cli: Any) -> None:
     number = ok_json(cli("submit", "--as", "admin", "--json", *sets({**COMPLAINT, "uraian": CONTROLLED})))["number"]
     ok_json(cli("advance", number, "teruskan", "--as", "admin", "--json"))
     listing = json.loads(cli("notices", "--case", number, "--json").out)
@@ -164,7 +164,7 @@ def test_notice_bodies_are_shown_with_visible_control_characters(engine: Engine,
     assert "\\x1b[31mMERAH" in body
 
 
-def test_serve_once_names_schedule_runs_in_local_time(engine: Engine, cli: Any) -> None:
+def test_serve_once_names_schedule_runs_in_local_time(engine: Commands, cli: Any) -> None:
     result = human(cli("serve", "--once"))
     schedules = [line for line in result.splitlines() if line.startswith("Jadwal ")]
     assert schedules and all(" WITA): " in line for line in schedules), result

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from engine.compile.workflow import bundle_from_files, compile_bundle
-from engine.app.commands import Engine
-from engine.app.queries import Views
+from engine.app.commands import Commands
+from engine.app.queries import Queries
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 
 PROCESSES = 8
@@ -94,9 +94,9 @@ def assert_one_winner(results: list[tuple[int, str, str]]) -> None:
             assert len(lines) == 1 and lines[0].startswith("treckk: error: "), err
 
 
-def test_eight_processes_fire_the_same_trigger_once(engine: Engine, database_url: str, workers: Pool,
+def test_eight_processes_fire_the_same_trigger_once(engine: Commands, database_url: str, workers: Pool,
                                                     clock: FakeClock) -> None:
-    views = Views(engine)
+    views = Queries(engine)
     number = engine.submit("admin", COMPLAINT).number
     results = race(workers, [["advance", number, "teruskan", "--as", "admin", "--db", database_url, "--json"]]
                    * PROCESSES, clock)
@@ -107,9 +107,9 @@ def test_eight_processes_fire_the_same_trigger_once(engine: Engine, database_url
     assert views.verify() == []
 
 
-def test_competing_decisions_on_one_case_leave_exactly_one(engine: Engine, database_url: str, workers: Pool,
+def test_competing_decisions_on_one_case_leave_exactly_one(engine: Commands, database_url: str, workers: Pool,
                                                            clock: FakeClock) -> None:
-    views = Views(engine)
+    views = Queries(engine)
     number = engine.submit("admin", COMPLAINT).number
     engine.advance(number, "teruskan", "admin")
     decisions = [
@@ -135,9 +135,9 @@ def test_competing_decisions_on_one_case_leave_exactly_one(engine: Engine, datab
     assert views.verify() == []
 
 
-def test_eight_first_intakes_of_the_year_get_distinct_numbers(engine: Engine, database_url: str, workers: Pool,
+def test_eight_first_intakes_of_the_year_get_distinct_numbers(engine: Commands, database_url: str, workers: Pool,
                                                               clock: FakeClock) -> None:
-    views = Views(engine)
+    views = Queries(engine)
     results = race(workers, [["submit", "--as", "admin", "--db", database_url, "--set", "kanal=telepon",
                               "--set", f"uraian=aduan nomor {i}"] for i in range(PROCESSES)], clock)
     assert [code for code, _o, _e in results] == [0] * PROCESSES, results
@@ -146,9 +146,9 @@ def test_eight_first_intakes_of_the_year_get_distinct_numbers(engine: Engine, da
     assert sorted(row["number"] for row in views.list_cases()) == numbers
 
 
-def test_retries_of_one_intake_racing_each_other_open_one_case(engine: Engine, database_url: str, workers: Pool,
+def test_retries_of_one_intake_racing_each_other_open_one_case(engine: Commands, database_url: str, workers: Pool,
                                                                clock: FakeClock) -> None:
-    views = Views(engine)
+    views = Queries(engine)
     results = race(workers, [["submit", "--as", "admin", "--db", database_url, "--set", "kanal=whatsapp",
                               "--set", "uraian=aduan yang dikirim ulang", "--idempotency-key", "wa-msg-77"]]
                    * PROCESSES, clock)

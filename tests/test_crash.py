@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import case_numbers, cases, events
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 
@@ -35,14 +35,14 @@ CHILD = textwrap.dedent("""
 
     from engine.core.clock import fixed_clock
     from engine.errors import NotAllowed
-    from engine.app.commands import Engine
+    from engine.app.commands import Commands
     from engine.store.database import Database
 
     from sqlalchemy import event
 
     url, home, now, *numbers = sys.argv[1:]
     database = Database(url)
-    engine = Engine(database, fixed_clock(datetime.fromisoformat(now)), Path(home))
+    engine = Commands(database, fixed_clock(datetime.fromisoformat(now)), Path(home))
 
     # A progress line before every SQL statement and at every commit, so a kill after a random
     # number of lines lands at a random statement: between UPDATE cases and INSERT events, or
@@ -72,7 +72,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def case_in_ditangani(engine: Engine) -> str:
+def case_in_ditangani(engine: Commands) -> str:
     number = engine.submit("admin", COMPLAINT).number
     engine.advance(number, "teruskan", "admin")
     engine.advance(number, "tugaskan", "kabid", {"instruksi": "tertibkan"})
@@ -80,7 +80,7 @@ def case_in_ditangani(engine: Engine) -> str:
     return number
 
 
-def check_every_case(engine: Engine) -> int:
+def check_every_case(engine: Commands) -> int:
     """The invariants after a kill; returns the number of events."""
     with engine.db.begin() as connection:
         counted = {case_id: (n, last_seq) for case_id, n, last_seq in connection.execute(
@@ -100,7 +100,7 @@ def check_every_case(engine: Engine) -> int:
     return total
 
 
-def test_sigkill_at_random_moments_leaves_whole_commands(engine: Engine, database_url: str, cli: object,
+def test_sigkill_at_random_moments_leaves_whole_commands(engine: Commands, database_url: str, cli: object,
                                                          clock: FakeClock, tmp_path: Path) -> None:
     numbers = [case_in_ditangani(engine) for _ in range(CASES)]
     script = tmp_path / "advance_loop.py"

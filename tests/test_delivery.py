@@ -28,14 +28,17 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from engine.channels import ChannelSet, DeliveryFailure, channels_from_environment
+from engine.app.settings import PREFIX, Settings
+from engine.channels.base import ChannelSet, DeliveryFailure
+from engine.channels.registry import open_channels
 from engine.channels.file import FileChannel
 from engine.channels.message import Outbound
 from engine.channels.webhook import WebhookChannel, WebhookSettings
-from engine.notices.delivery import DeliveryPolicy, outbound_of
+from engine.notices.delivery import outbound_of
+from engine.notices.policy import DeliveryPolicy
 from engine.app.outbox import retry_notices
 from engine.notices.routing import Routing
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import notice_rows
 from engine.store.notice_rows import NoticeRow
 from engine.store.schema import staff
@@ -172,28 +175,33 @@ def _outbox_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def route(engine: Engine, *channels: str) -> None:
+def route(engine: Commands, *channels: str) -> None:
     engine.routing = Routing(tuple(channels), frozenset({"file", *channels}))
 
 
+def channels_of(home: Path, environ: dict[str, str]) -> ChannelSet:
+    """The channels a process with this environment opens."""
+    return open_channels(Settings.from_environment({"TRECKK_HOME": str(home), **environ}).channels, prefix=PREFIX)
+
+
 def smtp_channels(home: Path, port: int, tmp_path: Path) -> ChannelSet:
-    return channels_from_environment(home, {"TRECKK_SMTP_HOST": "127.0.0.1", "TRECKK_SMTP_PORT": str(port),
+    return channels_of(home, {"TRECKK_SMTP_HOST": "127.0.0.1", "TRECKK_SMTP_PORT": str(port),
                                             "TRECKK_SMTP_TIMEOUT": "5", "TRECKK_SMTP_FROM":
                                             "TRECKK Satpol PP Balangan <treckk@satpolpp.balangankab.go.id>",
                                             "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox")})
 
 
 def hook_channels(home: Path, url: str, tmp_path: Path) -> ChannelSet:
-    return channels_from_environment(home, {"TRECKK_WEBHOOK_URL": url, "TRECKK_WEBHOOK_TOKEN": TOKEN,
+    return channels_of(home, {"TRECKK_WEBHOOK_URL": url, "TRECKK_WEBHOOK_TOKEN": TOKEN,
                                             "TRECKK_WEBHOOK_TIMEOUT": "5",
                                             "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox")})
 
 
-def rows(engine: Engine, status: str | None = None) -> list[NoticeRow]:
+def rows(engine: Commands, status: str | None = None) -> list[NoticeRow]:
     return engine.db.transaction(lambda c: notice_rows.list_notices(c, status=status))
 
 
-def row(engine: Engine, notice_id: int) -> NoticeRow:
+def row(engine: Commands, notice_id: int) -> NoticeRow:
     found = engine.db.transaction(lambda c: notice_rows.by_id(c, notice_id))
     assert found is not None
     return found
@@ -202,7 +210,7 @@ def row(engine: Engine, notice_id: int) -> NoticeRow:
 # -- e-mail ----------------------------------------------------------------------------------------
 
 
-def test_email_reaches_a_real_smtp_server(engine: Engine, clock: FakeClock, home: Path, tmp_path: Path,
+def test_email_reaches_a_real_smtp_server(engine: Commands, clock: FakeClock, home: Path, tmp_path: Path,
                                           smtp_port: int, mail_server: Callable[[], MailRecorder]) -> None:
     route(engine, "smtp")
     case = engine.submit("admin", {**COMPLAINT, "email_pelapor": "budi.santoso@contoh.id"})
@@ -233,7 +241,7 @@ def test_email_reaches_a_real_smtp_server(engine: Engine, clock: FakeClock, home
 
 
 def test_html_notice_is_sent_with_a_plain_text_alternative(
-        engine: Engine, home: Path, tmp_path: Path, smtp_port: int,
+        engine: Commands, home: Path, tmp_path: Path, smtp_port: int,
         mail_server: Callable[[], MailRecorder]) -> None:
     engine.add_staff("tim_paringin2", "Tim Paringin Dua", ["tim_treckk"], "paringin", None, "tim2@contoh.id")
     route(engine, "smtp")
@@ -255,7 +263,7 @@ def test_html_notice_is_sent_with_a_plain_text_alternative(
 
 
 def test_smtp_server_down_delays_notices_then_delivers_each_once(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path, smtp_port: int,
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path, smtp_port: int,
         mail_server: Callable[[], MailRecorder]) -> None:
     route(engine, "smtp")
     case = engine.submit("admin", {**COMPLAINT, "email_pelapor": "budi@contoh.id"})
@@ -286,7 +294,7 @@ def test_smtp_server_down_delays_notices_then_delivers_each_once(
 # -- webhook ---------------------------------------------------------------------------------------
 
 
-def test_webhook_reaches_a_real_http_server(engine: Engine, clock: FakeClock, home: Path, tmp_path: Path,
+def test_webhook_reaches_a_real_http_server(engine: Commands, clock: FakeClock, home: Path, tmp_path: Path,
                                             webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     route(engine, "webhook")
@@ -311,7 +319,7 @@ def test_webhook_reaches_a_real_http_server(engine: Engine, clock: FakeClock, ho
 
 
 def test_webhook_answering_500_is_retried_with_backoff_then_failed_then_retried_by_hand(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str],
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str],
         cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     hook, url = webhook
     hook.status = 500
@@ -355,7 +363,7 @@ def test_webhook_answering_500_is_retried_with_backoff_then_failed_then_retried_
 
 
 def test_webhook_refusing_the_message_fails_it_at_once_and_retry_uses_the_corrected_number(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     hook.status = 422
     route(engine, "webhook")
@@ -413,7 +421,7 @@ def _outbound() -> Outbound:
 # -- files -----------------------------------------------------------------------------------------
 
 
-def test_file_channel_writes_one_readable_file_per_notice(engine: Engine, clock: FakeClock, tmp_path: Path) -> None:
+def test_file_channel_writes_one_readable_file_per_notice(engine: Commands, clock: FakeClock, tmp_path: Path) -> None:
     case = engine.submit("admin", COMPLAINT)
     engine.advance(case.number, "teruskan", "admin")
     engine.advance(case.number, "tugaskan", "kabid", {"instruksi": "Tertibkan."})
@@ -445,7 +453,7 @@ def test_file_channel_writes_one_readable_file_per_notice(engine: Engine, clock:
 
 
 def test_a_claim_whose_runner_died_is_retried_after_the_lease(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     route(engine, "webhook")
     engine.submit("admin", COMPLAINT)
@@ -465,7 +473,7 @@ def test_a_claim_whose_runner_died_is_retried_after_the_lease(
     assert (row(engine, stale.id).status, row(engine, stale.id).attempts) == ("sent", 2)
 
 
-def test_a_notice_whose_runners_keep_dying_is_given_up(engine: Engine, clock: FakeClock, home: Path,
+def test_a_notice_whose_runners_keep_dying_is_given_up(engine: Commands, clock: FakeClock, home: Path,
                                                        tmp_path: Path, webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     route(engine, "webhook")
@@ -485,7 +493,7 @@ def test_a_notice_whose_runners_keep_dying_is_given_up(engine: Engine, clock: Fa
 
 
 def test_two_runners_split_the_work_and_send_each_notice_once(
-        engine: Engine, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
+        engine: Commands, home: Path, tmp_path: Path, webhook: tuple[Hook, str]) -> None:
     hook, url = webhook
     route(engine, "webhook")
     for _ in range(12):
@@ -511,7 +519,7 @@ def test_two_runners_split_the_work_and_send_each_notice_once(
 
 
 def test_killed_delivery_process_loses_nothing(
-        engine: Engine, clock: FakeClock, database_url: str, tmp_path: Path, webhook: tuple[Hook, str],
+        engine: Commands, clock: FakeClock, database_url: str, tmp_path: Path, webhook: tuple[Hook, str],
         cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     hook, url = webhook
     route(engine, "webhook")
@@ -548,16 +556,16 @@ def test_killed_delivery_process_loses_nothing(
 
 
 def test_policy_comes_from_the_environment() -> None:
-    policy = DeliveryPolicy.from_environment({"TRECKK_DELIVERY_MAX_ATTEMPTS": "3", "TRECKK_DELIVERY_BACKOFF": "30",
-                                              "TRECKK_DELIVERY_JITTER": "0.5", "TRECKK_DELIVERY_LEASE": "120"})
+    policy = Settings.from_environment({"TRECKK_DELIVERY_MAX_ATTEMPTS": "3", "TRECKK_DELIVERY_BACKOFF": "30",
+                                        "TRECKK_DELIVERY_JITTER": "0.5", "TRECKK_DELIVERY_LEASE": "120"}).delivery
     assert (policy.max_attempts, policy.backoff, policy.jitter, policy.lease) == (3, 30.0, 0.5, 120.0)
-    assert DeliveryPolicy.from_environment({}).max_attempts == 8
+    assert Settings.from_environment({}).delivery.max_attempts == 8
     delay = policy.delay(2, "x@treckk").total_seconds()
     assert 60 <= delay <= 90 and delay == policy.delay(2, "x@treckk").total_seconds()  # jitter is stable
     assert policy.delay(2, "y@treckk") != policy.delay(2, "x@treckk")  # and spreads notices out
     from engine.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="TRECKK_DELIVERY_MAX_ATTEMPTS"):
-        DeliveryPolicy.from_environment({"TRECKK_DELIVERY_MAX_ATTEMPTS": "lots"})
+        Settings.from_environment({"TRECKK_DELIVERY_MAX_ATTEMPTS": "lots"})
     with pytest.raises(InvalidInput, match="TRECKK_SMTP_PORT"):
-        channels_from_environment(ROOT, {"TRECKK_SMTP_HOST": "mail", "TRECKK_SMTP_PORT": "x"})
+        channels_of(ROOT, {"TRECKK_SMTP_HOST": "mail", "TRECKK_SMTP_PORT": "x"})

@@ -23,7 +23,7 @@ from sqlalchemy import Table, func, select, text, update
 
 from engine.core.records import CaseRecord
 from engine.app.escalation import EscalationFired, escalate_due, fire_step
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import escalation_rows
 from engine.store.schema import cases, escalations, events, notices
 from tests.conftest import COMPLAINT, ROOT, FakeClock
@@ -53,7 +53,7 @@ ROUTE: dict[str, list[tuple[str, str, dict[str, object]]]] = {
 HASIL = {"tindakan": "Penertiban", "hasil": "Jalan bersih"}
 
 
-def open_case(engine: Engine, clock: FakeClock, state: str, at: datetime,
+def open_case(engine: Commands, clock: FakeClock, state: str, at: datetime,
               values: dict[str, object] | None = None) -> CaseRecord:
     """A new case recorded at ``at`` and moved straight on into ``state`` (every step at ``at``)."""
     clock.set(at)
@@ -64,19 +64,19 @@ def open_case(engine: Engine, clock: FakeClock, state: str, at: datetime,
     return case
 
 
-def case_row(engine: Engine, number: str) -> Any:
+def case_row(engine: Commands, number: str) -> Any:
     with engine.db.begin() as connection:
         return connection.execute(select(cases).where(cases.c.number == number)).one()
 
 
-def escalation_notices(engine: Engine, number: str) -> list[Any]:
+def escalation_notices(engine: Commands, number: str) -> list[Any]:
     with engine.db.begin() as connection:
         return list(connection.execute(
             select(notices).join(cases, cases.c.id == notices.c.case_id)
             .where(cases.c.number == number, notices.c.source == "escalation").order_by(notices.c.id)))
 
 
-def escalation_rows_of(engine: Engine, number: str) -> list[tuple[str, int, int]]:
+def escalation_rows_of(engine: Commands, number: str) -> list[tuple[str, int, int]]:
     """(state, state_entry, step 0-based) of every recorded step of a case, in firing order."""
     with engine.db.begin() as connection:
         return [(row.state, row.state_entry, row.step) for row in connection.execute(
@@ -85,12 +85,12 @@ def escalation_rows_of(engine: Engine, number: str) -> list[tuple[str, int, int]
             .where(cases.c.number == number).order_by(escalations.c.id))]
 
 
-def count(engine: Engine, table: Any, *where: Any) -> int:
+def count(engine: Commands, table: Any, *where: Any) -> int:
     with engine.db.begin() as connection:
         return int(connection.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
-def scan_at(engine: Engine, clock: FakeClock, moment: datetime, **kwargs: Any) -> list[EscalationFired]:
+def scan_at(engine: Commands, clock: FakeClock, moment: datetime, **kwargs: Any) -> list[EscalationFired]:
     clock.set(moment)
     return escalate_due(engine, **kwargs)
 
@@ -124,7 +124,7 @@ DEADLINES: dict[str, tuple[datetime, datetime, list[tuple[datetime, str, str]]]]
 }
 
 
-def test_every_deadline_fires_its_steps_at_the_right_minute(engine: Engine, clock: FakeClock) -> None:
+def test_every_deadline_fires_its_steps_at_the_right_minute(engine: Commands, clock: FakeClock) -> None:
     """One case per state; every step is checked a minute before (nothing) and at its time (it fires)."""
     opened = {state: open_case(engine, clock, state, entered) for state, (entered, _, _) in DEADLINES.items()}
     for state, (_, due, _) in DEADLINES.items():
@@ -167,7 +167,7 @@ def test_every_deadline_fires_its_steps_at_the_right_minute(engine: Engine, cloc
 # -- only for the state the case is in ----------------------------------------------------------
 
 
-def test_second_step_goes_to_penanggung_jawab_only_while_the_case_stays(engine: Engine, clock: FakeClock) -> None:
+def test_second_step_goes_to_penanggung_jawab_only_while_the_case_stays(engine: Commands, clock: FakeClock) -> None:
     staying = open_case(engine, clock, "ditelaah", wita(2026, 11, 27, 15, 30))
     moving = open_case(engine, clock, "ditelaah", wita(2026, 11, 27, 15, 30))
     fired = scan_at(engine, clock, wita(2026, 11, 30, 11, 0))
@@ -184,7 +184,7 @@ def test_second_step_goes_to_penanggung_jawab_only_while_the_case_stays(engine: 
     assert [(f.number, f.state, f.step) for f in fired] == [(moving.number, "verifikasi", 1)]
 
 
-def test_a_case_that_moves_on_before_its_deadline_is_never_escalated_for_it(engine: Engine,
+def test_a_case_that_moves_on_before_its_deadline_is_never_escalated_for_it(engine: Commands,
                                                                             clock: FakeClock) -> None:
     """Neither by a later scan nor by a scan that read the case as due just before it moved."""
     case = open_case(engine, clock, "diterima", wita(2026, 11, 30, 8, 0))  # due 09:00
@@ -211,7 +211,7 @@ def test_a_case_that_moves_on_before_its_deadline_is_never_escalated_for_it(engi
     assert (row.state, row.next_step, row.next_step_at) == ("ditelaah", 0, wita(2026, 12, 1, 10, 0))
 
 
-def test_reentering_ditangani_through_kembalikan_starts_its_steps_afresh(engine: Engine, clock: FakeClock) -> None:
+def test_reentering_ditangani_through_kembalikan_starts_its_steps_afresh(engine: Commands, clock: FakeClock) -> None:
     # 3 working days (25.5 h) from Mon 30 Nov 08:00: Mon 8 h, Tue 8.5 h, Wed 8.5 h, Thu 0.5 h.
     case = open_case(engine, clock, "ditangani", wita(2026, 11, 30, 8, 0))
     assert case.due_at == wita(2026, 12, 3, 8, 0)
@@ -241,7 +241,7 @@ def test_reentering_ditangani_through_kembalikan_starts_its_steps_afresh(engine:
 
 
 def test_an_escalation_is_no_change_of_the_case_and_a_recorded_step_is_never_sent_again(
-        engine: Engine, clock: FakeClock) -> None:
+        engine: Commands, clock: FakeClock) -> None:
     case = open_case(engine, clock, "ditelaah", wita(2026, 11, 27, 15, 30))
     history = count(engine, events)
     assert [f.step for f in scan_at(engine, clock, wita(2026, 11, 30, 11, 0))] == [1]
@@ -267,7 +267,7 @@ def test_an_escalation_is_no_change_of_the_case_and_a_recorded_step_is_never_sen
 # -- catching up ----------------------------------------------------------------------------------
 
 
-def test_a_runner_that_was_down_fires_every_missed_step_once_in_order(engine: Engine, clock: FakeClock) -> None:
+def test_a_runner_that_was_down_fires_every_missed_step_once_in_order(engine: Commands, clock: FakeClock) -> None:
     numbers = [open_case(engine, clock, "diterima", wita(2026, 11, 30, 8, m)).number for m in range(5)]
     # Nothing ran all day; both steps of every case are past. Batches of 2 force several reads.
     fired = scan_at(engine, clock, wita(2026, 11, 30, 15, 0), limit=2)
@@ -297,7 +297,7 @@ def test_a_runner_that_was_down_fires_every_missed_step_once_in_order(engine: En
 # -- the command line -----------------------------------------------------------------------------
 
 
-def test_treckk_escalate_reports_what_fired_and_show_and_cases_reflect_it(engine: Engine, clock: FakeClock,
+def test_treckk_escalate_reports_what_fired_and_show_and_cases_reflect_it(engine: Commands, clock: FakeClock,
                                                                           cli: Callable[..., Any]) -> None:
     case = open_case(engine, clock, "ditelaah", wita(2026, 11, 27, 15, 30))  # due Mon 11:00
     on_time = open_case(engine, clock, "ditelaah", wita(2026, 11, 30, 10, 0))  # due Mon 14:00
@@ -338,7 +338,7 @@ def test_treckk_escalate_reports_what_fired_and_show_and_cases_reflect_it(engine
 # -- two real processes, one thousand due cases --------------------------------------------------
 
 
-def _fast_commits(engine: Engine, database_url: str) -> None:
+def _fast_commits(engine: Commands, database_url: str) -> None:
     """Asynchronous commit for the setup only; it changes durability, never locking or visibility."""
     if not engine.db.is_sqlite:
         with engine.db.begin() as connection:
@@ -358,7 +358,7 @@ def treckk_process(args: Sequence[str], database_url: str, now: datetime,
 
 
 @pytest.mark.slow
-def test_two_processes_over_a_thousand_due_cases_fire_each_step_once(engine: Engine, clock: FakeClock,
+def test_two_processes_over_a_thousand_due_cases_fire_each_step_once(engine: Commands, clock: FakeClock,
                                                                      database_url: str) -> None:
     _fast_commits(engine, database_url)
     started = time.monotonic()

@@ -15,11 +15,11 @@ from sqlalchemy import text
 
 from engine.core.records import EventRecord
 from engine.core.integrity import event_hash, first_broken, sealed
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from tests.conftest import COMPLAINT
 
 
-def three_cases(engine: Engine) -> list[str]:
+def three_cases(engine: Commands) -> list[str]:
     numbers = []
     for _ in range(3):
         number = engine.submit("admin", COMPLAINT).number
@@ -29,12 +29,12 @@ def three_cases(engine: Engine) -> list[str]:
     return numbers
 
 
-def tamper(engine: Engine, sql: str, **params: Any) -> None:
+def tamper(engine: Commands, sql: str, **params: Any) -> None:
     with engine.db.begin() as connection:
         assert connection.execute(text(sql), params).rowcount == 1
 
 
-def case_id(engine: Engine, number: str) -> int:
+def case_id(engine: Commands, number: str) -> int:
     with engine.db.begin() as connection:
         return int(connection.execute(text("SELECT id FROM cases WHERE number = :n"), {"n": number}).scalar_one())
 
@@ -46,7 +46,7 @@ def verify(cli: Any, *args: str) -> tuple[int, str, Any]:
     return human.code, human.out, json.loads(as_json.out)
 
 
-def test_a_changed_event_is_named(engine: Engine, cli: Any) -> None:
+def test_a_changed_event_is_named(engine: Commands, cli: Any) -> None:
     first, second, third = three_cases(engine)
     code, out, result = verify(cli)
     assert code == 0 and out.startswith("OK: 3 case(s)")
@@ -64,7 +64,7 @@ def test_a_changed_event_is_named(engine: Engine, cli: Any) -> None:
     assert [(b["number"], b["seq"]) for b in verify(cli)[2]["broken"]] == [(second, 2), (third, 3)]
 
 
-def test_a_deleted_last_event_and_a_changed_case_are_named(engine: Engine, cli: Any) -> None:
+def test_a_deleted_last_event_and_a_changed_case_are_named(engine: Commands, cli: Any) -> None:
     first, second, third = three_cases(engine)
     tamper(engine, "DELETE FROM events WHERE seq = 3 AND case_id = :c", c=case_id(engine, second))
     code, out, result = verify(cli)

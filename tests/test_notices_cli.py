@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import notice_rows
 from tests.conftest import COMPLAINT
 
@@ -32,7 +32,7 @@ def one_error_line(result: Any) -> bool:
 
 
 @pytest.fixture
-def case_number(engine: Engine) -> str:
+def case_number(engine: Commands) -> str:
     """A Paringin case forwarded to the Kabid: a receipt for the complainant and a notice to the Kabid."""
     case = engine.submit("admin", COMPLAINT)
     engine.advance(case.number, "teruskan", "admin")
@@ -64,7 +64,7 @@ def test_list_and_filters(cli: Cli, case_number: str) -> None:
         assert result.code == code and one_error_line(result), args
 
 
-def test_show(cli: Cli, engine: Engine, case_number: str) -> None:
+def test_show(cli: Cli, engine: Commands, case_number: str) -> None:
     rows = engine.db.transaction(lambda c: notice_rows.list_notices(c))
     receipt = rows[0]
     result = cli("notices", "show", str(receipt.id))
@@ -87,7 +87,7 @@ def test_show(cli: Cli, engine: Engine, case_number: str) -> None:
         assert result.code == code and one_error_line(result), args
 
 
-def test_deliver_then_retry(cli: Cli, engine: Engine, case_number: str, tmp_path: Path) -> None:
+def test_deliver_then_retry(cli: Cli, engine: Commands, case_number: str, tmp_path: Path) -> None:
     result = cli("deliver")
     assert (result.code, result.out.strip()) == (0, "sent 2, retried 0, failed 0")
     rows = engine.db.transaction(lambda c: notice_rows.list_notices(c))
@@ -116,7 +116,7 @@ def test_deliver_then_retry(cli: Cli, engine: Engine, case_number: str, tmp_path
     assert json.loads(cli("deliver", "--json").out)["sent"] == 1
 
 
-def test_render(cli: Cli, engine: Engine, case_number: str) -> None:
+def test_render(cli: Cli, engine: Commands, case_number: str) -> None:
     before = engine.db.transaction(lambda c: notice_rows.list_notices(c))
     as_admin = cli("render", "pelapor_tanda_terima.txt.j2", "--case", case_number, "--as", "admin")
     assert as_admin.code == 0 and as_admin.err == ""

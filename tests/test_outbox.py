@@ -18,7 +18,7 @@ from engine.compile.templates import TemplateFailed
 from engine.errors import Conflict, PermissionDenied
 from engine.notices.outbox import resolve_recipients
 from engine.notices.routing import Routing
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import case_rows, notice_rows
 from engine.store.notice_rows import NoticeRow
 from tests.conftest import COMPLAINT, FakeClock
@@ -34,7 +34,7 @@ def _outbox_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def notices_of(engine: Engine, number: str | None = None) -> list[NoticeRow]:
+def notices_of(engine: Commands, number: str | None = None) -> list[NoticeRow]:
     def work(connection: Any) -> list[NoticeRow]:
         case_id = None
         if number is not None:
@@ -51,13 +51,13 @@ def who(rows: list[NoticeRow]) -> list[tuple[str, str]]:
     return sorted((r.recipient_username or r.recipient_kind, r.template) for r in rows)
 
 
-def to_ditelaah(engine: Engine, **changes: str) -> str:
+def to_ditelaah(engine: Commands, **changes: str) -> str:
     case = engine.submit("admin", {**COMPLAINT, **changes})
     engine.advance(case.number, "teruskan", "admin")
     return case.number
 
 
-def test_submit_queues_a_receipt_for_the_complainant(engine: Engine, clock: FakeClock) -> None:
+def test_submit_queues_a_receipt_for_the_complainant(engine: Commands, clock: FakeClock) -> None:
     case = engine.submit("admin", COMPLAINT)
     [receipt] = notices_of(engine)
     assert (receipt.recipient_kind, receipt.template) == ("pelapor", "pelapor_tanda_terima.txt.j2")
@@ -71,7 +71,7 @@ def test_submit_queues_a_receipt_for_the_complainant(engine: Engine, clock: Fake
     assert receipt.last_error is None and receipt.sent_at is None
 
 
-def test_complainant_reached_by_e_mail_when_routing_prefers_it(engine: Engine) -> None:
+def test_complainant_reached_by_e_mail_when_routing_prefers_it(engine: Commands) -> None:
     engine.routing = Routing(("smtp", "webhook"), frozenset({"file", "smtp", "webhook"}))
     values = {k: v for k, v in COMPLAINT.items() if k != "nomor_pelapor"}
     engine.submit("admin", {**values, "email_pelapor": "budi@contoh.id"})
@@ -79,7 +79,7 @@ def test_complainant_reached_by_e_mail_when_routing_prefers_it(engine: Engine) -
     assert (receipt.channel, receipt.address) == ("smtp", "budi@contoh.id")
 
 
-def test_anonymous_complainant_without_contact_gets_no_notice(engine: Engine) -> None:
+def test_anonymous_complainant_without_contact_gets_no_notice(engine: Commands) -> None:
     values = {k: v for k, v in COMPLAINT.items() if k not in ("nama_pelapor", "nomor_pelapor")}
     case = engine.submit("admin", {**values, "anonim": "ya"})
     assert notices_of(engine) == []
@@ -87,7 +87,7 @@ def test_anonymous_complainant_without_contact_gets_no_notice(engine: Engine) ->
     assert who(notices_of(engine)) == [("kabid", "kabid_aduan_baru.txt.j2")]
 
 
-def test_anonymous_complainant_with_contact_is_notified_without_their_name(engine: Engine) -> None:
+def test_anonymous_complainant_with_contact_is_notified_without_their_name(engine: Commands) -> None:
     engine.submit("admin", {**COMPLAINT, "anonim": "ya"})
     [receipt] = notices_of(engine)
     assert receipt.recipient_kind == "pelapor" and receipt.address == "+6281255550101"
@@ -96,7 +96,7 @@ def test_anonymous_complainant_with_contact_is_notified_without_their_name(engin
     assert "Budi" not in receipt.subject + receipt.body
 
 
-def test_teruskan_goes_to_the_kabid_only(engine: Engine) -> None:
+def test_teruskan_goes_to_the_kabid_only(engine: Commands) -> None:
     number = to_ditelaah(engine)
     teruskan = [r for r in notices_of(engine, number) if r.event_seq == 2]
     assert who(teruskan) == [("kabid", "kabid_aduan_baru.txt.j2")]
@@ -105,7 +105,7 @@ def test_teruskan_goes_to_the_kabid_only(engine: Engine) -> None:
     assert "Budi Santoso" in kabid.body  # the Kabid's role may read personal data
 
 
-def test_tugaskan_on_a_paringin_case_reaches_the_paringin_team_only(engine: Engine) -> None:
+def test_tugaskan_on_a_paringin_case_reaches_the_paringin_team_only(engine: Commands) -> None:
     number = to_ditelaah(engine)
     before = len(notices_of(engine))
     engine.advance(number, "tugaskan", "kabid", {"instruksi": "Tertibkan lapak PKL secara persuasif."})
@@ -123,14 +123,14 @@ def test_tugaskan_on_a_paringin_case_reaches_the_paringin_team_only(engine: Engi
     assert len({r.message_id for r in notices_of(engine)}) == len(notices_of(engine))
 
 
-def test_minta_verifikasi_on_a_juai_case_reaches_the_juai_team_only(engine: Engine) -> None:
+def test_minta_verifikasi_on_a_juai_case_reaches_the_juai_team_only(engine: Commands) -> None:
     number = to_ditelaah(engine, kecamatan="juai")
     engine.advance(number, "minta_verifikasi", "kabid")
     rows = [r for r in notices_of(engine, number) if r.event_seq == 3]
     assert who(rows) == [("tim_juai", "tim_permintaan_verifikasi.txt.j2")]
 
 
-def test_disabled_staff_get_nothing(engine: Engine) -> None:
+def test_disabled_staff_get_nothing(engine: Commands) -> None:
     number = to_ditelaah(engine)
     engine.disable_staff("tim_paringin")
     engine.advance(number, "tugaskan", "kabid", {"instruksi": "Tertibkan."})
@@ -138,7 +138,7 @@ def test_disabled_staff_get_nothing(engine: Engine) -> None:
     assert who(rows) == [("pelapor", "pelapor_ditindaklanjuti.txt.j2")]
 
 
-def test_usernames_roles_and_the_complainant_are_each_resolved_once(engine: Engine) -> None:
+def test_usernames_roles_and_the_complainant_are_each_resolved_once(engine: Commands) -> None:
     number = to_ditelaah(engine)
 
     def work(connection: Any) -> list[tuple[str, str | None, bool]]:
@@ -157,7 +157,7 @@ def test_usernames_roles_and_the_complainant_are_each_resolved_once(engine: Engi
     ]
 
 
-def test_a_refused_advance_leaves_no_notice_rows(engine: Engine) -> None:
+def test_a_refused_advance_leaves_no_notice_rows(engine: Commands) -> None:
     number = to_ditelaah(engine)
     before = notices_of(engine)
     with pytest.raises(Conflict):
@@ -168,7 +168,7 @@ def test_a_refused_advance_leaves_no_notice_rows(engine: Engine) -> None:
 
 
 def test_a_failure_after_the_state_change_rolls_back_state_event_and_notices(
-        engine: Engine, clock: FakeClock, home: Path, tmp_path: Path) -> None:
+        engine: Commands, clock: FakeClock, home: Path, tmp_path: Path) -> None:
     # A template that passes validation (sample data) but divides by zero on this case's data:
     # the failure happens after the case row and the event were written, inside the same
     # transaction as the notices, so none of them may remain.
@@ -183,7 +183,7 @@ def test_a_failure_after_the_state_change_rolls_back_state_event_and_notices(
     workflow.write_text(text, encoding="utf-8")
     (copy / "templates" / "uji_pembagian.txt.j2").write_text(
         "Uji {{ case.number }}\n\n{{ 100 // (data.lokasi|length - 5) }}\n", encoding="utf-8")
-    second = Engine(engine.db, clock, copy)
+    second = Commands(engine.db, clock, copy)
     second.deploy(workflow, None)
     case = second.submit("admin", {**COMPLAINT, "lokasi": "Pasar"})
     assert case.definition_version == 2

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.adapters.cli.home import default_home
+from engine.app.settings import default_home
 from tests.conftest import ROOT
 
 SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]

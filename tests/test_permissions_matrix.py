@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 from engine.compile.workflow import bundle_from_files, compile_bundle
 from engine.definition.model import FieldSpec, TransitionSpec, WorkflowDefinition
 from engine.errors import NotAllowed, PermissionDenied, TreckkError
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import cases, events, notices
-from engine.app.queries import Views
+from engine.app.queries import Queries
 from tests.conftest import COMPLAINT, ROOT, STAFF
 
 DEFINITION: WorkflowDefinition = compile_bundle(
@@ -86,14 +86,14 @@ def expected_code(state: str, trigger: str, actor: str) -> int:
     return 0
 
 
-def open_case_in(engine: Engine, state: str) -> str:
+def open_case_in(engine: Commands, state: str) -> str:
     case = engine.submit("admin", COMPLAINT)
     for transition in PATHS[state]:
         engine.advance(case.number, transition.trigger, DRIVER[transition.roles[0]], inputs_for(transition.trigger))
     return case.number
 
 
-def snapshot(engine: Engine, number: str) -> dict[str, Any]:
+def snapshot(engine: Commands, number: str) -> dict[str, Any]:
     """Everything a refused attempt must leave as it was."""
     with engine.db.begin() as connection:
         row = connection.execute(select(cases.c.id, cases.c.state, cases.c.version, cases.c.data, cases.c.last_hash,
@@ -112,8 +112,8 @@ def test_the_definition_gives_every_state_a_path_and_every_role_a_driver() -> No
                for role, kecamatan in ACTORS.values()), "the matrix needs a team of another kecamatan"
 
 
-def test_every_actor_trigger_and_state(engine: Engine) -> None:
-    views = Views(engine)
+def test_every_actor_trigger_and_state(engine: Commands) -> None:
+    views = Queries(engine)
     at_state = {state: open_case_in(engine, state) for state in DEFINITION.states}
     tried = {0: 0, NotAllowed.exit_code: 0, PermissionDenied.exit_code: 0}
     for state, number in at_state.items():
@@ -154,8 +154,8 @@ def test_every_actor_trigger_and_state(engine: Engine) -> None:
     assert tried[PermissionDenied.exit_code] > 0 and tried[NotAllowed.exit_code] > 0
 
 
-def test_only_the_intake_roles_may_record_a_complaint(engine: Engine) -> None:
-    views = Views(engine)
+def test_only_the_intake_roles_may_record_a_complaint(engine: Commands) -> None:
+    views = Queries(engine)
     for actor, (role, _kecamatan) in ACTORS.items():
         if role in DEFINITION.intake.roles:
             continue
@@ -174,8 +174,8 @@ def test_only_the_intake_roles_may_record_a_complaint(engine: Engine) -> None:
     assert views.history(case.number)[0]["trigger"] == DEFINITION.intake.trigger
 
 
-def test_the_team_of_another_kecamatan_sees_and_does_nothing(engine: Engine) -> None:
-    views = Views(engine)
+def test_the_team_of_another_kecamatan_sees_and_does_nothing(engine: Commands) -> None:
+    views = Queries(engine)
     own, other = (u for u, (role, _k) in ACTORS.items() if DEFINITION.roles.roles[role].scoped)
     number = open_case_in(engine, "verifikasi")
     assert ACTORS[own][1] == CASE_KECAMATAN != ACTORS[other][1]

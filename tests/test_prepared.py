@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.errors import Conflict
 from engine.app.escalation import escalate_due
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import case_rows
 from engine.store.database import Database, DatabaseUnavailable
 from engine.store.migrations import upgrade
@@ -33,7 +33,7 @@ _MESSAGE_ID = re.compile(r"'[0-9a-f]{32}@treckk'")
 
 def _scripted_day(db: Database, clock: FakeClock, home: Path) -> None:
     """Intake, two moves with notices, and an escalation reminder, at fixed times."""
-    engine = Engine(db, clock, home)
+    engine = Commands(db, clock, home)
     engine.deploy(home / "workflows" / "treckk.yaml", None)
     for username, name, roles, kecamatan, phone, email in STAFF:
         engine.add_staff(username, name, roles, kecamatan, phone, email)
@@ -48,9 +48,9 @@ def _scripted_day(db: Database, clock: FakeClock, home: Path) -> None:
         engine.advance(first, "mulai_tangani", "tim_paringin", expect_version=1)
 
 
-def _traced(url: str, clock: FakeClock, home: Path, *, observe: bool) -> list[str]:
+def _traced(url: str, clock: FakeClock, home: Path, *, observe: bool, prepared: bool = True) -> list[str]:
     """Every statement SQLite executed for the scripted day, as SQLite itself saw it."""
-    db = Database(url)
+    db = Database(url, prepared=prepared)
     upgrade(db)
     seen: list[str] = []
     event.listen(db.engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(seen.append))
@@ -58,7 +58,7 @@ def _traced(url: str, clock: FakeClock, home: Path, *, observe: bool) -> list[st
     if observe:
         event.listen(db.engine, "before_cursor_execute", lambda *_args: None)
     random.seed(7)  # the escalation scan starts each batch at a random case
-    assert observed(db.engine.connect()) is observe
+    assert observed(db.engine.connect()) is (observe or not prepared)
     _scripted_day(db, clock, home)
     db.dispose()
     return [_MESSAGE_ID.sub("'<message-id>'", statement) for statement in seen]
@@ -68,15 +68,16 @@ def test_sqlite_receives_the_very_statements_sqlalchemy_would_send(tmp_path: Pat
     start = FakeClock().now
     through_sqlalchemy = _traced(f"sqlite:///{tmp_path / 'a.db'}", FakeClock(start), home, observe=True)
     straight = _traced(f"sqlite:///{tmp_path / 'b.db'}", FakeClock(start), home, observe=False)
+    switched_off = _traced(f"sqlite:///{tmp_path / 'c.db'}", FakeClock(start), home, observe=False, prepared=False)
     assert len(straight) > 60
-    assert straight == through_sqlalchemy
+    assert straight == through_sqlalchemy == switched_off
     dump = {name: [row for row in sqlite3.connect(tmp_path / name).execute(
         "SELECT number, state, version, data, due_at, next_step, next_step_at, last_hash FROM cases ORDER BY id")]
-        for name in ("a.db", "b.db")}
-    assert dump["a.db"] == dump["b.db"]
+        for name in ("a.db", "b.db", "c.db")}
+    assert dump["a.db"] == dump["b.db"] == dump["c.db"]
 
 
-def test_rows_come_back_with_the_types_sqlalchemy_gives(engine: Engine) -> None:
+def test_rows_come_back_with_the_types_sqlalchemy_gives(engine: Commands) -> None:
     number = engine.submit("admin", COMPLAINT).number
     engine.advance(number, "teruskan", "admin")
 
@@ -93,7 +94,7 @@ def test_rows_come_back_with_the_types_sqlalchemy_gives(engine: Engine) -> None:
     assert fast.data["kategori"] == "pkl_tempat_usaha"
 
 
-def test_a_duplicate_history_event_is_sqlalchemys_integrity_error_and_writes_nothing(engine: Engine) -> None:
+def test_a_duplicate_history_event_is_sqlalchemys_integrity_error_and_writes_nothing(engine: Commands) -> None:
     number = engine.submit("admin", COMPLAINT).number
 
     def twice(connection: Any) -> None:
@@ -106,7 +107,7 @@ def test_a_duplicate_history_event_is_sqlalchemys_integrity_error_and_writes_not
     assert [(e.seq, e.comment) for e in history] == [(1, None)]
 
 
-def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Engine) -> None:
+def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Commands) -> None:
     number = engine.submit("admin", COMPLAINT).number
     statements: list[str] = []
     listener = lambda _c, _cur, sql, *_rest: statements.append(sql.split(None, 1)[0])  # noqa: E731
@@ -117,6 +118,30 @@ def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Engine
         event.remove(engine.db.engine, "before_cursor_execute", listener)
     assert statements.count("UPDATE") == 1 and statements.count("INSERT") == 2  # case; event and notices
     assert statements[0] == ("BEGIN" if engine.db.is_sqlite else "SELECT")
+
+
+def test_with_prepared_off_the_same_day_runs_with_no_statement_sent_straight_to_the_driver(
+        database_url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Database(prepared=False)`` (``TRECKK_PREPARED=no``), on SQLite and PostgreSQL alike."""
+    from engine.store import prepared
+
+    straight: list[str] = []
+    driver_cursor = prepared._cursor
+    monkeypatch.setattr(prepared, "_cursor", lambda connection: straight.append("cursor") or driver_cursor(connection))
+    db = Database(database_url, prepared=False)
+    upgrade(db)
+    clock = FakeClock()
+    _scripted_day(db, clock, home)
+    assert observed(db.engine.connect()) and straight == []
+    states = db.transaction(lambda c: sorted((case.number, case.state, case.version, case.next_step)
+                                             for case in case_rows.list_cases(c)))
+    db.dispose()
+    assert [(state, version, step) for _, state, version, step in states] == [
+        ("ditugaskan", 3, None), ("ditelaah", 2, None)]
+    on = Database(database_url)  # the switch on again: the hot path is taken, so the check above can fail
+    Commands(on, clock, home).advance(states[0][0], "mulai_tangani", "tim_paringin")
+    on.dispose()
+    assert straight
 
 
 def _backend_pid(connection: Any) -> int:
@@ -131,26 +156,26 @@ def _terminate_backend(database_url: str, pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
-def _kill_pooled_connection(database_url: str, engine: Engine) -> None:
+def _kill_pooled_connection(database_url: str, engine: Commands) -> None:
     """Terminate the server process behind the connection the pool hands out next (once it is back)."""
     with engine.db.engine.connect() as connection:
         pid = _backend_pid(connection)
     _terminate_backend(database_url, pid)
 
 
-def _moves(engine: Engine, number: str) -> list[str]:
+def _moves(engine: Commands, number: str) -> list[str]:
     return [e.trigger for e in engine.db.transaction(
         lambda c: case_rows.history(c, case_rows.case_by_number(c, number).id))]
 
 
-def _kept_cursor(engine: Engine) -> Any:
+def _kept_cursor(engine: Commands) -> Any:
     with engine.db.engine.connect() as connection:
         return connection.connection.info.get("treckk_cursor")
 
 
 @pytest.mark.postgres
 def test_postgresql_commands_share_one_cursor_per_connection_and_a_new_connection_gets_its_own(
-        database_url: str, engine: Engine) -> None:
+        database_url: str, engine: Commands) -> None:
     if engine.db.is_sqlite:
         assert _kept_cursor(engine) is None  # SQLite cursors are closed after each statement
         return
@@ -170,7 +195,7 @@ def test_postgresql_commands_share_one_cursor_per_connection_and_a_new_connectio
 
 
 @pytest.mark.postgres
-def test_a_rested_postgresql_connection_is_pinged_and_a_dead_one_replaced(database_url: str, engine: Engine) -> None:
+def test_a_rested_postgresql_connection_is_pinged_and_a_dead_one_replaced(database_url: str, engine: Commands) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     number = engine.submit("admin", COMPLAINT).number
@@ -183,7 +208,7 @@ def test_a_rested_postgresql_connection_is_pinged_and_a_dead_one_replaced(databa
 
 @pytest.mark.postgres
 def test_a_busy_postgresql_connection_found_dead_runs_the_command_again_once(database_url: str,
-                                                                            engine: Engine) -> None:
+                                                                            engine: Commands) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     number = engine.submit("admin", COMPLAINT).number
@@ -196,7 +221,7 @@ def test_a_busy_postgresql_connection_found_dead_runs_the_command_again_once(dat
 
 @pytest.mark.postgres
 def test_a_postgresql_connection_lost_mid_command_is_unavailable_and_then_recovered(database_url: str,
-                                                                                    engine: Engine) -> None:
+                                                                                    engine: Commands) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     number = engine.submit("admin", COMPLAINT).number
@@ -213,7 +238,7 @@ def test_a_postgresql_connection_lost_mid_command_is_unavailable_and_then_recove
 
 @pytest.mark.postgres
 def test_a_postgresql_connection_lost_at_commit_is_reported_never_repeated(database_url: str,
-                                                                          engine: Engine) -> None:
+                                                                          engine: Commands) -> None:
     if engine.db.is_sqlite:
         pytest.skip("SQLite has no server that can drop the connection")
     runs: list[int] = []

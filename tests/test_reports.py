@@ -19,13 +19,13 @@ from engine.definition.model import WorkflowDefinition
 from engine.compile.notice_context import sample_report
 from engine.app.reports import build_report, run_schedule
 from engine.core.reports import Period, RecapCaseRow, compute_report, percentile, recap_period
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import notices
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 from tests.test_escalation import HASIL, escalation_notices, open_case, scan_at, wita
 
 
-def definition(engine: Engine) -> Any:
+def definition(engine: Commands) -> Any:
     with engine.db.begin() as connection:
         return engine.compiled(connection, "treckk").definition
 
@@ -89,7 +89,7 @@ def test_compute_report_counts_each_measure_by_its_definition() -> None:
     assert report["per_kategori"][2]["overdue"] == 1
 
 
-def test_the_report_has_exactly_the_documented_keys(engine: Engine, clock: FakeClock) -> None:
+def test_the_report_has_exactly_the_documented_keys(engine: Commands, clock: FakeClock) -> None:
     waiting = open_case(engine, clock, "ditelaah", wita(2026, 11, 27, 15, 30))  # due Mon 11:00
     fresh = open_case(engine, clock, "diterima", wita(2026, 11, 30, 8, 0), values={
         k: v for k, v in COMPLAINT.items() if k not in ("kecamatan", "kategori")})
@@ -120,7 +120,7 @@ def _complaint(kecamatan: str, kategori: str) -> dict[str, object]:
     return {**COMPLAINT, "kecamatan": kecamatan, "kategori": kategori}
 
 
-def test_the_monthly_recap_on_a_known_dataset(engine: Engine, clock: FakeClock) -> None:
+def test_the_monthly_recap_on_a_known_dataset(engine: Commands, clock: FakeClock) -> None:
     tim = {"paringin": "tim_paringin", "juai": "tim_juai"}
 
     def finish(number: str, kecamatan: str, at: list[datetime]) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from engine.app.reports import run_schedule
 from engine.adapters.scheduler import Scheduler, latest_fire_time
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import notices, schedule_runs
 from tests.conftest import FakeClock
 from tests.test_escalation import open_case, wita
@@ -37,18 +37,18 @@ def test_latest_fire_time_looks_back_only_as_far_as_the_grace() -> None:
     assert latest_fire_time(RECAP, wita(2026, 12, 1, 8, 10), SIX_HOURS) == wita(2026, 12, 1, 8, 0)
 
 
-def schedule_notices(engine: Engine, name: str) -> list[Any]:
+def schedule_notices(engine: Commands, name: str) -> list[Any]:
     with engine.db.begin() as connection:
         return list(connection.execute(select(notices).where(notices.c.source == f"schedule:{name}")
                                        .order_by(notices.c.id)))
 
 
-def run_count(engine: Engine) -> int:
+def run_count(engine: Commands) -> int:
     with engine.db.begin() as connection:
         return int(connection.execute(select(func.count()).select_from(schedule_runs)).scalar_one())
 
 
-def test_the_digest_runs_once_per_fire_time_and_never_on_a_holiday(engine: Engine, clock: FakeClock) -> None:
+def test_the_digest_runs_once_per_fire_time_and_never_on_a_holiday(engine: Commands, clock: FakeClock) -> None:
     case = open_case(engine, clock, "ditelaah", wita(2026, 11, 27, 15, 30))
     monday = wita(2026, 11, 30, 7, 0)
     clock.set(monday)
@@ -71,7 +71,7 @@ def test_the_digest_runs_once_per_fire_time_and_never_on_a_holiday(engine: Engin
     assert len(schedule_notices(engine, "ringkasan_pagi")) == 2
 
 
-def test_catch_up_on_start_fires_what_fell_due_and_the_missed_runs_once(engine: Engine, clock: FakeClock,
+def test_catch_up_on_start_fires_what_fell_due_and_the_missed_runs_once(engine: Commands, clock: FakeClock,
                                                                        monkeypatch: pytest.MonkeyPatch,
                                                                        tmp_path: Path) -> None:
     monkeypatch.setenv("TRECKK_OUTBOX_DIR", str(tmp_path / "outbox"))  # catch-up delivers, if it can
@@ -96,7 +96,7 @@ def test_catch_up_on_start_fires_what_fell_due_and_the_missed_runs_once(engine: 
     assert Scheduler(engine, schedule_grace=SIX_HOURS).run_due_schedules(wita(2026, 12, 1, 14, 1)) == []
 
 
-def test_start_registers_one_job_per_schedule_in_wita_and_stop_ends_cleanly(engine: Engine) -> None:
+def test_start_registers_one_job_per_schedule_in_wita_and_stop_ends_cleanly(engine: Commands) -> None:
     runner = Scheduler(engine, scan_interval=3600, delivery_interval=3600)
     runner.start()
     try:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import escalations, notices, schedule_runs
 from tests.conftest import FakeClock
 from tests.test_escalation import open_case, treckk_process, wita
@@ -29,7 +29,7 @@ from tests.test_escalation import open_case, treckk_process, wita
 NOW = wita(2026, 12, 1, 12, 0)  # Tuesday: both steps of a ditelaah case entered Friday are past
 
 
-def counts(engine: Engine) -> tuple[int, int, int]:
+def counts(engine: Commands) -> tuple[int, int, int]:
     """(escalation steps, notices, schedule runs) recorded so far."""
     with engine.db.begin() as connection:
         steps, sent, runs = (int(connection.execute(select(func.count()).select_from(table)).scalar_one())
@@ -74,7 +74,7 @@ def wait_for_line(lines: queue.Queue[str], needle: str, timeout: float = 60.0) -
 
 @pytest.mark.slow
 def test_serve_catches_up_once_after_downtime_and_stops_on_sigterm_and_sigint(
-        engine: Engine, clock: FakeClock, database_url: str, tmp_path: Path) -> None:
+        engine: Commands, clock: FakeClock, database_url: str, tmp_path: Path) -> None:
     for _ in range(3):
         open_case(engine, clock, "ditelaah", wita(2026, 11, 27, 15, 30))
     before = counts(engine)
@@ -108,7 +108,7 @@ def test_serve_catches_up_once_after_downtime_and_stops_on_sigterm_and_sigint(
     assert counts(engine) == after_first
 
 
-def test_serve_once_catches_up_and_exits(engine: Engine, clock: FakeClock, cli: Callable[..., Any],
+def test_serve_once_catches_up_and_exits(engine: Commands, clock: FakeClock, cli: Callable[..., Any],
                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TRECKK_OUTBOX_DIR", str(tmp_path / "outbox"))
     case = open_case(engine, clock, "ditelaah", wita(2026, 11, 27, 15, 30))

@@ -1,7 +1,7 @@
 """The service's commands beyond single moves: deploy, migrate, staff, keys, notices, deadlines.
 
 Deploy and migrate run through the command line (``treckk deploy/migrate``) on every backend;
-the rest calls ``Engine`` directly and reads the tables.
+the rest calls ``Commands`` directly and reads the tables.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store.schema import cases, definitions, events, notices
-from engine.app.queries import Views
+from engine.app.queries import Queries
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 
 
@@ -41,7 +41,7 @@ def version_2(text: str) -> str:
     return re.sub(r"\bditangani\b", "penanganan", text)
 
 
-def to_ditangani(engine: Engine) -> str:
+def to_ditangani(engine: Commands) -> str:
     number = engine.submit("admin", COMPLAINT).number
     engine.advance(number, "teruskan", "admin")
     engine.advance(number, "tugaskan", "kabid", {"instruksi": "tertibkan"})
@@ -58,7 +58,7 @@ def run(cli: Any, *args: Any, code: int = 0) -> Any:
     return json.loads(result.out) if "--json" in args else result.out
 
 
-def test_deploy_is_for_the_inovator_idempotent_and_versioned(engine: Engine, cli: Any, tmp_path: Path) -> None:
+def test_deploy_is_for_the_inovator_idempotent_and_versioned(engine: Commands, cli: Any, tmp_path: Path) -> None:
     shipped = ROOT / "workflows" / "treckk.yaml"
     for who, code in (("kabid", 3), ("admin", 3), ("kasat", 3), ("tim_paringin", 3), ("siapa", 6)):
         run(cli, "deploy", shipped, "--as", who, code=code)
@@ -80,7 +80,7 @@ def test_deploy_is_for_the_inovator_idempotent_and_versioned(engine: Engine, cli
     # An older version cannot come back once a newer one is deployed.
     run(cli, "deploy", shipped, "--as", "inovator", code=2)
 
-    views = Views(engine)
+    views = Queries(engine)
     # The running case keeps version 1 and its state names; a new case starts on version 2.
     assert (views.show(old)["definition_version"], views.show(old)["state"]) == (1, "ditangani")
     fresh = engine.submit("admin", COMPLAINT).number
@@ -94,8 +94,8 @@ def test_deploy_is_for_the_inovator_idempotent_and_versioned(engine: Engine, cli
     assert (views.show(old)["definition_version"], views.show(old)["state"]) == (1, "ditangani")
 
 
-def test_migrate_moves_chosen_cases_with_a_state_map(engine: Engine, cli: Any, tmp_path: Path) -> None:
-    views = Views(engine)
+def test_migrate_moves_chosen_cases_with_a_state_map(engine: Commands, cli: Any, tmp_path: Path) -> None:
+    views = Queries(engine)
     moving, staying, by_all = to_ditangani(engine), to_ditangani(engine), engine.submit("admin", COMPLAINT).number
     closed = engine.submit("admin", COMPLAINT).number
     engine.advance(closed, "tandai_duplikat", "admin", {"alasan": "ganda"})
@@ -136,8 +136,8 @@ def test_migrate_moves_chosen_cases_with_a_state_map(engine: Engine, cli: Any, t
 
 
 def test_migrate_names_a_mistyped_target_state_and_leaves_closed_cases_unless_asked(
-        engine: Engine, cli: Any, tmp_path: Path) -> None:
-    views = Views(engine)
+        engine: Commands, cli: Any, tmp_path: Path) -> None:
+    views = Queries(engine)
     moving = to_ditangani(engine)
     closed = engine.submit("admin", COMPLAINT).number
     engine.advance(closed, "tandai_duplikat", "admin", {"alasan": "ganda"})
@@ -166,7 +166,7 @@ def test_migrate_names_a_mistyped_target_state_and_leaves_closed_cases_unless_as
     assert run(cli, "verify", "--json") == {"checked": 2, "broken": []}
 
 
-def test_commands_write_event_deadline_and_notices_together(engine: Engine, clock: FakeClock) -> None:
+def test_commands_write_event_deadline_and_notices_together(engine: Commands, clock: FakeClock) -> None:
     case = engine.submit("admin", COMPLAINT)
     # Monday 08:00 WITA + 1 working hour.
     assert case.due_at == datetime.fromisoformat("2026-11-30T09:00:00+08:00")
@@ -183,7 +183,7 @@ def test_commands_write_event_deadline_and_notices_together(engine: Engine, cloc
     assert tuple(stored) == (2, 2, last_hash)
 
 
-def test_idempotency_keys_belong_to_one_actor_and_trigger(engine: Engine) -> None:
+def test_idempotency_keys_belong_to_one_actor_and_trigger(engine: Commands) -> None:
     number = engine.submit("admin", COMPLAINT, idempotency_key="k-1").number
     assert engine.submit("admin", {"kanal": "web", "uraian": "lain"}, idempotency_key="k-1").number == number
     engine.add_staff("admin2", "Admin Kedua", ["admin_lalisa"], None, None, None)
@@ -200,10 +200,10 @@ def test_idempotency_keys_belong_to_one_actor_and_trigger(engine: Engine) -> Non
     engine.disable_staff("admin")
     with pytest.raises(PermissionDenied):
         engine.advance(number, "teruskan", "admin", idempotency_key="a-1")
-    assert len(Views(engine).history(number)) == 2
+    assert len(Queries(engine).history(number)) == 2
 
 
-def test_staff_are_checked_against_the_definition(engine: Engine, cli: Any) -> None:
+def test_staff_are_checked_against_the_definition(engine: Commands, cli: Any) -> None:
     added = run(cli, "staff", "add", "tim_halong", "--name", "Tim Halong", "--role", "tim_treckk", "--kecamatan",
                 "Halong", "--phone", "+62 812-0000-0099", "--json")
     assert (added["kecamatan"], added["phone"], added["roles"]) == ("halong", "+6281200000099", ["tim_treckk"])
@@ -224,7 +224,7 @@ def test_staff_are_checked_against_the_definition(engine: Engine, cli: Any) -> N
         engine.add_staff("x6", "X", [], None, None, None)
 
 
-def test_errors_carry_fields_for_adapters_to_word(engine: Engine) -> None:
+def test_errors_carry_fields_for_adapters_to_word(engine: Commands) -> None:
     from engine.errors import Unavailable
     from engine.store.database import DatabaseUnavailable
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.errors import InvalidInput, NotFound, PermissionDenied
 from tests.conftest import COMPLAINT, ROOT
 
@@ -38,7 +38,7 @@ def run(cli: Any, *args: str, code: int = 0) -> Any:
     return json.loads(result.out) if "--json" in args and result.out else result
 
 
-def test_one_person_holds_other_roles_and_scopes_in_two_workflows(engine: Engine, tmp_path: Path) -> None:
+def test_one_person_holds_other_roles_and_scopes_in_two_workflows(engine: Commands, tmp_path: Path) -> None:
     engine.deploy(second_workflow(tmp_path), None)
     with pytest.raises(InvalidInput, match="several workflows are deployed \\(lain, treckk\\); choose one"):
         engine.submit("admin", COMPLAINT)
@@ -60,7 +60,7 @@ def test_one_person_holds_other_roles_and_scopes_in_two_workflows(engine: Engine
         engine.advance(theirs.number, "minta_verifikasi", "kabid")
 
 
-def test_staff_update_changes_only_what_is_given_and_checks_it(engine: Engine, cli: Any) -> None:
+def test_staff_update_changes_only_what_is_given_and_checks_it(engine: Commands, cli: Any) -> None:
     updated = run(cli, "staff", "update", "tim_juai", "--name", "Tim Juai Baru", "--phone", "0812-1111-2222",
                   "--json")
     assert (updated["name"], updated["phone"], updated["kecamatan"], updated["roles"]) == (
@@ -75,7 +75,7 @@ def test_staff_update_changes_only_what_is_given_and_checks_it(engine: Engine, c
     assert listed["tim_juai"]["scope"] == "halong"  # the refused updates changed nothing
 
 
-def test_a_disabled_member_neither_acts_nor_sees_until_enabled(engine: Engine, cli: Any) -> None:
+def test_a_disabled_member_neither_acts_nor_sees_until_enabled(engine: Commands, cli: Any) -> None:
     number = engine.submit("admin", COMPLAINT).number
     run(cli, "staff", "disable", "admin")
     run(cli, "advance", number, "teruskan", "--as", "admin", code=3)
@@ -89,7 +89,7 @@ def test_a_disabled_member_neither_acts_nor_sees_until_enabled(engine: Engine, c
         engine.set_staff_active("siapa", True)
 
 
-def test_the_scope_of_the_cases_own_workflow_decides(engine: Engine, tmp_path: Path) -> None:
+def test_the_scope_of_the_cases_own_workflow_decides(engine: Commands, tmp_path: Path) -> None:
     engine.deploy(second_workflow(tmp_path), None)
     for username, role, scope in (("admin", "admin_lalisa", None), ("kabid", "kabid_trantibum", None),
                                   ("tim_paringin", "tim_treckk", "juai")):

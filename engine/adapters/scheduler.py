@@ -15,13 +15,13 @@ fell due while nothing ran fires once, in order), then, for each schedule, its l
 within the grace period (``schedule_grace``, default 6 hours: a digest due at 07:00 is still
 sent by a runner started at 12:59, not by one started in the afternoon) unless that run is
 already recorded. Missed fire times are coalesced: a runner down for three days sends one digest,
-not three. APScheduler's own misfire handling uses the same grace and ``coalesce``.
+not three. APScheduler's own misfire handling uses the same grace and ``coalesce``. ``serve``
+takes the intervals and the grace from the application's settings (``engine.app.settings``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -38,21 +38,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from engine.app.assembly import Application
 from engine.app.escalation import EscalationFired, escalate_due
 from engine.app.reports import ScheduleRun, run_schedule
-from engine.app.commands import Engine
-from engine.app.settings import env_number
+from engine.app.commands import Commands
+from engine.app.settings import DEFAULT_DELIVERY_INTERVAL, DEFAULT_SCAN_INTERVAL, DEFAULT_SCHEDULE_GRACE
 from engine.notices.delivery import DeliveryReport
 from engine.store import definition_rows
 
-__all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve", "settings_from_environment"]
+__all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve"]
 
 log = logging.getLogger("treckk.scheduler")
-
-DEFAULT_SCAN_INTERVAL = 60.0
-DEFAULT_DELIVERY_INTERVAL = 30.0
-DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
-
 
 
 def latest_fire_time(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime | None:
@@ -63,16 +59,6 @@ def latest_fire_time(trigger: CronTrigger, now: datetime, grace: timedelta) -> d
         latest = candidate
         candidate = trigger.get_next_fire_time(None, candidate + timedelta(seconds=1))
     return latest
-
-
-def settings_from_environment() -> dict[str, Any]:
-    """``TRECKK_SCAN_INTERVAL``, ``TRECKK_DELIVERY_INTERVAL``, ``TRECKK_SCHEDULE_GRACE`` (seconds)."""
-    return {
-        "scan_interval": env_number(os.environ, "TRECKK_SCAN_INTERVAL", DEFAULT_SCAN_INTERVAL),
-        "delivery_interval": env_number(os.environ, "TRECKK_DELIVERY_INTERVAL", DEFAULT_DELIVERY_INTERVAL),
-        "schedule_grace": timedelta(seconds=env_number(os.environ, "TRECKK_SCHEDULE_GRACE",
-                                                       DEFAULT_SCHEDULE_GRACE.total_seconds())),
-    }
 
 
 @dataclass
@@ -94,7 +80,7 @@ class _ScheduleJob:
 class Scheduler:
     """The periodic work of one runner; several runners may share a database safely."""
 
-    def __init__(self, engine: Engine, *, scan_interval: float = DEFAULT_SCAN_INTERVAL,
+    def __init__(self, engine: Commands, *, scan_interval: float = DEFAULT_SCAN_INTERVAL,
                  delivery_interval: float = DEFAULT_DELIVERY_INTERVAL,
                  schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000) -> None:
         if scan_interval <= 0 or delivery_interval <= 0:
@@ -260,16 +246,17 @@ def _stop_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def serve(engine: Engine, *, scan_interval: float | None = None, once: bool = False) -> CatchUp:
+def serve(application: Application, *, scan_interval: float | None = None, once: bool = False) -> CatchUp:
     """Catch up, then run the scheduler until SIGINT or SIGTERM; with ``once``, only catch up.
 
-    Returns the catch-up's result. A signal lets the running job finish (a scan stops between
-    two cases) and the call returns normally, so the process exits 0.
+    The intervals and the grace period come from the application's settings; ``scan_interval``
+    overrides theirs. Returns the catch-up's result. A signal lets the running job finish (a scan
+    stops between two cases) and the call returns normally, so the process exits 0.
     """
-    settings = settings_from_environment()
-    if scan_interval is not None:
-        settings["scan_interval"] = scan_interval
-    runner = Scheduler(engine, **settings)
+    settings = application.settings
+    runner = Scheduler(application.commands,
+                       scan_interval=settings.scan_interval if scan_interval is None else scan_interval,
+                       delivery_interval=settings.delivery_interval, schedule_grace=settings.schedule_grace)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if once:
         return runner.catch_up()

@@ -8,7 +8,7 @@ deadline and outbox rows together — or nothing at all.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -20,16 +20,18 @@ from sqlalchemy.exc import IntegrityError
 from engine.core import fields as field_values
 from engine.core.deadlines import WorkingCalendar, deadline_on_entry
 from engine.core.records import CaseRecord, EventRecord, enter_state
-from engine.channels import ChannelSet, channels_from_environment
+from engine.channels.base import ChannelSet, Options
+from engine.channels.registry import configure, open_channels
 from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
 from engine.core.clock import Clock
 from engine.definition.model import InputSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
 from engine.compile.notice_context import EventFacts
-from engine.notices.delivery import DeliveryPolicy, DeliveryReport, deliver_due
+from engine.notices.delivery import DeliveryReport, deliver_due
 from engine.notices.outbox import case_notices
 from engine.core.permissions import acting_role, capable_role
+from engine.notices.policy import DeliveryPolicy
 from engine.notices.routing import Routing
 from engine.store import case_rows, definition_rows, notice_rows, staff_rows
 from engine.store.database import Database
@@ -42,16 +44,20 @@ MAX_COMMENT_LENGTH = 4000
 """The longest comment a move or an intake accepts, in characters."""
 
 
-class Engine:
+class Commands:
     """Commands over cases, staff and definition versions, against one database and clock."""
 
     def __init__(self, database: Database, clock: Clock, home: Path, *, routing: Routing | None = None,
-                 base_url: str = "") -> None:
+                 base_url: str = "", channels: Callable[[], ChannelSet] | None = None,
+                 delivery: DeliveryPolicy | None = None) -> None:
+        """``channels`` opens the channels of one delivery run; by default the file channel under ``home``."""
         self.db = database
         self.clock = clock
         self.home = home
         self.routing = routing or Routing()
         self.base_url = base_url
+        self.open_channels = channels or (lambda: open_channels(configure(Options(home=home))))
+        self.delivery = delivery or DeliveryPolicy()
         self._compiled: dict[tuple[str, int], CompiledWorkflow] = {}
         self._calendars: dict[tuple[str, str], WorkingCalendar] = {}
 
@@ -264,9 +270,7 @@ class Engine:
 
     def _advance(self, connection: Connection, number: str, trigger: str, actor: str, values: Mapping[str, object],
                  comment: str | None, expect_version: int | None, idempotency_key: str | None) -> CaseRecord:
-        case = case_rows.case_by_number(connection, number)
-        if case is None:
-            raise NotFound(f"case {number!r} not found")
+        case = case_rows.existing_case(connection, number)
         number = case.number  # as stored (and sealed into its history), whatever case it was typed in
         compiled = self.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
@@ -329,9 +333,7 @@ class Engine:
         """The one workflow the named cases belong to (an error when they belong to several)."""
         found: dict[str, str] = {}
         for number in numbers:
-            case = case_rows.case_by_number(connection, number)
-            if case is None:
-                raise NotFound(f"case {number!r} not found")
+            case = case_rows.existing_case(connection, number)
             found.setdefault(case.workflow, number)
         if len(found) > 1:
             raise InvalidInput(f"the cases belong to several workflows ({', '.join(found)}); migrate them "
@@ -341,12 +343,11 @@ class Engine:
     # -- outbox ---------------------------------------------------------------------------
     def deliver(self, *, limit: int = 100, now: datetime | None = None, channels: ChannelSet | None = None,
                 policy: DeliveryPolicy | None = None) -> DeliveryReport:
-        """Send up to ``limit`` due notices; channels and policy default to the environment's."""
+        """Send up to ``limit`` due notices; channels and policy default to the application's."""
         owned = channels is None
-        active = channels if channels is not None else channels_from_environment(self.home)
+        active = channels if channels is not None else self.open_channels()
         try:
-            return deliver_due(self.db, self.clock, active, policy or DeliveryPolicy.from_environment(),
-                               limit=limit, now=now)
+            return deliver_due(self.db, self.clock, active, policy or self.delivery, limit=limit, now=now)
         finally:
             if owned:
                 active.close()
@@ -368,9 +369,7 @@ class Engine:
             moved = []
             _check_state_map(target.definition, state_map)
             for number in numbers:
-                case = case_rows.case_by_number(connection, number)
-                if case is None:
-                    raise NotFound(f"case {number!r} not found")
+                case = case_rows.existing_case(connection, number)
                 number = case.number
                 if case.workflow != named:
                     raise InvalidInput(f"case {number} belongs to workflow {case.workflow!r}, not {named!r}")

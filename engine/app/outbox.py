@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.app.queries import viewer_named
 from engine.channels.message import readable
 from engine.compile.notice_context import EventFacts, Recipient, case_context
@@ -48,7 +48,7 @@ def find_notice(connection: Connection, reference: str) -> NoticeRow:
 class _Lens:
     """What one viewer may see of the outbox: which notices, and which personal data masked."""
 
-    def __init__(self, engine: Engine, connection: Connection, viewer: StaffMember | None) -> None:
+    def __init__(self, engine: Commands, connection: Connection, viewer: StaffMember | None) -> None:
         self.engine = engine
         self.connection = connection
         self.viewer = viewer
@@ -98,13 +98,11 @@ def _case_id(connection: Connection, number: str | None) -> int | None:
     """The id of case ``number`` (None when no case is named); NotFound when it does not exist."""
     if number is None:
         return None
-    record = case_rows.case_by_number(connection, number)
-    if record is None:
-        raise NotFound(f"case {number!r} not found")
+    record = case_rows.existing_case(connection, number)
     return record.id
 
 
-def list_notices(engine: Engine, *, case: str | None = None, status: str | None = None,
+def list_notices(engine: Commands, *, case: str | None = None, status: str | None = None,
                  viewer_name: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Notices (optionally of one case, in one status) the viewer may see, personal data masked."""
     if status is not None and status not in notice_rows.STATUSES:
@@ -119,7 +117,7 @@ def list_notices(engine: Engine, *, case: str | None = None, status: str | None 
     return engine.db.transaction(work)
 
 
-def show_notice(engine: Engine, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
+def show_notice(engine: Commands, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
     """One notice with its full text and headers, as delivered (masked for the viewer)."""
     def work(connection: Connection) -> dict[str, Any]:
         lens = _Lens(engine, connection, viewer_named(connection, viewer_name))
@@ -138,7 +136,7 @@ def show_notice(engine: Engine, reference: str, viewer_name: str | None = None) 
     return engine.db.transaction(work)
 
 
-def retry_notices(engine: Engine, references: Sequence[str], *, all_failed: bool = False,
+def retry_notices(engine: Commands, references: Sequence[str], *, all_failed: bool = False,
                   case: str | None = None) -> list[dict[str, Any]]:
     """Make failed or pending notices due now with a fresh budget of attempts.
 
@@ -171,7 +169,7 @@ def retry_notices(engine: Engine, references: Sequence[str], *, all_failed: bool
     return engine.db.transaction(work)
 
 
-def _current_address(engine: Engine, connection: Connection, row: NoticeRow) -> str | None:
+def _current_address(engine: Commands, connection: Connection, row: NoticeRow) -> str | None:
     """The recipient's contact for the notice's channel as it stands now, or None to keep the old one.
 
     A wrong phone number or e-mail address may have been corrected since the notice was
@@ -194,7 +192,7 @@ def _current_address(engine: Engine, connection: Connection, row: NoticeRow) -> 
     return contact[0] if row.channel == "webhook" else contact[1]
 
 
-def preview(engine: Engine, template: str, number: str, viewer_name: str | None = None) -> dict[str, Any]:
+def preview(engine: Commands, template: str, number: str, viewer_name: str | None = None) -> dict[str, Any]:
     """Render ``template`` for case ``number`` as ``viewer_name`` would receive it, without storing it.
 
     Without a viewer the preview shows no personal data (as ``treckk show`` without ``--as``).
@@ -202,9 +200,7 @@ def preview(engine: Engine, template: str, number: str, viewer_name: str | None 
     """
 
     def work(connection: Connection) -> dict[str, Any]:
-        case = case_rows.case_by_number(connection, number)
-        if case is None:
-            raise NotFound(f"case {number!r} not found")
+        case = case_rows.existing_case(connection, number)
         compiled = engine.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
         if template not in compiled.templates.sources:

@@ -20,7 +20,7 @@ from engine.errors import NotFound, PermissionDenied
 from engine.core.masking import masked_values
 from engine.core.integrity import first_broken
 from engine.core.permissions import may_view, role_for, sees_pii
-from engine.app.commands import Engine
+from engine.app.commands import Commands
 from engine.store import case_rows, definition_rows, staff_rows
 from engine.store.staff_rows import StaffMember
 
@@ -95,10 +95,10 @@ def scope_keys(definition: WorkflowDefinition, case: CaseRecord) -> dict[str, An
     return {"scope": case.scope, **({definition.scope_field: case.scope} if definition.scope_field else {})}
 
 
-class Views:
-    """Views over one engine's database."""
+class Queries:
+    """Queries over one engine's database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Commands) -> None:
         self.engine = engine
 
     @staticmethod
@@ -106,9 +106,7 @@ class Views:
         return viewer_named(connection, username)
 
     def _case(self, connection: Connection, number: str, viewer: StaffMember | None) -> tuple[CaseRecord, CompiledWorkflow]:
-        case = case_rows.case_by_number(connection, number)
-        if case is None:
-            raise NotFound(f"case {number!r} not found")
+        case = case_rows.existing_case(connection, number)
         compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
         if viewer is not None and not may_view(viewer.in_workflow(case.workflow), compiled.definition.roles,
                                                case.scope):
@@ -231,10 +229,11 @@ class Views:
         """Recompute hash chains; one entry per case whose chain is broken."""
 
         def work(connection: Connection) -> list[dict[str, Any]]:
-            targets = [(c.id, c.number) for c in [case_rows.case_by_number(connection, number)] if c] if number \
-                else case_rows.all_case_ids(connection)
-            if number and not targets:
-                raise NotFound(f"case {number!r} not found")
+            if number:
+                named = case_rows.existing_case(connection, number)
+                targets = [(named.id, named.number)]
+            else:
+                targets = case_rows.all_case_ids(connection)
             broken = []
             for case_id, case_number in targets:
                 case = case_rows.case_by_id(connection, case_id)
@@ -289,9 +288,7 @@ class Views:
         """The definition version case ``number`` runs on (its labels and time zone)."""
 
         def work(connection: Connection) -> WorkflowDefinition:
-            case = case_rows.case_by_number(connection, number)
-            if case is None:
-                raise NotFound(f"case {number!r} not found")
+            case = case_rows.existing_case(connection, number)
             return self.engine.compiled(connection, case.workflow, case.definition_version).definition
 
         return self.engine.db.transaction(work)

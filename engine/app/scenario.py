@@ -203,16 +203,19 @@ def _step(reader: Reader, index: int, node: yaml.Node) -> Step | None:
 
 
 def run_scenario(scenario: Scenario, database_url: str, home: Path,
-                 on_step: Callable[[StepResult], None] | None = None) -> list[StepResult]:
-    """Play ``scenario`` on the (empty) database at ``database_url``; returns one result per step."""
-    from engine.app.commands import Engine
+                 on_step: Callable[[StepResult], None] | None = None, *, outbox: Path) -> list[StepResult]:
+    """Play ``scenario`` on the (empty) database at ``database_url``, delivering notices as files
+    into ``outbox``; returns one result per step."""
+    from engine.app.commands import Commands
+    from engine.channels.base import ChannelSet
+    from engine.channels.file import FileChannel
     from engine.store.database import Database
     from engine.store.migrations import upgrade
 
     clock = SimulatedClock(scenario.start)
     database = Database(database_url)
     upgrade(database)
-    engine = Engine(database, clock, home)
+    engine = Commands(database, clock, home, channels=lambda: ChannelSet({FileChannel.name: FileChannel(outbox)}))
     engine.deploy(scenario.workflow, None)
     for member in scenario.staff:
         engine.add_staff(member.username, member.name, member.roles, member.scope, member.phone, member.email)

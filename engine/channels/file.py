@@ -3,7 +3,8 @@
 Files are named ``YYYYMMDD-<message id>.txt`` (the date the notice was rendered, in WITA), so a
 directory listing sorts by day and a notice delivered twice overwrites its own file instead of
 making a second one. Files are written to a temporary name and renamed, so a reader (or a crash)
-never sees half a notice. HTML notices get the HTML beside the text, as ``.html``.
+never sees half a notice. HTML notices get the HTML beside the text, as ``.html``. The directory
+is the setting ``OUTBOX_DIR`` (default ``<home>/var/outbox``); the channel is always there.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.core import localtime as wita
-from engine.channels import DeliveryFailure
-from engine.channels.message import Outbound, readable
+from engine.channels.base import ChannelSpec, DeliveryFailure, Options
+
+if TYPE_CHECKING:
+    from engine.channels.message import Outbound
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._-]")
 
@@ -41,6 +46,9 @@ class FileChannel:
 
     def send(self, message: Outbound) -> None:
         """Write the notice's files; a full disk or a missing permission is a retryable failure."""
+        # Imported here: every command reads the channels' settings, only delivery writes notices.
+        from engine.channels.message import readable
+
         text_path, *html_path = self.paths(message)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -54,6 +62,26 @@ class FileChannel:
 
     def close(self) -> None:
         """Nothing is kept open between notices."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileSettings:
+    """Where the notices' files go."""
+
+    directory: Path
+
+    @classmethod
+    def from_options(cls, options: Options) -> FileSettings:
+        """``OUTBOX_DIR``, else ``var/outbox`` under the project home."""
+        return cls(Path(options.get("OUTBOX_DIR") or options.home / "var" / "outbox"))
+
+
+def _open(settings: FileSettings) -> FileChannel:
+    return FileChannel(settings.directory)
+
+
+SPEC = ChannelSpec(FileChannel.name, "none", ("OUTBOX_DIR",), None, FileSettings.from_options, _open)
+"""The ``file`` channel: no address needed, always configured."""
 
 
 def _write_atomically(path: Path, text: str) -> None:

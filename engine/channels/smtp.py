@@ -12,23 +12,29 @@ Which failures are permanent: the server refusing the recipient (5xx to ``RCPT``
 itself (5xx after ``DATA``), or an address that is not an e-mail address. Everything else —
 connection refused, timeouts, TLS problems, 4xx answers, a refused sender or bad credentials
 (configuration, the same for every notice) — is temporary and retried with backoff.
+
+Settings (``SmtpSettings.from_options``): ``SMTP_HOST`` (setting it turns the channel on),
+``SMTP_PORT``, ``SMTP_STARTTLS``, ``SMTP_SSL``, ``SMTP_USER``, ``SMTP_PASSWORD``, ``SMTP_FROM``,
+``SMTP_TIMEOUT``.
 """
 
 from __future__ import annotations
 
-import smtplib
-import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass
-from email.errors import HeaderParseError
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from typing import TYPE_CHECKING
 
 from engine.core import localtime as wita
-from engine.channels import DeliveryFailure, env_flag, env_number
-from engine.channels.message import Outbound
+from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 from engine.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import smtplib
+    from email.message import EmailMessage
+
+    from engine.channels.message import Outbound
+
+# smtplib, ssl and the e-mail package are imported where they are used: every command reads
+# the channels' settings, only a delivery run sends e-mail.
 
 
 DEFAULT_SENDER = "TRECKK Satpol PP Balangan <treckk@localhost>"
@@ -37,7 +43,7 @@ DEFAULT_TIMEOUT = 20.0
 
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
-    """Where and how to reach the SMTP server (from ``TRECKK_SMTP_*``)."""
+    """Where and how to reach the SMTP server (the ``SMTP_*`` settings)."""
 
     host: str
     port: int = 25
@@ -49,31 +55,40 @@ class SmtpSettings:
     timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str]) -> SmtpSettings | None:
-        """Settings when ``TRECKK_SMTP_HOST`` is set, else None (the channel is not configured)."""
-        host = env.get("TRECKK_SMTP_HOST", "").strip()
+    def from_options(cls, options: Options) -> SmtpSettings | None:
+        """Settings when ``SMTP_HOST`` is set, else None (the channel is not configured)."""
+        host = options.text("SMTP_HOST")
         if not host:
             return None
-        use_ssl = env_flag(env, "TRECKK_SMTP_SSL")
-        starttls = env_flag(env, "TRECKK_SMTP_STARTTLS")
+        from email.utils import parseaddr
+
+        use_ssl = options.flag("SMTP_SSL")
+        starttls = options.flag("SMTP_STARTTLS")
         if use_ssl and starttls:
-            raise InvalidInput("TRECKK_SMTP_SSL and TRECKK_SMTP_STARTTLS are both true; choose one "
-                               "(SSL for port 465, STARTTLS for port 587)")
-        port = int(env_number(env, "TRECKK_SMTP_PORT", 465 if use_ssl else 25, minimum=1))
-        user = env.get("TRECKK_SMTP_USER") or None
-        password = env.get("TRECKK_SMTP_PASSWORD") or None
+            raise InvalidInput(f"{options.name('SMTP_SSL')} and {options.name('SMTP_STARTTLS')} are both true; "
+                               "choose one (SSL for port 465, STARTTLS for port 587)", field=options.name("SMTP_SSL"))
+        port = int(options.number("SMTP_PORT", 465 if use_ssl else 25, minimum=1))
+        user = options.get("SMTP_USER") or None
+        password = options.get("SMTP_PASSWORD") or None
         if user and password is None:
-            raise InvalidInput("TRECKK_SMTP_USER is set but TRECKK_SMTP_PASSWORD is not")
-        sender = env.get("TRECKK_SMTP_FROM", "").strip() or DEFAULT_SENDER
+            raise InvalidInput(f"{options.name('SMTP_USER')} is set but {options.name('SMTP_PASSWORD')} is not",
+                               field=options.name("SMTP_PASSWORD"))
+        sender = options.text("SMTP_FROM") or DEFAULT_SENDER
         if "@" not in parseaddr(sender)[1]:
-            raise InvalidInput(f"TRECKK_SMTP_FROM={sender!r} is not an e-mail address; write e.g. "
-                               "'TRECKK Satpol PP Balangan <treckk@satpolpp.balangankab.go.id>'")
-        timeout = env_number(env, "TRECKK_SMTP_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
+            raise InvalidInput(f"{options.name('SMTP_FROM')}={sender!r} is not an e-mail address; write e.g. "
+                               "'TRECKK Satpol PP Balangan <treckk@satpolpp.balangankab.go.id>'",
+                               field=options.name("SMTP_FROM"), value=sender)
+        timeout = options.number("SMTP_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
         return cls(host, port, starttls, use_ssl, user, password, sender, timeout)
 
 
 def compose(message: Outbound, sender: str) -> EmailMessage:
     """The e-mail for one notice; raises DeliveryFailure (permanent) for an unusable address."""
+    from email.errors import HeaderParseError
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
     if not message.address:
         raise DeliveryFailure("the notice has no e-mail address", permanent=True)
     try:
@@ -113,6 +128,9 @@ class SmtpChannel:
         return f"{self.settings.host}:{self.settings.port}"
 
     def _connect(self) -> smtplib.SMTP:
+        import smtplib
+        import ssl
+
         s = self.settings
         client: smtplib.SMTP
         if s.use_ssl:
@@ -133,6 +151,9 @@ class SmtpChannel:
 
     def send(self, message: Outbound) -> None:
         """Hand ``message`` to the SMTP server; returns once the server accepted it."""
+        import smtplib
+        from email.utils import parseaddr
+
         email = compose(message, self.settings.sender)
         envelope_from = parseaddr(self.settings.sender)[1]
         assert message.address is not None
@@ -170,6 +191,8 @@ class SmtpChannel:
 
     def close(self) -> None:
         """End the kept connection, if any."""
+        import smtplib
+
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -191,3 +214,9 @@ def _quietly_close(client: smtplib.SMTP) -> None:
 
 def _text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+SPEC = ChannelSpec(SmtpChannel.name, "email", ("SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "SMTP_SSL", "SMTP_USER",
+                                               "SMTP_PASSWORD", "SMTP_FROM", "SMTP_TIMEOUT"),
+                   "SMTP_HOST", SmtpSettings.from_options, SmtpChannel)
+"""The ``smtp`` channel: sends to e-mail addresses, on when ``SMTP_HOST`` is set."""

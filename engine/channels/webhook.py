@@ -1,8 +1,8 @@
 """The ``webhook`` channel: an HTTP POST of JSON to a WhatsApp gateway (or any receiver).
 
-Request: ``POST TRECKK_WEBHOOK_URL`` with ``Content-Type: application/json; charset=utf-8``,
+Request: ``POST <WEBHOOK_URL>`` with ``Content-Type: application/json; charset=utf-8``,
 ``Idempotency-Key: <message id>``, ``X-TRECKK-Message-ID: <message id>`` and, when
-``TRECKK_WEBHOOK_TOKEN`` is set, ``Authorization: Bearer <token>``. Body::
+``WEBHOOK_TOKEN`` is set, ``Authorization: Bearer <token>``. Body::
 
     {"message_id": "...", "to": "+62812...", "name": "...", "subject": "...", "text": "...",
      "html": null, "case": "TRK-2026-000001", "template": "...", "created_at": "...+00:00"}
@@ -19,18 +19,22 @@ Connection refused, DNS failures and timeouts are retried.
 
 from __future__ import annotations
 
-import http.client
 import json
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from engine.channels import DeliveryFailure, env_number
-from engine.channels.message import Outbound
+from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 from engine.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import urllib.error
+    import urllib.request
+
+    from engine.channels.message import Outbound
+
+# urllib.request and http.client are imported where they are used: every command reads the
+# channels' settings, only a delivery run posts to the gateway.
 
 RETRIED_4XX = frozenset({401, 403, 404, 408, 425, 429})
 """4xx answers that are retried: configuration faults (401, 403, 404) and 'not now' (408, 425, 429)."""
@@ -41,23 +45,24 @@ DEFAULT_TIMEOUT = 10.0
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
-    """Where to POST notices and how (from ``TRECKK_WEBHOOK_*``)."""
+    """Where to POST notices and how (the ``WEBHOOK_*`` settings)."""
 
     url: str
     token: str | None = None
     timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str]) -> WebhookSettings | None:
-        """Settings when ``TRECKK_WEBHOOK_URL`` is set, else None (the channel is not configured)."""
-        url = env.get("TRECKK_WEBHOOK_URL", "").strip()
+    def from_options(cls, options: Options) -> WebhookSettings | None:
+        """Settings when ``WEBHOOK_URL`` is set, else None (the channel is not configured)."""
+        url = options.text("WEBHOOK_URL")
         if not url:
             return None
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidInput(f"TRECKK_WEBHOOK_URL={url!r} is not an http:// or https:// URL")
-        timeout = env_number(env, "TRECKK_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
-        return cls(url, env.get("TRECKK_WEBHOOK_TOKEN") or None, timeout)
+            raise InvalidInput(f"{options.name('WEBHOOK_URL')}={url!r} is not an http:// or https:// URL",
+                               field=options.name("WEBHOOK_URL"), value=url, accepted=("http://", "https://"))
+        timeout = options.number("WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT, minimum=0.1)
+        return cls(url, options.get("WEBHOOK_TOKEN") or None, timeout)
 
 
 def payload(message: Outbound) -> dict[str, Any]:
@@ -75,9 +80,15 @@ def payload(message: Outbound) -> dict[str, Any]:
     }
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # urllib then raises HTTPError with the 3xx answer
+def _opener() -> urllib.request.OpenerDirector:
+    """A urllib opener that follows no redirect."""
+    import urllib.request
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # urllib then raises HTTPError with the 3xx answer
+
+    return urllib.request.build_opener(NoRedirects)
 
 
 class WebhookChannel:
@@ -87,10 +98,14 @@ class WebhookChannel:
 
     def __init__(self, settings: WebhookSettings) -> None:
         self.settings = settings
-        self._opener = urllib.request.build_opener(_NoRedirects)
+        self._opener = _opener()
 
     def send(self, message: Outbound) -> None:
         """POST ``message``; returns on a 2xx answer, raises DeliveryFailure otherwise."""
+        import http.client
+        import urllib.error
+        import urllib.request
+
         if not message.address:
             raise DeliveryFailure("the notice has no phone number for the gateway", permanent=True)
         headers = {
@@ -125,6 +140,8 @@ class WebhookChannel:
 
 
 def _snippet(error: urllib.error.HTTPError) -> str:
+    import http.client
+
     try:
         body = error.read(300).decode("utf-8", "replace").strip()
     except (OSError, http.client.HTTPException):
@@ -132,3 +149,8 @@ def _snippet(error: urllib.error.HTTPError) -> str:
     finally:
         error.close()
     return f": {' '.join(body.split())}" if body else ""
+
+
+SPEC = ChannelSpec(WebhookChannel.name, "phone", ("WEBHOOK_URL", "WEBHOOK_TOKEN", "WEBHOOK_TIMEOUT"), "WEBHOOK_URL",
+                   WebhookSettings.from_options, WebhookChannel)
+"""The ``webhook`` channel: sends to phone numbers (a WhatsApp gateway), on when ``WEBHOOK_URL`` is set."""

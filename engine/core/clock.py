@@ -1,9 +1,8 @@
-"""The injected clock: real time, or a frozen moment from ``TRECKK_NOW`` for replays and tests."""
+"""The injected clock: real time, or a frozen moment for replays and tests."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from engine.errors import InvalidInput
@@ -32,9 +31,3 @@ def fixed_clock(moment: datetime) -> Clock:
     frozen = moment.astimezone(timezone.utc)
     return lambda: frozen
 
-
-def clock_from_environment(environ: Mapping[str, str] | None = None) -> Clock:
-    """``TRECKK_NOW`` frozen when set, else the system clock."""
-    env = os.environ if environ is None else environ
-    value = env.get("TRECKK_NOW")
-    return fixed_clock(parse_moment(value, "TRECKK_NOW")) if value else system_clock

@@ -23,66 +23,19 @@ failed together still spread out.
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from engine.channels import ChannelSet, DeliveryFailure, env_number
+
+from engine.channels.base import ChannelSet, DeliveryFailure
 from engine.channels.message import Outbound
 from engine.errors import InvalidInput
+from engine.notices.policy import DeliveryPolicy
 from engine.store import notice_rows
 from engine.core.clock import Clock
 from engine.store.database import Database
 from engine.store.notice_rows import NoticeRow
 
 _ERROR_LIMIT = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryPolicy:
-    """How often and how patiently notices are retried, and how long a claim lasts."""
-
-    max_attempts: int = 8
-    backoff: float = 60.0
-    """Seconds to wait after the first failed attempt; doubled after each further one."""
-    backoff_max: float = 3600.0
-    jitter: float = 0.1
-    """Up to this fraction of the delay is added, so notices that failed together spread out."""
-    lease: float = 300.0
-    """Seconds a claimed notice stays reserved for its runner before another may take it."""
-    batch: int = 10
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.backoff <= 0 or self.backoff_max < self.backoff or self.lease <= 0 \
-                or not 0 <= self.jitter <= 1 or self.batch < 1:
-            raise InvalidInput(f"bad delivery policy {self}: attempts and batch must be at least 1, backoff and "
-                               "lease positive, backoff_max at least backoff, jitter between 0 and 1")
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DeliveryPolicy:
-        """``TRECKK_DELIVERY_MAX_ATTEMPTS``, ``_BACKOFF``, ``_BACKOFF_MAX``, ``_JITTER``, ``_LEASE`` (seconds)."""
-        env = os.environ if environ is None else environ
-        default = cls()
-        attempts = env_number(env, "TRECKK_DELIVERY_MAX_ATTEMPTS", default.max_attempts, minimum=1)
-        if attempts != int(attempts):
-            raise InvalidInput(f"TRECKK_DELIVERY_MAX_ATTEMPTS={env['TRECKK_DELIVERY_MAX_ATTEMPTS']!r} is not a "
-                               "whole number")
-        backoff = env_number(env, "TRECKK_DELIVERY_BACKOFF", default.backoff, minimum=1)
-        backoff_max = env_number(env, "TRECKK_DELIVERY_BACKOFF_MAX", max(default.backoff_max, backoff),
-                                 minimum=backoff)
-        jitter = env_number(env, "TRECKK_DELIVERY_JITTER", default.jitter, minimum=0)
-        if jitter > 1:
-            raise InvalidInput(f"TRECKK_DELIVERY_JITTER={jitter:g} is too large; use a fraction from 0 to 1")
-        lease = env_number(env, "TRECKK_DELIVERY_LEASE", default.lease, minimum=1)
-        return cls(int(attempts), backoff, backoff_max, jitter, lease, default.batch)
-
-    def delay(self, attempts: int, message_id: str) -> timedelta:
-        """How long to wait after failed attempt number ``attempts`` (1-based) of ``message_id``."""
-        base = min(self.backoff * 2 ** max(0, attempts - 1), self.backoff_max)
-        digest = hashlib.sha256(f"{message_id}:{attempts}".encode()).digest()
-        spread = int.from_bytes(digest[:8], "big") / 2 ** 64
-        return timedelta(seconds=base * (1 + self.jitter * spread))
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +121,7 @@ def _deliver_one(run: _Run, row: NoticeRow) -> DeliveryResult:
     try:
         if channel is None:
             raise DeliveryFailure(f"channel {row.channel!r} is not configured in this process "
-                                  f"({_how_to_configure(row.channel)})")
+                                  f"({run.channels.how_to_configure(row.channel)})")
         channel.send(outbound_of(row))
     except DeliveryFailure as exc:
         return _record_failure(run, row, str(exc), exc.permanent)
@@ -200,8 +153,3 @@ def _record_failure(run: _Run, row: NoticeRow, error: str, permanent: bool) -> D
     recorded = run.database.transaction(lambda connection: notice_rows.mark_retry(connection, row, retry_at, message))
     return DeliveryResult(row.id, row.message_id, row.channel, _outcome(recorded, "retry"), row.attempts, retry_at,
                           message)
-
-
-def _how_to_configure(channel: str) -> str:
-    return {"smtp": "set TRECKK_SMTP_HOST", "webhook": "set TRECKK_WEBHOOK_URL"}.get(
-        channel, "known channels are file, smtp, webhook")

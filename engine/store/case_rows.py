@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, update
 
+from engine.errors import NotFound
 from engine.core.records import CaseRecord, EventRecord, case_number_key
 from engine.store.prepared import PreparedStatement
 from engine.store.schema import case_numbers, cases, events
@@ -51,6 +52,14 @@ def case_by_number(connection: Connection, number: str, *, for_update: bool = Fa
     locked = for_update and connection.dialect.name == "postgresql"
     row = (_load_case_locked if locked else _load_case).first(connection, {"number": case_number_key(number)})
     return _record(row) if row else None
+
+
+def existing_case(connection: Connection, number: str) -> CaseRecord:
+    """The case numbered ``number`` (any letter case); NotFound naming it when there is none."""
+    case = case_by_number(connection, number)
+    if case is None:
+        raise NotFound(f"case {number!r} not found", field="case", value=number)
+    return case
 
 
 def case_by_id(connection: Connection, case_id: int) -> CaseRecord | None:

@@ -6,7 +6,9 @@ read-then-write; its WAL is checkpointed on a background thread (``engine.store.
 a few connections stay open between commands (outside any transaction, so holding no lock).
 PostgreSQL uses a small connection pool per process with timeouts on connecting, statements, lock
 waits and idle transactions, so several runner processes can share one server; transactions that
-lose a serialisation conflict or a deadlock are retried by ``Database.transaction``.
+lose a serialisation conflict or a deadlock are retried by ``Database.transaction``. With
+``prepared=False`` every statement goes through SQLAlchemy's own execution path instead of
+``engine.store.prepared`` (as it does whenever the engine is observed).
 
 Database failures leave this module as ``DatabaseUnavailable`` (exit 7) with a one-line message,
 a serialisation conflict that outlasts the retries as ``Conflict`` (exit 5), and a URL that cannot
@@ -16,7 +18,6 @@ service turns the first into conflicts, and the second is a bug.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import sqlite3
@@ -42,7 +43,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.errors import Conflict, InvalidInput, TreckkError, Unavailable
 from engine.store.checkpoint import BACKSTOP_PAGES, WalCheckpointer
-from engine.store.prepared import run_driver_sql
+from engine.store.prepared import bypass, run_driver_sql
 from engine.store.schema import Base
 
 T = TypeVar("T")
@@ -51,9 +52,9 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 """PostgreSQL's serialization_failure and deadlock_detected: the transaction may simply run again."""
 
 POOL_SIZE = 3
-"""Connections each process keeps open to PostgreSQL (``TRECKK_DB_POOL_SIZE``)."""
+"""Connections each process keeps open to PostgreSQL, unless the settings say otherwise."""
 MAX_OVERFLOW = 2
-"""Extra connections a process may open at a peak, closed again after (``TRECKK_DB_MAX_OVERFLOW``)."""
+"""Extra connections a process may open at a peak, closed again after, unless the settings say otherwise."""
 POOL_TIMEOUT = 30
 """Seconds a thread waits for a free pooled connection before the command fails."""
 POOL_RECYCLE = 1800
@@ -91,23 +92,9 @@ class DatabaseNotInitialised(DatabaseUnavailable):
     """The database (an SQLite file, or TRECKK's tables in it) was never created: ``treckk init`` makes it."""
 
 
-def default_url(home: Path) -> str:
-    """``TRECKK_DATABASE_URL``, or an SQLite file under ``var/`` of the project."""
-    return os.environ.get("TRECKK_DATABASE_URL") or f"sqlite:///{home / 'var' / 'treckk.db'}"
-
-
 def masked(url: str) -> str:
     """``url`` with any password replaced by ``***``, for messages (works on unparseable URLs too)."""
     return re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", url)
-
-
-def _int_setting(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit():
-        raise InvalidInput(f"{name}={raw!r} is not a whole number of connections; e.g. {name}={default}")
-    return int(raw)
 
 
 def _one_line(error: BaseException | None) -> str:
@@ -120,15 +107,26 @@ class Database:
     """One SQLAlchemy engine plus the transaction discipline every command uses."""
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None,
-                 max_overflow: int | None = None, create: bool = True) -> None:
-        """``create=False``: an SQLite file that does not exist is ``DatabaseNotInitialised``, and
-        nothing (no file, no folder) is made; only the commands that set a database up create it."""
+                 max_overflow: int | None = None, prepared: bool = True,
+                 url_setting: str = "a database URL", pool_size_setting: str = "the pool size",
+                 create: bool = True) -> None:
+        """Connect lazily to ``url``; ``prepared=False`` sends every statement through SQLAlchemy.
+
+        ``url_setting`` and ``pool_size_setting`` are how a person sets the URL and ``pool_size``,
+        named in the messages that tell them to change it.
+        ``create=False``: an SQLite file that does not exist is ``DatabaseNotInitialised``, and
+        nothing (no file, no folder) is made; only the commands that set a database up create it.
+        """
         try:
             parsed = make_url(url)
         except (ArgumentError, ValueError) as exc:
             raise InvalidInput(f"bad database URL {masked(url)!r} ({_one_line(exc)}); use {URL_FORMS}") from None
         self.url = url
         self.dialect = parsed.get_backend_name()
+        self.prepared = prepared
+        """Whether hot-path statements go straight to the driver (``engine.store.prepared``)."""
+        self._url_setting = url_setting
+        self._pool_size_setting = pool_size_setting
         self.retries = 0
         """Transactions run again after a serialisation failure or deadlock (for tests and logs)."""
         self.ping_after_idle = PING_AFTER_IDLE
@@ -148,6 +146,8 @@ class Database:
             self.engine = self._postgres_engine(parsed, echo, pool_size, max_overflow)
         else:
             raise InvalidInput(f"unsupported database {self.dialect!r} in {self.safe_url!r}; use {URL_FORMS}")
+        if not prepared:
+            bypass(self.engine)
 
     def _sqlite_engine(self, parsed: URL, echo: bool) -> Engine:
         if parsed.get_driver_name() != "pysqlite":
@@ -157,7 +157,7 @@ class Database:
         is_file = bool(database) and database != ":memory:" and not database.startswith("file:")
         if is_file and not self.create and not Path(database).is_file():
             raise DatabaseNotInitialised(f"database {self.safe_url} does not exist; run `treckk init` to create it "
-                                         "(or give --db / TRECKK_DATABASE_URL for another one)")
+                                         f"(or give --db / {self._url_setting} for another one)")
         if is_file:
             try:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -193,9 +193,8 @@ class Database:
         try:
             engine = create_engine(
                 parsed, echo=echo,
-                pool_size=pool_size if pool_size is not None else _int_setting("TRECKK_DB_POOL_SIZE", POOL_SIZE),
-                max_overflow=(max_overflow if max_overflow is not None
-                              else _int_setting("TRECKK_DB_MAX_OVERFLOW", MAX_OVERFLOW)),
+                pool_size=POOL_SIZE if pool_size is None else pool_size,
+                max_overflow=MAX_OVERFLOW if max_overflow is None else max_overflow,
                 pool_timeout=POOL_TIMEOUT, pool_recycle=POOL_RECYCLE, connect_args=connect_args,
             )
         except ArgumentError as exc:
@@ -244,7 +243,7 @@ class Database:
         except PoolTimeout as exc:
             raise DatabaseUnavailable(
                 f"database {self.safe_url}: every pooled connection of this process stayed busy for {POOL_TIMEOUT} s; "
-                "raise TRECKK_DB_POOL_SIZE or look for stuck commands") from exc
+                f"raise {self._pool_size_setting} or look for stuck commands") from exc
 
     def _translated(self, exc: DBAPIError) -> TreckkError | None:
         if _missing_table(exc):

@@ -11,7 +11,8 @@ It stays inside the caller's SQLAlchemy transaction (same DB-API connection), ra
 ``sqlalchemy.exc`` errors (an ``IntegrityError`` is still an ``IntegrityError``, a lost
 connection is invalidated), and steps aside whenever someone observes the engine's statements
 (``before_cursor_execute``/``after_cursor_execute`` listeners or ``echo``): the statement then
-goes through ``Connection.execute``, so tools that record or log SQL see every one.
+goes through ``Connection.execute``, so tools that record or log SQL see every one. ``bypass``
+makes an engine count as observed for good: the database's ``prepared=False`` switch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
@@ -54,6 +55,15 @@ def observed(connection: Connection) -> bool:
     dispatch = engine.dispatch
     return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute or dispatch.before_execute
                 or dispatch.after_execute or engine.echo)
+
+
+def bypass(engine: Engine) -> None:
+    """Send every statement of ``engine`` through ``Connection.execute``, as when it is observed."""
+    event.listen(engine, "before_cursor_execute", _seen_by_nobody)
+
+
+def _seen_by_nobody(*_args: Any) -> None:
+    """A listener that does nothing: being there is what makes ``observed`` true."""
 
 
 _KEPT_CURSOR = "treckk_cursor"

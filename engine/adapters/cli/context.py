@@ -1,10 +1,9 @@
-"""What every command handler gets: parsed arguments, the project home, and output helpers."""
+"""What every command handler gets: parsed arguments, the settings, the application, output helpers."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from functools import cached_property
@@ -12,63 +11,76 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.app.commands import Engine
+    from engine.app.assembly import Application
+    from engine.app.commands import Commands
+    from engine.app.queries import Queries
+    from engine.app.settings import Settings
     from engine.store.database import Database
-    from engine.app.queries import Views
-
-
-def project_home() -> Path:
-    """``TRECKK_HOME``, or the directory that holds runner.py (workflows/, roles/, templates/), or the
-    definitions installed with the package (``engine.adapters.cli.home``)."""
-    configured = os.environ.get("TRECKK_HOME")
-    if configured:
-        return Path(configured).resolve()
-    import runner
-
-    from engine.adapters.cli.home import default_home
-
-    return default_home(Path(runner.__file__).resolve().parent)
 
 
 def common_options() -> argparse.ArgumentParser:
     """Options every command accepts: ``--db`` and ``--json``."""
+    from engine.app.settings import DATABASE_URL
+
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--db", metavar="URL", help="database URL (default: TRECKK_DATABASE_URL or var/treckk.db)")
+    parent.add_argument("--db", metavar="URL", help=f"database URL (default: {DATABASE_URL} or var/treckk.db)")
     parent.add_argument("--json", action="store_true", help="print machine-readable JSON")
     return parent
 
 
 class Context:
-    """Lazily built engine pieces for one command invocation."""
+    """One command invocation: its arguments, and the settings and application, each read or built on first use."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.home = project_home()
 
     @cached_property
-    def database(self) -> Database:
+    def settings(self) -> Settings:
+        """The environment's settings, with ``--db`` in place of the database they name."""
+        from dataclasses import replace
+
+        from engine.app.settings import Settings
+
+        settings = Settings.from_environment()
+        url = getattr(self.args, "db", None)
+        return replace(settings, database_url=url) if url else settings
+
+    @property
+    def home(self) -> Path:
+        """Where workflows/, roles/ and templates/ are read."""
+        return self.settings.home
+
+    @cached_property
+    def application(self) -> Application:
+        """The application built from the settings (``engine.app.assembly.build``).
+
+        Only the commands that set a database up (init, db upgrade) may create its file.
+        """
         from engine.adapters.cli.home import refuse_database_in_package
-        from engine.store.database import Database, default_url
+        from engine.app.assembly import build
 
-        url = getattr(self.args, "db", None) or default_url(self.home)
-        refuse_database_in_package(self.home, url)
-        # Only the commands that set a database up (init, db upgrade) may create its file.
-        return Database(url, create=bool(getattr(self.args, "creates_database", False)))
+        refuse_database_in_package(self.settings)
+        return build(self.settings, create_database=bool(getattr(self.args, "creates_database", False)))
 
-    @cached_property
-    def engine(self) -> Engine:
-        from engine.core.clock import clock_from_environment
-        from engine.notices.routing import Routing
-        from engine.app.commands import Engine
+    @property
+    def database(self) -> Database:
+        """The application's database."""
+        return self.application.database
 
-        return Engine(self.database, clock_from_environment(), self.home, routing=Routing.from_environment(),
-                      base_url=os.environ.get("TRECKK_BASE_URL", ""))
+    @property
+    def engine(self) -> Commands:
+        """The application's commands: the one door for every change."""
+        return self.application.commands
 
-    @cached_property
-    def views(self) -> Views:
-        from engine.app.queries import Views
+    @property
+    def views(self) -> Queries:
+        """The application's queries."""
+        return self.application.queries
 
-        return Views(self.engine)
+    def close(self) -> None:
+        """Close the application's connections, if it was built."""
+        if "application" in vars(self):
+            self.application.close()
 
     @property
     def json(self) -> bool:

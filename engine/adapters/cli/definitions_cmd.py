@@ -54,11 +54,12 @@ def register(commands: Any) -> None:
 
 def _workflow_files(home: Path) -> list[Path]:
     """The workflow files of the home; none at all is refused (it would deploy or check nothing)."""
+    from engine.app.settings import HOME
     from engine.errors import InvalidInput
 
     found = sorted((home / "workflows").glob("*.yaml"))
     if not found:
-        raise InvalidInput(f"no workflow files in {home / 'workflows'}; set TRECKK_HOME to the folder that holds "
+        raise InvalidInput(f"no workflow files in {home / 'workflows'}; set {HOME} to the folder that holds "
                            "workflows/, roles/ and templates/, or name the files to check")
     return found
 

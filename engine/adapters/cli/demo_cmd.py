@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,8 +36,7 @@ def _run(ctx: Context, scenario_path: Path, workdir: Path, workflow: Path | None
     scenario = load_scenario(scenario_path)
     if workflow is not None:
         scenario = replace(scenario, workflow=workflow.resolve())
-    os.environ["TRECKK_OUTBOX_DIR"] = str(workdir / "outbox")
-    return run_scenario(scenario, f"sqlite:///{workdir / 'treckk.db'}", ctx.home, on_step)
+    return run_scenario(scenario, f"sqlite:///{workdir / 'treckk.db'}", ctx.home, on_step, outbox=workdir / "outbox")
 
 
 def simulate(ctx: Context) -> int:
@@ -141,18 +139,20 @@ class _Printer:
             self.out(f"    ! tidak sesuai skenario: {mismatch}")
 
     def footer(self, results: list[Any], workdir: Path, kept: bool) -> None:
-        from engine.adapters.cli.formatting import history_text
-        from engine.app.commands import Engine
-        from engine.store.database import Database
-        from engine.app.queries import Views
+        from dataclasses import replace
 
-        database = Database(f"sqlite:///{workdir / 'treckk.db'}")
-        views = Views(Engine(database, lambda: results[-1].at, self.ctx.home))
-        for number in sorted(self.cases):
-            self.out(f"\nRiwayat {number} (dilihat sebagai Kepala Bidang):")
-            self.out(history_text(views.history(number, "ahmad"), views.case_definition(number)))
-        broken = views.verify()
-        database.dispose()
+        from engine.adapters.cli.formatting import history_text
+        from engine.app.assembly import build
+
+        played = build(replace(self.ctx.settings, database_url=f"sqlite:///{workdir / 'treckk.db'}",
+                               now=results[-1].at))
+        try:
+            for number in sorted(self.cases):
+                self.out(f"\nRiwayat {number} (dilihat sebagai Kepala Bidang):")
+                self.out(history_text(played.queries.history(number, "ahmad"), played.queries.case_definition(number)))
+            broken = played.queries.verify()
+        finally:
+            played.close()
         self.out(f"\nRantai riwayat: {'utuh' if not broken else 'RUSAK'}; "
                  f"{sum(r.ok for r in results)}/{len(results)} langkah sesuai skenario.")
         outbox = workdir / "outbox"

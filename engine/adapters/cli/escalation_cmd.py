@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 def register(commands: Any) -> None:
     """Add ``escalate`` and ``serve``."""
+    from engine.app.settings import DEFAULT_SCAN_INTERVAL, SCAN_INTERVAL
+
     common = common_options()
     p = commands.add_parser("escalate", parents=[common], help="fire the escalation steps that are due now")
     p.add_argument("--limit", type=int, default=1000, metavar="N",
@@ -23,7 +25,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser("serve", parents=[common],
                             help="run escalation scans, notice delivery and periodic notices until stopped")
     p.add_argument("--scan-interval", type=float, metavar="S",
-                   help="seconds between escalation scans (default: TRECKK_SCAN_INTERVAL or 60)")
+                   help=f"seconds between escalation scans (default: {SCAN_INTERVAL} or {DEFAULT_SCAN_INTERVAL:g})")
     p.add_argument("--once", action="store_true",
                    help="catch up once (escalations, missed schedule runs, delivery) and exit")
     p.set_defaults(handler=serve)
@@ -77,7 +79,7 @@ def serve(ctx: Context) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result: CatchUp = run(ctx.engine, scan_interval=interval, once=ctx.args.once)
+    result: CatchUp = run(ctx.application, scan_interval=interval, once=ctx.args.once)
     if ctx.args.once:
         summary = {
             "escalations": _fired_json(result.escalations),
