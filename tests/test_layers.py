@@ -108,3 +108,12 @@ def test_the_checks_see_a_cycle_and_an_upward_import() -> None:
     # The checks must be able to fail: the graph really holds edges of every kind they judge.
     assert "engine.definition.model" in imports_of("engine.core.fields")
     assert layer_of("engine.adapters.cli.context") == 6 and layer_of("engine.core.fields") == 2
+
+
+def test_adapters_reach_cases_only_through_the_application() -> None:
+    # The one door: adapters call the commands and queries of engine/app. Of the store they may use
+    # only the schema tooling (`treckk init`, `treckk db upgrade`) and the Database type the settings open.
+    allowed = {"engine.store", "engine.store.migrations", "engine.store.database"}
+    reaching = sorted(f"{module} → {target}" for module in all_modules() if module.startswith("engine.adapters")
+                      for target in imports_of(module) if target.startswith("engine.store") and target not in allowed)
+    assert reaching == []

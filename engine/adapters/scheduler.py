@@ -3,12 +3,12 @@
 APScheduler only decides *when* to look; the database is the record of every deadline and of
 every schedule run. Jobs live in the in-memory job store, and:
 
-- the escalation scan (``engine.app.escalation.escalate_due``) runs every ``scan_interval`` seconds;
+- the escalation scan (``Commands.escalate``) runs every ``scan_interval`` seconds;
 - notice delivery (``engine.notices.delivery.deliver_due``, when that module exists) every
   ``delivery_interval`` seconds;
 - each schedule of each deployed workflow's newest definition is a cron job in the workflow's
   time zone. Its run is claimed in ``schedule_runs`` (unique per schedule and fire time) in the
-  same transaction that queues its notices (``engine.app.reports.run_schedule``).
+  same transaction that queues its notices (``Commands.run_schedule``).
 
 On start, ``catch_up`` runs once before anything else: a full escalation scan (every step that
 fell due while nothing ran fires once, in order), then, for each schedule, its latest fire time
@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from types import FrameType
-from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
@@ -39,12 +38,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.app.assembly import Application
-from engine.app.escalation import EscalationFired, escalate_due
-from engine.app.reports import ScheduleRun, run_schedule
+from engine.app.escalation import EscalationFired
+from engine.app.reports import ScheduleRun
 from engine.app.commands import Commands
 from engine.app.settings import DEFAULT_DELIVERY_INTERVAL, DEFAULT_SCAN_INTERVAL, DEFAULT_SCHEDULE_GRACE
 from engine.notices.delivery import DeliveryReport
-from engine.store import definition_rows
 
 __all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve"]
 
@@ -100,7 +98,7 @@ class Scheduler:
     # -- the work ---------------------------------------------------------------------------
     def scan(self) -> list[EscalationFired]:
         """One escalation scan; logs one line when it fired something."""
-        fired = escalate_due(self.engine, limit=self.limit, should_stop=self.stopping.is_set)
+        fired = self.engine.escalate(limit=self.limit, should_stop=self.stopping.is_set)
         if fired:
             shown = ", ".join(f"{f.number}#{f.step}" for f in fired[:5])
             more = f" and {len(fired) - 5} more" if len(fired) > 5 else ""
@@ -139,7 +137,7 @@ class Scheduler:
         fire_at = latest_fire_time(job.trigger, now, self.schedule_grace)
         if fire_at is None:
             return None
-        run = run_schedule(self.engine, job.workflow, job.schedule, fire_at, now=now)
+        run = self.engine.run_schedule(job.workflow, job.schedule, fire_at, now=now)
         if run.status == "queued":
             log.info("schedule %s/%s for %s: %d notice(s) queued", job.workflow, job.schedule,
                      fire_at.isoformat(), run.notices)
@@ -152,22 +150,12 @@ class Scheduler:
 
     def _sync_schedules(self) -> None:
         """(Re)build the schedule list when a workflow's newest deployed version changes."""
-        engine = self.engine
-
-        def read(connection: Any) -> tuple[tuple[str, int], ...]:
-            found = []
-            for workflow in definition_rows.workflows(connection):
-                latest = definition_rows.latest(connection, workflow)
-                if latest is not None:
-                    found.append((workflow, latest.version))
-            return tuple(found)
-
-        versions = engine.db.transaction(read)
+        versions = self.engine.latest_versions()
         if versions == self._versions:
             return
         jobs = []
         for workflow, version in versions:
-            definition = engine.db.transaction(partial(engine.compiled, workflow=workflow, version=version)).definition
+            definition = self.engine.definition_of(workflow, version)
             for spec in definition.schedules:
                 jobs.append(_ScheduleJob(workflow, spec.name,
                                          CronTrigger.from_crontab(spec.cron, timezone=definition.timezone)))

@@ -17,13 +17,15 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from engine.app.escalation import EscalationFired, escalate_due
+from engine.app.outbox import retry_notices
+from engine.app.reports import ScheduleRun, run_schedule
+from engine.app.runtime import Runtime
 from engine.core import fields as field_values
-from engine.core.deadlines import WorkingCalendar, deadline_on_entry
+from engine.core.deadlines import deadline_on_entry
 from engine.core.records import CaseRecord, EventRecord, enter_state
-from engine.channels.base import ChannelSet, Options
-from engine.channels.registry import configure, open_channels
-from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
-from engine.core.clock import Clock
+from engine.channels.base import ChannelSet
+from engine.compile.workflow import CompiledWorkflow, bundle_from_files, compile_bundle
 from engine.definition.model import InputSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
@@ -32,9 +34,7 @@ from engine.notices.delivery import DeliveryReport, deliver_due
 from engine.notices.outbox import case_notices
 from engine.core.permissions import acting_role, capable_role
 from engine.notices.policy import DeliveryPolicy
-from engine.notices.routing import Routing
 from engine.store import case_rows, definition_rows, notice_rows, staff_rows
-from engine.store.database import Database
 from engine.store.definition_rows import StoredDefinition
 from engine.store.staff_rows import StaffMember
 
@@ -44,43 +44,9 @@ MAX_COMMENT_LENGTH = 4000
 """The longest comment a move or an intake accepts, in characters."""
 
 
-class Commands:
-    """Commands over cases, staff and definition versions, against one database and clock."""
-
-    def __init__(self, database: Database, clock: Clock, home: Path, *, routing: Routing | None = None,
-                 base_url: str = "", channels: Callable[[], ChannelSet] | None = None,
-                 delivery: DeliveryPolicy | None = None) -> None:
-        """``channels`` opens the channels of one delivery run; by default the file channel under ``home``."""
-        self.db = database
-        self.clock = clock
-        self.home = home
-        self.routing = routing or Routing()
-        self.base_url = base_url
-        self.open_channels = channels or (lambda: open_channels(configure(Options(home=home))))
-        self.delivery = delivery or DeliveryPolicy()
-        self._compiled: dict[tuple[str, int], CompiledWorkflow] = {}
-        self._calendars: dict[tuple[str, str], WorkingCalendar] = {}
-
-    # -- definitions ----------------------------------------------------------------------
-    def compiled(self, connection: Connection, workflow: str, version: int | None = None) -> CompiledWorkflow:
-        """A deployed version (newest when ``version`` is None), compiled once per process."""
-        if version is not None and (workflow, version) in self._compiled:
-            return self._compiled[(workflow, version)]
-        stored = (definition_rows.latest(connection, workflow) if version is None
-                  else definition_rows.version(connection, workflow, version))
-        if stored is None:
-            which = f"version {version} of workflow" if version is not None else "workflow"
-            raise NotFound(f"{which} {workflow!r} is not deployed; run `treckk init` or `treckk deploy`")
-        key = (stored.workflow, stored.version)
-        if key not in self._compiled:
-            self._compiled[key] = compile_bundle(Bundle.from_json(stored.bundle))
-        return self._compiled[key]
-
-    def calendar(self, compiled: CompiledWorkflow, name: str) -> WorkingCalendar:
-        key = (compiled.digest, name)
-        if key not in self._calendars:
-            self._calendars[key] = WorkingCalendar(compiled.definition.calendars[name], compiled.definition.timezone)
-        return self._calendars[key]
+class Commands(Runtime):
+    """The one door for every change: intake, moves, escalation steps, schedule runs, notice delivery and
+    retry, staff, deploy and migrate — each one transaction on the runtime's database."""
 
     def deploy(self, path: Path, actor: str | None) -> tuple[StoredDefinition, bool]:
         """Validate and store a new version; (stored, False) when that content is already deployed."""
@@ -351,6 +317,22 @@ class Commands:
         finally:
             if owned:
                 active.close()
+
+    # -- the periodic work and the outbox (the scheduler, `treckk escalate`, `treckk notices retry`) ----
+    def escalate(self, *, limit: int = 1000, now: datetime | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> list[EscalationFired]:
+        """Fire every escalation step that is due (each once, whoever else scans at the same time)."""
+        return escalate_due(self, limit=limit, now=now, should_stop=should_stop)
+
+    def run_schedule(self, workflow: str, schedule: str, fire_at: datetime, *,
+                     now: datetime | None = None) -> ScheduleRun:
+        """Queue a schedule's notices for its fire time, once."""
+        return run_schedule(self, workflow, schedule, fire_at, now=now)
+
+    def retry_notices(self, references: Sequence[str], *, all_failed: bool = False,
+                      case: str | None = None) -> list[dict[str, Any]]:
+        """Make failed or pending notices due now with a fresh budget of attempts."""
+        return retry_notices(self, references, all_failed=all_failed, case=case)
 
     # -- migration ------------------------------------------------------------------------
     def migrate(self, workflow: str | None, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],

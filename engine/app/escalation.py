@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from engine.notices.outbox import case_notices
-from engine.app.commands import Commands
+from engine.app.runtime import Runtime
 from engine.store import escalation_rows, notice_rows
 from engine.store.escalation_rows import DueCase
 
@@ -52,7 +52,7 @@ class EscalationFired:
     """Whole minutes between the state's deadline and the moment the step fired."""
 
 
-def escalate_due(engine: Commands, *, limit: int = 1000, now: datetime | None = None,
+def escalate_due(engine: Runtime, *, limit: int = 1000, now: datetime | None = None,
                  should_stop: Callable[[], bool] | None = None) -> list[EscalationFired]:
     """Fire every escalation step due at ``now`` (default: the engine's clock); returns what fired.
 
@@ -98,12 +98,12 @@ def escalate_due(engine: Commands, *, limit: int = 1000, now: datetime | None = 
     return fired
 
 
-def fire_step(engine: Commands, due: DueCase, now: datetime) -> EscalationFired | None:
+def fire_step(engine: Runtime, due: DueCase, now: datetime) -> EscalationFired | None:
     """Fire the step ``due`` points at, in one transaction; None if the case moved or it already fired."""
     return engine.db.transaction(lambda connection: _fire(engine, connection, due, now))[0]
 
 
-def _fire(engine: Commands, connection: Connection, due: DueCase,
+def _fire(engine: Runtime, connection: Connection, due: DueCase,
           now: datetime) -> tuple[EscalationFired | None, bool]:
     """(the step fired or None, whether another runner or command had the case first)."""
     case = escalation_rows.claim_case(connection, due.id)

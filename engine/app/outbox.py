@@ -12,8 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.app.commands import Commands
-from engine.app.queries import viewer_named
+from engine.app.runtime import Runtime
 from engine.channels.message import readable
 from engine.compile.notice_context import EventFacts, Recipient, case_context
 from engine.compile.templates import TemplateFailed
@@ -48,7 +47,7 @@ def find_notice(connection: Connection, reference: str) -> NoticeRow:
 class _Lens:
     """What one viewer may see of the outbox: which notices, and which personal data masked."""
 
-    def __init__(self, engine: Commands, connection: Connection, viewer: StaffMember | None) -> None:
+    def __init__(self, engine: Runtime, connection: Connection, viewer: StaffMember | None) -> None:
         self.engine = engine
         self.connection = connection
         self.viewer = viewer
@@ -102,14 +101,14 @@ def _case_id(connection: Connection, number: str | None) -> int | None:
     return record.id
 
 
-def list_notices(engine: Commands, *, case: str | None = None, status: str | None = None,
+def list_notices(engine: Runtime, *, case: str | None = None, status: str | None = None,
                  viewer_name: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Notices (optionally of one case, in one status) the viewer may see, personal data masked."""
     if status is not None and status not in notice_rows.STATUSES:
         raise InvalidInput(f"unknown status {status!r}; use {', '.join(notice_rows.STATUSES)}")
 
     def work(connection: Connection) -> list[dict[str, Any]]:
-        lens = _Lens(engine, connection, viewer_named(connection, viewer_name))
+        lens = _Lens(engine, connection, engine.viewer(connection, viewer_name))
         case_id = _case_id(connection, case)
         rows = notice_rows.list_notices(connection, case_id=case_id, status=status, limit=limit)
         return [lens.summary(row) for row in rows if lens.may_see(row)]
@@ -117,10 +116,10 @@ def list_notices(engine: Commands, *, case: str | None = None, status: str | Non
     return engine.db.transaction(work)
 
 
-def show_notice(engine: Commands, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
+def show_notice(engine: Runtime, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
     """One notice with its full text and headers, as delivered (masked for the viewer)."""
     def work(connection: Connection) -> dict[str, Any]:
-        lens = _Lens(engine, connection, viewer_named(connection, viewer_name))
+        lens = _Lens(engine, connection, engine.viewer(connection, viewer_name))
         row = find_notice(connection, reference)
         if not lens.may_see(row):
             assert lens.viewer is not None
@@ -136,7 +135,7 @@ def show_notice(engine: Commands, reference: str, viewer_name: str | None = None
     return engine.db.transaction(work)
 
 
-def retry_notices(engine: Commands, references: Sequence[str], *, all_failed: bool = False,
+def retry_notices(engine: Runtime, references: Sequence[str], *, all_failed: bool = False,
                   case: str | None = None) -> list[dict[str, Any]]:
     """Make failed or pending notices due now with a fresh budget of attempts.
 
@@ -169,7 +168,7 @@ def retry_notices(engine: Commands, references: Sequence[str], *, all_failed: bo
     return engine.db.transaction(work)
 
 
-def _current_address(engine: Commands, connection: Connection, row: NoticeRow) -> str | None:
+def _current_address(engine: Runtime, connection: Connection, row: NoticeRow) -> str | None:
     """The recipient's contact for the notice's channel as it stands now, or None to keep the old one.
 
     A wrong phone number or e-mail address may have been corrected since the notice was
@@ -192,7 +191,7 @@ def _current_address(engine: Commands, connection: Connection, row: NoticeRow) -
     return contact[0] if row.channel == "webhook" else contact[1]
 
 
-def preview(engine: Commands, template: str, number: str, viewer_name: str | None = None) -> dict[str, Any]:
+def preview(engine: Runtime, template: str, number: str, viewer_name: str | None = None) -> dict[str, Any]:
     """Render ``template`` for case ``number`` as ``viewer_name`` would receive it, without storing it.
 
     Without a viewer the preview shows no personal data (as ``treckk show`` without ``--as``).
@@ -209,7 +208,7 @@ def preview(engine: Commands, template: str, number: str, viewer_name: str | Non
         if any(schedule.template == template for schedule in definition.schedules):
             raise InvalidInput(f"template {template!r} is a periodic notice (digest or recap), not about one case; "
                                "it cannot be previewed with --case")
-        viewer = viewer_named(connection, viewer_name)
+        viewer = engine.viewer(connection, viewer_name)
         if viewer is not None:
             viewer = viewer.in_workflow(case.workflow)
             if not may_view(viewer, definition.roles, case.scope):

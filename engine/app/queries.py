@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine.app import outbox
 from engine.core import localtime as wita
 from engine.core.records import CaseRecord, EventRecord
 from engine.compile.workflow import CompiledWorkflow
 from engine.definition.model import WorkflowDefinition
-from engine.errors import NotFound, PermissionDenied
+from engine.errors import PermissionDenied
 from engine.core.masking import masked_values
 from engine.core.integrity import first_broken
 from engine.core.permissions import may_view, role_for, sees_pii
@@ -70,21 +71,6 @@ def deadline_view(case: CaseRecord, compiled: CompiledWorkflow, now: datetime) -
     }
 
 
-def viewer_named(connection: Connection, username: str | None) -> StaffMember | None:
-    """The staff member who looks (None: nobody in particular, who sees no personal data).
-
-    An unknown name is NotFound; a disabled member may see nothing.
-    """
-    if username is None:
-        return None
-    member = staff_rows.by_username(connection, username)
-    if member is None:
-        raise NotFound(f"staff {username!r} not found")
-    if not member.active:
-        raise PermissionDenied(f"staff {username!r} is disabled and may not see cases")
-    return member
-
-
 def _in(viewer: StaffMember | None, case: CaseRecord) -> StaffMember | None:
     """The viewer as they act in the case's workflow (its grants only)."""
     return viewer.in_workflow(case.workflow) if viewer is not None else None
@@ -101,9 +87,8 @@ class Queries:
     def __init__(self, engine: Commands) -> None:
         self.engine = engine
 
-    @staticmethod
-    def _viewer(connection: Connection, username: str | None) -> StaffMember | None:
-        return viewer_named(connection, username)
+    def _viewer(self, connection: Connection, username: str | None) -> StaffMember | None:
+        return self.engine.viewer(connection, username)
 
     def _case(self, connection: Connection, number: str, viewer: StaffMember | None) -> tuple[CaseRecord, CompiledWorkflow]:
         case = case_rows.existing_case(connection, number)
@@ -245,6 +230,20 @@ class Queries:
             return broken
 
         return self.engine.db.transaction(work)
+
+    # -- the outbox as people see it (`treckk notices`, `treckk render`) ---------------------------
+    def notices(self, *, case: str | None = None, status: str | None = None, viewer_name: str | None = None,
+                limit: int = 200) -> list[dict[str, Any]]:
+        """Notices the viewer may see, personal data masked."""
+        return outbox.list_notices(self.engine, case=case, status=status, viewer_name=viewer_name, limit=limit)
+
+    def notice(self, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
+        """One notice with its full text, as delivered (masked for the viewer)."""
+        return outbox.show_notice(self.engine, reference, viewer_name)
+
+    def preview(self, template: str, number: str, viewer_name: str | None = None) -> dict[str, Any]:
+        """``template`` rendered for case ``number`` as the viewer would receive it, without storing it."""
+        return outbox.preview(self.engine, template, number, viewer_name)
 
     def staff(self) -> list[dict[str, Any]]:
         """Every staff member with their grants, by username, as ``staff_view`` shows them."""

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from engine.app.commands import Commands
+from engine.app.runtime import Runtime
 from engine.compile.notice_context import report_context
 from engine.compile.workflow import CompiledWorkflow
 from engine.core.reports import compute_report, recap_period
@@ -61,7 +61,7 @@ def schedule_spec(compiled: CompiledWorkflow, name: str) -> ScheduleSpec:
     raise NotFound(f"workflow {compiled.definition.name!r} has no schedule {name!r}; schedules are {known}")
 
 
-def run_schedule(engine: Commands, workflow: str, schedule: str, fire_at: datetime, *,
+def run_schedule(engine: Runtime, workflow: str, schedule: str, fire_at: datetime, *,
                  now: datetime | None = None) -> ScheduleRun:
     """Queue the notices of ``schedule`` for its fire time ``fire_at``, once, whoever asks how often.
 

@@ -264,9 +264,7 @@ def _play(engine: Any, clock: SimulatedClock, step: Step, aliases: dict[str, str
                                   comment=params.get("comment"))
             result.after, result.version = case.state, case.version
         elif step.kind == "escalate":
-            from engine.app.escalation import escalate_due
-
-            result.escalations = list(escalate_due(engine))
+            result.escalations = list(engine.escalate())
         elif step.kind == "deliver":
             report = engine.deliver()
             result.delivered = int(getattr(report, "sent", 0))

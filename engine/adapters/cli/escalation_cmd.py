@@ -58,11 +58,10 @@ def _fired_text(rows: list[dict[str, Any]], zones: Zones) -> str:
 def escalate(ctx: Context) -> int:
     """Run one escalation scan now and report each step that fired."""
     from engine.errors import InvalidInput
-    from engine.app.escalation import escalate_due
 
     if ctx.args.limit < 1:
         raise InvalidInput(f"--limit must be at least 1, not {ctx.args.limit}")
-    ctx.emit(_fired_json(escalate_due(ctx.engine, limit=ctx.args.limit)),
+    ctx.emit(_fired_json(ctx.engine.escalate(limit=ctx.args.limit)),
              lambda rows: _fired_text(rows, _zones(ctx)))
     return 0
 

@@ -80,18 +80,14 @@ def _row_text(row: dict[str, Any], zones: Zones) -> str:
 
 
 def list_notices(ctx: Context) -> int:
-    from engine.app.outbox import list_notices as listing
-
     args = ctx.args
-    rows = listing(ctx.engine, case=args.case, status=args.status, viewer_name=args.actor, limit=args.limit)
+    rows = ctx.views.notices(case=args.case, status=args.status, viewer_name=args.actor, limit=args.limit)
     ctx.emit(rows, lambda found: "\n".join(_row_text(r, _zones(ctx)) for r in found) or "(tidak ada pemberitahuan)")
     return 0
 
 
 def show_notice(ctx: Context) -> int:
-    from engine.app.outbox import show_notice as showing
-
-    view = showing(ctx.engine, ctx.args.notice, ctx.args.actor)
+    view = ctx.views.notice(ctx.args.notice, ctx.args.actor)
 
     def human(v: dict[str, Any]) -> str:
         zones = _zones(ctx)
@@ -111,14 +107,13 @@ def show_notice(ctx: Context) -> int:
 
 
 def retry_notices(ctx: Context) -> int:
-    from engine.app.outbox import retry_notices as retrying
 
     args = ctx.args
     if args.case and not args.all_failed:
         from engine.errors import InvalidInput
 
         raise InvalidInput("--case only narrows --all-failed; give notice numbers, or add --all-failed")
-    done = retrying(ctx.engine, args.notices, all_failed=args.all_failed, case=args.case)
+    done = ctx.engine.retry_notices(args.notices, all_failed=args.all_failed, case=args.case)
     ctx.emit(done, lambda rows: "\n".join(
         f"notice {r['id']}: {r['previous_status']} after {r['previous_attempts']} attempt(s) → pending, due now"
         + (" (to the recipient's corrected address)" if r["address_changed"] else "") for r in rows)
@@ -147,9 +142,7 @@ def deliver(ctx: Context) -> int:
 
 
 def render(ctx: Context) -> int:
-    from engine.app.outbox import preview
-
     args = ctx.args
-    view = preview(ctx.engine, args.template, args.case, args.actor)
+    view = ctx.views.preview(args.template, args.case, args.actor)
     ctx.emit(view, lambda v: v["body"].rstrip("\n"))
     return 0
