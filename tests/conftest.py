@@ -188,22 +188,28 @@ class CliResult:
     err: str
 
 
+def run_cli(*args: object) -> CliResult:
+    """``treckk ARGS`` in this process, with its exit code and what it printed."""
+    import runner
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = runner.main([str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def cli(database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> object:
     """Run ``treckk ARGS`` in-process against the test database at the fake clock's time."""
-    import runner
 
     monkeypatch.setenv("TRECKK_DATABASE_URL", database_url)
     monkeypatch.delenv("TRECKK_CHANNELS", raising=False)
 
     def run(*args: str) -> CliResult:
         monkeypatch.setenv("TRECKK_NOW", clock.iso())
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = runner.main([str(a) for a in args])
-            except SystemExit as exc:  # argparse usage errors
-                code = int(exc.code or 0)
-        return CliResult(code, out.getvalue(), err.getvalue())
+        return run_cli(*args)
 
     return run

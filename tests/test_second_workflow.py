@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import ROOT, CliResult, FakeClock
+from tests.conftest import ROOT, CliResult, FakeClock, run_cli
 
 DATA = ROOT / "tests" / "data" / "izin"
 WIT = ZoneInfo("Asia/Jayapura")
@@ -134,23 +134,14 @@ def izin(cli: Any, izin_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def offline(izin_home: Path, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``treckk ARGS`` with the izin home, for the commands that bring their own database."""
-    import contextlib
-    import io
 
-    import runner
 
     _isolate(monkeypatch, izin_home, tmp_path / "outbox")
     monkeypatch.setenv("TRECKK_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
 
     def run(*args: str) -> CliResult:
         monkeypatch.setenv("TRECKK_NOW", clock.iso())
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = runner.main([str(a) for a in args])
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-        return CliResult(code, out.getvalue(), err.getvalue())
+        return run_cli(*args)
 
     return run
 

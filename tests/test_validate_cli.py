@@ -5,26 +5,17 @@ No database is involved, so these run once, not once per backend.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import shutil
 from pathlib import Path
 
-import runner
-from tests.conftest import ROOT, CliResult
+from tests.conftest import ROOT, CliResult, run_cli
 
 LOCATED = re.compile(r"^treckk: error: (?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
 
 
 def treckk(*args: object) -> CliResult:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = runner.main([str(a) for a in args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return CliResult(code, out.getvalue(), err.getvalue())
+    return run_cli(*args)
 
 
 def broken_copy(tmp_path: Path, workflow_edits: dict[str, str], roles_edits: dict[str, str] | None = None) -> Path:

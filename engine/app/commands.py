@@ -403,7 +403,7 @@ def _grant_scope(definition: WorkflowDefinition, roles: Sequence[str], given: st
     if not given:
         if scoped:
             field = definition.scope_field or "scope"
-            raise InvalidInput(f"role {', '.join(scoped)} is bound to a {field}; give --scope (or --{field})",
+            raise InvalidInput(f"role {', '.join(scoped)} is bound to a {field}; give --scope",
                                field="scope", hint=f"name the {field} the staff member works for")
         return None
     spec = definition.fields.get(definition.scope_field or "")

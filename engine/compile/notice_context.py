@@ -76,7 +76,7 @@ class CaseContexts:
                 "due_at": case.due_at,
                 "overdue": overdue_by > 0,
                 "overdue_by": overdue_by,
-                "url": f"{base_url.rstrip('/')}/aduan/{case.number}" if base_url else case.number,
+                "url": f"{base_url.rstrip('/')}/kasus/{case.number}" if base_url else case.number,
             },
             "labels": {name: spec.label for name, spec in definition.fields.items()},
             "anonymous": bool(definition.contact.anonymous and case.data.get(definition.contact.anonymous)),
