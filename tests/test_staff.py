@@ -101,3 +101,25 @@ def test_the_scope_of_the_cases_own_workflow_decides(engine: Commands, tmp_path:
         engine.advance(number, "laporkan_verifikasi", "tim_juai", {"temuan": "Benar", "laporan_benar": "ya"})
     moved = engine.advance(number, "laporkan_verifikasi", "tim_paringin", {"temuan": "Benar", "laporan_benar": "ya"})
     assert moved.state == "ditelaah"
+
+
+def test_staff_details_over_their_column_sizes_are_refused_on_every_backend(engine: Commands, cli: Any) -> None:
+    long = "a" * 300
+    for args in (["x1", "--name", long], ["x2", "--name", ""], ["x3", "--name", "Baris\nkedua"],
+                 ["x4", "--name", "X", "--email", f"{long}@x.id"], ["u" * 80, "--name", "U"]):
+        result = cli("staff", "add", *args, "--role", "admin_lalisa")
+        assert result.code == 2 and result.err.count("\n") == 1 and "Traceback" not in result.err, result.err
+    run(cli, "staff", "update", "admin", "--name", "", code=2)
+    listed = {m["username"]: m for m in run(cli, "staff", "list", "--json")}
+    assert not {"x1", "x2", "x3", "x4"} & set(listed) and listed["admin"]["name"] == "Rina Admin La-Lisa"
+
+
+def test_a_value_the_database_refuses_is_one_clear_error_not_a_traceback(engine: Commands) -> None:
+    from sqlalchemy import insert
+
+    from engine.store.schema import case_numbers
+
+    if engine.db.is_sqlite:
+        pytest.skip("SQLite does not enforce column lengths; PostgreSQL does")
+    with pytest.raises(InvalidInput, match="not accepted by the database .*value too long"):
+        engine.db.transaction(lambda c: c.execute(insert(case_numbers).values(prefix="X" * 50, year=2026, last=1)))

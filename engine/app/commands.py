@@ -96,8 +96,10 @@ class Commands(Runtime):
     def add_staff(self, username: str, name: str, roles: Sequence[str], scope: str | None,
                   phone: str | None, email: str | None, workflow: str | None = None) -> StaffMember:
         """Register a staff member with roles in one workflow; roles and scope are checked against it."""
-        if not username or not all(c.isalnum() or c in "._-" for c in username):
-            raise InvalidInput(f"bad username {username!r}; use letters, digits, '.', '_' or '-'")
+        if not username or len(username) > _USERNAME_LIMIT or not all(c.isalnum() or c in "._-" for c in username):
+            raise InvalidInput(f"bad username {username!r}; use up to {_USERNAME_LIMIT} letters, digits, '.', '_' "
+                               "or '-'", field="username", value=username)
+        _check_name(name)
         if not roles:
             raise InvalidInput("a staff member needs at least one --role")
 
@@ -132,6 +134,8 @@ class Commands(Runtime):
                                        "give --role")
                 bound = _grant_scope(definition, new_roles, scope if scope is not None else current.scope)
                 staff_rows.set_grants(connection, member.id, definition.name, new_roles, bound)
+            if name is not None:
+                _check_name(name)
             new_phone, new_email = _contacts(phone, email)
             staff_rows.update_details(connection, member.id, name=name if name else member.name,
                                       phone=new_phone if phone is not None else member.phone,
@@ -410,6 +414,19 @@ def _grant_scope(definition: WorkflowDefinition, roles: Sequence[str], given: st
     return str(field_values.parse_value(spec, given)) if spec is not None else given
 
 
+_USERNAME_LIMIT = 64
+_NAME_LIMIT = 200
+_EMAIL_LIMIT = 254
+"""The column sizes of the staff table (checked here, so a long value is a clear refusal on every backend)."""
+
+
+def _check_name(name: str) -> None:
+    """A staff member's name: some text, at most ``_NAME_LIMIT`` characters, one line."""
+    if not name.strip() or len(name) > _NAME_LIMIT or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        raise InvalidInput(f"bad --name {name[:80]!r}; write the person's name, one line of at most {_NAME_LIMIT} "
+                           "characters", field="name", value=name[:80])
+
+
 def _contacts(phone: str | None, email: str | None) -> tuple[str | None, str | None]:
     """Normalised phone and e-mail address; a bad one is refused."""
     normal_phone = None
@@ -417,8 +434,9 @@ def _contacts(phone: str | None, email: str | None) -> tuple[str | None, str | N
         normal_phone = field_values.normalise_phone(phone)
         if normal_phone is None:
             raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890")
-    if email and "@" not in email:
-        raise InvalidInput(f"bad e-mail address {email!r}")
+    if email and ("@" not in email or len(email) > _EMAIL_LIMIT or any(c.isspace() for c in email)):
+        raise InvalidInput(f"bad e-mail address {email[:80]!r}; write one address of at most {_EMAIL_LIMIT} "
+                           "characters, e.g. nama@balangankab.go.id", field="email", value=email[:80])
     return normal_phone, email or None
 
 

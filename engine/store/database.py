@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
+    DataError,
     DatabaseError,
     DBAPIError,
     DisconnectionError,
@@ -252,6 +253,11 @@ class Database:
         if self._retryable(exc):
             return Conflict(f"the database cancelled this command because a concurrent one changed the same rows "
                             f"({_one_line(exc.orig)}); run it again")
+        if isinstance(exc, DataError):
+            # The last guard for a value the command did not bound (PostgreSQL refuses a text longer
+            # than its column); the command checks first, this keeps a miss from being a traceback.
+            return InvalidInput(f"a value is not accepted by the database ({_one_line(exc.orig)}); nothing was "
+                                "changed")
         if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
             # DatabaseError itself (not a subclass) is what SQLite raises for "file is not a database".
             return DatabaseUnavailable(f"database {self.safe_url} is not available: {_one_line(exc.orig)}")
