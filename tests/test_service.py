@@ -238,3 +238,9 @@ def test_errors_carry_fields_for_adapters_to_word(engine: Commands) -> None:
     assert bad.value.field == "role" and bad.value.value == "lurah" and "tim_treckk" in bad.value.accepted
     assert (NotFound("x").http_status, InvalidInput("x").http_status) == (404, 422)
     assert issubclass(DatabaseUnavailable, Unavailable) and Unavailable("x").exit_code == 7
+
+
+def test_migrate_all_with_nothing_older_still_checks_the_target_and_the_actor(engine: Commands, cli: Any) -> None:
+    assert run(cli, "migrate", "--all", "--to-version", "1", "--as", "inovator", "--json") == []
+    assert "not deployed" in run(cli, "migrate", "--all", "--to-version", "9", "--as", "inovator", code=6)
+    assert "roles that may: inovator" in run(cli, "migrate", "--all", "--to-version", "1", "--as", "kabid", code=3)

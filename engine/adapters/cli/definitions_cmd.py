@@ -180,14 +180,16 @@ def migrate(ctx: Context) -> int:
             raise InvalidInput(f"bad --map {item!r}; write OLD_STATE=NEW_STATE")
         mapping[old] = new
     numbers = list(args.cases)
+    workflow = args.workflow
     if args.all:
         workflow = ctx.engine.resolve_workflow(args.workflow)
         numbers += [n for n in ctx.views.open_cases_below(workflow, args.to_version) if n not in numbers]
-    if not numbers:
+    elif not numbers:
         raise InvalidInput("name the cases to migrate, or give --all")
-    moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor,
+    # With --all and nothing older the command still checks the target version and the actor.
+    moved = ctx.engine.migrate(workflow, args.to_version, numbers, mapping, args.actor,
                                include_final=args.include_final)
     ctx.emit([{"number": c.number, "state": c.state, "definition_version": c.definition_version} for c in moved],
              lambda rows: "\n".join(f"{r['number']}: now version {r['definition_version']}, state {r['state']}"
-                                    for r in rows))
+                                    for r in rows) or "(tidak ada kasus yang perlu dipindahkan)")
     return 0
