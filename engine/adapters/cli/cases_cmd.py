@@ -9,14 +9,19 @@ from typing import Any
 from engine.adapters.cli.context import Context, common_options
 
 
+def _acting_with_values(parser: Any) -> None:
+    """The options of a command that records values as a staff member: --as, --set, --set-file."""
+    parser.add_argument("--as", dest="actor", required=True, metavar="USER")
+    parser.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE",
+                        help="a field's value; FIELD=- reads it from standard input")
+    parser.add_argument("--set-file", dest="value_files", action="append", metavar="FIELD=PATH",
+                        help="a field's value from a UTF-8 text file (trailing line breaks dropped), for long text")
+
+
 def register(commands: Any) -> None:
     common = common_options()
     p = commands.add_parser("submit", parents=[common], help="record a new complaint; prints its case number")
-    p.add_argument("--as", dest="actor", required=True, metavar="USER")
-    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE",
-                   help="a field's value; FIELD=- reads it from standard input")
-    p.add_argument("--set-file", dest="value_files", action="append", metavar="FIELD=PATH",
-                   help="a field's value from a UTF-8 text file (trailing line breaks dropped), for long text")
+    _acting_with_values(p)
     p.add_argument("--workflow", help="the workflow of the new case (default: the only deployed one)")
     p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
     p.add_argument("--idempotency-key", metavar="K")
@@ -25,11 +30,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser("advance", parents=[common], help="fire a trigger on a case")
     p.add_argument("case")
     p.add_argument("trigger")
-    p.add_argument("--as", dest="actor", required=True, metavar="USER")
-    p.add_argument("--set", dest="values", action="append", metavar="FIELD=VALUE",
-                   help="a field's value; FIELD=- reads it from standard input")
-    p.add_argument("--set-file", dest="value_files", action="append", metavar="FIELD=PATH",
-                   help="a field's value from a UTF-8 text file (trailing line breaks dropped), for long text")
+    _acting_with_values(p)
     p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
     p.add_argument("--expect-version", type=int, metavar="N")
     p.add_argument("--idempotency-key", metavar="K")
