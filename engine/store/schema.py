@@ -142,10 +142,15 @@ class Case(Base):
     """A complaint and where it stands; ``version`` guards against lost updates."""
 
     __tablename__ = "cases"
+    # The read indexes lead with the workflow and end in (due_at, id): every list of cases is
+    # one workflow's, ordered by deadline and paged by keyset on that pair, so a page is an index
+    # range whatever the table holds (revision 0003).
     __table_args__ = (
         Index("ix_cases_next_step_at", "next_step_at"),
-        Index("ix_cases_state_scope", "state", "scope"),
-        Index("ix_cases_due_at", "due_at"),
+        Index("ix_cases_workflow_due_at", "workflow", "due_at", "id"),
+        Index("ix_cases_workflow_state_due_at", "workflow", "state", "due_at", "id"),
+        Index("ix_cases_workflow_state_scope_due_at", "workflow", "state", "scope", "due_at", "id"),
+        Index("ix_cases_workflow_scope_due_at", "workflow", "scope", "due_at", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -171,7 +176,14 @@ class Event(Base):
     """Append-only history; each row's hash chains to the previous row of the same case."""
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("case_id", "seq"), UniqueConstraint("case_id", "idempotency_key"))
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq"),
+        UniqueConstraint("case_id", "idempotency_key"),
+        # A retried submit looks its key up across all cases (revision 0003).
+        Index("ix_events_idempotency_key", "idempotency_key"),
+        # The recap finds the cases that reached a final state in its period (revision 0003).
+        Index("ix_events_to_state_at", "to_state", "at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     seq: Mapped[int] = mapped_column(Integer)
@@ -192,7 +204,8 @@ class Escalation(Base):
     """An escalation step that fired; unique per case, state entry and step, so never twice."""
 
     __tablename__ = "escalations"
-    __table_args__ = (UniqueConstraint("case_id", "state_entry", "step"),)
+    __table_args__ = (UniqueConstraint("case_id", "state_entry", "step"),
+                      Index("ix_escalations_due_at", "due_at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     state_entry: Mapped[int] = mapped_column(Integer)
