@@ -274,7 +274,8 @@ class Database:
         """Run ``work`` in a read transaction: one consistent snapshot that never blocks a writer.
 
         SQLite begins it deferred (a WAL reader takes no write lock, so commands go on while it
-        runs); PostgreSQL runs it ``READ ONLY``. Every view and report goes through here; only
+        runs); PostgreSQL runs it ``REPEATABLE READ, READ ONLY`` (one snapshot for all its
+        statements, and a read-only one never fails to serialise). Every view and report goes through here; only
         commands take the write lock (``transaction``).
         """
         return self.transaction(work, read_only=True)
@@ -303,7 +304,7 @@ class Database:
                             connection.execution_options(**{_DEFERRED: True})
                         with connection.begin() as transaction:
                             if read_only and not self.is_sqlite:
-                                run_driver_sql(connection, "SET TRANSACTION READ ONLY")
+                                run_driver_sql(connection, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                             result = work(connection)
                             committing = True
                             transaction.commit()
