@@ -37,13 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under a minute")
     parser.add_argument("--postgres", default=os.environ.get("TRECKK_BENCH_POSTGRES_URL")
                         or os.environ.get("TRECKK_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server")
-    parser.add_argument("--only", action="append", choices=("throughput", "postgres", "scan", "memory", "startup", "peer"))
+    parser.add_argument("--only", action="append", choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "reads"))
     args = parser.parse_args(argv)
-    sizes = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200} if args.quick else \
-        {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000, "peer": 2_000}
-    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer"))
-    results: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "quick": args.quick,
-                               "machine": machine(), "sizes": sizes}
+    sizes: dict[str, Any] = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200,
+                             "reads": [1_000, 10_000]} if args.quick else \
+        {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000, "peer": 2_000,
+         "reads": [1_000, 100_000, 1_000_000]}
+    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer", "reads"))
+    results: dict[str, Any] = {}
+    if args.only and RESULTS.exists():
+        # A partial run updates its own sections and keeps the others' last results.
+        results = json.loads(RESULTS.read_text())
+    results.update({"when": datetime.now(timezone.utc).isoformat(), "quick": args.quick, "machine": machine(),
+                    "sizes": sizes})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="treckk-bench-") as tmp:
         work = Path(tmp)
@@ -70,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.peer.spiff import spiff
 
             results["peer"] = spiff(sizes["peer"])
+        if "reads" in wanted:
+            from bench.reads import reads
+
+            results["reads"] = reads(work, sizes["reads"])
         if "startup" in wanted:
             from bench.startup import startup
 
@@ -126,6 +136,10 @@ def table(results: dict[str, Any]) -> str:
     if start:
         lines += ["", f"start-up: treckk --help {start['help_s'] * 1000:.0f} ms, treckk validate "
                       f"{start['validate_s'] * 1000:.0f} ms, load+validate in-process {start['load_validate_ms']:.1f} ms"]
+    if results.get("reads"):
+        from bench.reads import table as reads_table
+
+        lines += reads_table(results["reads"])
     lines.append(f"\ntotal {results['total_s']:.0f} s")
     return "\n".join(lines)
 
