@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (ColumnElement, Connection, Float, Integer, and_, case, cast, func, literal, null, or_,
-                        select, union_all)
+from sqlalchemy import (ColumnElement, Connection, Float, Integer, String, and_, case, cast, func, literal, null,
+                        or_, select, union_all)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.core.reports import Measures, OpenCaseRow, percentile_ranks
@@ -45,11 +45,21 @@ def digest(connection: Connection, workflow: str, open_states: Sequence[str], no
         select(func.count(), func.coalesce(func.sum(case((cases.c.due_at <= now - timedelta(minutes=1), 1),
                                                          else_=0)), 0)).where(where)
     ).one()
-    found = connection.execute(
-        select(cases.c.id, cases.c.number, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at,
+    columns = (cases.c.id, cases.c.number, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at,
                cases.c.due_at, cases.c.next_step)
-        .where(where).order_by(cases.c.due_at.is_(None), cases.c.due_at, cases.c.number).limit(rows)
-    )
+    # Per state, the first ``rows`` by deadline come from one index range (the undated ones after
+    # them); merged, the first ``rows`` of all are among them.
+    parts = []
+    for state in open_states:
+        one = and_(cases.c.workflow == workflow, cases.c.state == state)
+        parts.append(select(*columns).where(one, cases.c.due_at.is_not(None))
+                     .order_by(cases.c.due_at, cases.c.number).limit(rows))
+        parts.append(select(*columns).where(one, cases.c.due_at.is_(None)).order_by(cases.c.number).limit(rows))
+    if not parts:
+        return Digest([], int(total), int(late))
+    merged = union_all(*(select(*part.subquery().c) for part in parts)).subquery()
+    found = connection.execute(select(*merged.c).order_by(merged.c.due_at.is_(None), merged.c.due_at,
+                                                          merged.c.number).limit(rows))
     listed = [OpenCaseRow(r.id, r.number, r.state, r.scope, dict(r.data or {}), r.created_at, r.due_at, r.next_step)
               for r in found]
     return Digest(listed, int(total), int(late))
@@ -72,23 +82,28 @@ class RecapQuery:
 
 
 def recap(connection: Connection, query: RecapQuery) -> tuple[Measures, dict[str, dict[Any, Measures]]]:
-    """The period measures of the whole workflow and of each value of each breakdown field."""
+    """The period measures of the whole workflow and of each value of each breakdown field.
+
+    Two statements: the counts of every grouping at once (one pass over the relevant cases), and
+    the percentiles of every grouping at once (one pass over the cases finished in the period).
+    """
     finals = list(query.final_states)
     # Final states have no way out, so a case has at most one event entering one from elsewhere.
     reached = (select(events.c.case_id, func.min(events.c.at).label("final_at"))
                .where(events.c.to_state.in_(finals), events.c.from_state.notin_(finals), events.c.at >= query.start)
                .group_by(events.c.case_id).cte("reached"))
     columns = (cases.c.id, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at, cases.c.due_at)
+    finished_select = (select(*columns, reached.c.final_at).join(reached, reached.c.case_id == cases.c.id)
+                       .where(cases.c.workflow == query.workflow, cases.c.state.in_(finals),
+                              cases.c.created_at < query.end))
     relevant = union_all(
-        select(*columns, reached.c.final_at).join(reached, reached.c.case_id == cases.c.id)
-        .where(cases.c.workflow == query.workflow, cases.c.state.in_(finals), cases.c.created_at < query.end),
+        finished_select,
         select(*columns, null().label("final_at"))
         .where(cases.c.workflow == query.workflow, cases.c.state.in_(list(query.open_states)),
                cases.c.created_at < query.end),
     ).cte("relevant")
     late = (select(escalations.c.case_id).distinct()
             .where(escalations.c.due_at >= query.start, escalations.c.due_at < query.end).cte("late"))
-    source = relevant.outerjoin(late, late.c.case_id == relevant.c.id)
     r = relevant.c
     finished = and_(r.final_at.is_not(None), r.final_at < query.end)
     late_now = or_(late.c.case_id.is_not(None),
@@ -101,44 +116,66 @@ def recap(connection: Connection, query: RecapQuery) -> tuple[Measures, dict[str
     measures = [counted(r.created_at >= query.start),
                 *(counted(and_(finished, r.state.in_(list(query.outcomes[name])))) for name in outcomes),
                 counted(or_(r.final_at.is_(None), r.final_at >= query.end)), counted(late_now)]
+    groupings = [None, *(field for field, _ in query.breakdowns)]
+    scoped = {field for field, is_scope in query.breakdowns if is_scope}
+
+    def key(table: Any, field: str | None) -> ColumnElement[Any]:
+        if field is None:
+            return cast(null(), String).label("value")
+        column = table.scope if field in scoped else table.data[field].as_string()
+        return cast(func.nullif(column, ""), String).label("value")
+
+    source = relevant.outerjoin(late, late.c.case_id == r.id)
+    keys = [key(r, field) for field in groupings]  # one object each, so GROUP BY repeats the same parameters
+    statement = union_all(*(
+        select(literal(index).label("grouping"), keys[index], *measures).select_from(source).group_by(keys[index])
+        for index in range(len(groupings))))
+    spread = _percentiles(connection, finished_select.where(reached.c.final_at < query.end).cte("done"),
+                          groupings, scoped)
+    found: dict[str | None, dict[Any, Measures]] = {field: {} for field in groupings}
+    for row in connection.execute(statement):
+        field = groupings[row[0]]
+        received, *by_outcome, still_open, overdue = (int(v) for v in row[2:])
+        median, p90 = spread.get((row[0], row[1]), (None, None))
+        found[field][row[1]] = Measures(received, dict(zip(outcomes, by_outcome)), still_open, overdue, median, p90)
+    totals = found.pop(None).get(None) or Measures(0, dict.fromkeys(outcomes, 0), 0, 0, None, None)
+    return totals, {field: values for field, values in found.items() if field is not None}
+
+
+def _percentiles(connection: Connection, done: Any, groupings: Sequence[str | None],
+                 scoped: set[str]) -> dict[tuple[int, Any], tuple[float, float]]:
+    """Per (grouping, value): the median and 90th percentile of minutes from intake to the final state."""
+    d = done.c
     if connection.dialect.name == "postgresql":
-        minutes: ColumnElement[Any] = cast(func.extract("epoch", r.final_at - r.created_at), Float) / 60.0
+        minutes: ColumnElement[Any] = cast(func.extract("epoch", d.final_at - d.created_at), Float) / 60.0
     else:
-        minutes = func.round((func.julianday(r.final_at) - func.julianday(r.created_at)) * 86400.0, 3) / 60.0
+        minutes = func.round((func.julianday(d.final_at) - func.julianday(d.created_at)) * 86400.0, 3) / 60.0
 
-    def grouped(key: ColumnElement[Any] | None) -> dict[Any, Measures]:
-        value = (func.nullif(key, "") if key is not None else literal(0)).label("value")
-        rows = connection.execute(select(value, *measures).select_from(source).group_by(value)).all()
-        spread = _percentiles(connection, relevant, finished, minutes, value)
-        found = {}
-        for row in rows:
-            received, *by_outcome, still_open, overdue = (int(v) for v in row[1:])
-            median, p90 = spread.get(row[0], (None, None))
-            found[row[0]] = Measures(received, dict(zip(outcomes, by_outcome)), still_open, overdue, median, p90)
-        return found
+    def key(field: str | None) -> ColumnElement[Any]:
+        if field is None:
+            return cast(null(), String).label("value")
+        column = d.scope if field in scoped else d.data[field].as_string()
+        return cast(func.nullif(column, ""), String).label("value")
 
-    totals = grouped(None).get(0) or Measures(0, dict.fromkeys(outcomes, 0), 0, 0, None, None)
-    groups = {field: grouped(r.scope if is_scope else r.data[field].as_string())
-              for field, is_scope in query.breakdowns}
-    return totals, groups
-
-
-def _percentiles(connection: Connection, relevant: Any, finished: ColumnElement[bool], minutes: ColumnElement[Any],
-                 value: Any) -> dict[Any, tuple[float | None, float | None]]:
-    """Per group value: the median and the 90th percentile of ``minutes`` over the finished cases."""
+    keys = [key(field) for field in groupings]
     if connection.dialect.name == "postgresql":
-        rows = connection.execute(select(value, *(func.percentile_cont(f).within_group(minutes) for f in PERCENTILES))
-                                  .select_from(relevant).where(finished).group_by(value)).all()
-        return {row[0]: (float(row[1]), float(row[2])) for row in rows}
-    done = select(value, minutes.label("minutes")).select_from(relevant).where(finished).subquery()
-    ranked = select(done.c.value, done.c.minutes,
-                    (func.row_number().over(partition_by=done.c.value, order_by=done.c.minutes) - 1).label("rank"),
-                    func.count().over(partition_by=done.c.value).label("n")).subquery()
+        statement = union_all(*(
+            select(literal(index).label("grouping"), keys[index],
+                   *(func.percentile_cont(f).within_group(minutes) for f in PERCENTILES)).group_by(keys[index])
+            for index in range(len(groupings))))
+        return {(row[0], row[1]): (float(row[2]), float(row[3])) for row in connection.execute(statement)}
+    # SQLite has no percentile function: a window ranks the minutes within each group, and only
+    # the (at most four) ranks the two percentiles interpolate between come back.
+    ranked = union_all(*(
+        select(literal(index).label("grouping"), keys[index], minutes.label("minutes"),
+               (func.row_number().over(partition_by=keys[index], order_by=minutes) - 1).label("rank"),
+               func.count().over(partition_by=keys[index]).label("n"))
+        for index in range(len(groupings)))).subquery()
     wanted = [ranked.c.rank == cast((ranked.c.n - 1) * f, Integer) + step for f in PERCENTILES for step in (0, 1)]
-    picked: dict[Any, tuple[int, dict[int, float]]] = {}
+    picked: dict[tuple[int, Any], tuple[int, dict[int, float]]] = {}
     for row in connection.execute(select(ranked).where(or_(*wanted))):
-        picked.setdefault(row.value, (int(row.n), {}))[1][int(row.rank)] = float(row.minutes)
-    found: dict[Any, tuple[float | None, float | None]] = {}
+        picked.setdefault((row.grouping, row.value), (int(row.n), {}))[1][int(row.rank)] = float(row.minutes)
+    found: dict[tuple[int, Any], tuple[float, float]] = {}
     for group, (count, at) in picked.items():
         values = []
         for f in PERCENTILES:
