@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
@@ -139,11 +138,10 @@ def leaves_of_case(connection: Connection, case_id: int) -> list[StoredLeaf]:
     return [StoredLeaf(*row) for row in rows]
 
 
-def leaves_of_cases(connection: Connection, first_id: int, last_id: int) -> dict[int, list[StoredLeaf]]:
-    """The event leaves of the cases with ids ``first_id`` to ``last_id``, by case, in sequence order."""
+def leaves_of_cases(connection: Connection, ids: list[int]) -> dict[int, list[StoredLeaf]]:
+    """The event leaves of the cases ``ids``, by case, in sequence order."""
     found: dict[int, list[StoredLeaf]] = {}
-    rows = connection.execute(select(*_LEAF_COLUMNS).where(and_(log_leaves.c.case_id >= first_id,
-                                                                log_leaves.c.case_id <= last_id))
+    rows = connection.execute(select(*_LEAF_COLUMNS).where(log_leaves.c.case_id.in_(ids))
                               .order_by(log_leaves.c.case_id, log_leaves.c.seq))
     for row in rows:
         found.setdefault(int(row.case_id), []).append(StoredLeaf(*row))
@@ -168,9 +166,6 @@ def checkpoints(connection: Connection) -> list[TreeHead]:
     rows = connection.execute(select(log_checkpoints.c.size, log_checkpoints.c.root, log_checkpoints.c.time,
                                      log_checkpoints.c.key_id, log_checkpoints.c.signature, log_checkpoints.c.origin)
                               .order_by(log_checkpoints.c.size, log_checkpoints.c.id))
-    return [TreeHead(int(r.size), str(r.root), _aware(r.time), str(r.key_id), str(r.signature), str(r.origin))
+    return [TreeHead(int(r.size), str(r.root), r.time, str(r.key_id), str(r.signature), str(r.origin))
             for r in rows]
 
-
-def _aware(value: datetime) -> datetime:
-    return value
