@@ -111,18 +111,26 @@ def _tree(connection: Connection) -> SubtreeHashes:
                          lambda start, end: log_rows.chunk_hashes(connection, start, end))
 
 
-def write_checkpoint(runtime: Runtime, key: Ed25519PrivateKey, folder: Path) -> TreeHead:
-    """Sign the log's head now, store the checkpoint and write it to ``folder``; returns it."""
+def write_checkpoint(runtime: Runtime, key: Ed25519PrivateKey, folder: Path, *,
+                     only_if_grown: bool = False) -> TreeHead | None:
+    """Sign the log's head now, store the checkpoint and write it to ``folder``; returns it.
+
+    With ``only_if_grown`` (the periodic job), nothing is written while the log has not grown since
+    the newest checkpoint, and None is returned.
+    """
     now = runtime.clock()
 
-    def work(connection: Connection) -> TreeHead:
+    def work(connection: Connection) -> TreeHead | None:
         size, frontier = log_rows.head(connection)
+        if only_if_grown and log_rows.newest_checkpoint_size(connection) == size:
+            return None
         checkpoint = tree_heads.sign(key, size, fold(frontier).hex(), now)
         log_rows.insert_checkpoint(connection, checkpoint)
         return checkpoint
 
     checkpoint = runtime.db.transaction(work)
-    send_to_folder(checkpoint, folder)
+    if checkpoint is not None:
+        send_to_folder(checkpoint, folder)
     return checkpoint
 
 

@@ -161,6 +161,11 @@ def insert_checkpoint(connection: Connection, checkpoint: TreeHead) -> None:
         key_id=checkpoint.key_id, signature=checkpoint.signature))
 
 
+def newest_checkpoint_size(connection: Connection) -> int | None:
+    value = connection.execute(select(func.max(log_checkpoints.c.size))).scalar()
+    return None if value is None else int(value)
+
+
 def checkpoints(connection: Connection) -> list[TreeHead]:
     """Every checkpoint held, oldest first."""
     rows = connection.execute(select(log_checkpoints.c.size, log_checkpoints.c.root, log_checkpoints.c.time,

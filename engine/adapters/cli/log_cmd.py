@@ -132,6 +132,7 @@ def checkpoint(ctx: Context) -> int:
 
     key = private_key(ctx.settings.signing_key_file, SIGNING_KEY_FILE)
     written = write_checkpoint(ctx.engine, key, ctx.settings.checkpoint_folder)
+    assert written is not None
     print(json.dumps(written.as_json(), indent=2))
     return 0
 
