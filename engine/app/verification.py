@@ -28,6 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection
 
+from engine.app.settings import DATABASE_URL
 from engine.compile.workflow import Bundle, compile_bundle
 from engine.core.deadlines import WorkingCalendar
 from engine.core.log_entries import deploy_entry
@@ -127,7 +128,7 @@ def _replay_batch(connection: Connection, definitions: Definitions, cases: Seque
 
 def replay_range(url: str, first: int, last: int) -> tuple[int, int, list[Finding]]:
     """(cases, events, findings) for the cases with ids ``first`` to ``last`` (a worker's task)."""
-    database = ReadOnlyDatabase(url)
+    database = ReadOnlyDatabase(url, url_setting=DATABASE_URL)
     cases = events = 0
     found: list[Finding] = []
     try:
@@ -176,7 +177,7 @@ class Anchors:
 def verify(url: str, number: str | None = None, *, anchors: Anchors, incremental: bool = False,
            jobs: int | None = None) -> VerifyReport:
     """Check the database at ``url`` (read-only); ``number`` limits the case replay to one case."""
-    database = ReadOnlyDatabase(url)
+    database = ReadOnlyDatabase(url, url_setting=DATABASE_URL)
     try:
         with database.begin() as connection:
             mode = "case" if number else ("incremental" if incremental else "full")

@@ -26,10 +26,10 @@ from engine.store.database import Database, DatabaseNotInitialised, DatabaseUnav
 class ReadOnlyDatabase:
     """An engine that can only read ``url``; ``begin()`` gives one read transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, url_setting: str = "a database URL") -> None:
         # Parses and checks the URL as every command does, and words database errors the same way
         # (its own engine never connects).
-        self._errors = Database(url, create=False)
+        self._errors = Database(url, create=False, url_setting=url_setting)
         self.url = url
         self.dialect = self._errors.dialect
         self.safe_url = masked(url)
