@@ -221,12 +221,12 @@ class Commands(Runtime):
         case.last_hash = event.hash
         case.id = case_rows.insert_case(connection, case)
         case_rows.insert_event(connection, replace(event, case_id=case.id))
-        _log_event(connection, case, event)
         facts = EventFacts(intake.trigger, intake.label, None, definition.initial, member.name, role, now, comment,
                            data)
         notice_rows.insert_notices(connection, case_notices(
             connection, compiled, case, ((n.to, n.template) for n in intake.notices), now, self.routing,
             event=facts, base_url=self.base_url))
+        _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
         return case
 
     def advance(self, number: str, trigger: str, actor: str, values: Mapping[str, object] | None = None, *,
@@ -289,12 +289,12 @@ class Commands(Runtime):
         if not case_rows.save_case(connection, case, previous_version):
             raise Conflict(f"case {number} was changed by someone else at the same time; reload it and try again")
         case_rows.insert_event(connection, event)
-        _log_event(connection, case, event)
         facts = EventFacts(trigger, outcome.transition.label, before, outcome.to_state, member.name, role, now, comment,
                            given)
         notice_rows.insert_notices(connection, case_notices(
             connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices), now,
             self.routing, event=facts, base_url=self.base_url))
+        _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
         return case
 
     def _enter(self, compiled: CompiledWorkflow, case: CaseRecord, state: str, now: datetime) -> None:
