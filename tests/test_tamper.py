@@ -478,6 +478,14 @@ def test_the_incremental_run_finds_the_tail_and_trusts_the_rest(copy: Baseline,
     assert code == 8 and "no longer give the root" in reasons(result)
 
 
+def test_a_parallel_run_finds_the_same(copy: Baseline, monkeypatch: pytest.MonkeyPatch) -> None:
+    edit(copy, _set_case(copy, "A", scope="juai"))
+    edit(copy, _edit_event(copy, "B", 3, comment="diubah"))
+    one = verify(copy, monkeypatch)[1]
+    code, two = verify(copy, monkeypatch, "--jobs", "2")
+    assert code == 8 and two["broken"] == one["broken"] and two["checked"] == one["checked"] == 5
+
+
 def test_what_the_log_cannot_find(copy: Baseline, monkeypatch: pytest.MonkeyPatch) -> None:
     """A rewrite of the tail after the last checkpoint that left the building, log recomputed, is not found.
 

@@ -46,7 +46,8 @@ MIGRATION_TRIGGER = "migrasi"
 CASE_BATCH = 500
 """Case ids read per batch by a replaying process."""
 PARALLEL_FROM = 5_000
-"""A full run replays in parallel processes only from this many cases (below it, starting them costs more)."""
+"""Without ``jobs``, a full run replays in parallel processes only from this many cases (below it,
+starting them costs more than they save)."""
 
 
 @dataclass
@@ -198,10 +199,16 @@ def verify(url: str, number: str | None = None, *, anchors: Anchors, incremental
                 report.mode = "full (no checkpoint to start from)"
             start = anchor.size if anchor is not None else 0
             bounds = audit_rows.case_id_bounds(connection)
-            parallel = (anchor is None and bounds is not None and (jobs or 0) != 1
-                        and audit_rows.count_cases(connection) >= PARALLEL_FROM)
+            # --jobs N > 1 asks for processes; by default they start only where they pay.
+            parallel = anchor is None and bounds is not None and (
+                jobs > 1 if jobs is not None else audit_rows.count_cases(connection) >= PARALLEL_FROM)
             pending = _start_workers(url, bounds, jobs) if parallel else None
-            _check_tree(connection, start, anchor, trusted, report)
+            try:
+                _check_tree(connection, start, anchor, trusted, report)
+            except BaseException:
+                if pending is not None:
+                    pending[0].terminate()
+                raise
             _check_numbers(connection, report, full=anchor is None)
             for case_id, idx in audit_rows.orphan_leaf_cases(connection):
                 report.add("log", f"log leaf {idx} holds an event of case id {case_id}, which is not in the database "
