@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "engine.adapters.cli.definitions_cmd",
     "engine.adapters.cli.staff_cmd",
     "engine.adapters.cli.cases_cmd",
+    "engine.adapters.cli.log_cmd",
     "engine.adapters.cli.escalation_cmd",
     "engine.adapters.cli.notices_cmd",
     "engine.adapters.cli.demo_cmd",

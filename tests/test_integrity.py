@@ -50,12 +50,13 @@ def test_a_changed_event_is_named(engine: Commands, cli: Any) -> None:
     first, second, third = three_cases(engine)
     code, out, result = verify(cli)
     assert code == 0 and out.startswith("OK: 3 case(s)")
-    assert result == {"checked": 3, "broken": []}
+    assert (result["checked"], result["events"], result["broken"]) == (3, 9, [])
 
     tamper(engine, "UPDATE events SET comment = 'x' WHERE seq = 2 AND case_id = :c", c=case_id(engine, second))
     code, out, result = verify(cli)
     assert code == 8
-    assert result["broken"] == [{"number": second, "seq": 2, "reason": "its content does not match its hash"}]
+    assert result["broken"] == [{"what": "case", "number": second, "seq": 2,
+                                 "reason": "its content does not match its hash"}]
     assert out.strip() == f"{second}: event 2 does not match: its content does not match its hash"
     assert verify(cli, first)[0] == 0 and verify(cli, second)[0] == 8
 

@@ -80,7 +80,9 @@ class Scheduler:
 
     def __init__(self, engine: Commands, *, scan_interval: float = DEFAULT_SCAN_INTERVAL,
                  delivery_interval: float = DEFAULT_DELIVERY_INTERVAL,
-                 schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000) -> None:
+                 schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000,
+                 checkpoint: Callable[[], object] | None = None, checkpoint_interval: float = 3600.0) -> None:
+        """``checkpoint`` (when given) signs and sends a transparency-log checkpoint every ``checkpoint_interval`` s."""
         if scan_interval <= 0 or delivery_interval <= 0:
             from engine.errors import InvalidInput
 
@@ -90,6 +92,8 @@ class Scheduler:
         self.delivery_interval = delivery_interval
         self.schedule_grace = schedule_grace
         self.limit = limit
+        self.checkpoint = checkpoint
+        self.checkpoint_interval = checkpoint_interval
         self.stopping = threading.Event()
         self._versions: tuple[tuple[str, int], ...] = ()
         self._schedules: list[_ScheduleJob] = []
@@ -186,6 +190,10 @@ class Scheduler:
         scheduler.add_job(self._guarded(self.deliver, "delivery"), IntervalTrigger(seconds=self.delivery_interval),
                           id="delivery", coalesce=True, max_instances=1,
                           misfire_grace_time=max(1, int(self.delivery_interval)))
+        if self.checkpoint is not None:
+            scheduler.add_job(self._guarded(self.checkpoint, "checkpoint"),
+                              IntervalTrigger(seconds=self.checkpoint_interval), id="checkpoint", coalesce=True,
+                              max_instances=1, misfire_grace_time=max(1, int(self.checkpoint_interval)))
         self._sync_schedules()
         self._install_schedule_jobs()
         scheduler.start()
@@ -242,9 +250,18 @@ def serve(application: Application, *, scan_interval: float | None = None, once:
     stops between two cases) and the call returns normally, so the process exits 0.
     """
     settings = application.settings
+    checkpoint = None
+    if settings.signing_key_file is not None:
+        from engine.app.settings import SIGNING_KEY_FILE
+        from engine.app.transparency import private_key, write_checkpoint
+
+        key = private_key(settings.signing_key_file, SIGNING_KEY_FILE)  # a bad key stops serve at start
+        checkpoint = partial(write_checkpoint, application.commands, key, settings.checkpoint_folder,
+                             only_if_grown=True)
     runner = Scheduler(application.commands,
                        scan_interval=settings.scan_interval if scan_interval is None else scan_interval,
-                       delivery_interval=settings.delivery_interval, schedule_grace=settings.schedule_grace)
+                       delivery_interval=settings.delivery_interval, schedule_grace=settings.schedule_grace,
+                       checkpoint=checkpoint, checkpoint_interval=settings.checkpoint_interval)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if once:
         return runner.catch_up()

@@ -29,12 +29,13 @@ from engine.compile.workflow import CompiledWorkflow, bundle_from_files, compile
 from engine.definition.model import InputSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
+from engine.core.log_entries import deploy_entry, event_entry
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryReport, deliver_due
 from engine.notices.outbox import case_notices
 from engine.core.permissions import acting_role, capable_role
 from engine.notices.policy import DeliveryPolicy
-from engine.store import case_rows, definition_rows, notice_rows, staff_rows
+from engine.store import case_rows, definition_rows, log_rows, notice_rows, staff_rows
 from engine.store.definition_rows import StoredDefinition
 from engine.store.staff_rows import StaffMember
 
@@ -72,6 +73,7 @@ class Commands(Runtime):
             stored = StoredDefinition(definition.name, definition.version, compiled.digest, compiled.bundle.to_json(),
                                       now, actor or SYSTEM_ACTOR)
             definition_rows.insert_version(connection, stored)
+            log_rows.append(connection, [deploy_entry(stored.workflow, stored.version, stored.digest)])
             return stored, True
 
         try:
@@ -224,6 +226,7 @@ class Commands(Runtime):
         notice_rows.insert_notices(connection, case_notices(
             connection, compiled, case, ((n.to, n.template) for n in intake.notices), now, self.routing,
             event=facts, base_url=self.base_url))
+        _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
         return case
 
     def advance(self, number: str, trigger: str, actor: str, values: Mapping[str, object] | None = None, *,
@@ -291,6 +294,7 @@ class Commands(Runtime):
         notice_rows.insert_notices(connection, case_notices(
             connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices), now,
             self.routing, event=facts, base_url=self.base_url))
+        _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
         return case
 
     def _enter(self, compiled: CompiledWorkflow, case: CaseRecord, state: str, now: datetime) -> None:
@@ -384,10 +388,17 @@ class Commands(Runtime):
                 if not case_rows.save_case(connection, case, previous_version):
                     raise Conflict(f"case {number} changed during the migration; run it again")
                 case_rows.insert_event(connection, event)
+                _log_event(connection, case, event)
                 moved.append(case)
             return moved
 
         return self.db.transaction(work)
+
+
+def _log_event(connection: Connection, case: CaseRecord, event: EventRecord) -> None:
+    """Append ``event`` of ``case`` to the transparency log, with the definition pin it was decided under."""
+    log_rows.append(connection, [event_entry(case.id, case.number, event.seq, event.hash, case.workflow,
+                                             case.definition_version, case.definition_digest)])
 
 
 def _local_year(definition: WorkflowDefinition, now: datetime) -> int:

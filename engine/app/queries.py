@@ -398,25 +398,10 @@ class Queries:
         return compiled.definition.states[case.state].final
 
     def verify(self, number: str | None = None) -> list[dict[str, Any]]:
-        """Recompute hash chains; one entry per case whose chain is broken."""
+        """Every finding of ``engine.app.verification.verify`` on this database (no outside checkpoints)."""
+        from engine.app.verification import Anchors, verify
 
-        def work(connection: Connection) -> list[dict[str, Any]]:
-            if number:
-                named = case_rows.existing_case(connection, number)
-                targets = [(named.id, named.number)]
-            else:
-                targets = case_rows.all_case_ids(connection)
-            broken = []
-            for case_id, case_number in targets:
-                case = case_rows.case_by_id(connection, case_id)
-                assert case is not None
-                failure = first_broken(case_number, case_rows.history(connection, case_id), case.last_hash,
-                                       state=case.state, version=case.version)
-                if failure:
-                    broken.append({"number": case_number, "seq": failure[0], "reason": failure[1]})
-            return broken
-
-        return self.engine.db.read(work)
+        return verify(self.engine.db.url, number, anchors=Anchors(None), jobs=1).findings
 
     # -- the outbox as people see it (`treckk notices`, `treckk render`) ---------------------------
     def notices(self, *, case: str | None = None, status: str | None = None, viewer_name: str | None = None,

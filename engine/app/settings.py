@@ -34,10 +34,13 @@ DB_POOL_SIZE = "TRECKK_DB_POOL_SIZE"
 """The variable for PostgreSQL connections per process (named when the pool runs dry)."""
 SCAN_INTERVAL = "TRECKK_SCAN_INTERVAL"
 """The variable for the seconds between escalation scans (``serve --scan-interval`` overrides it)."""
+SIGNING_KEY_FILE = "TRECKK_SIGNING_KEY_FILE"
+"""The variable naming the Ed25519 key file that signs the transparency log's checkpoints."""
 
 DEFAULT_SCAN_INTERVAL = 60.0
 DEFAULT_DELIVERY_INTERVAL = 30.0
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
+DEFAULT_CHECKPOINT_INTERVAL = 3600.0
 
 PACKAGE_HOME = Path(__file__).resolve().parents[2]
 """The directory holding the ``engine`` package and ``runner.py`` (in a checkout: workflows/, roles/, templates/)."""
@@ -69,6 +72,17 @@ class Settings:
     delivery_interval: float = DEFAULT_DELIVERY_INTERVAL
     schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE
     delivery: DeliveryPolicy = DeliveryPolicy()
+    signing_key_file: Path | None = None
+    """The checkpoint signing key (``TRECKK_SIGNING_KEY_FILE``); None: no checkpoints are written."""
+    checkpoint_dir: Path | None = None
+    """Where checkpoints are sent as files (``TRECKK_CHECKPOINT_DIR``; None: ``<home>/var/checkpoints``)."""
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
+    """Seconds between checkpoints written by ``serve`` (``TRECKK_CHECKPOINT_INTERVAL``)."""
+
+    @property
+    def checkpoint_folder(self) -> Path:
+        """The folder checkpoints are written to and read back from."""
+        return self.checkpoint_dir or self.home / "var" / "checkpoints"
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +111,9 @@ class Settings:
             schedule_grace=timedelta(seconds=env.number("TRECKK_SCHEDULE_GRACE",
                                                         DEFAULT_SCHEDULE_GRACE.total_seconds())),
             delivery=_delivery_policy(env),
+            signing_key_file=_path(env, SIGNING_KEY_FILE, home),
+            checkpoint_dir=_path(env, "TRECKK_CHECKPOINT_DIR", home),
+            checkpoint_interval=_interval(env, "TRECKK_CHECKPOINT_INTERVAL", DEFAULT_CHECKPOINT_INTERVAL),
         )
 
 
@@ -134,6 +151,17 @@ def _preference(env: Options, name: str, known: tuple[str, ...], fallback: str) 
             raise InvalidInput(f"{name} names unknown channel {channel!r}; allowed: {', '.join(known)}",
                                field=name, value=channel, accepted=known)
     return preference or (fallback,)
+
+
+def _path(env: Options, name: str, home: Path) -> Path | None:
+    """A file or folder a variable names (relative to the home), or None when it is not set."""
+    raw = env.text(name)
+    if not raw:
+        return None
+    if "\x00" in raw:
+        raise InvalidInput(f"{name} contains a NUL character; give a path", field=name)
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else home / path
 
 
 def _connections(env: Options, name: str, *, example: int) -> int | None:

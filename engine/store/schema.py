@@ -257,6 +257,58 @@ class Notice(Base):
     sent_at: Mapped[datetime | None]
 
 
+class LogLeaf(Base):
+    """One leaf of the transparency log (``engine.core.log_entries``), at its place ``idx`` (0-based).
+
+    Event leaves name their case and sequence number; deployment leaves have neither. ``leaf`` is
+    the leaf hash in hex, so roots are computed without rebuilding each leaf's data.
+    """
+
+    __tablename__ = "log_leaves"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    case_id: Mapped[int | None] = mapped_column(Integer)
+    """No foreign key: a leaf outlives a case deleted behind the engine's back, so verify can name it."""
+    seq: Mapped[int | None] = mapped_column(Integer)
+    workflow: Mapped[str] = mapped_column(String(64))
+    definition_version: Mapped[int] = mapped_column(Integer)
+    definition_digest: Mapped[str] = mapped_column(String(64))
+    leaf: Mapped[str] = mapped_column(String(64))
+
+
+class LogHead(Base):
+    """The log's one head row: its size and compact range; writers lock it to take the next index."""
+
+    __tablename__ = "log_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    frontier: Mapped[str] = mapped_column(Text)
+    """The compact range: the roots of the perfect subtrees, largest first, as hex joined by spaces."""
+
+
+class LogChunk(Base):
+    """The hash of an aligned perfect subtree of ``engine.core.merkle.CHUNK`` leaves (proofs read these)."""
+
+    __tablename__ = "log_chunks"
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class LogCheckpoint(Base):
+    """A signed checkpoint of the log (``engine.core.tree_heads``), as written and sent out."""
+
+    __tablename__ = "log_checkpoints"
+    __table_args__ = (Index("ix_log_checkpoints_size", "size"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
 # Core tables behind the models, typed as Table for insert()/update()/select().
 cases = cast(Table, Case.__table__)
 events = cast(Table, Event.__table__)
@@ -267,3 +319,7 @@ case_numbers = cast(Table, CaseNumber.__table__)
 escalations = cast(Table, Escalation.__table__)
 schedule_runs = cast(Table, ScheduleRun.__table__)
 notices = cast(Table, Notice.__table__)
+log_leaves = cast(Table, LogLeaf.__table__)
+log_head = cast(Table, LogHead.__table__)
+log_chunks = cast(Table, LogChunk.__table__)
+log_checkpoints = cast(Table, LogCheckpoint.__table__)

@@ -1,4 +1,4 @@
-"""Commands on cases: submit, advance, show, history, inbox, cases, verify."""
+"""Commands on cases: submit, advance, show, history, inbox, cases (verify is in ``log_cmd``)."""
 
 from __future__ import annotations
 
@@ -59,10 +59,6 @@ def register(commands: Any) -> None:
     p.add_argument("--as", dest="actor", metavar="USER")
     _paging(p, 500)
     p.set_defaults(handler=cases)
-
-    p = commands.add_parser("verify", parents=[common], help="check the tamper-evident history chains")
-    p.add_argument("case", nargs="?")
-    p.set_defaults(handler=verify)
 
 
 def _paging(parser: argparse.ArgumentParser, default: int) -> None:
@@ -143,17 +139,3 @@ def cases(ctx: Context) -> int:
     ctx.emit(page["cases"], _rows_text(ctx))
     _more(ctx, page["next"])
     return 0
-
-
-def verify(ctx: Context) -> int:
-    broken = ctx.views.verify(ctx.args.case)
-    checked = ctx.views.checked_count(ctx.args.case)
-    result = {"checked": checked, "broken": broken}
-
-    def human(value: dict[str, Any]) -> str:
-        if not value["broken"]:
-            return f"OK: {value['checked']} case(s), every history chain matches"
-        return "\n".join(f"{b['number']}: event {b['seq']} does not match: {b['reason']}" for b in value["broken"])
-
-    ctx.emit(result, human)
-    return 8 if broken else 0
