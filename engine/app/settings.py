@@ -35,7 +35,14 @@ DB_POOL_SIZE = "TRECKK_DB_POOL_SIZE"
 SCAN_INTERVAL = "TRECKK_SCAN_INTERVAL"
 """The variable for the seconds between escalation scans (``serve --scan-interval`` overrides it)."""
 
+SECRET_KEY = "TRECKK_SECRET_KEY"
+"""The variable holding the key that signs the web app's session cookies."""
+SECRET_KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+"""A command that prints a good secret key."""
+MIN_SECRET_KEY_LENGTH = 32
+
 DEFAULT_SCAN_INTERVAL = 60.0
+DEFAULT_SESSION_IDLE = timedelta(minutes=30)
 DEFAULT_DELIVERY_INTERVAL = 30.0
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
 
@@ -69,6 +76,15 @@ class Settings:
     delivery_interval: float = DEFAULT_DELIVERY_INTERVAL
     schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE
     delivery: DeliveryPolicy = DeliveryPolicy()
+    secret_key: str = ""
+    """The key signing the web app's session cookies (``TRECKK_SECRET_KEY``); empty when not set."""
+    session_idle: timedelta = DEFAULT_SESSION_IDLE
+    """How long a web session lasts without a request before it must log in again."""
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry the Secure flag: the base URL is https."""
+        return self.base_url.lower().startswith("https://")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +113,9 @@ class Settings:
             schedule_grace=timedelta(seconds=env.number("TRECKK_SCHEDULE_GRACE",
                                                         DEFAULT_SCHEDULE_GRACE.total_seconds())),
             delivery=_delivery_policy(env),
+            secret_key=_secret_key(env),
+            session_idle=timedelta(minutes=env.number("TRECKK_SESSION_IDLE_MINUTES",
+                                                      DEFAULT_SESSION_IDLE.total_seconds() / 60, minimum=1)),
         )
 
 
@@ -134,6 +153,14 @@ def _preference(env: Options, name: str, known: tuple[str, ...], fallback: str) 
             raise InvalidInput(f"{name} names unknown channel {channel!r}; allowed: {', '.join(known)}",
                                field=name, value=channel, accepted=known)
     return preference or (fallback,)
+
+
+def _secret_key(env: Options) -> str:
+    key = env.text(SECRET_KEY)
+    if key and len(key) < MIN_SECRET_KEY_LENGTH:
+        raise InvalidInput(f"{SECRET_KEY} is too short ({len(key)} characters); use at least "
+                           f"{MIN_SECRET_KEY_LENGTH}, e.g. the output of: {SECRET_KEY_HINT}", field=SECRET_KEY)
+    return key
 
 
 def _connections(env: Options, name: str, *, example: int) -> int | None:
