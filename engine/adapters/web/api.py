@@ -362,8 +362,8 @@ def advance(request: Request, body: AdvanceRequest, number: str = _NUMBER, staff
         case = application.commands.advance(number, body.trigger, staff.username, body.input, comment=body.comment,
                                             expect_version=expected, idempotency_key=idempotency_key)
     except Conflict as exc:
-        if expected is not None and "someone changed it first" in exc.message:
-            raise _PreconditionFailed(exc.message) from exc
+        if expected is not None and exc.field == "version":
+            raise _PreconditionFailed(exc.message, field="version", value=exc.value) from exc
         raise
     return _case_answer(application.queries.view_of(case, staff.username))
 
