@@ -194,3 +194,14 @@ def test_the_openapi_document_describes_only_the_api(web: Web) -> None:
     advance = document["paths"]["/api/v1/cases/{number}/advance"]["post"]
     assert {"400", "401", "403", "404", "409", "412", "422"} <= set(advance["responses"])
     assert PROBLEM in advance["responses"]["409"]["content"]
+
+
+def test_the_personal_data_check_finds_a_leak(web: Web) -> None:
+    number = _forwarded(web)
+    shown = web.api("ahmad").get(f"/api/v1/cases/{number}").text  # Kepala Bidang: sees personal data
+    web.seen.append(("dewi", "made up", shown))
+    with pytest.raises(AssertionError, match="personal data shown to members without sees_pii"):
+        web.assert_no_personal_data_leaked()
+    web.seen.pop()
+    masked = web.api("dewi").get(f"/api/v1/cases/{number}").json()
+    assert masked["data"]["nomor_pelapor"] != web.application.queries.show(number, "ahmad")["data"]["nomor_pelapor"]
