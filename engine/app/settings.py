@@ -37,7 +37,14 @@ SCAN_INTERVAL = "TRECKK_SCAN_INTERVAL"
 SIGNING_KEY_FILE = "TRECKK_SIGNING_KEY_FILE"
 """The variable naming the Ed25519 key file that signs the transparency log's checkpoints."""
 
+SECRET_KEY = "TRECKK_SECRET_KEY"
+"""The variable holding the key that signs the web app's session cookies."""
+SECRET_KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+"""A command that prints a good secret key."""
+MIN_SECRET_KEY_LENGTH = 32
+
 DEFAULT_SCAN_INTERVAL = 60.0
+DEFAULT_SESSION_IDLE = timedelta(minutes=30)
 DEFAULT_DELIVERY_INTERVAL = 30.0
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
 DEFAULT_CHECKPOINT_INTERVAL = 3600.0
@@ -78,11 +85,20 @@ class Settings:
     """Where checkpoints are sent as files (``TRECKK_CHECKPOINT_DIR``; None: ``<home>/var/checkpoints``)."""
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     """Seconds between checkpoints written by ``serve`` (``TRECKK_CHECKPOINT_INTERVAL``)."""
+    secret_key: str = ""
+    """The key signing the web app's session cookies (``TRECKK_SECRET_KEY``); empty when not set."""
+    session_idle: timedelta = DEFAULT_SESSION_IDLE
+    """How long a web session lasts without a request before it must log in again."""
 
     @property
     def checkpoint_folder(self) -> Path:
         """The folder checkpoints are written to and read back from."""
         return self.checkpoint_dir or self.home / "var" / "checkpoints"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry the Secure flag: the base URL is https."""
+        return self.base_url.lower().startswith("https://")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -114,6 +130,9 @@ class Settings:
             signing_key_file=_path(env, SIGNING_KEY_FILE, home),
             checkpoint_dir=_path(env, "TRECKK_CHECKPOINT_DIR", home),
             checkpoint_interval=_interval(env, "TRECKK_CHECKPOINT_INTERVAL", DEFAULT_CHECKPOINT_INTERVAL),
+            secret_key=_secret_key(env),
+            session_idle=timedelta(minutes=env.number("TRECKK_SESSION_IDLE_MINUTES",
+                                                      DEFAULT_SESSION_IDLE.total_seconds() / 60, minimum=1)),
         )
 
 
@@ -162,6 +181,14 @@ def _path(env: Options, name: str, home: Path) -> Path | None:
         raise InvalidInput(f"{name} contains a NUL character; give a path", field=name)
     path = Path(raw).expanduser()
     return path if path.is_absolute() else home / path
+
+
+def _secret_key(env: Options) -> str:
+    key = env.text(SECRET_KEY)
+    if key and len(key) < MIN_SECRET_KEY_LENGTH:
+        raise InvalidInput(f"{SECRET_KEY} is too short ({len(key)} characters); use at least "
+                           f"{MIN_SECRET_KEY_LENGTH}, e.g. the output of: {SECRET_KEY_HINT}", field=SECRET_KEY)
+    return key
 
 
 def _connections(env: Options, name: str, *, example: int) -> int | None:
