@@ -69,6 +69,15 @@ class Settings:
     delivery_interval: float = DEFAULT_DELIVERY_INTERVAL
     schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE
     delivery: DeliveryPolicy = DeliveryPolicy()
+    attachment_dir: Path | None = None
+    """Where uploaded photos are kept (``TRECKK_ATTACHMENT_DIR``); None: ``<home>/var/attachments``."""
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    """The largest upload accepted, in bytes (``TRECKK_ATTACHMENT_MAX_BYTES``)."""
+
+    @property
+    def attachment_folder(self) -> Path:
+        """The attachment folder in effect (outside any folder the web app serves)."""
+        return self.attachment_dir if self.attachment_dir is not None else self.home / "var" / "attachments"
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +106,9 @@ class Settings:
             schedule_grace=timedelta(seconds=env.number("TRECKK_SCHEDULE_GRACE",
                                                         DEFAULT_SCHEDULE_GRACE.total_seconds())),
             delivery=_delivery_policy(env),
+            attachment_dir=Path(env.get("TRECKK_ATTACHMENT_DIR")).resolve() if env.get("TRECKK_ATTACHMENT_DIR")
+            else None,
+            attachment_max_bytes=int(env.number("TRECKK_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, minimum=1)),
         )
 
 

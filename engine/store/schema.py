@@ -244,6 +244,25 @@ class Notice(Base):
     sent_at: Mapped[datetime | None]
 
 
+class Attachment(Base):
+    """A stored upload (a photo of a ``references`` field), keyed by the SHA-256 of its bytes.
+
+    The bytes live content-addressed in the attachment folder; a case refers to one by
+    ``<digest>.<extension>`` in its data.
+    """
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    media_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    original_name: Mapped[str | None] = mapped_column(String(255))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime]
+
+
 # Core tables behind the models, typed as Table for insert()/update()/select().
 cases = cast(Table, Case.__table__)
 events = cast(Table, Event.__table__)
@@ -254,3 +273,4 @@ case_numbers = cast(Table, CaseNumber.__table__)
 escalations = cast(Table, Escalation.__table__)
 schedule_runs = cast(Table, ScheduleRun.__table__)
 notices = cast(Table, Notice.__table__)
+attachments = cast(Table, Attachment.__table__)
