@@ -1,0 +1,151 @@
+"""What the page modules share: the application of a request, rendering, times on the workflow's
+clock, the attachment store, and the one function the inbox reads its page through."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from engine.app.assembly import Application
+from engine.app.attachments import Attachments
+from engine.app.queries import Queries
+from engine.core import localtime
+from engine.definition.model import WorkflowDefinition
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+PAGE_SIZE = 50
+
+
+def application(request: Request) -> Application:
+    found: Application = request.app.state.application
+    return found
+
+
+def attachments(request: Request) -> Attachments:
+    """The application's attachment store (made once per app, from its settings)."""
+    state = request.app.state
+    store: Attachments | None = getattr(state, "attachments", None)
+    if store is None:
+        app = application(request)
+        store = Attachments(app.queries, app.settings.attachment_folder, app.settings.attachment_max_bytes)
+        state.attachments = store
+    return store
+
+
+def local_time(value: str | datetime | None, zone: str) -> str:
+    """``Senin, 30 November 2026 pukul 08.00 WITA`` for an ISO text or a datetime; ``-`` for none."""
+    if value is None or value == "":
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return localtime.long_datetime_in(moment, zone)
+
+
+def short_time(value: str | datetime | None, zone: str) -> str:
+    """``30/11 08.00`` on the workflow's clock, for lists."""
+    if value is None or value == "":
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = localtime.to_local(moment, zone)
+    return f"{local.day:02d}/{local.month:02d} {local.hour:02d}.{local.minute:02d}"
+
+
+def countdown(deadline: dict[str, Any] | None, now: datetime) -> str:
+    """``terlambat 2 jam`` or ``sisa 45 menit`` for a case's deadline view; empty when it has none."""
+    if not deadline:
+        return ""
+    if deadline["overdue"]:
+        return f"terlambat {deadline['overdue_text']}"
+    left = (datetime.fromisoformat(deadline["due_at"]) - now).total_seconds() / 60
+    return f"sisa {localtime.span(max(1, math.ceil(left)))}"
+
+
+def _environment() -> Environment:
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                              trim_blocks=True, lstrip_blocks=True)
+    environment.filters["waktu"] = local_time
+    environment.filters["waktu_singkat"] = short_time
+    return environment
+
+
+_ENVIRONMENT = _environment()
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
+    """A page from ``templates/pages/<template>`` with the request's common context."""
+    page = _ENVIRONMENT.get_template(f"pages/{template}")
+    shared = {"request": request, **getattr(request.state, "template_context", {})}
+    return HTMLResponse(page.render({**shared, **context}), status_code=status)
+
+
+def inbox_page(queries: Queries, viewer_name: str, *, state: str | None = None, scope: str | None = None,
+               category: str | None = None, overdue: bool | None = None, search: str | None = None,
+               after: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
+    """One page of the viewer's inbox: ``{"cases", "next", "counts": {"semua", "terlambat", "by_state"}}``.
+
+    The one place the inbox page reads through. It uses ``Queries.inbox_page`` where the
+    application has it (filters, search and the cursor in the database); otherwise it filters
+    ``Queries.inbox`` here, the cursor being the position in the ordered list.
+    """
+    paged = getattr(queries, "inbox_page", None)
+    if paged is not None:
+        found: dict[str, Any] = paged(viewer_name, state=state, scope=scope, category=category, overdue=overdue,
+                                      search=search, after=after, limit=limit)
+        return found
+    rows = queries.inbox(viewer_name)
+    rows.sort(key=_urgency)
+    counts = {"semua": len(rows), "terlambat": sum(1 for r in rows if _late(r)),
+              "by_state": _count_states(rows)}
+    categories = {w: category_field(queries.definition(w)) for w in {row["workflow"] for row in rows}}
+    wanted = [row for row in rows if _matches(row, state, scope, (categories[row["workflow"]], category) if category else None,
+                                              overdue, search)]
+    start = int(after) if after and after.isdigit() else 0
+    chunk = wanted[start:start + limit]
+    following = str(start + limit) if start + limit < len(wanted) else None
+    return {"cases": chunk, "next": following, "counts": counts}
+
+
+def _late(row: dict[str, Any]) -> bool:
+    return bool(row.get("deadline") and row["deadline"]["overdue"])
+
+
+def _urgency(row: dict[str, Any]) -> tuple[int, str, str]:
+    """Overdue first, then the nearest deadline, cases without one last."""
+    deadline = row.get("deadline")
+    due = deadline["due_at"] if deadline else ""
+    return (0 if _late(row) else 1 if deadline else 2, due or "~", row["number"])
+
+
+def _count_states(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for row in rows:
+        counted[row["state"]] = counted.get(row["state"], 0) + 1
+    return counted
+
+
+def category_field(definition: WorkflowDefinition) -> str | None:
+    """The field a case's category is read from: the first report breakdown that is not the scope field."""
+    return next((name for name in definition.reports.breakdowns if name != definition.scope_field), None)
+
+
+def _matches(row: dict[str, Any], state: str | None, scope: str | None, category: tuple[str | None, str] | None,
+             overdue: bool | None, search: str | None) -> bool:
+    if state and row["state"] != state:
+        return False
+    if scope and row.get("scope") != scope:
+        return False
+    if category and (category[0] is None or row.get(category[0]) != category[1]):
+        return False
+    if overdue is not None and _late(row) != overdue:
+        return False
+    if search:
+        needle = search.casefold().strip()
+        if needle not in row["number"].casefold() and not any(
+                needle in str(value).casefold() for value in row.get("data", {}).values()):
+            return False
+    return True
