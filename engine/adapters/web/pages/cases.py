@@ -45,7 +45,7 @@ def action_form(definition: WorkflowDefinition, view: dict[str, Any], transition
                 error: str | None = None, carried: dict[str, list[str]] | None = None,
                 comment: str = "", key: str | None = None) -> forms.Form:
     fields = forms.form_fields(definition, transition.inputs, requires=transition.requires, current=view["data"],
-                               typed=typed, errors=errors)
+                               typed=typed, errors=errors, form=transition.trigger)
     for made in fields:
         made.carried = (carried or {}).get(made.name, [])
     return forms.Form(
@@ -93,7 +93,7 @@ def page_context(request: Request, staff: StaffMember, number: str, *, failed: f
                 continue
             shown = (MASK if value == MASK else f"{len(value)} foto" if known.type == "references"
                      and isinstance(value, list) else display_value(known, value, zone))
-            changes.append({"label": spec.label, "value": shown})
+            changes.append({"label": known.label, "value": shown})
         timeline.append({
             "at": event["at"], "actor": names.get(event["actor"], event["actor"]),
             "role": definition.roles.label(event["role"]),

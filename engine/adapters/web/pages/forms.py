@@ -46,10 +46,12 @@ class FormField:
     hint: str = ""
     carried: list[str] = field(default_factory=list)
     """For file fields: references already uploaded with an earlier try of the same form."""
+    form: str = ""
+    """The action of the form the field belongs to: ids stay unique with several forms on one page."""
 
     @property
     def html_id(self) -> str:
-        return f"f-{self.name}"
+        return f"f-{self.form}-{self.name}" if self.form else f"f-{self.name}"
 
 
 @dataclass(slots=True)
@@ -99,7 +101,7 @@ def needed(inputs: Sequence[InputSpec], requires: Sequence[str], current: Mappin
 
 def form_fields(definition: WorkflowDefinition, inputs: Sequence[InputSpec], *, requires: Sequence[str] = (),
                 current: Mapping[str, Any] | None = None, typed: Mapping[str, str] | None = None,
-                errors: Mapping[str, str] | None = None) -> list[FormField]:
+                errors: Mapping[str, str] | None = None, form: str = "") -> list[FormField]:
     """The fields of a form for ``inputs``: prefilled from what was ``typed`` (a retry) or the case's
     ``current`` values (what an optional input would change), with the ``errors`` by field."""
     current = current or {}
@@ -124,7 +126,7 @@ def form_fields(definition: WorkflowDefinition, inputs: Sequence[InputSpec], *, 
             name=spec.field, label=field_spec.label, widget=widget, required=spec.field in must,
             max_length=field_spec.max_length,
             choices=list(field_spec.choices.items()), value=value if widget != "file" else "",
-            error=errors.get(spec.field), hint=hint))
+            error=errors.get(spec.field), hint=hint, form=form))
     return made
 
 
