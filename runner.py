@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "engine.adapters.cli.escalation_cmd",
     "engine.adapters.cli.notices_cmd",
     "engine.adapters.cli.demo_cmd",
+    "engine.adapters.cli.web_cmd",
 )
 
 

@@ -1,6 +1,6 @@
 """The one place the application is put together: ``build(settings)``.
 
-Every adapter (the command line, the scheduler, later the web app) gets its database, clock,
+Every adapter (the command line, the scheduler, the web app) gets its database, clock,
 channels, commands and queries from here, so each is wired the same way from the same settings.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from engine.app.commands import Commands
+from engine.app.credentials import Credentials
 from engine.app.queries import Queries
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
@@ -31,6 +32,8 @@ class Application:
     """Opens the configured channels for one delivery run (the caller closes them)."""
     commands: Commands
     queries: Queries
+    credentials: Credentials
+    """Passwords, logins and API tokens (the web app's and the API's doors)."""
 
     def close(self) -> None:
         """Close the database's pooled and kept connections."""
@@ -56,4 +59,4 @@ def build(settings: Settings, *, clock: Clock | None = None, create_database: bo
     routing = Routing(settings.channel_preference, frozenset(settings.channels))
     commands = Commands(database, clock, settings.home, routing=routing, base_url=settings.base_url,
                         channels=channels, delivery=settings.delivery)
-    return Application(settings, database, clock, channels, commands, Queries(commands))
+    return Application(settings, database, clock, channels, commands, Queries(commands), Credentials(commands))

@@ -35,7 +35,14 @@ DB_POOL_SIZE = "TRECKK_DB_POOL_SIZE"
 SCAN_INTERVAL = "TRECKK_SCAN_INTERVAL"
 """The variable for the seconds between escalation scans (``serve --scan-interval`` overrides it)."""
 
+SECRET_KEY = "TRECKK_SECRET_KEY"
+"""The variable holding the key that signs the web app's session cookies."""
+SECRET_KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+"""A command that prints a good secret key."""
+MIN_SECRET_KEY_LENGTH = 32
+
 DEFAULT_SCAN_INTERVAL = 60.0
+DEFAULT_SESSION_IDLE = timedelta(minutes=30)
 DEFAULT_DELIVERY_INTERVAL = 30.0
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
 
@@ -74,10 +81,20 @@ class Settings:
     attachment_max_bytes: int = 5 * 1024 * 1024
     """The largest upload accepted, in bytes (``TRECKK_ATTACHMENT_MAX_BYTES``)."""
 
+    secret_key: str = ""
+    """The key signing the web app's session cookies (``TRECKK_SECRET_KEY``); empty when not set."""
+    session_idle: timedelta = DEFAULT_SESSION_IDLE
+    """How long a web session lasts without a request before it must log in again."""
+
     @property
     def attachment_folder(self) -> Path:
         """The attachment folder in effect (outside any folder the web app serves)."""
         return self.attachment_dir if self.attachment_dir is not None else self.home / "var" / "attachments"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry the Secure flag: the base URL is https."""
+        return self.base_url.lower().startswith("https://")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +126,9 @@ class Settings:
             attachment_dir=Path(env.get("TRECKK_ATTACHMENT_DIR")).resolve() if env.get("TRECKK_ATTACHMENT_DIR")
             else None,
             attachment_max_bytes=int(env.number("TRECKK_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, minimum=1)),
+            secret_key=_secret_key(env),
+            session_idle=timedelta(minutes=env.number("TRECKK_SESSION_IDLE_MINUTES",
+                                                      DEFAULT_SESSION_IDLE.total_seconds() / 60, minimum=1)),
         )
 
 
@@ -146,6 +166,14 @@ def _preference(env: Options, name: str, known: tuple[str, ...], fallback: str) 
             raise InvalidInput(f"{name} names unknown channel {channel!r}; allowed: {', '.join(known)}",
                                field=name, value=channel, accepted=known)
     return preference or (fallback,)
+
+
+def _secret_key(env: Options) -> str:
+    key = env.text(SECRET_KEY)
+    if key and len(key) < MIN_SECRET_KEY_LENGTH:
+        raise InvalidInput(f"{SECRET_KEY} is too short ({len(key)} characters); use at least "
+                           f"{MIN_SECRET_KEY_LENGTH}, e.g. the output of: {SECRET_KEY_HINT}", field=SECRET_KEY)
+    return key
 
 
 def _connections(env: Options, name: str, *, example: int) -> int | None:

@@ -263,6 +263,42 @@ class Attachment(Base):
     uploaded_at: Mapped[datetime]
 
 
+class StaffPassword(Base):
+    """A staff member's password for the web app, as an argon2id hash (never the password)."""
+
+    __tablename__ = "staff_passwords"
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    changed_at: Mapped[datetime]
+
+
+class LoginEvent(Base):
+    """One login, failed login, refusal while locked, or logout: the record the lockout counts on."""
+
+    __tablename__ = "login_events"
+    __table_args__ = (Index("ix_login_events_username_at", "username", "at"),
+                      Index("ix_login_events_address_at", "address", "at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    username: Mapped[str] = mapped_column(String(64))
+    """The name typed in (it may belong to nobody)."""
+    address: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    """``ok``, ``wrong_password``, ``unknown_user``, ``disabled``, ``locked`` or ``logout``."""
+
+
+class ApiToken(Base):
+    """A bearer token of one staff member for the JSON API, kept as the SHA-256 of the token."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
 # Core tables behind the models, typed as Table for insert()/update()/select().
 cases = cast(Table, Case.__table__)
 events = cast(Table, Event.__table__)
@@ -274,3 +310,6 @@ escalations = cast(Table, Escalation.__table__)
 schedule_runs = cast(Table, ScheduleRun.__table__)
 notices = cast(Table, Notice.__table__)
 attachments = cast(Table, Attachment.__table__)
+staff_passwords = cast(Table, StaffPassword.__table__)
+login_events = cast(Table, LoginEvent.__table__)
+api_tokens = cast(Table, ApiToken.__table__)

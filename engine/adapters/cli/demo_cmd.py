@@ -19,6 +19,11 @@ def register(commands: Any) -> None:
     p = commands.add_parser("demo", parents=[common], help="play a day of TRECKK on a throwaway database")
     p.add_argument("--keep", metavar="DIR", type=Path, help="keep the database and outbox in DIR")
     p.add_argument("--quiet-notices", action="store_true", help="list notices without their full text")
+    p.add_argument("--web", action="store_true",
+                   help="then run the web app on the demo's data and print the demo users and passwords")
+    from engine.adapters.cli.web_cmd import address_options
+
+    address_options(p)
     p.set_defaults(handler=demo)
 
     p = commands.add_parser("simulate", parents=[common],
@@ -65,6 +70,14 @@ def demo(ctx: Context) -> int:
         for stale in ("treckk.db", "treckk.db-wal", "treckk.db-shm"):
             (workdir / stale).unlink(missing_ok=True)
         shutil.rmtree(workdir / "outbox", ignore_errors=True)
+    if ctx.args.web:
+        from engine.adapters.cli.web_cmd import demo_web
+
+        try:
+            return demo_web(ctx, _demo_scenario(ctx.home), workdir)
+        finally:
+            if keep is None:
+                shutil.rmtree(workdir, ignore_errors=True)
     transcript: list[dict[str, Any]] = []
     try:
         story = _demo_scenario(ctx.home)

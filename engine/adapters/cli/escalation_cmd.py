@@ -28,6 +28,10 @@ def register(commands: Any) -> None:
                    help=f"seconds between escalation scans (default: {SCAN_INTERVAL} or {DEFAULT_SCAN_INTERVAL:g})")
     p.add_argument("--once", action="store_true",
                    help="catch up once (escalations, missed schedule runs, delivery) and exit")
+    p.add_argument("--web", action="store_true", help="run the staff web app in the same process")
+    from engine.adapters.cli.web_cmd import address_options
+
+    address_options(p)
     p.set_defaults(handler=serve)
 
 
@@ -78,7 +82,21 @@ def serve(ctx: Context) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result: CatchUp = run(ctx.application, scan_interval=interval, once=ctx.args.once)
+    web = None
+    if ctx.args.web and not ctx.args.once:
+        from engine.adapters.cli.web_cmd import check_port
+        from engine.adapters.web.app import create_app, secret_key_of
+        from engine.adapters.web.server import start_in_thread
+
+        check_port(ctx.args.port)
+        secret_key_of(ctx.settings, demo=False)
+        web = start_in_thread(create_app(ctx.application), ctx.args.host, ctx.args.port)
+        ctx.note(f"TRECKK web berjalan di {web.url}/")
+    try:
+        result: CatchUp = run(ctx.application, scan_interval=interval, once=ctx.args.once)
+    finally:
+        if web is not None:
+            web.stop()
     if ctx.args.once:
         summary = {
             "escalations": _fired_json(result.escalations),

@@ -47,6 +47,14 @@ def register(commands: Any) -> None:
     p = sub.add_parser("enable", parents=[common], help="enable a disabled staff member again")
     p.add_argument("username")
     p.set_defaults(handler=enable)
+    p = sub.add_parser("passwd", parents=[common],
+                       help="set a staff member's web password (asked twice, or read from standard input)")
+    p.add_argument("username")
+    p.set_defaults(handler=passwd)
+    p = sub.add_parser("logins", parents=[common], help="the login record: logins, failures, lockouts, logouts")
+    p.add_argument("username", nargs="?", help="only this username")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="newest N rows (default 50)")
+    p.set_defaults(handler=logins)
 
 
 def _text(member: dict[str, Any]) -> str:
@@ -88,4 +96,37 @@ def disable(ctx: Context) -> int:
 def enable(ctx: Context) -> int:
     ctx.engine.set_staff_active(ctx.args.username, True)
     ctx.emit({"username": ctx.args.username, "active": True}, lambda r: f"{r['username']} enabled")
+    return 0
+
+
+def _read_password() -> str:
+    """The new password: asked twice on a terminal, else the first line of standard input."""
+    import getpass
+    import sys
+
+    from engine.errors import InvalidInput
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Kata sandi baru: ")
+    if getpass.getpass("Ulangi kata sandi baru: ") != first:
+        raise InvalidInput("the two passwords differ; nothing was changed", field="password")
+    return first
+
+
+def passwd(ctx: Context) -> int:
+    ctx.application.credentials.set_password(ctx.args.username, _read_password())
+    ctx.emit({"username": ctx.args.username, "password_set": True},
+             lambda r: f"kata sandi {r['username']} disimpan")
+    return 0
+
+
+def logins(ctx: Context) -> int:
+    from engine.errors import InvalidInput
+
+    if ctx.args.limit < 1:
+        raise InvalidInput(f"--limit {ctx.args.limit} is too small; give 1 or more", field="limit")
+    rows = ctx.application.credentials.login_records(ctx.args.username, ctx.args.limit)
+    ctx.emit(rows, lambda found: "\n".join(f"{r['at'][:19]}  {r['username']:<16} {r['address']:<20} {r['outcome']}"
+                                           for r in found) or "(belum ada catatan masuk)")
     return 0

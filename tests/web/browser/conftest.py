@@ -90,9 +90,6 @@ def axe_problems(page: Any) -> list[str]:
             for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
 
 
-PASSWORD = "kata-sandi-uji-123"
-
-
 class Site:
     """The app served on a loopback port, and how a person logs in to it in a browser."""
 
@@ -101,61 +98,29 @@ class Site:
         self.application = application
 
     def login(self, page: Any, username: str) -> None:
+        from tests.web.conftest import PASSWORDS
+
         page.goto(self.url + "/login")
         page.get_by_label("Nama pengguna").fill(username)
-        page.get_by_label("Kata sandi").fill(PASSWORD)
+        page.get_by_label("Kata sandi").fill(PASSWORDS[username])
         page.get_by_role("button", name="Masuk").click()
         page.wait_for_url(lambda url: "/login" not in url)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    """The web app on uvicorn in a thread, on a fresh SQLite database with the TRECKK staff and a fixed clock."""
+    """The web app (``tests/web/conftest.py``'s seeded application) on a loopback port, on SQLite only:
+    the browser drives pages, the backends are covered by the HTTP tests."""
     require_browser()
-    import threading
-
-    import uvicorn
-
     from engine.adapters.web.app import create_app
-    from engine.app.assembly import build
-    from engine.app.settings import Settings
-    from engine.store.migrations import upgrade
-    from tests.conftest import STAFF, FakeClock
+    from engine.adapters.web.server import start_in_thread
+    from tests.conftest import FakeClock
+    from tests.web.conftest import seeded_application
 
-    clock = FakeClock()
-    settings = Settings.from_environment({
-        "TRECKK_HOME": str(ROOT), "TRECKK_DATABASE_URL": f"sqlite:///{tmp_path / 'treckk.db'}",
-        "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox"), "TRECKK_ATTACHMENT_DIR": str(tmp_path / "lampiran"),
-        "TRECKK_SECRET_KEY": "uji-" + "k" * 40})
-    application = build(settings, clock=clock)
-    upgrade(application.database)
-    application.commands.deploy(ROOT / "workflows" / "treckk.yaml", None)
-    for username, name, roles, kecamatan, phone, email in STAFF:
-        application.commands.add_staff(username, name, roles, kecamatan, phone, email)
-        set_password = getattr(getattr(application, "credentials", None), "set_password", None)
-        if set_password is not None:
-            set_password(username, PASSWORD)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(application, settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the web app did not start")
-        threading.Event().wait(0.01)
+    application = seeded_application(f"sqlite:///{tmp_path / 'treckk.db'}", FakeClock(), tmp_path)
+    server = start_in_thread(create_app(application))
     try:
-        yield Site(f"http://127.0.0.1:{port}", application)
+        yield Site(server.url, application)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()
         application.close()

@@ -2,7 +2,7 @@
 
 Admin La-Lisa records a complaint with a photo and forwards it; the Kepala Bidang orders
 verification; the Paringin team reports; the Kepala Bidang assigns; the team starts, handles and
-reports with a photo; the Kepala Bidang approves. The Juai team sees none of it, by URL either.
+reports with a photo; the Kepala Bidang approves. The Halong team sees none of it, by URL either.
 Every staff page met is checked with axe-core (no serious or critical violation) and kept as a
 screenshot under test-artifacts/browser/.
 """
@@ -94,7 +94,7 @@ def test_a_complaint_moves_from_intake_to_approval_by_clicking(browser: Any, sit
     complaint_photo = photo(tmp_path, "aduan.jpg", (180, 40, 40))
     result_photo = photo(tmp_path, "hasil.jpg", (40, 160, 60))
 
-    walk.as_user("admin")
+    walk.as_user("rina")
     page.get_by_role("link", name=re.compile("Catat aduan baru")).click()
     walk.check("catat-kosong")
     form = page.locator("form.aksi")
@@ -119,7 +119,7 @@ def test_a_complaint_moves_from_intake_to_approval_by_clicking(browser: Any, sit
     walk.act("Teruskan kepada Kepala Bidang")
     assert walk.state() == "Ditelaah Kepala Bidang"
 
-    walk.as_user("kabid")
+    walk.as_user("ahmad")
     walk.open_case(number)
     assert "Siti Rahmah" in page.locator("main").inner_text()  # the Kabid may read personal data
     walk.act("Perintahkan verifikasi lapangan", {"Instruksi tugas": "Periksa lapak di depan pasar."})
@@ -133,7 +133,7 @@ def test_a_complaint_moves_from_intake_to_approval_by_clicking(browser: Any, sit
              yes=("Laporan terbukti benar",))
     assert walk.state() == "Ditelaah Kepala Bidang"
 
-    walk.as_user("kabid")
+    walk.as_user("ahmad")
     walk.open_case(number)
     walk.act("Tugaskan tim (surat perintah tugas)", {"Instruksi tugas": "Tertibkan lapak dan beri teguran."})
     assert walk.state() == "Tim ditugaskan"
@@ -147,7 +147,7 @@ def test_a_complaint_moves_from_intake_to_approval_by_clicking(browser: Any, sit
     assert walk.state() == "Menunggu pengesahan"
     assert page.locator("ul.foto img").count() == 2
 
-    walk.as_user("kabid")
+    walk.as_user("ahmad")
     walk.open_case(number)
     walk.act("Sahkan hasil penanganan", {"Catatan": "Terima kasih."})
     assert walk.state() == "Selesai"
@@ -155,13 +155,13 @@ def test_a_complaint_moves_from_intake_to_approval_by_clicking(browser: Any, sit
     assert history.count() == 8  # intake and seven moves, newest first
     assert "Sahkan hasil penanganan" in history.first.inner_text()
 
-    # The Juai team sees none of it: not in its inbox, not by the case's URL, not by the photo's.
-    walk.as_user("tim_juai")
+    # The Halong team sees none of it: not in its inbox, not by the case's URL, not by the photo's.
+    walk.as_user("tim_halong")
     assert page.get_by_text(number).count() == 0
     answer = page.goto(f"{site.url}/kasus/{number}")
     assert answer is not None and answer.status == 404
     assert page.get_by_text(number).count() == 0
-    walk.check("juai-kasus-lain")
+    walk.check("halong-kasus-lain")
     answer = page.goto(f"{site.url}{photo_url}")
     assert answer is not None and answer.status == 404
 
@@ -173,11 +173,11 @@ def test_a_form_is_used_with_the_keyboard_alone(browser: Any, site: Site, shots:
     """Tab to the action, open it with Enter, type the reason, Tab to the button and press Enter."""
     from tests.conftest import COMPLAINT
 
-    case = site.application.commands.submit("admin", COMPLAINT)
-    site.application.commands.advance(case.number, "teruskan", "admin")
+    case = site.application.commands.submit("rina", COMPLAINT)
+    site.application.commands.advance(case.number, "teruskan", "rina")
     walk = Walk(browser, site, shots, WIDTHS["phone"])
     page = walk.page
-    walk.as_user("kabid")
+    walk.as_user("ahmad")
     page.goto(f"{site.url}/kasus/{case.number}")
 
     def tab_to(selector: str, limit: int = 80) -> None:

@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from engine.adapters.web import rendering
+from engine.adapters.web.auth import application_of
 from engine.app.assembly import Application
 from engine.app.attachments import Attachments
 from engine.app.queries import Queries
 from engine.core import localtime
 from engine.definition.model import WorkflowDefinition
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PAGE_SIZE = 50
 
 
 def application(request: Request) -> Application:
-    found: Application = request.app.state.application
-    return found
+    return application_of(request)
 
 
 def attachments(request: Request) -> Attachments:
@@ -38,23 +36,6 @@ def attachments(request: Request) -> Attachments:
     return store
 
 
-def local_time(value: str | datetime | None, zone: str) -> str:
-    """``Senin, 30 November 2026 pukul 08.00 WITA`` for an ISO text or a datetime; ``-`` for none."""
-    if value is None or value == "":
-        return "-"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return localtime.long_datetime_in(moment, zone)
-
-
-def short_time(value: str | datetime | None, zone: str) -> str:
-    """``30/11 08.00`` on the workflow's clock, for lists."""
-    if value is None or value == "":
-        return "-"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = localtime.to_local(moment, zone)
-    return f"{local.day:02d}/{local.month:02d} {local.hour:02d}.{local.minute:02d}"
-
-
 def countdown(deadline: dict[str, Any] | None, now: datetime) -> str:
     """``terlambat 2 jam`` or ``sisa 45 menit`` for a case's deadline view; empty when it has none."""
     if not deadline:
@@ -65,22 +46,9 @@ def countdown(deadline: dict[str, Any] | None, now: datetime) -> str:
     return f"sisa {localtime.span(max(1, math.ceil(left)))}"
 
 
-def _environment() -> Environment:
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
-                              trim_blocks=True, lstrip_blocks=True)
-    environment.filters["waktu"] = local_time
-    environment.filters["waktu_singkat"] = short_time
-    return environment
-
-
-_ENVIRONMENT = _environment()
-
-
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
-    """A page from ``templates/pages/<template>`` with the request's common context."""
-    page = _ENVIRONMENT.get_template(f"pages/{template}")
-    shared = {"request": request, **getattr(request.state, "template_context", {})}
-    return HTMLResponse(page.render({**shared, **context}), status_code=status)
+    """A page from ``templates/pages/<template>``, through the web app's one environment (staff, CSRF token)."""
+    return rendering.render(request, f"pages/{template}", context, status_code=status)
 
 
 def inbox_page(queries: Queries, viewer_name: str, *, state: str | None = None, scope: str | None = None,

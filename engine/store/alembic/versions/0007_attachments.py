@@ -1,7 +1,7 @@
 """Attachments: the photos staff upload for a case's ``references`` fields.
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 Create Date: 2026-12-01
 
 One row per stored file, keyed by the SHA-256 of its (re-encoded) bytes: the media type sniffed
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,173 @@
+"""``create_app``: the web app assembled from an application and its settings.
+
+One FastAPI app serves the pages (Jinja, Bahasa Indonesia), ``/static`` and the JSON API under
+``/api/v1`` (its own OpenAPI document at ``/api/v1/openapi.json``). Errors are turned into answers
+here, in one place: problem details under ``/api/``, a page (or a redirect to the login) elsewhere.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.adapters.web import api, login, pages
+from engine.adapters.web.auth import API_PREFIX, SESSION_COOKIE, CsrfRejected, LoginRequired, current_staff
+from engine.adapters.web.rendering import render
+from engine.app.assembly import Application
+from engine.app.settings import SECRET_KEY, SECRET_KEY_HINT, Settings
+from engine.errors import InvalidInput, TreckkError
+
+STATIC = Path(__file__).resolve().parent / "static"
+SESSION_MAX_AGE = 14 * 24 * 3600
+"""The longest a session cookie is accepted at all, in seconds (the idle timeout is usually first)."""
+
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org "
+                           "https://*.tile.openstreetmap.org; style-src 'self'; script-src 'self'; "
+                           "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+)
+
+PAGE_TITLES = {400: "Permintaan tidak dapat dibaca", 401: "Perlu masuk", 403: "Tidak diizinkan",
+               404: "Tidak ditemukan", 405: "Cara permintaan tidak didukung", 409: "Tidak dapat dilakukan",
+               422: "Isian belum benar", 429: "Terlalu banyak percobaan", 503: "Layanan sedang tidak tersedia"}
+CSRF_MESSAGE = ("Permintaan ditolak karena token keamanan formulir tidak ada atau tidak cocok. "
+                "Muat ulang halaman lalu coba lagi.")
+
+
+class SecurityHeaders:
+    """Adds the headers that stop sniffing, framing and foreign scripts to every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((name, value) for name, value in SECURITY_HEADERS if name not in present)]
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def secret_key_of(settings: Settings, *, demo: bool) -> str:
+    """The key signing sessions; the demo makes a throwaway one, anything else must be given one."""
+    if settings.secret_key:
+        return settings.secret_key
+    if demo:
+        return secrets.token_urlsafe(32)
+    raise InvalidInput(f"the web app needs {SECRET_KEY} to sign its session cookies; make one with "
+                       f"{SECRET_KEY_HINT} and set it: export {SECRET_KEY}=<that text>", field=SECRET_KEY,
+                       hint=SECRET_KEY_HINT)
+
+
+def create_app(application: Application, settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
+    """The web app on ``application`` (``settings`` default to the application's own).
+
+    Refuses (InvalidInput naming the secret-key setting) to start without a secret key, except
+    with ``demo``. Session cookies are HttpOnly, SameSite=Lax, and Secure when the base URL is https.
+    """
+    settings = settings or application.settings
+    key = secret_key_of(settings, demo=demo)
+    app = FastAPI(title="TRECKK", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.application = application
+    app.state.demo = demo
+    app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE,
+                       same_site="lax", https_only=settings.secure_cookies)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(login.router)
+    app.include_router(api.router)
+    for router in pages.routers():
+        app.include_router(router)
+    app.add_api_route("/", _home, include_in_schema=False)
+    _install_error_answers(app)
+    return app
+
+
+def _home(request: Request) -> Response:
+    """The placeholder home page (the inbox of ``pages`` takes ``/`` when it is mounted)."""
+    return render(request, "home.html", {"staff": current_staff(request)})
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _page_error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return render(request, "error.html", {"title": PAGE_TITLES.get(status, "Terjadi kesalahan"),
+                                          "message": message}, status_code=status, headers=headers)
+
+
+def _install_error_answers(app: FastAPI) -> None:
+    async def login_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        if _is_api(request):
+            return api.problem(401, "Unauthorized", exc.reason, headers={"WWW-Authenticate": "Bearer"})
+        target = "/login?alasan=idle" if exc.reason == "idle" else "/login"
+        if request.method == "GET" and request.url.path not in ("/", "/login"):
+            from urllib.parse import quote
+
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            target += ("&" if "?" in target else "?") + "next=" + quote(path, safe="")
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    async def csrf_rejected(request: Request, exc: Exception) -> Response:
+        if _is_api(request):
+            return api.problem(403, "Forbidden", "the CSRF token is missing or wrong")
+        return _page_error(request, 403, CSRF_MESSAGE)
+
+    async def treckk_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TreckkError)
+        if _is_api(request):
+            return api.error_problem(exc)
+        return _page_error(request, exc.http_status, exc.message)
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if _is_api(request):
+            return api.validation_problem(exc)
+        return _page_error(request, 422, "Isian permintaan tidak dapat dibaca.")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        headers: dict[str, Any] = dict(exc.headers or {})
+        if _is_api(request):
+            return api.problem(exc.status_code, _reason(exc.status_code), str(exc.detail), headers=headers)
+        message = "Halaman ini tidak ada." if exc.status_code == 404 else str(exc.detail)
+        return _page_error(request, exc.status_code, message, headers)
+
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(CsrfRejected, csrf_rejected)
+    app.add_exception_handler(TreckkError, treckk_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
