@@ -167,10 +167,12 @@ def read_values(definition: WorkflowDefinition, inputs: Sequence[InputSpec], for
                 errors[spec.field] = "Wajib diisi."
             continue
         try:
-            field_values.parse_value(field_spec, raw, definition.timezone)
+            parsed = field_values.parse_value(field_spec, raw, definition.timezone)
         except InvalidInput:
             errors[spec.field] = problem_text(field_spec, raw)
             continue
+        if not spec.required and spec.field in current and parsed == current[spec.field]:
+            continue  # an optional field left as the case holds it: not a change, not in the history
         values[spec.field] = raw
     return values, errors
 
