@@ -5,7 +5,8 @@ One run:
 1. seeds an SQLite file with ``--cases`` cases (default 100,000: most closed, thousands waiting in
    ``ditelaah`` and ``verifikasi`` across the eight kecamatan) and the staff the load logs in as;
 2. starts the web app (``create_app`` on uvicorn, one process) on a free 127.0.0.1 port;
-3. runs locust headless, bounded (``--users`` simulated staff, ``--duration``): each logs in through the
+3. runs locust headless, bounded (``--users`` simulated staff, ``--duration``; the statistics are reset once
+   every member has logged in, so the logins of the ramp-up are not in them): each logs in through the
    login form, then loops over inbox → case page → advance (a Kepala Bidang orders verification on a
    case of its own slice; a kecamatan team reports the verification of one of its own), by the forms
    the pages serve (CSRF token, case version, idempotency key);
@@ -43,6 +44,8 @@ SECRET = "bench-secret-key-" + "x" * 40
 KECAMATAN = ("juai", "halong", "awayan", "batu_mandi", "lampihong", "paringin", "paringin_selatan", "tebing_tinggi")
 KATEGORI = ("pkl_tempat_usaha", "bangunan_liar", "reklame_spanduk", "keributan", "ternak_lepas", "fasilitas_umum")
 PLAN_VARIABLE = "TRECKK_BENCH_WEB_PLAN"
+WAIT_VARIABLE = "TRECKK_BENCH_WEB_WAIT"
+"""``MIN,MAX`` seconds a simulated member pauses after each step (reading a page, typing a form)."""
 FLOOR_MOVES = 300
 
 
@@ -172,6 +175,21 @@ def _free_port() -> int:
         return port
 
 
+def _warm(url: str, plan: dict[str, Any]) -> None:
+    """One member logs in and opens the inbox and a case: the server compiles its workflow and templates
+    (about half a second, once per process) before the measured load, as a server in service has."""
+    import httpx
+
+    me = plan["users"][0]
+    with httpx.Client(base_url=url, timeout=60) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        client.post("/login", data={"username": me["username"], "password": plan["password"],
+                                    "csrf_token": token.group(1) if token else ""})
+        client.get("/")
+        client.get(f"/kasus/{plan['floor_cases'][0]}")
+        client.get("/kasus/baru")
+
+
 def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
     import urllib.error
     import urllib.request
@@ -217,7 +235,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 # -- the run --------------------------------------------------------------------------------------
 
-def run(cases: int, users: int, duration: str, spawn_rate: float, keep: Path | None) -> dict[str, Any]:
+def run(cases: int, users: int, duration: str, spawn_rate: float, keep: Path | None, wait: str = "1,3"
+        ) -> dict[str, Any]:
     work = keep or Path(tempfile.mkdtemp(prefix="treckk-web-load-"))
     work.mkdir(parents=True, exist_ok=True)
     database = work / "treckk.db"
@@ -235,11 +254,12 @@ def run(cases: int, users: int, duration: str, spawn_rate: float, keep: Path | N
                               cwd=ROOT)
     try:
         _wait_for(url, server)
+        _warm(url, plan)
         csv_prefix = work / "locust"
         subprocess.run([sys.executable, "-m", "locust", "-f", str(Path(__file__).resolve()), "--headless",
                         "-u", str(users), "-r", str(spawn_rate), "-t", duration, "--host", url,
                         "--csv", str(csv_prefix), "--only-summary", "--stop-timeout", "10"],
-                       cwd=ROOT, env={**os.environ, PLAN_VARIABLE: str(plan_file)}, check=False)
+                       cwd=ROOT, env={**os.environ, PLAN_VARIABLE: str(plan_file), WAIT_VARIABLE: wait}, check=False)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -248,7 +268,7 @@ def run(cases: int, users: int, duration: str, spawn_rate: float, keep: Path | N
     advance = pages.get("advance", {})
     result: dict[str, Any] = {
         "when": datetime.now(timezone.utc).isoformat(), "cases": cases, "users": users, "duration": duration,
-        "spawn_rate": spawn_rate, "seed_s": round(seeded_s, 1), "server": "uvicorn, 1 process, SQLite file",
+        "spawn_rate": spawn_rate, "pause_s": wait, "seed_s": round(seeded_s, 1), "server": "uvicorn, 1 process, SQLite file",
         "pages": pages, "engine_move": floor,
         "advance_http_over_engine_p50": (advance["p50_ms"] / floor["p50_ms"]) if advance and floor["p50_ms"] else None,
     }
@@ -261,6 +281,8 @@ def _read_stats(path: Path) -> dict[str, dict[str, float]]:
     with path.open(newline="") as handle:
         for row in csv.DictReader(handle):
             name = row["Name"] if row["Name"] != "Aggregated" else "all"
+            if row["50%"] == "N/A":
+                continue  # requests made only before the statistics were reset (the logins)
             found[name] = {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
                            "req_per_s": float(row["Requests/s"]), "p50_ms": float(row["50%"]),
                            "p95_ms": float(row["95%"]), "p99_ms": float(row["99%"]),
@@ -270,7 +292,7 @@ def _read_stats(path: Path) -> dict[str, dict[str, float]]:
 
 def table(result: dict[str, Any]) -> str:
     lines = [f"web load: {result['users']} simulated staff for {result['duration']} on {result['cases']:,} cases "
-             f"(seeded in {result['seed_s']} s), {result['server']}",
+             f"(seeded in {result['seed_s']} s), pausing {result['pause_s']} s after each step, {result['server']}",
              "{:<12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8}".format("page", "requests", "failures", "req/s", "p50 ms",
                                                                    "p95 ms", "p99 ms")]
     for name, row in result["pages"].items():
@@ -291,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", default="60s", help="locust's --run-time (e.g. 30s, 2m)")
     parser.add_argument("--spawn-rate", type=float, default=10)
+    parser.add_argument("--pause", default="1,3", help="MIN,MAX seconds each simulated member pauses after a step")
+    parser.add_argument("--label", default="web_load", help="the key the result is merged under in results.json")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (database, plan, locust CSV)")
     parser.add_argument("--no-write", action="store_true", help="do not merge the result into bench/results.json")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
@@ -299,13 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.serve, args.port)
         return 0
-    result = run(args.cases, args.users, args.duration, args.spawn_rate, args.keep)
+    result = run(args.cases, args.users, args.duration, args.spawn_rate, args.keep, args.pause)
     print(table(result))
     if not args.no_write:
         merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        merged["web_load"] = result
+        merged[args.label] = result
         RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
-        print(f"\nmerged into {RESULTS} under web_load")
+        print(f"\nmerged into {RESULTS} under {args.label}")
     return 0
 
 
@@ -314,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 if os.environ.get(PLAN_VARIABLE):
     import itertools
 
-    from locust import HttpUser, between, task
+    from locust import HttpUser, SequentialTaskSet, between, task
 
     _PLAN = json.loads(Path(os.environ[PLAN_VARIABLE]).read_text())
     _NEXT = itertools.count()
@@ -327,10 +351,49 @@ if os.environ.get(PLAN_VARIABLE):
         found = re.search(rf'name="{name}" value="([^"]*)"', html[start:html.find("</form>", start)])
         return found.group(1) if found else None
 
-    class Staff(HttpUser):
-        """One member of staff: logs in, then inbox → case page → advance, with a short pause between."""
+    from gevent.event import Event
 
-        wait_time = between(0.5, 1.5)
+    _LOGGED_IN: list[str] = []
+    _ALL_IN = Event()
+    _WAIT = [float(part) for part in os.environ.get(WAIT_VARIABLE, "1,3").split(",")]
+
+    class Round(SequentialTaskSet):  # type: ignore[misc]
+        """What one member of staff does, a pause after each step: inbox, then a case, then the move."""
+
+        number: str | None = None
+        page = ""
+
+        @task
+        def inbox(self) -> None:
+            self.client.get("/", name="inbox")
+
+        @task
+        def case_page(self) -> None:
+            self.number = next(self.user.cases, None)
+            if self.number is not None:
+                self.page = self.client.get(f"/kasus/{self.number}", name="case page").text
+
+        @task
+        def advance(self) -> None:
+            me, page = self.user.me, self.page
+            trigger = me["trigger"]
+            csrf, version = _CSRF.search(page), _hidden(page, "version", trigger)
+            key = _hidden(page, "idempotency_key", trigger)
+            if self.number is None or not (csrf and version and key):
+                return
+            with self.client.post(f"/kasus/{self.number}/aksi/{trigger}", name="advance", allow_redirects=False,
+                                  data={"csrf_token": csrf.group(1), "version": version, "idempotency_key": key,
+                                        **me["input"]}, catch_response=True) as answer:
+                if answer.status_code != 303:
+                    answer.failure(f"advance answered {answer.status_code}")
+                else:
+                    answer.success()
+
+    class Staff(HttpUser):  # type: ignore[misc]
+        """One member of staff: logs in through the form, then does rounds of inbox → case page → advance."""
+
+        wait_time = between(_WAIT[0], _WAIT[1])
+        tasks = [Round]
 
         def on_start(self) -> None:
             me = _PLAN["users"][next(_NEXT) % len(_PLAN["users"])]
@@ -340,26 +403,13 @@ if os.environ.get(PLAN_VARIABLE):
             token = _CSRF.search(page)
             self.client.post("/login", name="login", allow_redirects=False, data={
                 "username": me["username"], "password": _PLAN["password"], "csrf_token": token.group(1) if token else ""})
-
-        @task
-        def work(self) -> None:
-            self.client.get("/", name="inbox")
-            number = next(self.cases, None)
-            if number is None:
-                return
-            page = self.client.get(f"/kasus/{number}", name="case page").text
-            trigger = self.me["trigger"]
-            csrf, version = _CSRF.search(page), _hidden(page, "version", trigger)
-            key = _hidden(page, "idempotency_key", trigger)
-            if not (csrf and version and key):
-                return
-            with self.client.post(f"/kasus/{number}/aksi/{trigger}", name="advance", allow_redirects=False,
-                                  data={"csrf_token": csrf.group(1), "version": version, "idempotency_key": key,
-                                        **self.me["input"]}, catch_response=True) as answer:
-                if answer.status_code != 303:
-                    answer.failure(f"advance answered {answer.status_code}")
-                else:
-                    answer.success()
+            # Every member waits until all have logged in; the last one clears the statistics, so the
+            # argon2id logins of the ramp-up are not counted in the pages' latencies.
+            _LOGGED_IN.append(me["username"])
+            if len(_LOGGED_IN) >= self.environment.runner.target_user_count:
+                self.environment.runner.stats.reset_all()
+                _ALL_IN.set()
+            _ALL_IN.wait()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class Walk:
         self.shots = shots
         self.width = width
         self.axe: dict[str, list[str]] = {}
+        self.axe_checked: set[str] = set()
 
     def check(self, name: str) -> None:
         self.shots.take(self.page, name)
@@ -51,6 +52,10 @@ class Walk:
 
     def as_user(self, username: str) -> None:
         self.context.clear_cookies()
+        if "login" not in self.axe_checked:
+            self.page.goto(self.site.url + "/login")
+            self.check("login")
+            self.axe_checked.add("login")
         self.site.login(self.page, username)
         self.check(f"{username}-kotak-masuk")
 

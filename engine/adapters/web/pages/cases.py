@@ -66,7 +66,7 @@ def page_context(request: Request, staff: StaffMember, number: str, *, failed: f
     zone = definition.timezone
     history = app.queries.history(number, staff.username)
     notices = app.queries.notices(case=number, viewer_name=staff.username)
-    names = {member["username"]: member["name"] for member in app.queries.staff()}
+    names = common.staff_names(app, {event["actor"] for event in history})
     store = common.attachments(request)
     data_rows = []
     photos = []

@@ -36,6 +36,24 @@ def attachments(request: Request) -> Attachments:
     return store
 
 
+def staff_names(app: Application, usernames: set[str]) -> dict[str, str]:
+    """The names of the staff members ``usernames`` (one read; a disabled or unknown one keeps the username)."""
+    from engine.errors import NotFound, PermissionDenied
+
+    def read(connection: Any) -> dict[str, str]:
+        found = {}
+        for username in usernames:
+            try:
+                member = app.commands.viewer(connection, username)
+            except (NotFound, PermissionDenied):
+                continue
+            if member is not None:
+                found[username] = member.name
+        return found
+
+    return app.database.transaction(read)
+
+
 def countdown(deadline: dict[str, Any] | None, now: datetime) -> str:
     """``terlambat 2 jam`` or ``sisa 45 menit`` for a case's deadline view; empty when it has none."""
     if not deadline:
