@@ -9,7 +9,8 @@ One run:
    every member has logged in, so the logins of the ramp-up are not in them): each logs in through the
    login form, then loops over inbox → case page → advance (a Kepala Bidang orders verification on a
    case of its own slice; a kecamatan team reports the verification of one of its own), by the forms
-   the pages serve (CSRF token, case version, idempotency key);
+   the pages serve (CSRF token, case version, idempotency key); each round also fetches a small static
+   file, the HTTP stack's own floor under the same load;
 4. measures the engine's own move (``Commands.advance`` of the same trigger, in process, on the same
    database file, after the server stopped) as the floor;
 5. prints requests/s and p50/p95/p99 per page, and merges them into bench/results.json under
@@ -151,21 +152,30 @@ def seed(path: Path, count: int, kabid_users: int, team_users: int) -> dict[str,
 
 # -- the server ---------------------------------------------------------------------------------
 
-def serve(database: str, port: int) -> None:
-    """The web app on ``database`` at 127.0.0.1:``port`` (the bench's server process)."""
-    import uvicorn
+DATABASE_VARIABLE = "TRECKK_BENCH_WEB_DATABASE"
 
+
+def app_factory() -> Any:
+    """The web app on the database named by ``TRECKK_BENCH_WEB_DATABASE`` (each server process makes one)."""
     from engine.adapters.web.app import create_app
     from engine.app.assembly import build
     from engine.app.settings import Settings
 
+    database = os.environ[DATABASE_VARIABLE]
+    folder = Path(database).parent
     settings = Settings.from_environment({"TRECKK_HOME": str(ROOT), "TRECKK_DATABASE_URL": f"sqlite:///{database}",
-                                          "TRECKK_SECRET_KEY": SECRET, "TRECKK_OUTBOX_DIR": str(Path(database).parent
-                                                                                                / "outbox"),
-                                          "TRECKK_ATTACHMENT_DIR": str(Path(database).parent / "lampiran")})
-    application = build(settings)
-    uvicorn.run(create_app(application, settings), host="127.0.0.1", port=port, log_level="warning",
-                access_log=False, lifespan="off")
+                                          "TRECKK_SECRET_KEY": SECRET, "TRECKK_OUTBOX_DIR": str(folder / "outbox"),
+                                          "TRECKK_ATTACHMENT_DIR": str(folder / "lampiran")})
+    return create_app(build(settings), settings)
+
+
+def serve(database: str, port: int, workers: int = 1) -> None:
+    """The web app on ``database`` at 127.0.0.1:``port`` in ``workers`` processes (the bench's server)."""
+    import uvicorn
+
+    os.environ[DATABASE_VARIABLE] = database
+    uvicorn.run("bench.web_load:app_factory", factory=True, host="127.0.0.1", port=port, workers=workers,
+                log_level="warning", access_log=False, lifespan="off")
 
 
 def _free_port() -> int:
@@ -181,6 +191,13 @@ def _warm(url: str, plan: dict[str, Any]) -> None:
     import httpx
 
     me = plan["users"][0]
+    for _ in range(6):  # new connections, so each server process is likely to get some
+        _warm_once(url, plan, me)
+
+
+def _warm_once(url: str, plan: dict[str, Any], me: dict[str, Any]) -> None:
+    import httpx
+
     with httpx.Client(base_url=url, timeout=60) as client:
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
         client.post("/login", data={"username": me["username"], "password": plan["password"],
@@ -235,8 +252,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 # -- the run --------------------------------------------------------------------------------------
 
-def run(cases: int, users: int, duration: str, spawn_rate: float, keep: Path | None, wait: str = "1,3"
-        ) -> dict[str, Any]:
+def run(cases: int, users: int, duration: str, spawn_rate: float, keep: Path | None, wait: str = "1,3",
+        workers: int = 1) -> dict[str, Any]:
     work = keep or Path(tempfile.mkdtemp(prefix="treckk-web-load-"))
     work.mkdir(parents=True, exist_ok=True)
     database = work / "treckk.db"
@@ -250,7 +267,8 @@ def run(cases: int, users: int, duration: str, spawn_rate: float, keep: Path | N
     plan_file.write_text(json.dumps(plan))
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "bench.web_load", "--serve", str(database), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "bench.web_load", "--serve", str(database), "--port", str(port),
+                               "--workers", str(workers)],
                               cwd=ROOT)
     try:
         _wait_for(url, server)
@@ -268,7 +286,7 @@ def run(cases: int, users: int, duration: str, spawn_rate: float, keep: Path | N
     advance = pages.get("advance", {})
     result: dict[str, Any] = {
         "when": datetime.now(timezone.utc).isoformat(), "cases": cases, "users": users, "duration": duration,
-        "spawn_rate": spawn_rate, "pause_s": wait, "seed_s": round(seeded_s, 1), "server": "uvicorn, 1 process, SQLite file",
+        "spawn_rate": spawn_rate, "pause_s": wait, "seed_s": round(seeded_s, 1), "server": f"uvicorn, {workers} process{'es' if workers > 1 else ''}, SQLite file",
         "pages": pages, "engine_move": floor,
         "advance_http_over_engine_p50": (advance["p50_ms"] / floor["p50_ms"]) if advance and floor["p50_ms"] else None,
     }
@@ -317,13 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="web_load", help="the key the result is merged under in results.json")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (database, plan, locust CSV)")
     parser.add_argument("--no-write", action="store_true", help="do not merge the result into bench/results.json")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn --workers)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.workers)
         return 0
-    result = run(args.cases, args.users, args.duration, args.spawn_rate, args.keep, args.pause)
+    result = run(args.cases, args.users, args.duration, args.spawn_rate, args.keep, args.pause, args.workers)
     print(table(result))
     if not args.no_write:
         merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -366,6 +385,8 @@ if os.environ.get(PLAN_VARIABLE):
         @task
         def inbox(self) -> None:
             self.client.get("/", name="inbox")
+            # The HTTP floor under the same load: a small static file, no session, no database.
+            self.client.get("/static/pages.css", name="static file")
 
         @task
         def case_page(self) -> None:
