@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from engine.adapters.web.auth import current_staff
-from engine.adapters.web.pages import common
+import engine.adapters.web.pages.common as common
 from engine.adapters.web.pages.cases import not_found
 from engine.errors import NotFound, PermissionDenied
-from engine.store.staff_rows import StaffMember
+from engine.app.credentials import StaffMember
 
 router = APIRouter()
 

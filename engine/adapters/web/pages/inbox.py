@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from engine.adapters.web.auth import current_staff
-from engine.adapters.web.pages import common
-from engine.store.staff_rows import StaffMember
+import engine.adapters.web.pages.common as common
+from engine.app.credentials import StaffMember
 
 router = APIRouter()
 

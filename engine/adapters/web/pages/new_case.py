@@ -10,10 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.adapters.web.auth import csrf_checked, current_staff
-from engine.adapters.web.pages import common, forms, uploads
+import engine.adapters.web.pages.common as common
+import engine.adapters.web.pages.forms as forms
+import engine.adapters.web.pages.uploads as uploads
 from engine.definition.model import WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from engine.store.staff_rows import StaffMember
+from engine.app.credentials import StaffMember
 
 router = APIRouter()
 
