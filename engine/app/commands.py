@@ -256,7 +256,7 @@ class Commands(Runtime):
                 return case
         if expect_version is not None and expect_version != case.version:
             raise Conflict(f"case {number} is at version {case.version}, not {expect_version}; someone changed it "
-                           "first — reload it and try again")
+                           "first — reload it and try again", field="version", value=case.version)
         candidates = [t for t in definition.transitions_from(case.state) if t.trigger == trigger]
         if not candidates:
             raise _not_offered(definition, case, trigger, member)

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import select
 
 from engine.adapters.web.app import create_app
 from engine.adapters.web.server import RunningServer, start_in_thread
@@ -27,6 +28,7 @@ from engine.app.credentials import demo_password
 from engine.app.scenario import StaffSpec, load_scenario
 from engine.app.settings import Settings
 from engine.store.migrations import upgrade
+from engine.store.schema import cases, events
 from tests.conftest import ROOT, FakeClock
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
@@ -54,20 +56,31 @@ class Web:
     server: RunningServer
     clock: FakeClock
     clients: list[httpx.Client] = field(default_factory=list)
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+    """(username, request, response body) of every answer to a logged-in or token-carrying client."""
 
     @property
     def url(self) -> str:
         return self.server.url
 
-    def client(self, **options: Any) -> httpx.Client:
-        """A fresh client (its own cookie jar) that does not follow redirects."""
-        made = httpx.Client(base_url=self.url, follow_redirects=False, timeout=30, **options)
+    def client(self, as_user: str | None = None, **options: Any) -> httpx.Client:
+        """A fresh client (its own cookie jar) that does not follow redirects; ``as_user``'s answers are kept
+        for the personal-data check."""
+        hooks = {"response": [self._keeper(as_user)]} if as_user else {}
+        made = httpx.Client(base_url=self.url, follow_redirects=False, timeout=30, event_hooks=hooks, **options)
         self.clients.append(made)
         return made
 
+    def _keeper(self, username: str) -> Callable[[httpx.Response], None]:
+        def keep(response: httpx.Response) -> None:
+            response.read()
+            self.seen.append((username, f"{response.request.method} {response.request.url.path}", response.text))
+
+        return keep
+
     def login(self, username: str, password: str | None = None) -> httpx.Client:
         """A client logged in as ``username`` (with the demo password unless one is given)."""
-        client = self.client()
+        client = self.client(username)
         page = client.get("/login")
         answer = client.post("/login", data={"username": username, "password": password or PASSWORDS[username],
                                              "csrf_token": csrf_of(page.text)})
@@ -85,11 +98,35 @@ class Web:
 
     def api(self, username: str) -> httpx.Client:
         """A client sending ``username``'s bearer token."""
-        return self.client(headers=self.token(username))
+        return self.client(username, headers=self.token(username))
+
+    def assert_no_personal_data_leaked(self) -> None:
+        """No answer to a member whose roles may not see personal data held any case's personal data."""
+        definition = self.application.queries.deployed()[0]
+        blind = {member.username for member in DEMO_STAFF
+                 if not any(definition.roles.roles[role].sees_pii for role in member.roles)}
+        values = personal_values(self.application)
+        leaks = [(username, request, value) for username, request, body in self.seen if username in blind
+                 for value in values if value in body]
+        assert leaks == [], f"personal data shown to members without sees_pii: {leaks[:5]}"
 
     def close(self) -> None:
         for client in self.clients:
             client.close()
+
+
+def personal_values(application: Application) -> set[str]:
+    """Every personal-data value held by any case or event (and the digits of phone numbers)."""
+    definition = application.queries.deployed()[0]
+    private = [name for name, spec in definition.fields.items() if spec.pii]
+    values: set[str] = set()
+    with application.database.begin() as connection:
+        for data, in connection.execute(select(cases.c.data)):
+            values.update(str(data[name]) for name in private if data.get(name))
+        for given, in connection.execute(select(events.c.input)):
+            values.update(str(given[name]) for name in private if given.get(name))
+    values |= {re.sub(r"\D", "", value) for value in values if sum(c.isdigit() for c in value) >= 8}
+    return {value for value in values if len(value) >= 4}
 
 
 def seeded_application(database_url: str, clock: FakeClock, tmp_path: Path, *,
@@ -122,10 +159,14 @@ def web_factory(database_url: str, clock: FakeClock, tmp_path: Path) -> Iterator
         return web
 
     yield start
-    for web in started:
-        web.close()
-        web.server.stop()
-        web.application.close()
+    try:
+        for web in started:
+            web.assert_no_personal_data_leaked()
+    finally:
+        for web in started:
+            web.close()
+            web.server.stop()
+            web.application.close()
 
 
 @pytest.fixture

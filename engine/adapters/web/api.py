@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.adapters.web.auth import application_of, current_staff
 from engine.app.credentials import LockedOut, StaffMember
 from engine.app.queries import Queries
-from engine.errors import Conflict, TreckkError
+from engine.errors import Conflict, InvalidInput, TreckkError
 
 PREFIX = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -193,7 +193,18 @@ def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for status in statuses}
 
 
-router = APIRouter(prefix=PREFIX, tags=["api"], responses=_problem_responses(401, 422))
+def known_query_only(request: Request) -> None:
+    """Refuse (422) a query parameter the operation does not declare: a typo must not widen a filter."""
+    route = request.scope.get("route")
+    declared = {param.alias for param in getattr(getattr(route, "dependant", None), "query_params", [])}
+    for name in request.query_params:
+        if name not in declared:
+            raise InvalidInput(f"unknown query parameter {name[:40]!r}; accepted: {', '.join(sorted(declared)) or 'none'}",
+                               field=name[:40], accepted=sorted(declared))
+
+
+router = APIRouter(prefix=PREFIX, tags=["api"], responses=_problem_responses(401, 422),
+                   dependencies=[Depends(known_query_only)])
 
 
 def api_staff(request: Request) -> StaffMember:
@@ -351,8 +362,8 @@ def advance(request: Request, body: AdvanceRequest, number: str = _NUMBER, staff
         case = application.commands.advance(number, body.trigger, staff.username, body.input, comment=body.comment,
                                             expect_version=expected, idempotency_key=idempotency_key)
     except Conflict as exc:
-        if expected is not None and "someone changed it first" in exc.message:
-            raise _PreconditionFailed(exc.message) from exc
+        if expected is not None and exc.field == "version":
+            raise _PreconditionFailed(exc.message, field="version", value=exc.value) from exc
         raise
     return _case_answer(application.queries.view_of(case, staff.username))
 

@@ -123,7 +123,7 @@ def _install_error_answers(app: FastAPI) -> None:
         if _is_api(request):
             return api.problem(401, "Unauthorized", exc.reason, headers={"WWW-Authenticate": "Bearer"})
         target = "/login?alasan=idle" if exc.reason == "idle" else "/login"
-        if request.method == "GET" and request.url.path not in ("/", "/login"):
+        if request.method == "GET" and request.url.path != "/login" and (request.url.path != "/" or request.url.query):
             from urllib.parse import quote
 
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")

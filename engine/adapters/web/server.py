@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -20,9 +24,30 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
                           server_header=False, proxy_headers=False)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a signal only asks it to stop: the call returns normally (exit 0, the
+    caller's clean-up runs), as ``treckk serve`` does, instead of re-raising the signal afterwards."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            self.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def run(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM."""
-    uvicorn.Server(_config(app, host, port)).run()
+    """Serve ``app`` until SIGINT or SIGTERM; returns normally after either."""
+    _Server(_config(app, host, port)).run()
 
 
 @dataclass
