@@ -300,8 +300,8 @@ class Queries:
         Filters: ``state`` (one of those states), ``scope`` (a scope value), ``category`` (the
         value of the workflow's category field: the first ``reports.breakdowns`` field that is not
         the scope field, ``kategori`` in TRECKK), ``overdue`` (True: only late cases, False: none
-        of them), ``search`` (a case number prefix, or a text anywhere in the stored case data,
-        any letter case). ``category`` and ``search`` are checked on the rows of those ranges, so
+        of them), ``search`` (a part of a case number such as its last digits, or a text anywhere
+        in the stored case data, any letter case). ``category`` and ``search`` are checked on the rows of those ranges, so
         they scan at most the viewer's open cases in the states they act on, never the table.
 
         Returns ``{"cases": [summary, ...], "next": cursor or None, "counts": {"semua": n,

@@ -85,6 +85,11 @@ class Settings:
     """Where checkpoints are sent as files (``TRECKK_CHECKPOINT_DIR``; None: ``<home>/var/checkpoints``)."""
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     """Seconds between checkpoints written by ``serve`` (``TRECKK_CHECKPOINT_INTERVAL``)."""
+    attachment_dir: Path | None = None
+    """Where uploaded photos are kept (``TRECKK_ATTACHMENT_DIR``); None: ``<home>/var/attachments``."""
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    """The largest upload accepted, in bytes (``TRECKK_ATTACHMENT_MAX_BYTES``)."""
+
     secret_key: str = ""
     """The key signing the web app's session cookies (``TRECKK_SECRET_KEY``); empty when not set."""
     session_idle: timedelta = DEFAULT_SESSION_IDLE
@@ -94,6 +99,11 @@ class Settings:
     def checkpoint_folder(self) -> Path:
         """The folder checkpoints are written to and read back from."""
         return self.checkpoint_dir or self.home / "var" / "checkpoints"
+
+    @property
+    def attachment_folder(self) -> Path:
+        """The attachment folder in effect (outside any folder the web app serves)."""
+        return self.attachment_dir if self.attachment_dir is not None else self.home / "var" / "attachments"
 
     @property
     def secure_cookies(self) -> bool:
@@ -130,6 +140,8 @@ class Settings:
             signing_key_file=_path(env, SIGNING_KEY_FILE, home),
             checkpoint_dir=_path(env, "TRECKK_CHECKPOINT_DIR", home),
             checkpoint_interval=_interval(env, "TRECKK_CHECKPOINT_INTERVAL", DEFAULT_CHECKPOINT_INTERVAL),
+            attachment_dir=_path(env, "TRECKK_ATTACHMENT_DIR", home),
+            attachment_max_bytes=int(env.number("TRECKK_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, minimum=1)),
             secret_key=_secret_key(env),
             session_idle=timedelta(minutes=env.number("TRECKK_SESSION_IDLE_MINUTES",
                                                       DEFAULT_SESSION_IDLE.total_seconds() / 60, minimum=1)),

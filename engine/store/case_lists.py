@@ -46,8 +46,8 @@ class Narrowing:
     """Filters applied inside every reach.
 
     ``late_at``: only cases due before it (overdue), ``on_time_at``: only cases not due before it
-    (undated ones included). ``category``: (field, value) on the case data. ``search``: a case
-    number prefix or a text in the case data; these two are checked on the rows of the reach's
+    (undated ones included). ``category``: (field, value) on the case data. ``search``: a part of a
+    case number (its last digits, say) or a text in the case data; these two are checked on the rows of the reach's
     index range (they narrow a bounded range, they do not choose one).
     """
 
@@ -74,7 +74,7 @@ def _where(reach: Reach, narrowing: Narrowing) -> list[ColumnElement[bool]]:
         found.append(cases.c.data[field].as_string() == value)
     if narrowing.search:
         text = narrowing.search.strip()
-        found.append(or_(cases.c.number.startswith(text.upper(), autoescape=True),
+        found.append(or_(cases.c.number.contains(text.upper(), autoescape=True),
                          cast(cases.c.data, String).icontains(text, autoescape=True)))
     return found
 

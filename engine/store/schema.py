@@ -309,6 +309,25 @@ class LogCheckpoint(Base):
     signature: Mapped[str] = mapped_column(String(128))
 
 
+class Attachment(Base):
+    """A stored upload (a photo of a ``references`` field), keyed by the SHA-256 of its bytes.
+
+    The bytes live content-addressed in the attachment folder; a case refers to one by
+    ``<digest>.<extension>`` in its data.
+    """
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    media_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    original_name: Mapped[str | None] = mapped_column(String(255))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime]
+
+
 class StaffPassword(Base):
     """A staff member's password for the web app, as an argon2id hash (never the password)."""
 
@@ -359,6 +378,7 @@ log_leaves = cast(Table, LogLeaf.__table__)
 log_head = cast(Table, LogHead.__table__)
 log_chunks = cast(Table, LogChunk.__table__)
 log_checkpoints = cast(Table, LogCheckpoint.__table__)
+attachments = cast(Table, Attachment.__table__)
 staff_passwords = cast(Table, StaffPassword.__table__)
 login_events = cast(Table, LoginEvent.__table__)
 api_tokens = cast(Table, ApiToken.__table__)

@@ -134,6 +134,7 @@ def seeded_application(database_url: str, clock: FakeClock, tmp_path: Path, *,
     """The application on a fresh database: shipped definition, demo staff with their demo passwords."""
     settings = Settings.from_environment({"TRECKK_HOME": str(ROOT), "TRECKK_DATABASE_URL": database_url,
                                           "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox"), "TRECKK_SECRET_KEY": SECRET,
+                                          "TRECKK_ATTACHMENT_DIR": str(tmp_path / "attachments"),
                                           "TRECKK_BASE_URL": base_url})
     application = build(settings, clock=clock)
     upgrade(application.database)

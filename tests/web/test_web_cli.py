@@ -82,6 +82,21 @@ def test_web_without_a_secret_key_says_how_to_make_one(cli: Cli, monkeypatch: py
     assert cli("web", "--port", "0").code == 2
 
 
+def test_web_on_a_port_in_use_says_so_in_one_line(engine: Commands, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRECKK_SECRET_KEY", SECRET)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        refused = cli("web", "--port", str(port))
+    finally:
+        taken.close()
+    assert refused.code == 7
+    assert f"127.0.0.1:{port}" in refused.err and "--port" in refused.err
+    assert len(refused.err.strip().splitlines()) == 1 and "Traceback" not in refused.err
+
+
 def output_lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
     """The process's standard output line by line, read by a thread (the demo prints its logins there)."""
     lines: queue.Queue[str] = queue.Queue()

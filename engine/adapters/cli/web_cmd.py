@@ -51,8 +51,9 @@ def web(ctx: Context) -> int:
     check_port(ctx.args.port)
     secret_key_of(ctx.settings, demo=False)  # before the database: say what is missing first
     app = create_app(ctx.application)
-    ctx.note(f"TRECKK web berjalan di http://{ctx.args.host}:{ctx.args.port}/ (Ctrl+C untuk berhenti)")
-    run(app, ctx.args.host, ctx.args.port)
+    run(app, ctx.args.host, ctx.args.port,
+        ready=lambda: ctx.note(f"TRECKK web berjalan di http://{ctx.args.host}:{ctx.args.port}/ "
+                               "(Ctrl+C untuk berhenti)"))
     return 0
 
 
@@ -100,15 +101,18 @@ def demo_web(ctx: Context, story: Path, workdir: Path) -> int:
         for member in scenario.staff:
             application.credentials.set_password(member.username, demo_password(member.username))
         address = f"http://{ctx.args.host}:{ctx.args.port}/"
-        print(f"Demo web TRECKK: {scenario.title}")
-        print(f"({len(results)} langkah cerita demo sudah dimainkan; database {workdir / 'treckk.db'})\n")
-        print(f"Buka {address} dan masuk sebagai salah satu petugas demo:\n")
-        print(f"  {'nama pengguna':<16} {'kata sandi':<24} peran")
-        for member in scenario.staff:
-            where = f" ({member.scope})" if member.scope else ""
-            print(f"  {member.username:<16} {demo_password(member.username):<24} {', '.join(member.roles)}{where}")
-        print("\nCtrl+C untuk berhenti.", flush=True)
-        run(create_app(application, demo=True), ctx.args.host, ctx.args.port)
+
+        def announce() -> None:
+            print(f"Demo web TRECKK: {scenario.title}")
+            print(f"({len(results)} langkah cerita demo sudah dimainkan; database {workdir / 'treckk.db'})\n")
+            print(f"Buka {address} dan masuk sebagai salah satu petugas demo:\n")
+            print(f"  {'nama pengguna':<16} {'kata sandi':<24} peran")
+            for member in scenario.staff:
+                where = f" ({member.scope})" if member.scope else ""
+                print(f"  {member.username:<16} {demo_password(member.username):<24} {', '.join(member.roles)}{where}")
+            print("\nCtrl+C untuk berhenti.", flush=True)
+
+        run(create_app(application, demo=True), ctx.args.host, ctx.args.port, ready=announce)
     finally:
         application.close()
     return 0

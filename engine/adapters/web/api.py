@@ -111,11 +111,20 @@ class CaseList(BaseModel):
     next: str | None = None
 
 
+class InboxCounts(BaseModel):
+    """How many cases wait in each tab: all, overdue, and per state the caller acts in."""
+
+    semua: int
+    terlambat: int
+    by_state: dict[str, int]
+
+
 class InboxPage(_Open):
     """What waits for the caller: the cases they may act on now, overdue first, then by deadline."""
 
     cases: list[CaseSummary]
     next: str | None = None
+    counts: InboxCounts | None = None
 
 
 class HistoryEvent(BaseModel):
@@ -287,15 +296,20 @@ IdempotencyKey = Header(None, alias="Idempotency-Key", pattern=KEY,
                         description="a key of the caller's choosing: a retried request with the same key acts once")
 
 
-def inbox_of(queries: Queries, viewer: str) -> dict[str, Any]:
-    """The caller's inbox page (the one call of the inbox query)."""
-    return {"cases": queries.inbox(viewer), "next": None}
+def inbox_of(queries: Queries, viewer: str, *, after: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """The caller's inbox page (the one call of the inbox query): its cases and the next page's cursor."""
+    page = queries.inbox_page(viewer, after=after, limit=limit)
+    return {"cases": page["cases"], "next": page["next"], "counts": page["counts"]}
+
+
+Cursor = Query(None, max_length=200, description="the `next` of the previous page")
 
 
 @router.get("/inbox", response_model=InboxPage, summary="What waits for me")
-def inbox(request: Request, staff: StaffMember = Depends(api_staff)) -> JSONResponse:
+def inbox(request: Request, staff: StaffMember = Depends(api_staff), after: str | None = Cursor,
+          limit: int = Query(50, ge=1, le=500)) -> JSONResponse:
     """Open cases the caller may act on now (their roles and scope), overdue first, then by deadline."""
-    return JSONResponse(inbox_of(queries_of(request), staff.username))
+    return JSONResponse(inbox_of(queries_of(request), staff.username, after=after, limit=limit))
 
 
 @router.get("/cases", response_model=CaseList, summary="List cases", responses=_problem_responses(403))
@@ -303,11 +317,11 @@ def list_cases(request: Request, staff: StaffMember = Depends(api_staff),
                state: str | None = Query(None, pattern=IDENTIFIER, description="only cases in this state"),
                scope: str | None = Query(None, pattern=IDENTIFIER, description="only cases with this scope value"),
                overdue: bool = Query(False, description="only cases past their deadline"),
-               limit: int = Query(100, ge=1, le=500)) -> JSONResponse:
-    """The cases the caller may see, filtered (``treckk cases --json``)."""
-    found = queries_of(request).list_cases(state=state, scope=scope, overdue=overdue, viewer_name=staff.username,
-                                           limit=limit)
-    return JSONResponse({"cases": found, "next": None})
+               limit: int = Query(100, ge=1, le=500), after: str | None = Cursor) -> JSONResponse:
+    """The cases the caller may see, filtered (``treckk cases --json``), one page at a time."""
+    page = queries_of(request).cases_page(state=state, scope=scope, overdue=overdue, viewer_name=staff.username,
+                                          limit=limit, after=after)
+    return JSONResponse({"cases": page["cases"], "next": page["next"]})
 
 
 _NUMBER = Path(pattern=CASE_NUMBER, description="the case number, e.g. TRK-2026-000001")

@@ -6,13 +6,15 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+
+from engine.errors import Unavailable
 
 log = logging.getLogger("treckk.web")
 
@@ -45,9 +47,36 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM; returns normally after either."""
-    _Server(_config(app, host, port)).run()
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (port 0: a free one).
+
+    Bound before the server starts, so a caller can announce the address once connections are
+    taken (they wait in the backlog until the server accepts them). A port already in use, or an
+    address this machine does not have, is ``Unavailable`` (exit 7) with one line.
+    """
+    # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it Nagle's algorithm meets delayed ACKs and every answer waits about 40 ms.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        raise Unavailable(f"tidak bisa mendengarkan di {host}:{port}: {error.strerror or error}; "
+                          "pilih --host atau --port lain") from None
+    return sock
+
+
+def run(app: FastAPI, host: str, port: int, *, ready: Callable[[], None] | None = None) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM; returns normally after either.
+
+    ``ready`` is called once the socket listens, before serving: what it prints is true by then.
+    """
+    sock = listening_socket(host, port)
+    if ready is not None:
+        ready()
+    _Server(_config(app, host, sock.getsockname()[1])).run(sockets=[sock])
 
 
 @dataclass
@@ -72,12 +101,7 @@ class RunningServer:
 
 def start_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Serve ``app`` in a daemon thread; the socket listens before this returns (port 0: a free one)."""
-    # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
-    # without it Nagle's algorithm meets delayed ACKs and every answer waits about 40 ms.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    sock = listening_socket(host, port)
     bound = sock.getsockname()[1]
     server = uvicorn.Server(_config(app, host, bound))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="treckk-web", daemon=True)

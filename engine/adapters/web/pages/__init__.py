@@ -1,4 +1,4 @@
-"""The staff pages (inbox, case page, forms, new complaint, attachments); ``routers()`` lists their routers."""
+"""The staff pages: inbox, case page with its action forms, new case, attachments (see WEB_LAYOUT)."""
 
 from __future__ import annotations
 
@@ -6,5 +6,7 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    """The page routers ``create_app`` mounts, before its placeholder home page."""
-    return []
+    """The page routers in the order they must be mounted (``/kasus/baru`` before ``/kasus/{number}``)."""
+    from engine.adapters.web.pages import attachments, cases, inbox, new_case
+
+    return [new_case.router, attachments.router, cases.router, inbox.router]
