@@ -35,6 +35,11 @@ DB_POOL_SIZE = "TRECKK_DB_POOL_SIZE"
 SCAN_INTERVAL = "TRECKK_SCAN_INTERVAL"
 """The variable for the seconds between escalation scans (``serve --scan-interval`` overrides it)."""
 
+CACHE_DIR = "TRECKK_CACHE_DIR"
+"""The variable naming the folder for what compiling a definition leaves for the next process."""
+OUTBOX_RETENTION_DAYS = "TRECKK_OUTBOX_RETENTION_DAYS"
+"""The variable for how many days a delivered notice keeps its body."""
+
 DEFAULT_SCAN_INTERVAL = 60.0
 DEFAULT_DELIVERY_INTERVAL = 30.0
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
@@ -69,6 +74,10 @@ class Settings:
     delivery_interval: float = DEFAULT_DELIVERY_INTERVAL
     schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE
     delivery: DeliveryPolicy = DeliveryPolicy()
+    cache_dir: Path | None = None
+    """Where compiled definitions are remembered across processes (``TRECKK_CACHE_DIR``); None: nowhere."""
+    outbox_retention_days: float | None = None
+    """Days after delivery a notice keeps its body (``TRECKK_OUTBOX_RETENTION_DAYS``); None: for ever."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +106,8 @@ class Settings:
             schedule_grace=timedelta(seconds=env.number("TRECKK_SCHEDULE_GRACE",
                                                         DEFAULT_SCHEDULE_GRACE.total_seconds())),
             delivery=_delivery_policy(env),
+            cache_dir=_cache_dir(env, os.environ if environ is None else environ),
+            outbox_retention_days=_retention_days(env),
         )
 
 
@@ -125,6 +136,32 @@ def default_home(package_folder: Path) -> Path:
 def default_database_url(home: Path) -> str:
     """The database when none is named: an SQLite file under the home's ``var/``."""
     return f"sqlite:///{home / 'var' / 'treckk.db'}"
+
+
+def _cache_dir(env: Options, environ: Mapping[str, str]) -> Path | None:
+    """``TRECKK_CACHE_DIR``, ``off`` for none; by default ``$XDG_CACHE_HOME/treckk`` or ``~/.cache/treckk``."""
+    configured = env.text(CACHE_DIR)
+    if configured.lower() == "off":
+        return None
+    if configured:
+        return Path(configured).expanduser().resolve()
+    base = environ.get("XDG_CACHE_HOME") or ""
+    if base and Path(base).is_absolute():
+        return Path(base) / "treckk"
+    user_home = environ.get("HOME") or ""
+    return Path(user_home) / ".cache" / "treckk" if user_home and Path(user_home).is_absolute() else None
+
+
+def _retention_days(env: Options) -> float | None:
+    raw = env.text(OUTBOX_RETENTION_DAYS)
+    if not raw:
+        return None
+    days = env.number(OUTBOX_RETENTION_DAYS, 0)
+    if days <= 0:
+        raise InvalidInput(f"{OUTBOX_RETENTION_DAYS}={raw!r} is too small; give the days a delivered notice keeps "
+                           f"its body (more than 0), e.g. {OUTBOX_RETENTION_DAYS}=90, or leave it unset to keep "
+                           "every body", field=OUTBOX_RETENTION_DAYS, value=raw)
+    return days
 
 
 def _preference(env: Options, name: str, known: tuple[str, ...], fallback: str) -> tuple[str, ...]:
