@@ -37,11 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under a minute")
     parser.add_argument("--postgres", default=os.environ.get("TRECKK_BENCH_POSTGRES_URL")
                         or os.environ.get("TRECKK_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server")
-    parser.add_argument("--only", action="append", choices=("throughput", "postgres", "scan", "memory", "startup", "peer"))
+    parser.add_argument("--only", action="append",
+                        choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "outbox"))
     args = parser.parse_args(argv)
     sizes = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200} if args.quick else \
         {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000, "peer": 2_000}
-    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer"))
+    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer", "outbox"))
     results: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "quick": args.quick,
                                "machine": machine(), "sizes": sizes}
     started = time.perf_counter()
@@ -73,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         if "startup" in wanted:
             from bench.startup import startup
 
-            results["startup"] = startup(3 if args.quick else 7)
+            results["startup"] = startup(5)
+        if "outbox" in wanted:
+            from bench.outbox import outbox
+
+            results["outbox"] = outbox(work, 10 if args.quick else 50)
     results["total_s"] = time.perf_counter() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
@@ -124,8 +129,14 @@ def table(results: dict[str, Any]) -> str:
                       f"      TRECKK per move, SQLite commit included: {mine or '(not measured)'}"]
     start = results.get("startup")
     if start:
-        lines += ["", f"start-up: treckk --help {start['help_s'] * 1000:.0f} ms, treckk validate "
-                      f"{start['validate_s'] * 1000:.0f} ms, load+validate in-process {start['load_validate_ms']:.1f} ms"]
+        from bench import startup
+
+        lines += ["", *startup.table(start)]
+    box = results.get("outbox")
+    if box:
+        from bench import outbox
+
+        lines += ["", *outbox.table(box)]
     lines.append(f"\ntotal {results['total_s']:.0f} s")
     return "\n".join(lines)
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from engine.definition.model import CalendarSpec, Duration, StateSpec
 
 __all__ = ["WorkingCalendar"]
@@ -34,12 +32,16 @@ _DAY = timedelta(days=1)
 def _package_holidays(country: str, categories: tuple[str, ...], year: int) -> frozenset[date]:
     # Shared between calendar instances: the engine may build a calendar per transition, and
     # building a country's holidays for a year costs far more than one deadline computation.
+    import holidays  # slow to import; only a calendar with a holiday country needs it
+
     found = holidays.country_holidays(country, years=year, categories=categories or None)
     return frozenset(day for day in found if day.year == year)
 
 
 @functools.lru_cache(maxsize=64)
 def _holiday_source_problem(country: str, categories: tuple[str, ...]) -> str | None:
+    import holidays
+
     try:
         holidays.country_holidays(country, categories=categories or None)
     except NotImplementedError:

@@ -1,11 +1,13 @@
 """Rendered notice bodies, stored compactly: once per content, compressed. Functions take the caller's connection.
 
-A body is known by the SHA-256 of its UTF-8 text; the notices that carried it keep that digest,
+A body is known by the SHA-256 of its UTF-8 text (32 bytes in the database, hexadecimal here and
+for people); the notices that carried it keep that digest,
 so what was sent stays provable after retention (``prune``) deleted the text itself. Most of a
 notice is its template's fixed text, so bodies are compressed by zlib with a *preset dictionary*:
 the template text of the bundle that rendered them (its last 32 KiB, zlib's window), itself stored
 once in ``notice_dictionaries`` by its digest. With the dictionary a notice of about 1.2 KB takes
-about 0.25 KB; without (the rows the migration converted) about 0.6 KB.
+about 0.22 KB; without (the rows the migration converted) about 0.6 KB. The compressed form is raw
+deflate (RFC 1951, ``RAW_DEFLATE``).
 
 Reading a body checks it against its digest: a body that does not match (a damaged row) is
 refused as ``Unavailable`` naming the notice's digest, never shown as what was sent.
@@ -43,10 +45,10 @@ class Dictionary:
 def dictionary_of(templates: Mapping[str, str]) -> Dictionary | None:
     """The dictionary for bodies rendered from ``templates`` (their sources by name); None when there are none.
 
-    The most useful text goes last (zlib finds nearer matches in fewer bits), so the sources are
-    joined in name order, partials (``_*``) first.
+    The text most bodies share goes last (deflate codes nearer matches in fewer bits), so the
+    sources are joined in name order, the partials (``_*``, included by many templates) last.
     """
-    names = sorted(templates, key=lambda name: (not name.rsplit("/", 1)[-1].startswith("_"), name))
+    names = sorted(templates, key=lambda name: (name.rsplit("/", 1)[-1].startswith("_"), name))
     content = "".join(templates[name] for name in names).encode("utf-8")[-WINDOW:]
     return Dictionary(hashlib.sha256(content).hexdigest(), content) if content else None
 
@@ -55,14 +57,20 @@ def body_digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+RAW_DEFLATE = -15
+"""zlib's window bits for raw deflate (RFC 1951): no zlib header nor Adler-32 (10 bytes a body with a
+dictionary); the SHA-256 the body is read by checks it instead."""
+
+
 def compress(body: str, dictionary: Dictionary | None) -> bytes:
-    compressor = (zlib.compressobj(LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, dictionary.content)
-                  if dictionary is not None else zlib.compressobj(LEVEL))
+    compressor = (zlib.compressobj(LEVEL, zlib.DEFLATED, RAW_DEFLATE, 9, zlib.Z_DEFAULT_STRATEGY, dictionary.content)
+                  if dictionary is not None else zlib.compressobj(LEVEL, zlib.DEFLATED, RAW_DEFLATE))
     return compressor.compress(body.encode("utf-8")) + compressor.flush()
 
 
 def decompress(content: bytes, dictionary: bytes | None) -> str:
-    decompressor = zlib.decompressobj(15, dictionary) if dictionary is not None else zlib.decompressobj()
+    decompressor = (zlib.decompressobj(RAW_DEFLATE, dictionary) if dictionary is not None
+                    else zlib.decompressobj(RAW_DEFLATE))
     return (decompressor.decompress(content) + decompressor.flush()).decode("utf-8")
 
 
@@ -79,9 +87,10 @@ def store(connection: Connection, bodies: Iterable[str], dictionary: Dictionary 
     if dictionary is not None:
         _store_dictionary(connection, dictionary)
     wanted = dict(zip(digests, given, strict=True))
-    present = set(connection.execute(select(notice_bodies.c.digest)
-                                     .where(notice_bodies.c.digest.in_(sorted(wanted)))).scalars())
-    missing = [{"digest": digest, "dictionary": dictionary.digest if dictionary else None,
+    present = {bytes(found).hex() for found in connection.execute(
+        select(notice_bodies.c.digest).where(notice_bodies.c.digest.in_([bytes.fromhex(d) for d in sorted(wanted)])))
+        .scalars()}
+    missing = [{"digest": bytes.fromhex(digest), "dictionary": bytes.fromhex(dictionary.digest) if dictionary else None,
                 "content": compress(body, dictionary)} for digest, body in wanted.items() if digest not in present]
     if missing:
         # Another transaction may store the same body meanwhile: the same digest is the same body.
@@ -99,11 +108,12 @@ def _store_dictionary(connection: Connection, dictionary: Dictionary) -> None:
     key = (repr(connection.engine.url), dictionary.digest)
     if key in _known_dictionaries:
         return
+    key_bytes = bytes.fromhex(dictionary.digest)
     stored = connection.execute(select(notice_dictionaries.c.digest)
-                                .where(notice_dictionaries.c.digest == dictionary.digest)).first()
+                                .where(notice_dictionaries.c.digest == key_bytes)).first()
     if stored is None:
         connection.execute(_insert_ignoring(connection, notice_dictionaries).values(
-            digest=dictionary.digest, content=zlib.compress(dictionary.content, LEVEL)))
+            digest=key_bytes, content=zlib.compress(dictionary.content, LEVEL)))
     else:
         _known_dictionaries.add(key)  # committed by someone: it stays (this transaction may still roll back)
 
@@ -116,9 +126,10 @@ def load(connection: Connection, digests: Sequence[str]) -> dict[str, str]:
         select(notice_bodies.c.digest, notice_bodies.c.content, notice_dictionaries.c.content)
         .select_from(notice_bodies.outerjoin(notice_dictionaries,
                                              notice_dictionaries.c.digest == notice_bodies.c.dictionary))
-        .where(notice_bodies.c.digest.in_(sorted(set(digests))))))
+        .where(notice_bodies.c.digest.in_([bytes.fromhex(d) for d in sorted(set(digests))]))))
     found = {}
-    for digest, content, dictionary in rows:
+    for key, content, dictionary in rows:
+        digest = bytes(key).hex()
         try:
             body = decompress(bytes(content), zlib.decompress(bytes(dictionary)) if dictionary is not None else None)
         except (zlib.error, UnicodeDecodeError):

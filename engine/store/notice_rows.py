@@ -54,7 +54,7 @@ class NoticeRow:
     address: str | None
     subject: str
     body_digest: str
-    """The SHA-256 of the body's UTF-8 text."""
+    """The SHA-256 of the body's UTF-8 text, in hexadecimal."""
     is_html: bool
     status: str
     attempts: int
@@ -90,6 +90,7 @@ def _rows(connection: Connection, found: Iterable[Any]) -> list[NoticeRow]:
 
 def _without_body(row: Any) -> NoticeRow:
     values = list(row)
+    values[14] = bytes(values[14]).hex()  # the digest is stored as its 32 bytes
     values[15] = bool(values[15])  # is_html comes back as 0/1 from SQLite
     return NoticeRow(*values)
 
@@ -118,7 +119,8 @@ def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]],
         return
     digests = body_rows.store(connection, [row["body"] for row in rows], dictionary)
     _insert_notice.many(connection, [{**{name: row[name] for name in _NOTICE_FIELDS if name != "body_digest"},
-                                      "body_digest": digest} for row, digest in zip(rows, digests, strict=True)])
+                                      "body_digest": bytes.fromhex(digest)}
+                                     for row, digest in zip(rows, digests, strict=True)])
 
 
 def by_id(connection: Connection, notice_id: int) -> NoticeRow | None:

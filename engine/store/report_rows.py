@@ -5,11 +5,12 @@ Rows come back as the plain frozen dataclasses of ``engine.core.reports``, which
 
 from __future__ import annotations
 
+import importlib
+
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.core.reports import OpenCaseRow, RecapCaseRow
 from engine.store.schema import cases, escalations, events, schedule_runs
@@ -66,7 +67,7 @@ def record_run(connection: Connection, workflow: str, schedule: str, fire_at: da
     On PostgreSQL a second runner inserting the same key waits for the first one's transaction
     and then inserts nothing, so the notices queued with the claim exist exactly once.
     """
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    insert = importlib.import_module(f"sqlalchemy.dialects.{connection.dialect.name}").insert
     statement = (
         insert(schedule_runs)
         .values(workflow=workflow, schedule=schedule, fire_at=fire_at, ran_at=ran_at)

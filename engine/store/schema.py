@@ -215,18 +215,19 @@ schedule_runs = Table(
 notice_dictionaries = Table(
     "notice_dictionaries", metadata,
     # The preset dictionary bodies are compressed with (the template text of one deployed bundle),
-    # by its SHA-256, itself compressed; written once, never changed (``engine.store.body_rows``).
-    Column("digest", String(64), primary_key=True),
+    # by its SHA-256 (32 bytes), itself compressed; written once, never changed (``engine.store.body_rows``).
+    Column("digest", LargeBinary(32), primary_key=True),
     _column("content", LargeBinary),
 )
 
 notice_bodies = Table(
     "notice_bodies", metadata,
     # A rendered notice body, stored once however many notices carry it: keyed by the SHA-256 of
-    # its UTF-8 text, compressed with zlib (with ``dictionary`` as preset dictionary when given).
-    # Retention deletes the bodies of notices delivered long enough ago; the notices keep the digest.
-    Column("digest", String(64), primary_key=True),
-    _column("dictionary", String(64), ForeignKey("notice_dictionaries.digest"), null=True),
+    # its UTF-8 text (32 bytes: a digest is stored with every notice, so its size counts), compressed
+    # with zlib (with ``dictionary`` as preset dictionary when given). Retention deletes the bodies
+    # of notices delivered long enough ago; the notices keep the digest.
+    Column("digest", LargeBinary(32), primary_key=True),
+    _column("dictionary", LargeBinary(32), ForeignKey("notice_dictionaries.digest"), null=True),
     _column("content", LargeBinary),
 )
 
@@ -247,8 +248,8 @@ notices = Table(
     _column("channel", String(16)),
     _column("address", String(254), null=True),
     _column("subject", Text),
-    # The SHA-256 of the body sent (``notice_bodies``); no foreign key, as retention may delete the body.
-    _column("body_digest", String(64)),
+    # The SHA-256 of the body sent (32 bytes, ``notice_bodies``); no foreign key, as retention may delete the body.
+    _column("body_digest", LargeBinary(32)),
     _column("is_html", Boolean),
     _column("status", String(16)),
     _column("attempts", Integer),

@@ -24,6 +24,8 @@ def notices_after(connection: Connection, notice_id: int) -> list[dict[str, Any]
         .order_by(notices.c.id)
     )
     found = [dict(row._mapping) for row in rows]
+    for row in found:
+        row["body_digest"] = bytes(row["body_digest"]).hex()
     bodies = body_rows.load(connection, [row["body_digest"] for row in found])
     for row in found:
         row["body"] = bodies.get(row.pop("body_digest"), "")

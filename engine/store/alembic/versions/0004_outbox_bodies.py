@@ -5,7 +5,7 @@ Revises: 0002
 Create Date: 2026-12-01
 
 - ``notice_dictionaries`` (new): preset zlib dictionaries (a bundle's template text) by SHA-256.
-- ``notice_bodies`` (new): a rendered body by the SHA-256 of its UTF-8 text, zlib-compressed (with
+- ``notice_bodies`` (new): a rendered body by the SHA-256 (32 bytes) of its UTF-8 text, raw-deflate compressed (with
   ``dictionary`` as preset dictionary when not NULL), stored once however many notices carry it.
 - ``notices.body`` becomes ``notices.body_digest`` (indexed). Existing bodies are moved over,
   compressed without a dictionary (the engine uses one for the notices it queues from now on).
@@ -30,31 +30,34 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 500
+RAW_DEFLATE = -15
+"""Bodies are raw deflate (RFC 1951), as ``engine.store.body_rows`` writes them; their SHA-256 checks them."""
 
 _notices = sa.table("notices", sa.column("id", sa.Integer), sa.column("body", sa.Text),
-                    sa.column("body_digest", sa.String))
-_bodies = sa.table("notice_bodies", sa.column("digest", sa.String), sa.column("dictionary", sa.String),
+                    sa.column("body_digest", sa.LargeBinary))
+_bodies = sa.table("notice_bodies", sa.column("digest", sa.LargeBinary), sa.column("dictionary", sa.LargeBinary),
                    sa.column("content", sa.LargeBinary))
-_dictionaries = sa.table("notice_dictionaries", sa.column("digest", sa.String), sa.column("content", sa.LargeBinary))
+_dictionaries = sa.table("notice_dictionaries", sa.column("digest", sa.LargeBinary),
+                         sa.column("content", sa.LargeBinary))
 
 
 def upgrade() -> None:
     op.create_table(
         "notice_dictionaries",
-        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("digest", sa.LargeBinary(length=32), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_notice_dictionaries")),
     )
     op.create_table(
         "notice_bodies",
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("dictionary", sa.String(length=64), nullable=True),
+        sa.Column("digest", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("dictionary", sa.LargeBinary(length=32), nullable=True),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(["dictionary"], ["notice_dictionaries.digest"],
                                 name=op.f("fk_notice_bodies_dictionary_notice_dictionaries")),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_notice_bodies")),
     )
-    op.add_column("notices", sa.Column("body_digest", sa.String(length=64), nullable=True))
+    op.add_column("notices", sa.Column("body_digest", sa.LargeBinary(length=32), nullable=True))
     connection = op.get_bind()
     last = 0
     while True:
@@ -63,14 +66,15 @@ def upgrade() -> None:
         if not rows:
             break
         last = rows[-1].id
-        digests = {row.id: hashlib.sha256(row.body.encode("utf-8")).hexdigest() for row in rows}
-        present = set(connection.execute(sa.select(_bodies.c.digest)
-                                         .where(_bodies.c.digest.in_(sorted(set(digests.values()))))).scalars())
-        new: dict[str, bytes] = {}
+        digests = {row.id: hashlib.sha256(row.body.encode("utf-8")).digest() for row in rows}
+        present = {bytes(found) for found in connection.execute(
+            sa.select(_bodies.c.digest).where(_bodies.c.digest.in_(sorted(set(digests.values()))))).scalars()}
+        new: dict[bytes, bytes] = {}
         for row in rows:
             digest = digests[row.id]
             if digest not in present and digest not in new:
-                new[digest] = zlib.compress(row.body.encode("utf-8"), 9)
+                compressor = zlib.compressobj(9, zlib.DEFLATED, RAW_DEFLATE)
+                new[digest] = compressor.compress(row.body.encode("utf-8")) + compressor.flush()
         if new:
             connection.execute(sa.insert(_bodies), [{"digest": d, "dictionary": None, "content": c}
                                                     for d, c in new.items()])
@@ -78,13 +82,14 @@ def upgrade() -> None:
                            .values(body_digest=sa.bindparam("digest")),
                            [{"notice_id": notice_id, "digest": digest} for notice_id, digest in digests.items()])
     with op.batch_alter_table("notices") as batch:
-        batch.alter_column("body_digest", existing_type=sa.String(length=64), nullable=False)
+        batch.alter_column("body_digest", existing_type=sa.LargeBinary(length=32), nullable=False)
         batch.drop_column("body")
     op.create_index("ix_notices_body_digest", "notices", ["body_digest"])
 
 
 def _text(content: bytes, dictionary: bytes | None) -> str:
-    decompressor = zlib.decompressobj(15, dictionary) if dictionary is not None else zlib.decompressobj()
+    decompressor = (zlib.decompressobj(RAW_DEFLATE, dictionary) if dictionary is not None
+                    else zlib.decompressobj(RAW_DEFLATE))
     return (decompressor.decompress(content) + decompressor.flush()).decode("utf-8")
 
 
@@ -92,7 +97,7 @@ def downgrade() -> None:
     op.drop_index("ix_notices_body_digest", table_name="notices")
     op.add_column("notices", sa.Column("body", sa.Text(), nullable=True))
     connection = op.get_bind()
-    dictionaries = {digest: zlib.decompress(bytes(content))
+    dictionaries = {bytes(digest): zlib.decompress(bytes(content))
                     for digest, content in connection.execute(sa.select(_dictionaries.c.digest, _dictionaries.c.content))}
     last = 0
     while True:
@@ -101,15 +106,16 @@ def downgrade() -> None:
         if not rows:
             break
         last = rows[-1].id
-        wanted = sorted({row.body_digest for row in rows})
-        bodies = {digest: _text(bytes(content), dictionaries[dictionary] if dictionary else None)
+        wanted = sorted({bytes(row.body_digest) for row in rows})
+        bodies = {bytes(digest): _text(bytes(content), dictionaries[bytes(dictionary)] if dictionary else None)
                   for digest, dictionary, content in connection.execute(
                       sa.select(_bodies.c.digest, _bodies.c.dictionary, _bodies.c.content)
                       .where(_bodies.c.digest.in_(wanted)))}
         connection.execute(
             sa.update(_notices).where(_notices.c.id == sa.bindparam("notice_id")).values(body=sa.bindparam("text")),
             [{"notice_id": row.id,
-              "text": bodies.get(row.body_digest, f"[deleted after delivery (retention); sha256:{row.body_digest}]")}
+              "text": bodies.get(bytes(row.body_digest),
+                                 f"[deleted after delivery (retention); sha256:{bytes(row.body_digest).hex()}]")}
              for row in rows])
     with op.batch_alter_table("notices") as batch:
         batch.alter_column("body", existing_type=sa.Text(), nullable=False)
