@@ -50,7 +50,7 @@ class Commands(Runtime):
 
     def deploy(self, path: Path, actor: str | None) -> tuple[StoredDefinition, bool]:
         """Validate and store a new version; (stored, False) when that content is already deployed."""
-        compiled = compile_bundle(bundle_from_files(path))
+        compiled = compile_bundle(bundle_from_files(path), self.cache)
         definition = compiled.definition
         now = self.clock()
 
