@@ -67,7 +67,8 @@ class Runtime:
     def calendar(self, compiled: CompiledWorkflow, name: str) -> WorkingCalendar:
         key = (compiled.digest, name)
         if key not in self._calendars:
-            self._calendars[key] = WorkingCalendar(compiled.definition.calendars[name], compiled.definition.timezone)
+            self._calendars[key] = WorkingCalendar(compiled.definition.calendars[name], compiled.definition.timezone,
+                                                   self.cache.holidays() if self.cache is not None else None)
         return self._calendars[key]
 
     def latest_versions(self) -> tuple[tuple[str, int], ...]:

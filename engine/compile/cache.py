@@ -1,5 +1,5 @@
 """What compiling a definition bundle leaves for the next process: which bundles passed the full checks,
-and Jinja's compiled template code.
+Jinja's compiled template code, and the holidays its calendars looked up.
 
 Compiling a stored bundle in full renders every template in every kind of context it can meet,
 looks the holiday country up and parses each cron line: about a third of a second, in every
@@ -37,8 +37,11 @@ import os
 import stat
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from engine.core.deadlines import HolidaySource, PackageHolidays
 
 if TYPE_CHECKING:
     from jinja2.bccache import Bucket
@@ -159,9 +162,88 @@ class CompileCache:
             if _read_private(path) != content:
                 _write_private(path, content)
 
+    def holidays(self) -> HolidaySource:
+        """The ``holidays`` package's answers, kept in the ``holidays`` folder (the package otherwise costs a
+        command that computes a deadline about 0.1 s to import and build)."""
+        return _CachedHolidays(self.folder / "holidays") if self.usable and _private_folder(self.folder / "holidays") \
+            else PackageHolidays()
+
     def bytecode_cache(self) -> Any:
         """A Jinja bytecode cache in the ``templates`` folder, or None when the folder is not usable."""
         return _template_code_class()(self.folder / "templates") if self.usable else None
+
+
+def _holidays_stamp() -> str:
+    """Which ``holidays`` package is installed (its location, size and time), without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("holidays")
+        origin = spec.origin if spec is not None else None
+        info = os.stat(origin) if origin else None
+    except (ImportError, ValueError, OSError):
+        return ""
+    return f"{origin}|{info.st_size}|{info.st_mtime_ns}" if info is not None else ""
+
+
+class _CachedHolidays:
+    """The package's holidays of one country, categories and year, as a JSON list of dates in a private file.
+
+    A file is believed only when it names exactly what is asked (country, categories, year, the
+    installed package) and lists dates of that year; otherwise the package answers and the file is
+    written again. Nothing read is run: the worst a forged file can do is move a deadline.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.package = PackageHolidays()
+        self._stamp: str | None = None
+
+    @property
+    def stamp(self) -> str:
+        if self._stamp is None:
+            self._stamp = _holidays_stamp()
+        return self._stamp
+
+    def _file(self, key: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+        key = {**key, "package": self.stamp, "format": MARK_FORMAT}
+        name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        return self.folder / f"{name}.json", key
+
+    def _read(self, path: Path, key: dict[str, Any]) -> Any:
+        content = _read_private(path)
+        try:
+            found = json.loads(content) if content is not None else None
+        except ValueError:
+            return None
+        return found.get("value") if isinstance(found, dict) and found.get("key") == key else None
+
+    def _write(self, path: Path, key: dict[str, Any], value: Any) -> None:
+        _write_private(path, json.dumps({"key": key, "value": value}, sort_keys=True).encode())
+
+    def problem(self, country: str, categories: tuple[str, ...]) -> str | None:
+        path, key = self._file({"country": country, "categories": list(categories), "checked": True})
+        if not self.stamp or self._read(path, key) != "ok":
+            problem = self.package.problem(country, categories)
+            if problem is not None or not self.stamp:
+                return problem
+            self._write(path, key, "ok")
+        return None
+
+    def dates(self, country: str, categories: tuple[str, ...], year: int) -> frozenset[date]:
+        path, key = self._file({"country": country, "categories": list(categories), "year": year})
+        found = self._read(path, key) if self.stamp else None
+        if isinstance(found, list):
+            try:
+                days = frozenset(date.fromisoformat(str(day)) for day in found)
+            except ValueError:
+                days = None
+            if days is not None and all(day.year == year for day in days):
+                return days
+        days = self.package.dates(country, categories, year)
+        if self.stamp:
+            self._write(path, key, sorted(day.isoformat() for day in days))
+        return days
 
 
 @functools.cache
