@@ -16,7 +16,7 @@ import pytest
 
 from engine.compile.cache import CompileCache
 from engine.compile.templates import TemplateSet
-from engine.compile.workflow import Bundle, _compile_cached, bundle_from_files, compile_bundle
+from engine.compile.workflow import Bundle, _compiled_with_cache, bundle_from_files, compile_bundle
 from engine.errors import DefinitionError
 from tests.conftest import ROOT
 
@@ -34,12 +34,12 @@ def marks(folder: Path) -> list[Path]:
 def test_a_full_compile_leaves_a_private_mark_and_the_next_compile_gives_the_same_workflow(tmp_path: Path) -> None:
     bundle = bundle_from_files(SHIPPED)
     cache = CompileCache(tmp_path / "cache")
-    _compile_cached.cache_clear()
+    _compiled_with_cache.clear()
     full = compile_bundle(bundle, cache)
     (mark,) = marks(tmp_path / "cache")
     assert mode(tmp_path / "cache") == 0o700 and mode(mark) == 0o600
     assert json.loads(mark.read_text())["bundle"] == bundle.digest and cache.checked(bundle.digest)
-    _compile_cached.cache_clear()
+    _compiled_with_cache.clear()
     again = compile_bundle(bundle, CompileCache(tmp_path / "cache"))
     assert again is not full and again.definition == full.definition and again.digest == full.digest
     assert again.guards.keys() == full.guards.keys()

@@ -202,23 +202,41 @@ def compile_bundle(bundle: Bundle, cache: CompileCache | None = None) -> Compile
     """Parse, validate and compile; raises DefinitionError listing every problem.
 
     With ``cache``, a bundle this engine checked in full before (in any process) is compiled
-    from its structure alone, and Jinja's compiled template code is kept there too.
+    from its structure alone, and Jinja's compiled template code is kept there too. Either way a
+    bundle is compiled once per process (for the 32 bundles used last).
     """
+    text = bundle.to_json()
     if cache is None:
-        return _compile_cached(bundle.to_json(), None, False)
-    checked = cache.checked(bundle.digest)
-    if checked:
+        return _compile_cached(text)
+    known = _compiled_with_cache.get(text)
+    if known is not None:
+        return known
+    compiled = None
+    if cache.checked(bundle.digest):
         try:
-            return _compile_cached(bundle.to_json(), cache, True)
+            compiled = _compile(text, cache, checked=True)
         except DefinitionError:
-            pass  # not what the mark promised: compile in full, which reports the problems
-    compiled = _compile_cached(bundle.to_json(), cache, False)
-    cache.remember_checked(bundle.digest)
+            compiled = None  # not what the mark promised: compile in full, which reports the problems
+    if compiled is None:
+        compiled = _compile(text, cache, checked=False)
+        cache.remember_checked(bundle.digest)
+    if len(_compiled_with_cache) >= _KEPT:
+        _compiled_with_cache.pop(next(iter(_compiled_with_cache)))
+    _compiled_with_cache[text] = compiled
     return compiled
 
 
-@lru_cache(maxsize=32)
-def _compile_cached(bundle_json: str, cache: CompileCache | None = None, checked: bool = False) -> CompiledWorkflow:
+_KEPT = 32
+_compiled_with_cache: dict[str, CompiledWorkflow] = {}
+"""Bundles compiled through a cache, by their JSON text (the oldest leaves first)."""
+
+
+@lru_cache(maxsize=_KEPT)
+def _compile_cached(bundle_json: str) -> CompiledWorkflow:
+    return _compile(bundle_json, None, checked=False)
+
+
+def _compile(bundle_json: str, cache: CompileCache | None, *, checked: bool) -> CompiledWorkflow:
     bundle = Bundle.from_json(bundle_json)
     templates = TemplateSet(bundle.templates, bundle.templates_path,
                             bytecode_cache=cache.bytecode_cache() if cache is not None else None)
