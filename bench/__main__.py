@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
             results["outbox"] = outbox(work, 10 if args.quick else 50)
     results["total_s"] = time.perf_counter() - started
+    if args.only and RESULTS.exists():
+        # A partial run updates its own entries and keeps the others (noting which ran when).
+        kept = json.loads(RESULTS.read_text())
+        kept.setdefault("partial_runs", {}).update(dict.fromkeys(wanted, results["when"]))
+        results = {**kept, **{key: value for key, value in results.items() if key not in ("total_s", "sizes")}}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\nwritten: {RESULTS}")
