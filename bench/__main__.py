@@ -38,13 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get("TRECKK_BENCH_POSTGRES_URL")
                         or os.environ.get("TRECKK_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server")
     parser.add_argument("--only", action="append",
-                        choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "outbox"))
+                        choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox"))
     args = parser.parse_args(argv)
-    sizes = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200} if args.quick else \
-        {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000, "peer": 2_000}
-    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer", "outbox"))
-    results: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "quick": args.quick,
-                               "machine": machine(), "sizes": sizes}
+    sizes: dict[str, Any] = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200,
+                             "reads": [1_000, 10_000]} if args.quick else \
+        {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000, "peer": 2_000,
+         "reads": [1_000, 100_000, 1_000_000]}
+    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox"))
+    results: dict[str, Any] = {}
+    if args.only and RESULTS.exists():
+        # A partial run updates its own sections and keeps the others' last results.
+        results = json.loads(RESULTS.read_text())
+    results.update({"when": datetime.now(timezone.utc).isoformat(), "quick": args.quick, "machine": machine(),
+                    "sizes": sizes})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="treckk-bench-") as tmp:
         work = Path(tmp)
@@ -71,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.peer.spiff import spiff
 
             results["peer"] = spiff(sizes["peer"])
+        if "reads" in wanted:
+            from bench.reads import reads
+
+            results["reads"] = reads(work, sizes["reads"])
         if "startup" in wanted:
             from bench.startup import startup
 
@@ -80,11 +90,6 @@ def main(argv: list[str] | None = None) -> int:
 
             results["outbox"] = outbox(work, 10 if args.quick else 50)
     results["total_s"] = time.perf_counter() - started
-    if args.only and RESULTS.exists():
-        # A partial run updates its own entries and keeps the others (noting which ran when).
-        kept = json.loads(RESULTS.read_text())
-        kept.setdefault("partial_runs", {}).update(dict.fromkeys(wanted, results["when"]))
-        results = {**kept, **{key: value for key, value in results.items() if key not in ("total_s", "sizes")}}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\nwritten: {RESULTS}")
@@ -142,6 +147,10 @@ def table(results: dict[str, Any]) -> str:
         from bench import outbox
 
         lines += ["", *outbox.table(box)]
+    if results.get("reads"):
+        from bench.reads import table as reads_table
+
+        lines += reads_table(results["reads"])
     lines.append(f"\ntotal {results['total_s']:.0f} s")
     return "\n".join(lines)
 

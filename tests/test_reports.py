@@ -12,12 +12,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from engine.compile.workflow import bundle_from_files, compile_bundle
 from engine.definition.model import WorkflowDefinition
 from engine.compile.notice_context import sample_report
 from engine.app.reports import build_report, run_schedule
-from engine.core.reports import Period, RecapCaseRow, compute_report, percentile, recap_period
+from engine.core.reports import OpenCaseRow, Period, RecapCaseRow, compute_report, percentile, recap_period
 from engine.app.commands import Commands
 from engine.store import notice_rows
 from tests.conftest import COMPLAINT, ROOT, FakeClock
@@ -203,3 +204,73 @@ def test_the_monthly_recap_on_a_known_dataset(engine: Commands, clock: FakeClock
         assert line in notice.body, line
     assert [n.recipient_username for n in escalation_notices(engine, referred)] == ["admin"]
     assert late_night not in {straddling, duplicate, handled}
+
+
+# -- the database's counts against the arithmetic over plain rows --------------------------------
+
+
+def _rows_the_slow_way(connection: Any, workflow: WorkflowDefinition, start: datetime,
+                       end: datetime) -> tuple[list[OpenCaseRow], list[RecapCaseRow], set[int]]:
+    """Every row a report could need, read naively (the reference the SQL counts must match)."""
+    from sqlalchemy import and_, or_
+
+    from engine.store.schema import cases, escalations, events
+
+    finals = [s.name for s in workflow.states.values() if s.final]
+    opened = [s.name for s in workflow.states.values() if not s.final]
+    open_rows = [OpenCaseRow(r.id, r.number, r.state, r.scope, dict(r.data), r.created_at, r.due_at, r.next_step)
+                 for r in connection.execute(select(cases).where(cases.c.state.in_(opened)))]
+    final_event = and_(events.c.case_id == cases.c.id, events.c.to_state.in_(finals),
+                       events.c.from_state.notin_(finals))
+    recap: dict[int, RecapCaseRow] = {}
+    for r in connection.execute(
+            select(cases.c.id, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at, cases.c.due_at,
+                   events.c.at).select_from(cases.outerjoin(events, final_event))
+            .where(cases.c.created_at < end, or_(events.c.at.is_(None), events.c.at >= start))
+            .order_by(cases.c.id, events.c.at)):
+        recap.setdefault(r.id, RecapCaseRow(r.id, r.state, r.scope, dict(r.data), r.created_at, r.due_at,
+                                            r.at if r.state in finals else None))
+    late = {r.case_id for r in connection.execute(select(escalations.c.case_id).where(
+        escalations.c.due_at >= start, escalations.c.due_at < end))}
+    return open_rows, list(recap.values()), late
+
+
+def test_the_database_counts_what_the_row_arithmetic_counts(engine: Commands, clock: FakeClock) -> None:
+    import random
+
+    rng = random.Random(7)
+    paths = [[], [("teruskan", "admin", {})], [("tandai_duplikat", "admin", {"alasan": "Ganda."})],
+             [("teruskan", "admin", {}), ("tolak", "kabid", {"alasan": "Bukan Perda."})],
+             [("teruskan", "admin", {}), ("limpahkan", "kabid", {"instansi": "PUPR", "alasan": "Dinas."})],
+             [("teruskan", "admin", {}), ("tugaskan", "kabid", {"instruksi": "Tertibkan."}),
+              ("mulai_tangani", "tim_paringin", {}), ("laporkan_hasil", "tim_paringin", HASIL),
+              ("sahkan", "kabid", {})]]
+    moment = wita(2026, 9, 20, 8, 0)
+    for i in range(40):
+        moment += timedelta(minutes=rng.randint(30, 3000))
+        clock.set(moment)
+        kategori = rng.choice(["pkl_tempat_usaha", "bangunan_liar", ""])
+        values = {**COMPLAINT, "kecamatan": "paringin", "kategori": kategori}
+        if not kategori:
+            del values["kategori"]
+        number = engine.submit("admin", values).number
+        # Without a kategori a case can only wait or be marked a duplicate (teruskan requires it).
+        for trigger, actor, given in rng.choice(paths if kategori else paths[:1] + paths[2:3]):
+            clock.advance(minutes=rng.randint(10, 4000))
+            engine.advance(number, trigger, actor, given)
+        if i % 5 == 0:
+            scan_at(engine, clock, clock() + timedelta(hours=rng.randint(1, 30)))
+    workflow = definition(engine)
+    seen = []
+    for fire_at in (wita(2026, 10, 1, 8, 0), wita(2026, 11, 1, 8, 0), wita(2026, 12, 1, 8, 0)):
+        now = fire_at + timedelta(minutes=1)
+        period = recap_period(fire_at, workflow.timezone)
+        with engine.db.begin() as connection:
+            counted = build_report(connection, workflow, fire_at, now)
+            open_rows, recap_rows, late = _rows_the_slow_way(connection, workflow, period.start, period.end)
+        expected = compute_report(workflow, open_cases=open_rows, recap_cases=recap_rows, late_ids=late,
+                                  period=period, now=now)
+        assert counted == expected
+        seen.append((expected["received"], expected["median_minutes"], expected["overdue"], expected["open_count"]))
+    assert all(received for received, *_ in seen[:2]), seen  # the dataset fills the periods it is compared on
+    assert all(any(s[i] for s in seen) for i in range(4)), seen

@@ -68,7 +68,7 @@ def escalate_due(engine: Runtime, *, limit: int = 1000, now: datetime | None = N
     failed: set[int] = set()
     idle = 0
     for _ in range(MAX_BATCHES):
-        batch = engine.db.transaction(lambda c: escalation_rows.due_cases(c, moment, limit, failed))
+        batch = engine.db.read(lambda c: escalation_rows.due_cases(c, moment, limit, failed))
         if not batch:
             break
         # Runners that read the same batch start at different places in it and re-read it as

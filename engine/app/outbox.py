@@ -113,7 +113,7 @@ def list_notices(engine: Runtime, *, case: str | None = None, status: str | None
         rows = notice_rows.list_notices(connection, case_id=case_id, status=status, limit=limit, bodies=False)
         return [lens.summary(row) for row in rows if lens.may_see(row)]
 
-    return engine.db.transaction(work)
+    return engine.db.read(work)
 
 
 def show_notice(engine: Runtime, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def show_notice(engine: Runtime, reference: str, viewer_name: str | None = None)
             view["text"] = mask(readable(outbound_of(row)))
         return view
 
-    return engine.db.transaction(work)
+    return engine.db.read(work)
 
 
 def retry_notices(engine: Runtime, references: Sequence[str], *, all_failed: bool = False,
@@ -237,7 +237,7 @@ def preview(engine: Runtime, template: str, number: str, viewer_name: str | None
                 "role": recipient.role, "masked": not recipient.sees_pii, "subject": rendered.subject,
                 "is_html": rendered.is_html, "body": rendered.body}
 
-    return engine.db.transaction(work)
+    return engine.db.read(work)
 
 
 def _uses(compiled: CompiledWorkflow, template: str) -> list[tuple[str, ...]]:

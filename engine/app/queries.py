@@ -6,7 +6,10 @@ and staff of scoped roles only see the cases of their own scope value.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +20,13 @@ from engine.core import localtime as wita
 from engine.core.records import CaseRecord, EventRecord
 from engine.compile.workflow import CompiledWorkflow
 from engine.definition.model import WorkflowDefinition
-from engine.errors import PermissionDenied
+from engine.errors import InvalidInput, PermissionDenied
 from engine.core.masking import masked_values
 from engine.core.integrity import first_broken
 from engine.core.permissions import may_view, role_for, sees_pii
 from engine.app.commands import Commands
-from engine.store import case_rows, definition_rows, staff_rows
+from engine.store import case_lists, case_rows, definition_rows, staff_rows
+from engine.store.case_lists import Narrowing, Position, Reach
 from engine.store.staff_rows import StaffMember
 
 
@@ -76,6 +80,41 @@ def _in(viewer: StaffMember | None, case: CaseRecord) -> StaffMember | None:
     return viewer.in_workflow(case.workflow) if viewer is not None else None
 
 
+def category_field(definition: WorkflowDefinition) -> str | None:
+    """The field ``inbox_page(category=...)`` filters on: the first report breakdown that is not the scope field."""
+    return next((name for name in definition.reports.breakdowns if name != definition.scope_field), None)
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1 or limit > MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, not {limit}", field="limit", value=limit)
+
+
+MAX_PAGE = 1000
+"""The most cases one page may hold (the cost of a page grows with it)."""
+
+
+def _cursor(position: Position) -> str:
+    """An opaque cursor for the page after ``position``."""
+    text = f"{position.due_at.isoformat() if position.due_at else ''}|{position.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _position(cursor: str | None) -> Position | None:
+    if not cursor:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        due, _, number = text.partition("|")
+        due_at = datetime.fromisoformat(due) if due else None
+        if due_at is not None and due_at.tzinfo is None:
+            raise ValueError("naive time")
+        return Position(due_at, int(number))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(f"bad page cursor {cursor!r}; give the `next` value of the previous page",
+                           field="after", value=cursor) from None
+
+
 def scope_keys(definition: WorkflowDefinition, case: CaseRecord) -> dict[str, Any]:
     """The case's scope value under ``scope`` and under the name of the workflow's scope field."""
     return {"scope": case.scope, **({definition.scope_field: case.scope} if definition.scope_field else {})}
@@ -126,7 +165,7 @@ class Queries:
             case, compiled = self._case(connection, number, viewer)
             return self.case_view(connection, case, compiled, viewer)
 
-        return self.engine.db.transaction(work)
+        return self.engine.db.read(work)
 
     def view_of(self, case: CaseRecord, viewer_name: str | None) -> dict[str, Any]:
         """The ``show`` object of a case just written by a command."""
@@ -139,7 +178,7 @@ class Queries:
             may_see = sees_pii(_in(viewer, case), compiled.definition.roles)
             return [self._event_view(compiled, event, may_see) for event in case_rows.history(connection, case.id)]
 
-        return self.engine.db.transaction(work)
+        return self.engine.db.read(work)
 
     @staticmethod
     def _event_view(compiled: CompiledWorkflow, event: EventRecord, may_see: bool) -> dict[str, Any]:
@@ -157,15 +196,64 @@ class Queries:
         }
 
     def list_cases(self, *, state: str | None = None, scope: str | None = None, overdue: bool = False,
-                   viewer_name: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        def work(connection: Connection) -> list[dict[str, Any]]:
+                   viewer_name: str | None = None, limit: int = 500, after: str | None = None) -> list[dict[str, Any]]:
+        """One page of ``cases_page``: its ``cases``."""
+        rows: list[dict[str, Any]] = self.cases_page(state=state, scope=scope, overdue=overdue,
+                                                     viewer_name=viewer_name, limit=limit, after=after)["cases"]
+        return rows
+
+    def cases_page(self, *, state: str | None = None, scope: str | None = None, overdue: bool = False,
+                   viewer_name: str | None = None, limit: int = 500, after: str | None = None) -> dict[str, Any]:
+        """Cases the viewer may see, by deadline (undated ones last), ``limit`` at a time.
+
+        Returns ``{"cases": [summary, ...], "next": cursor or None}``; give ``next`` as ``after``
+        for the following page. Each filter narrows an index range of one workflow (see
+        ``engine.store.case_lists``); a viewer bound to a scope value is bound to it in SQL.
+        """
+        _check_limit(limit)
+        position = _position(after)
+
+        def work(connection: Connection) -> dict[str, Any]:
             viewer = self._viewer(connection, viewer_name)
             now = self.engine.clock()
-            found = case_rows.list_cases(connection, states=[state] if state else None, scope=scope,
-                                         overdue_at=now if overdue else None, limit=limit)
-            return self._summaries(connection, found, viewer)
+            reaches = []
+            workflows = viewer.workflows if viewer is not None else definition_rows.workflows(connection)
+            for workflow in workflows:
+                visible, bound = self._visible_scope(connection, viewer, workflow)
+                if not visible:
+                    continue
+                if bound is not None and scope is not None and bound != scope:
+                    continue
+                reaches.append(Reach(workflow, state, scope if scope is not None else bound))
+            found = case_lists.page(connection, reaches, narrowing=Narrowing(late_at=now if overdue else None),
+                                    after=position, limit=limit + 1)
+            return self._page(connection, found, viewer, limit)
 
-        return self.engine.db.transaction(work)
+        return self.engine.db.read(work)
+
+    def _visible_scope(self, connection: Connection, viewer: StaffMember | None,
+                       workflow: str) -> tuple[bool, str | None]:
+        """Whether ``viewer`` sees cases of ``workflow``, and the scope value they are bound to (None: every one).
+
+        The same rule as ``may_view``, said as a filter.
+        """
+        if viewer is None:
+            return True, None
+        acting = viewer.in_workflow(workflow)
+        roles = self.engine.compiled(connection, workflow).definition.roles.roles
+        if any(role in roles and not roles[role].scoped for role in acting.roles):
+            return True, None
+        if acting.scope is None or not any(role in roles for role in acting.roles):
+            return False, None
+        return True, acting.scope
+
+    def _page(self, connection: Connection, found: list[CaseRecord], viewer: StaffMember | None,
+              limit: int) -> dict[str, Any]:
+        more = len(found) > limit
+        shown = found[:limit]
+        last = shown[-1] if more else None
+        return {"cases": self._summaries(connection, shown, viewer),
+                "next": _cursor(Position(last.due_at, last.id)) if last is not None else None}
 
     def _summaries(self, connection: Connection, found: list[CaseRecord], viewer: StaffMember | None) -> list[dict[str, Any]]:
         rows = []
@@ -194,17 +282,116 @@ class Queries:
             })
         return rows
 
-    def inbox(self, viewer_name: str) -> list[dict[str, Any]]:
-        """Open cases on which the viewer may fire a trigger now, oldest deadline first."""
+    def inbox(self, viewer_name: str, *, limit: int = 500, after: str | None = None) -> list[dict[str, Any]]:
+        """The first ``limit`` cases of the viewer's inbox (``inbox_page``), as a list."""
+        rows: list[dict[str, Any]] = self.inbox_page(viewer_name, limit=limit, after=after)["cases"]
+        return rows
 
-        def work(connection: Connection) -> list[dict[str, Any]]:
+    def inbox_page(self, viewer_name: str, *, state: str | None = None, scope: str | None = None,
+                   category: str | None = None, overdue: bool | None = None, search: str | None = None,
+                   after: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """Open cases on which the viewer may fire a trigger now: overdue first, then by deadline.
+
+        The inbox is read from the compiled definitions, not from the cases: the states where one
+        of the viewer's roles has a trigger, in each workflow (and version) they hold a role in,
+        bound to their scope value where those roles are scoped. Each such state is one range of
+        an index (``engine.store.case_lists``), so a page costs about ``limit`` rows per state.
+
+        Filters: ``state`` (one of those states), ``scope`` (a scope value), ``category`` (the
+        value of the workflow's category field: the first ``reports.breakdowns`` field that is not
+        the scope field, ``kategori`` in TRECKK), ``overdue`` (True: only late cases, False: none
+        of them), ``search`` (a case number prefix, or a text anywhere in the stored case data,
+        any letter case). ``category`` and ``search`` are checked on the rows of those ranges, so
+        they scan at most the viewer's open cases in the states they act on, never the table.
+
+        Returns ``{"cases": [summary, ...], "next": cursor or None, "counts": {"semua": n,
+        "terlambat": n, "by_state": {state: n}}}``: give ``next`` as ``after`` for the following
+        page. The counts are the tabs: every filter but ``state`` and ``overdue`` applies to them.
+        """
+        _check_limit(limit)
+        position = _position(after)
+
+        def work(connection: Connection) -> dict[str, Any]:
             viewer = self._viewer(connection, viewer_name)
             assert viewer is not None
-            open_cases = [c for c in case_rows.list_cases(connection) if not self._final(connection, c)]
-            rows = self._summaries(connection, open_cases, viewer)
-            return [row for row in rows if row["allowed_triggers"]]
+            now = self.engine.clock()
+            reaches: list[Reach] = []
+            categories: dict[str, str | None] = {}
+            for reach in self._inbox_reaches(connection, viewer):
+                if scope is not None:
+                    if reach.scope not in (None, scope):
+                        continue
+                    reach = Reach(reach.workflow, reach.state, scope, reach.versions)
+                reaches.append(reach)
+                if reach.workflow not in categories:
+                    categories[reach.workflow] = category_field(self.engine.compiled(connection, reach.workflow)
+                                                                .definition)
+            if category is not None:
+                reaches = [reach for reach in reaches if categories[reach.workflow] is not None]
 
-        return self.engine.db.transaction(work)
+            def narrowing(workflow: str, *, late: bool | None) -> Narrowing:
+                field = categories[workflow]
+                return Narrowing(late_at=now if late else None, on_time_at=now if late is False else None,
+                                 category=(field, category) if category is not None and field else None,
+                                 search=search or None)
+
+            shown = [reach for reach in reaches if state is None or reach.state == state]
+            found: list[CaseRecord] = []
+            for workflow in dict.fromkeys(reach.workflow for reach in shown):
+                found += case_lists.page(connection, [r for r in shown if r.workflow == workflow],
+                                         narrowing=narrowing(workflow, late=overdue), after=position,
+                                         limit=limit + 1)
+            found.sort(key=lambda c: (c.due_at is None, c.due_at or now, c.id))
+            result = self._page(connection, found, viewer, limit)
+            result["cases"] = [row for row in result["cases"] if row["allowed_triggers"]]
+            by_state: dict[str, int] = {}
+            total = late = 0
+            for workflow in dict.fromkeys(reach.workflow for reach in reaches):
+                for reach, n, n_late in case_lists.counts(
+                        connection, [r for r in reaches if r.workflow == workflow],
+                        narrowing=narrowing(workflow, late=None), late_at=now):
+                    assert reach.state is not None
+                    by_state[reach.state] = by_state.get(reach.state, 0) + n
+                    total += n
+                    late += n_late
+            result["counts"] = {"semua": total, "terlambat": late, "by_state": by_state}
+            return result
+
+        return self.engine.db.read(work)
+
+    def _inbox_reaches(self, connection: Connection, viewer: StaffMember) -> list[Reach]:
+        """One reach per (workflow, state, scope bound) where a role of ``viewer`` has a trigger.
+
+        A state counts for the versions where it does (``versions`` None when it does in all of
+        them), so a case is listed exactly when ``allowed_triggers`` would offer it something.
+        """
+        if not viewer.active:
+            return []
+        reaches: list[Reach] = []
+        for workflow in viewer.workflows:
+            acting = viewer.in_workflow(workflow)
+            versions = definition_rows.versions(connection, workflow)
+            where: dict[tuple[str, str | None], list[int]] = {}
+            for version in versions:
+                definition = self.engine.compiled(connection, workflow, version).definition
+                roles = definition.roles.roles
+                for name, spec in definition.states.items():
+                    if spec.final:
+                        continue
+                    allowed = {role for t in definition.transitions_from(name) for role in t.roles}
+                    mine = [role for role in acting.roles if role in allowed]
+                    if not mine:
+                        continue
+                    if any(role not in roles or not roles[role].scoped for role in mine):
+                        bound: str | None = None
+                    elif acting.scope is not None:
+                        bound = acting.scope
+                    else:
+                        continue
+                    where.setdefault((name, bound), []).append(version)
+            for (name, bound), found in where.items():
+                reaches.append(Reach(workflow, name, bound, None if found == versions else tuple(found)))
+        return reaches
 
     def _final(self, connection: Connection, case: CaseRecord) -> bool:
         compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
@@ -229,7 +416,7 @@ class Queries:
                     broken.append({"number": case_number, "seq": failure[0], "reason": failure[1]})
             return broken
 
-        return self.engine.db.transaction(work)
+        return self.engine.db.read(work)
 
     # -- the outbox as people see it (`treckk notices`, `treckk render`) ---------------------------
     def notices(self, *, case: str | None = None, status: str | None = None, viewer_name: str | None = None,
@@ -251,11 +438,11 @@ class Queries:
         def work(connection: Connection) -> list[dict[str, Any]]:
             return [self._staff_view(connection, member) for member in staff_rows.all_staff(connection)]
 
-        return self.engine.db.transaction(work)
+        return self.engine.db.read(work)
 
     def staff_view(self, member: StaffMember) -> dict[str, Any]:
         """A staff member as the adapters show it: roles, scope (also under each workflow's scope-field name), grants."""
-        return self.engine.db.transaction(lambda connection: self._staff_view(connection, member))
+        return self.engine.db.read(lambda connection: self._staff_view(connection, member))
 
     def _staff_view(self, connection: Connection, member: StaffMember) -> dict[str, Any]:
         named: dict[str, str | None] = {}
@@ -276,11 +463,11 @@ class Queries:
             found = case_rows.list_cases(connection, workflow=workflow, below_version=version)
             return [c.number for c in found if not self._final(connection, c)]
 
-        return self.engine.db.transaction(work)
+        return self.engine.db.read(work)
 
     def definition(self, workflow: str, version: int | None = None) -> WorkflowDefinition:
         """A deployed definition (the newest when ``version`` is None): labels, time zone, nouns."""
-        return self.engine.db.transaction(lambda connection: self.engine.compiled(connection, workflow,
+        return self.engine.db.read(lambda connection: self.engine.compiled(connection, workflow,
                                                                                   version).definition)
 
     def case_definition(self, number: str) -> WorkflowDefinition:
@@ -290,7 +477,7 @@ class Queries:
             case = case_rows.existing_case(connection, number)
             return self.engine.compiled(connection, case.workflow, case.definition_version).definition
 
-        return self.engine.db.transaction(work)
+        return self.engine.db.read(work)
 
     def deployed(self) -> list[WorkflowDefinition]:
         """The newest version of every deployed workflow."""
@@ -299,7 +486,7 @@ class Queries:
             return [self.engine.compiled(connection, name).definition
                     for name in definition_rows.workflows(connection)]
 
-        return self.engine.db.transaction(work)
+        return self.engine.db.read(work)
 
     def checked_count(self, number: str | None) -> int:
-        return 1 if number else self.engine.db.transaction(case_rows.count_cases)
+        return 1 if number else self.engine.db.read(case_rows.count_cases)

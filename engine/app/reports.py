@@ -1,11 +1,12 @@
 """Periodic notices: reading the rows behind the morning digest and the monthly recap, and running one.
 
-The arithmetic is ``engine.core.reports`` (pure); this module reads what it needs in the caller's
-transaction and queues the rendered notices, once per schedule and fire time.
+The database counts (``engine.store.report_rows``), ``engine.core.reports`` assembles the report
+(pure); this module runs the two and queues the rendered notices, once per schedule and fire time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,29 +17,44 @@ from sqlalchemy import Connection
 from engine.app.runtime import Runtime
 from engine.compile.notice_context import report_context
 from engine.compile.workflow import CompiledWorkflow
-from engine.core.reports import compute_report, recap_period
+from engine.core.reports import DIGEST_ROWS, assemble_report, recap_period
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
 from engine.errors import NotFound
 from engine.notices.outbox import queue, render_rows, resolve_recipients
-from engine.store import report_rows
+from engine.store import definition_rows, report_rows
 
 __all__ = ["ScheduleRun", "build_report", "run_schedule", "schedule_spec"]
 
 
 def build_report(connection: Connection, definition: WorkflowDefinition, fire_at: datetime,
-                 now: datetime) -> dict[str, Any]:
-    """Read the rows a report needs in the caller's transaction and compute it."""
+                 now: datetime, *, open_states: Sequence[str] | None = None) -> dict[str, Any]:
+    """Count what a report needs in the caller's transaction (in the database) and assemble it.
+
+    ``open_states``: every non-final state a case may be in, older versions' included (default:
+    those of ``definition``).
+    """
     states = definition.states.values()
+    opened = list(open_states) if open_states is not None else [s.name for s in states if not s.final]
     period = recap_period(fire_at, definition.timezone)
-    return compute_report(
-        definition,
-        open_cases=report_rows.open_cases(connection, definition.name, [s.name for s in states if not s.final]),
-        recap_cases=report_rows.recap_cases(connection, definition.name, [s.name for s in states if s.final],
-                                            period.start, period.end),
-        late_ids=report_rows.escalated_case_ids(connection, definition.name, period.start, period.end),
-        period=period,
-        now=now,
-    )
+    digest = report_rows.digest(connection, definition.name, opened, now, DIGEST_ROWS)
+    totals, groups = report_rows.recap(connection, report_rows.RecapQuery(
+        workflow=definition.name, open_states=opened, final_states=[s.name for s in states if s.final],
+        outcomes=definition.reports.outcomes,
+        breakdowns=[(field, field == definition.scope_field) for field in definition.reports.breakdowns],
+        start=period.start, end=period.end, now=now))
+    return assemble_report(definition, listed=digest.listed, open_count=digest.open_count,
+                           overdue_count=digest.overdue_count, totals=totals, groups=groups, period=period, now=now)
+
+
+def _open_states(engine: Runtime, connection: Connection, workflow: str) -> list[str]:
+    """The non-final states of every deployed version of ``workflow`` that the newest does not make final."""
+    newest = engine.compiled(connection, workflow).definition
+    found: dict[str, None] = {}
+    for version in definition_rows.versions(connection, workflow):
+        for state in engine.compiled(connection, workflow, version).definition.states.values():
+            if not state.final:
+                found[state.name] = None
+    return [name for name in found if not (name in newest.states and newest.states[name].final)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +82,13 @@ def run_schedule(engine: Runtime, workflow: str, schedule: str, fire_at: datetim
     """Queue the notices of ``schedule`` for its fire time ``fire_at``, once, whoever asks how often.
 
     The run is claimed in ``schedule_runs`` in the same transaction that queues its notices, so
-    two runners, a restart or a retry never send it twice. A schedule bound to a calendar's
+    two runners, a restart or a retry never send it twice; the report is counted just before,
+    in a read transaction that holds no lock. A schedule bound to a calendar's
     working days does nothing on that calendar's other days (weekends, holidays, cuti bersama).
     """
     moment = now or engine.clock()
 
-    def work(connection: Connection) -> ScheduleRun:
+    def read(connection: Connection) -> ScheduleRun | dict[str, Any]:
         compiled = engine.compiled(connection, workflow)
         definition = compiled.definition
         spec = schedule_spec(compiled, schedule)
@@ -79,9 +96,23 @@ def run_schedule(engine: Runtime, workflow: str, schedule: str, fire_at: datetim
             local_day = fire_at.astimezone(ZoneInfo(definition.timezone)).date()
             if not engine.calendar(compiled, spec.working_days).is_working_day(local_day):
                 return ScheduleRun(workflow, schedule, fire_at, "not_working_day")
+        if report_rows.has_run(connection, workflow, schedule, fire_at):
+            return ScheduleRun(workflow, schedule, fire_at, "already_ran")
+        return build_report(connection, definition, fire_at, moment,
+                            open_states=_open_states(engine, connection, workflow))
+
+    # The report is counted in a read transaction, so moves go on while it runs; the claim and
+    # the notices are one short write transaction after it.
+    report = engine.db.read(read)
+    if isinstance(report, ScheduleRun):
+        return report
+
+    def work(connection: Connection) -> ScheduleRun:
+        compiled = engine.compiled(connection, workflow)
+        definition = compiled.definition
+        spec = schedule_spec(compiled, schedule)
         if not report_rows.record_run(connection, workflow, schedule, fire_at, moment):
             return ScheduleRun(workflow, schedule, fire_at, "already_ran")
-        report = build_report(connection, definition, fire_at, moment)
         recipients = resolve_recipients(connection, compiled, None, spec.to)
         contexts = [report_context(definition, spec, recipient, moment, report) for recipient, _, _ in recipients]
         rows = render_rows(compiled, spec.template, recipients, contexts, case_id=None, event_seq=None,

@@ -82,11 +82,11 @@ class Runtime:
                     found.append((workflow, latest.version))
             return tuple(found)
 
-        return self.db.transaction(read)
+        return self.db.read(read)
 
     def definition_of(self, workflow: str, version: int) -> WorkflowDefinition:
         """A deployed version's definition (compiled once per process)."""
-        return self.db.transaction(lambda connection: self.compiled(connection, workflow, version)).definition
+        return self.db.read(lambda connection: self.compiled(connection, workflow, version)).definition
 
     def viewer(self, connection: Connection, username: str | None) -> StaffMember | None:
         """The staff member who looks (None: nobody in particular, who sees no personal data).

@@ -28,9 +28,9 @@ are grouped as "Belum diisi".
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -92,15 +92,20 @@ def recap_period(fire_at: datetime, timezone: str) -> Period:
                   month_year(start_day))
 
 
+def percentile_ranks(count: int, fraction: float) -> tuple[int, int, float]:
+    """The 0-based ranks a percentile interpolates between, and the weight of the upper one."""
+    position = (count - 1) * fraction
+    low = math.floor(position)
+    return low, min(low + 1, count - 1), position - low
+
+
 def percentile(values: Sequence[float], fraction: float) -> float | None:
     """Linear interpolation between closest ranks (``numpy.percentile``'s default); None when empty."""
     if not values:
         return None
     ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    low, high, weight = percentile_ranks(len(ordered), fraction)
+    return ordered[low] + (ordered[high] - ordered[low]) * weight
 
 
 def _label(definition: WorkflowDefinition, field: str, value: Any, missing: str) -> str:
@@ -138,8 +143,31 @@ def _digest_row(definition: WorkflowDefinition, row: OpenCaseRow, now: datetime)
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Measures:
+    """The period measures of a set of cases (the whole workflow, or one value of a breakdown)."""
+
+    received: int
+    outcomes: Mapping[str, int]
+    """Outcome name → cases that reached one of its final states in the period."""
+    open: int
+    overdue: int
+    median_minutes: float | None
+    p90_minutes: float | None
+
+    def counted(self) -> bool:
+        """Whether any case counts in any measure (groups without one are left out)."""
+        return bool(self.received or any(self.outcomes.values()) or self.open or self.overdue)
+
+    def as_dict(self, definition: WorkflowDefinition) -> dict[str, Any]:
+        """The measures as the template sees them, outcomes in the definition's order."""
+        return {"received": self.received, **{name: self.outcomes.get(name, 0) for name in definition.reports.outcomes},
+                "open": self.open, "overdue": self.overdue, "median_minutes": self.median_minutes,
+                "p90_minutes": self.p90_minutes}
+
+
 def _measures(definition: WorkflowDefinition, rows: Iterable[RecapCaseRow], period: Period, late_ids: set[int],
-              now: datetime) -> dict[str, Any]:
+              now: datetime) -> Measures:
     received = still_open = overdue = 0
     outcomes = dict.fromkeys(definition.reports.outcomes, 0)
     minutes: list[float] = []
@@ -159,41 +187,68 @@ def _measures(definition: WorkflowDefinition, rows: Iterable[RecapCaseRow], peri
                       and period.start <= row.due_at < period.end and row.due_at < now)
         if row.id in late_ids or still_late:
             overdue += 1
-    return {"received": received, **outcomes, "open": still_open, "overdue": overdue, "median_minutes": percentile(minutes, 0.5),
-            "p90_minutes": percentile(minutes, 0.9)}
+    return Measures(received, outcomes, still_open, overdue, percentile(minutes, 0.5), percentile(minutes, 0.9))
 
 
-def _groups(definition: WorkflowDefinition, rows: Sequence[RecapCaseRow], period: Period, late_ids: set[int],
-            now: datetime, field: str) -> list[dict[str, Any]]:
+def _groups(definition: WorkflowDefinition, field: str, by_value: Mapping[Any, Measures]) -> list[dict[str, Any]]:
+    """The ``per_<field>`` list: values in the field's choice order, then others, then "Belum diisi"."""
     spec = definition.fields.get(field)
-    counted = ("received", *definition.reports.outcomes, "open", "overdue")
     order = {value: index for index, value in enumerate(spec.choices if spec is not None else ())}
-    by_value: dict[Any, list[RecapCaseRow]] = {}
-    for row in rows:
-        value = _value(definition, row, field)
-        by_value.setdefault(None if value in (None, "") else value, []).append(row)
     groups = []
     for value in sorted(by_value, key=lambda v: (v is None, order.get(v, len(order)), str(v))):
-        measures = _measures(definition, by_value[value], period, late_ids, now)
-        if any(measures[key] for key in counted):
-            groups.append({"name": _label(definition, field, value, MISSING_VALUE), **measures})
+        measures = by_value[value]
+        if measures.counted():
+            groups.append({"name": _label(definition, field, value, MISSING_VALUE), **measures.as_dict(definition)})
     return groups
+
+
+_NO_DEADLINE = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def digest_order(row: OpenCaseRow) -> tuple[bool, datetime, str]:
+    """How the digest lists open cases: by deadline, those without one last, then by number."""
+    return (row.due_at is None, row.due_at or _NO_DEADLINE, row.number)
+
+
+def assemble_report(definition: WorkflowDefinition, *, listed: Sequence[OpenCaseRow], open_count: int,
+                    overdue_count: int, totals: Measures, groups: Mapping[str, Mapping[Any, Measures]],
+                    period: Period, now: datetime, max_rows: int = DIGEST_ROWS) -> dict[str, Any]:
+    """The ``report`` a schedule's template sees, from counts already made (no I/O).
+
+    ``listed``: open cases, at least the first ``max_rows`` in ``digest_order``; ``groups``: for
+    each breakdown field, its values (None for "not filled in") and their measures.
+    """
+    rows = sorted(listed, key=digest_order)[:max_rows]
+    return {
+        "period_start": period.start,
+        "period_end": period.end,
+        "period_label": period.label,
+        "open_cases": [_digest_row(definition, row, now) for row in rows],
+        "open_count": open_count,
+        "overdue_count": overdue_count,
+        **totals.as_dict(definition),
+        **{f"per_{field}": _groups(definition, field, groups.get(field, {})) for field in definition.reports.breakdowns},
+    }
 
 
 def compute_report(definition: WorkflowDefinition, *, open_cases: Sequence[OpenCaseRow],
                    recap_cases: Sequence[RecapCaseRow], late_ids: set[int], period: Period, now: datetime,
                    max_rows: int = DIGEST_ROWS) -> dict[str, Any]:
-    """The ``report`` a schedule's template sees, from plain rows (no I/O)."""
-    listed = sorted((_digest_row(definition, row, now) for row in open_cases),
-                    key=lambda r: (r["due_at"] is None, r["due_at"] or now, r["number"]))
-    return {
-        "period_start": period.start,
-        "period_end": period.end,
-        "period_label": period.label,
-        "open_cases": listed[:max_rows],
-        "open_count": len(listed),
-        "overdue_count": sum(1 for r in listed if r["overdue"]),
-        **_measures(definition, recap_cases, period, late_ids, now),
-        **{f"per_{field}": _groups(definition, recap_cases, period, late_ids, now, field)
-           for field in definition.reports.breakdowns},
-    }
+    """The ``report`` a schedule's template sees, from plain rows (no I/O).
+
+    The reference for what the database computes at scale (``engine.store.report_rows``): the
+    same measures, counted in memory; used where the rows are few (samples, tests).
+    """
+    groups: dict[str, dict[Any, Measures]] = {}
+    for field in definition.reports.breakdowns:
+        by_value: dict[Any, list[RecapCaseRow]] = {}
+        for row in recap_cases:
+            value = _value(definition, row, field)
+            by_value.setdefault(None if value in (None, "") else value, []).append(row)
+        groups[field] = {value: _measures(definition, members, period, late_ids, now)
+                         for value, members in by_value.items()}
+    return assemble_report(
+        definition, listed=open_cases, open_count=len(open_cases),
+        overdue_count=sum(1 for row in open_cases if _minutes_late(row.due_at, now) > 0),
+        totals=_measures(definition, recap_cases, period, late_ids, now), groups=groups, period=period, now=now,
+        max_rows=max_rows)

@@ -13,18 +13,23 @@ from engine.core.records import CaseRecord, EventRecord, case_number_key
 from engine.store.prepared import PreparedStatement
 from engine.store.schema import case_numbers, cases, events
 
-_CASE_COLUMNS = (
+CASE_COLUMNS = (
     cases.c.id, cases.c.number, cases.c.workflow, cases.c.definition_version, cases.c.definition_digest,
     cases.c.state, cases.c.data, cases.c.scope, cases.c.version, cases.c.created_at, cases.c.updated_at,
     cases.c.state_entered_at, cases.c.state_entry, cases.c.due_at, cases.c.next_step, cases.c.next_step_at,
     cases.c.last_hash,
 )  # fmt: skip
 
+_CASE_COLUMNS = CASE_COLUMNS
 _select_case = select(*_CASE_COLUMNS)
 
 
-def _record(row: Any) -> CaseRecord:
+def record(row: Any) -> CaseRecord:
+    """A row of ``CASE_COLUMNS`` as a ``CaseRecord``."""
     return CaseRecord(*row)
+
+
+_record = record
 
 
 # The statements of every command are prepared once (engine.store.prepared): compiled per

@@ -2,7 +2,7 @@
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` and takes the write lock at ``BEGIN`` (``BEGIN
 IMMEDIATE``), so two writers queue on the busy timeout instead of failing half-way through a
-read-then-write; its WAL is checkpointed on a background thread (``engine.store.checkpoint``), and
+read-then-write, while views and reports begin deferred (``Database.read``) and never hold it; its WAL is checkpointed on a background thread (``engine.store.checkpoint``), and
 a few connections stay open between commands (outside any transaction, so holding no lock).
 PostgreSQL uses a small connection pool per process with timeouts on connecting, statements, lock
 waits and idle transactions, so several runner processes can share one server; transactions that
@@ -270,13 +270,24 @@ class Database:
             yield connection
         self._committed()
 
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a read transaction: one consistent snapshot that never blocks a writer.
+
+        SQLite begins it deferred (a WAL reader takes no write lock, so commands go on while it
+        runs); PostgreSQL runs it ``REPEATABLE READ, READ ONLY`` (one snapshot for all its
+        statements, and a read-only one never fails to serialise). Every view and report goes through here; only
+        commands take the write lock (``transaction``).
+        """
+        return self.transaction(work, read_only=True)
+
     def transaction(self, work: Callable[[Connection], T], *, attempts: int = 5,
-                    isolation: str | None = None) -> T:
+                    isolation: str | None = None, read_only: bool = False) -> T:
         """Run ``work`` in one transaction, running it again after a serialisation failure or deadlock.
 
         ``work`` may run more than once, so it must do nothing outside the connection it is given.
         ``isolation`` (e.g. ``"SERIALIZABLE"``) applies to PostgreSQL; SQLite transactions are
         serialisable already, since BEGIN IMMEDIATE lets one writer in at a time.
+        ``read_only``: see ``read``; a write inside it fails on PostgreSQL.
         """
         with self.translate_errors():
             attempt = 0
@@ -289,13 +300,20 @@ class Database:
                     try:
                         if isolation and not self.is_sqlite:
                             connection.execution_options(isolation_level=isolation)
+                        if read_only and self.is_sqlite:
+                            connection.execution_options(**{_DEFERRED: True})
                         with connection.begin() as transaction:
+                            if read_only and not self.is_sqlite:
+                                run_driver_sql(connection, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                             result = work(connection)
                             committing = True
                             transaction.commit()
                     finally:
+                        if read_only and self.is_sqlite and not connection.closed:
+                            connection.execution_options(**{_DEFERRED: False})
                         self._give_back(connection, generation)
-                    self._committed()
+                    if not read_only:
+                        self._committed()
                     return result
                 except DBAPIError as exc:
                     if exc.connection_invalidated and not committing and not reconnected:
@@ -421,5 +439,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any, *, checkpointed: bool) 
     cursor.close()
 
 
+_DEFERRED = "treckk_deferred_begin"
+"""Execution option set by ``Database.read``: begin SQLite's transaction deferred (a reader)."""
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    run_driver_sql(connection, "BEGIN IMMEDIATE")
+    deferred = connection.get_execution_options().get(_DEFERRED, False)
+    run_driver_sql(connection, "BEGIN" if deferred else "BEGIN IMMEDIATE")

@@ -45,6 +45,12 @@ def workflows(connection: Connection) -> list[str]:
                 .scalars())
 
 
+def versions(connection: Connection, workflow: str) -> list[int]:
+    """The deployed version numbers of ``workflow``, oldest first."""
+    return [int(v) for v in connection.execute(select(definitions.c.version).where(
+        definitions.c.workflow == workflow).order_by(definitions.c.version)).scalars()]
+
+
 def all_versions(connection: Connection) -> list[StoredDefinition]:
     return [StoredDefinition(*row) for row in
             connection.execute(select(*_COLUMNS).order_by(definitions.c.workflow, definitions.c.version))]

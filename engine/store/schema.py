@@ -163,8 +163,13 @@ cases = Table(
     _column("next_step_at", UTCDateTime(), null=True),
     _column("last_hash", String(64)),
     Index("ix_cases_next_step_at", "next_step_at"),
-    Index("ix_cases_state_scope", "state", "scope"),
-    Index("ix_cases_due_at", "due_at"),
+    # The read indexes lead with the workflow and end in (due_at, id): every list of cases is
+    # one workflow's, ordered by deadline and paged by keyset on that pair, so a page is an index
+    # range whatever the table holds (revision 0003).
+    Index("ix_cases_workflow_due_at", "workflow", "due_at", "id"),
+    Index("ix_cases_workflow_state_due_at", "workflow", "state", "due_at", "id"),
+    Index("ix_cases_workflow_state_scope_due_at", "workflow", "state", "scope", "due_at", "id"),
+    Index("ix_cases_workflow_scope_due_at", "workflow", "scope", "due_at", "id"),
 )
 
 events = Table(
@@ -186,6 +191,10 @@ events = Table(
     _column("hash", String(64)),
     UniqueConstraint("case_id", "seq"),
     UniqueConstraint("case_id", "idempotency_key"),
+    # A retried submit looks its key up across all cases (revision 0003).
+    Index("ix_events_idempotency_key", "idempotency_key"),
+    # The recap finds the cases that reached a final state in its period (revision 0003).
+    Index("ix_events_to_state_at", "to_state", "at"),
 )
 
 escalations = Table(
@@ -199,6 +208,7 @@ escalations = Table(
     _column("due_at", UTCDateTime()),
     _column("fired_at", UTCDateTime()),
     UniqueConstraint("case_id", "state_entry", "step"),
+    Index("ix_escalations_due_at", "due_at"),
 )
 
 schedule_runs = Table(

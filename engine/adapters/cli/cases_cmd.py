@@ -48,6 +48,7 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("inbox", parents=[common], help="cases waiting for this user's action")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
+    _paging(p, 500)
     p.set_defaults(handler=inbox)
 
     p = commands.add_parser("cases", parents=[common], help="list and filter cases")
@@ -56,12 +57,25 @@ def register(commands: Any) -> None:
     p.add_argument("--kecamatan", dest="scope", help=argparse.SUPPRESS)  # the older spelling of --scope
     p.add_argument("--overdue", action="store_true")
     p.add_argument("--as", dest="actor", metavar="USER")
-    p.add_argument("--limit", type=int, default=500)
+    _paging(p, 500)
     p.set_defaults(handler=cases)
 
     p = commands.add_parser("verify", parents=[common], help="check the tamper-evident history chains")
     p.add_argument("case", nargs="?")
     p.set_defaults(handler=verify)
+
+
+def _paging(parser: argparse.ArgumentParser, default: int) -> None:
+    parser.add_argument("--limit", type=int, default=default, metavar="N",
+                        help=f"at most N cases (default {default})")
+    parser.add_argument("--after", metavar="CURSOR",
+                        help="the page after the one that ended with this cursor (printed when more cases follow)")
+
+
+def _more(ctx: Context, cursor: str | None) -> None:
+    """Tell the reader (on stderr, so the list stays clean) how to get the next page."""
+    if cursor:
+        ctx.note(f"Masih ada lagi: tambahkan --after {cursor} untuk halaman berikutnya.")
 
 
 def _case_text(ctx: Context) -> Callable[[dict[str, Any]], str]:
@@ -116,14 +130,18 @@ def history(ctx: Context) -> int:
 
 
 def inbox(ctx: Context) -> int:
-    ctx.emit(ctx.views.inbox(ctx.args.actor), _rows_text(ctx))
+    page = ctx.views.inbox_page(ctx.args.actor, limit=ctx.args.limit, after=ctx.args.after)
+    ctx.emit(page["cases"], _rows_text(ctx))
+    _more(ctx, page["next"])
     return 0
 
 
 def cases(ctx: Context) -> int:
     args = ctx.args
-    ctx.emit(ctx.views.list_cases(state=args.state, scope=args.scope, overdue=args.overdue,
-                                  viewer_name=args.actor, limit=args.limit), _rows_text(ctx))
+    page = ctx.views.cases_page(state=args.state, scope=args.scope, overdue=args.overdue, viewer_name=args.actor,
+                                limit=args.limit, after=args.after)
+    ctx.emit(page["cases"], _rows_text(ctx))
+    _more(ctx, page["next"])
     return 0
 
 

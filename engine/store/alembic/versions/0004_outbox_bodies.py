@@ -1,7 +1,7 @@
 """Notice bodies stored once each, compressed; notices keep the SHA-256 of what was sent.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01
 
 - ``notice_dictionaries`` (new): preset zlib dictionaries (a bundle's template text) by SHA-256.
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
