@@ -26,31 +26,49 @@ COMMAND_MODULES = (
 )
 
 
+COMMANDS = {
+    "init": "definitions_cmd", "db": "definitions_cmd", "validate": "definitions_cmd", "diagram": "definitions_cmd",
+    "deploy": "definitions_cmd", "migrate": "definitions_cmd", "staff": "staff_cmd",
+    "submit": "cases_cmd", "advance": "cases_cmd", "show": "cases_cmd", "history": "cases_cmd", "inbox": "cases_cmd",
+    "cases": "cases_cmd", "verify": "log_cmd", "keygen": "log_cmd", "checkpoint": "log_cmd", "proof": "log_cmd",
+    "escalate": "escalation_cmd", "serve": "escalation_cmd", "web": "web_cmd", "token": "web_cmd",
+    "notices": "notices_cmd", "deliver": "notices_cmd", "render": "notices_cmd",
+    "demo": "demo_cmd", "simulate": "demo_cmd",
+}
+"""Which module of ``engine.adapters.cli`` registers each command: a command line naming one builds
+only that module's parsers (all of them cost more than a short command; ``tests/test_cli_arguments.py``
+keeps this table true)."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"treckk: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or (for a known ``command``) of the commands its module registers."""
     parser = _Parser(prog="treckk", description="TRECKK complaint-handling workflow engine (Satpol PP Balangan).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    modules = (f"engine.adapters.cli.{COMMANDS[command]}",) if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(commands)
     return parser
 
 
 @functools.cache
-def _shared_parser() -> argparse.ArgumentParser:
+def _shared_parser(command: str | None = None) -> argparse.ArgumentParser:
     # Building the parser costs more than many commands (argparse looks up translations for
-    # every help text); a process that runs several commands builds it once.
-    return build_parser()
+    # every help text); a process that runs several commands builds each once.
+    return build_parser(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _shared_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    parser = _shared_parser(given[0] if given and given[0] in COMMANDS else None)
+    args = parser.parse_args(given)
     from engine.adapters.cli.arguments import undecodable_argument
 
-    if problem := undecodable_argument(_shared_parser(), args):
+    if problem := undecodable_argument(parser, args):
         print(f"treckk: error: {problem}", file=sys.stderr)
         return 2
     from engine.adapters.cli.context import Context

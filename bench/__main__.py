@@ -37,13 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under a minute")
     parser.add_argument("--postgres", default=os.environ.get("TRECKK_BENCH_POSTGRES_URL")
                         or os.environ.get("TRECKK_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server")
-    parser.add_argument("--only", action="append", choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "reads"))
+    parser.add_argument("--only", action="append",
+                        choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox"))
     args = parser.parse_args(argv)
     sizes: dict[str, Any] = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200,
                              "reads": [1_000, 10_000]} if args.quick else \
         {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000, "peer": 2_000,
          "reads": [1_000, 100_000, 1_000_000]}
-    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer", "reads"))
+    wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox"))
     results: dict[str, Any] = {}
     if args.only and RESULTS.exists():
         # A partial run updates its own sections and keeps the others' last results.
@@ -83,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         if "startup" in wanted:
             from bench.startup import startup
 
-            results["startup"] = startup(3 if args.quick else 7)
+            results["startup"] = startup(5)
+        if "outbox" in wanted:
+            from bench.outbox import outbox
+
+            results["outbox"] = outbox(work, 10 if args.quick else 50)
     results["total_s"] = time.perf_counter() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
@@ -134,8 +139,14 @@ def table(results: dict[str, Any]) -> str:
                       f"      TRECKK per move, SQLite commit included: {mine or '(not measured)'}"]
     start = results.get("startup")
     if start:
-        lines += ["", f"start-up: treckk --help {start['help_s'] * 1000:.0f} ms, treckk validate "
-                      f"{start['validate_s'] * 1000:.0f} ms, load+validate in-process {start['load_validate_ms']:.1f} ms"]
+        from bench import startup
+
+        lines += ["", *startup.table(start)]
+    box = results.get("outbox")
+    if box:
+        from bench import outbox
+
+        lines += ["", *outbox.table(box)]
     if results.get("reads"):
         from bench.reads import table as reads_table
 

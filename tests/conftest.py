@@ -202,10 +202,12 @@ def run_cli(*args: object) -> CliResult:
 
 
 @pytest.fixture
-def cli(database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> object:
-    """Run ``treckk ARGS`` in-process against the test database at the fake clock's time."""
+def cli(database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> object:
+    """Run ``treckk ARGS`` in-process against the test database at the fake clock's time (its compile
+    cache under ``tmp_path``, never the user's)."""
 
     monkeypatch.setenv("TRECKK_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRECKK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("TRECKK_CHANNELS", raising=False)
 
     def run(*args: str) -> CliResult:

@@ -59,3 +59,18 @@ def test_raw_bytes_from_a_shell_end_in_exit_2_without_a_traceback(tmp_path: Any)
         lines = result.stderr.decode("utf-8").splitlines()
         assert len(lines) == 1 and lines[0].startswith("treckk: error: argument ") and "Traceback" not in lines[0]
     assert not database.exists()
+
+
+def test_the_command_table_names_the_module_that_registers_each_command() -> None:
+    import argparse
+    import importlib
+
+    import runner
+
+    registered: dict[str, str] = {}
+    for module in runner.COMMAND_MODULES:
+        parser = argparse.ArgumentParser()
+        commands = parser.add_subparsers()
+        importlib.import_module(module).register(commands)
+        registered.update(dict.fromkeys(commands.choices, module.rsplit(".", 1)[1]))
+    assert registered == runner.COMMANDS

@@ -24,7 +24,7 @@ from sqlalchemy import Table, func, select, text, update
 from engine.core.records import CaseRecord
 from engine.app.escalation import EscalationFired, escalate_due, fire_step
 from engine.app.commands import Commands
-from engine.store import escalation_rows
+from engine.store import escalation_rows, notice_rows
 from engine.store.schema import cases, escalations, events, notices
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 
@@ -70,10 +70,8 @@ def case_row(engine: Commands, number: str) -> Any:
 
 
 def escalation_notices(engine: Commands, number: str) -> list[Any]:
-    with engine.db.begin() as connection:
-        return list(connection.execute(
-            select(notices).join(cases, cases.c.id == notices.c.case_id)
-            .where(cases.c.number == number, notices.c.source == "escalation").order_by(notices.c.id)))
+    return [row for row in engine.db.transaction(notice_rows.list_notices)
+            if row.case_number == number and row.source == "escalation"]
 
 
 def escalation_rows_of(engine: Commands, number: str) -> list[tuple[str, int, int]]:

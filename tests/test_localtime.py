@@ -33,3 +33,17 @@ def test_the_offset_follows_summer_time_and_naive_values_are_utc() -> None:
     assert localtime.short_datetime_in(july, "Europe/Amsterdam") == "01-07-2026 14.00 UTC+02:00"
     assert localtime.short_datetime_in(july.replace(tzinfo=None), "Asia/Jayapura") == "01-07-2026 21.00 WIT"
     assert localtime.long_date_in(MONDAY_UTC, "America/St_Johns") == "Minggu, 29 November 2026"
+
+
+def test_the_indonesian_day_and_month_names_are_the_ones_babel_writes() -> None:
+    from datetime import date, timedelta
+
+    from babel.dates import format_date
+
+    from engine.core.localtime import _day_text, month_year
+
+    start = date(2026, 1, 1)
+    for offset in range(0, 366, 1):
+        day = start + timedelta(days=offset)
+        assert _day_text(day) == format_date(day, "EEEE, d MMMM y", locale="id")
+        assert month_year(day) == format_date(day, "MMMM y", locale="id")

@@ -20,7 +20,7 @@ from engine.compile.notice_context import sample_report
 from engine.app.reports import build_report, run_schedule
 from engine.core.reports import OpenCaseRow, Period, RecapCaseRow, compute_report, percentile, recap_period
 from engine.app.commands import Commands
-from engine.store.schema import notices
+from engine.store import notice_rows
 from tests.conftest import COMPLAINT, ROOT, FakeClock
 from tests.test_escalation import HASIL, escalation_notices, open_case, scan_at, wita
 
@@ -193,8 +193,7 @@ def test_the_monthly_recap_on_a_known_dataset(engine: Commands, clock: FakeClock
     assert (pkl["median_minutes"], pkl["p90_minutes"]) == (360.0, pytest.approx(2376.0))
     assert (bangunan["received"], bangunan["referred"], bangunan["open"], bangunan["overdue"]) == (2, 1, 1, 2)
     # The recap notice, as the Penanggung Jawab receives it.
-    with engine.db.begin() as connection:
-        (notice,) = connection.execute(select(notices).where(notices.c.source == "schedule:rekap_bulanan")).all()
+    (notice,) = [row for row in engine.db.transaction(notice_rows.list_notices) if row.source == "schedule:rekap_bulanan"]
     assert notice.recipient_username == "kasat"
     assert notice.subject == "Rekap bulanan penanganan aduan TRECKK: Oktober 2026"
     for line in ("Aduan diterima: 5", "Selesai ditangani: 2", "Ditolak: 1", "Dilimpahkan ke instansi lain: 1",

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from engine.app.reports import run_schedule
 from engine.adapters.scheduler import Scheduler, latest_fire_time
 from engine.app.commands import Commands
-from engine.store.schema import notices, schedule_runs
+from engine.store import notice_rows
+from engine.store.schema import schedule_runs
 from tests.conftest import FakeClock
 from tests.test_escalation import open_case, wita
 
@@ -38,9 +39,7 @@ def test_latest_fire_time_looks_back_only_as_far_as_the_grace() -> None:
 
 
 def schedule_notices(engine: Commands, name: str) -> list[Any]:
-    with engine.db.begin() as connection:
-        return list(connection.execute(select(notices).where(notices.c.source == f"schedule:{name}")
-                                       .order_by(notices.c.id)))
+    return [row for row in engine.db.transaction(notice_rows.list_notices) if row.source == f"schedule:{name}"]
 
 
 def run_count(engine: Commands) -> int:

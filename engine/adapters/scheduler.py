@@ -6,6 +6,8 @@ every schedule run. Jobs live in the in-memory job store, and:
 - the escalation scan (``Commands.escalate``) runs every ``scan_interval`` seconds;
 - notice delivery (``engine.notices.delivery.deliver_due``, when that module exists) every
   ``delivery_interval`` seconds;
+- with an outbox retention set (``Settings.outbox_retention_days``), the bodies of notices delivered longer
+  ago are pruned every ``PRUNE_INTERVAL`` seconds (``Commands.prune_notice_bodies``);
 - each schedule of each deployed workflow's newest definition is a cron job in the workflow's
   time zone. Its run is claimed in ``schedule_runs`` (unique per schedule and fire time) in the
   same transaction that queues its notices (``Commands.run_schedule``).
@@ -48,6 +50,9 @@ __all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve"]
 
 log = logging.getLogger("treckk.scheduler")
 
+PRUNE_INTERVAL = 3600
+"""Seconds between two retention passes in ``serve`` (a pass with nothing to prune is one query)."""
+
 
 def latest_fire_time(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime | None:
     """The last fire time of ``trigger`` in ``(now - grace, now]``, or None."""
@@ -66,6 +71,8 @@ class CatchUp:
     escalations: list[EscalationFired] = field(default_factory=list)
     schedules: list[ScheduleRun] = field(default_factory=list)
     delivery: DeliveryReport | None = None
+    pruned: int = 0
+    """Notice bodies retention deleted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +88,10 @@ class Scheduler:
     def __init__(self, engine: Commands, *, scan_interval: float = DEFAULT_SCAN_INTERVAL,
                  delivery_interval: float = DEFAULT_DELIVERY_INTERVAL,
                  schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000,
-                 checkpoint: Callable[[], object] | None = None, checkpoint_interval: float = 3600.0) -> None:
-        """``checkpoint`` (when given) signs and sends a transparency-log checkpoint every ``checkpoint_interval`` s."""
+                 checkpoint: Callable[[], object] | None = None, checkpoint_interval: float = 3600.0,
+                 retention: timedelta | None = None) -> None:
+        """``checkpoint`` (when given) signs and sends a transparency-log checkpoint every ``checkpoint_interval`` s;
+        ``retention``: how long a delivered notice keeps its body (None: for ever)."""
         if scan_interval <= 0 or delivery_interval <= 0:
             from engine.errors import InvalidInput
 
@@ -94,6 +103,7 @@ class Scheduler:
         self.limit = limit
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
+        self.retention = retention
         self.stopping = threading.Event()
         self._versions: tuple[tuple[str, int], ...] = ()
         self._schedules: list[_ScheduleJob] = []
@@ -113,6 +123,15 @@ class Scheduler:
     def deliver(self) -> DeliveryReport:
         """Deliver the notices that are due (the application's delivery command)."""
         return self.engine.deliver()
+
+    def prune(self) -> int:
+        """Prune the bodies of notices delivered longer than the retention ago (nothing without one)."""
+        if self.retention is None:
+            return 0
+        pruned = self.engine.prune_notice_bodies(self.retention, should_stop=self.stopping.is_set)
+        if pruned:
+            log.info("retention: %d delivered notice bod(y/ies) pruned", pruned)
+        return pruned
 
     def run_due_schedules(self, now: datetime | None = None) -> list[ScheduleRun]:
         """Run each schedule's latest fire time within the grace period, unless it already ran."""
@@ -135,6 +154,10 @@ class Scheduler:
             result.delivery = self.deliver()
         except Exception:  # noqa: BLE001 - a channel or delivery bug must not stop deadlines and schedules
             log.exception("delivery failed during catch-up; notices stay queued and are retried")
+        try:
+            result.pruned = self.prune()
+        except Exception:  # noqa: BLE001 - retention is housekeeping; it runs again at its next time
+            log.exception("pruning delivered notice bodies failed during catch-up; it runs again later")
         return result
 
     def _run_schedule(self, job: _ScheduleJob, now: datetime) -> ScheduleRun | None:
@@ -194,6 +217,9 @@ class Scheduler:
             scheduler.add_job(self._guarded(self.checkpoint, "checkpoint"),
                               IntervalTrigger(seconds=self.checkpoint_interval), id="checkpoint", coalesce=True,
                               max_instances=1, misfire_grace_time=max(1, int(self.checkpoint_interval)))
+        if self.retention is not None:
+            scheduler.add_job(self._guarded(self.prune, "retention"), IntervalTrigger(seconds=PRUNE_INTERVAL),
+                              id="retention", coalesce=True, max_instances=1, misfire_grace_time=PRUNE_INTERVAL)
         self._sync_schedules()
         self._install_schedule_jobs()
         scheduler.start()
@@ -261,7 +287,9 @@ def serve(application: Application, *, scan_interval: float | None = None, once:
     runner = Scheduler(application.commands,
                        scan_interval=settings.scan_interval if scan_interval is None else scan_interval,
                        delivery_interval=settings.delivery_interval, schedule_grace=settings.schedule_grace,
-                       checkpoint=checkpoint, checkpoint_interval=settings.checkpoint_interval)
+                       checkpoint=checkpoint, checkpoint_interval=settings.checkpoint_interval,
+                       retention=(timedelta(days=settings.outbox_retention_days)
+                                  if settings.outbox_retention_days is not None else None))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if once:
         return runner.catch_up()

@@ -15,6 +15,7 @@ from engine.app.credentials import Credentials
 from engine.app.queries import Queries
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
+from engine.compile.cache import CompileCache
 from engine.channels.registry import open_channels
 from engine.core.clock import Clock, fixed_clock, system_clock
 from engine.notices.routing import Routing
@@ -58,5 +59,6 @@ def build(settings: Settings, *, clock: Clock | None = None, create_database: bo
     channels = partial(open_channels, settings.channels, prefix=PREFIX)
     routing = Routing(settings.channel_preference, frozenset(settings.channels))
     commands = Commands(database, clock, settings.home, routing=routing, base_url=settings.base_url,
-                        channels=channels, delivery=settings.delivery)
+                        channels=channels, delivery=settings.delivery,
+                        cache=CompileCache(settings.cache_dir) if settings.cache_dir is not None else None)
     return Application(settings, database, clock, channels, commands, Queries(commands), Credentials(commands))

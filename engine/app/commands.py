@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from engine.app.escalation import EscalationFired, escalate_due
-from engine.app.outbox import retry_notices
+from engine.app.outbox import prune_bodies, retry_notices
 from engine.app.reports import ScheduleRun, run_schedule
 from engine.app.runtime import Runtime
 from engine.core import fields as field_values
@@ -32,10 +32,10 @@ from engine.core.integrity import sealed
 from engine.core.log_entries import deploy_entry, event_entry
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryReport, deliver_due
-from engine.notices.outbox import case_notices
+from engine.notices.outbox import case_notices, queue
 from engine.core.permissions import acting_role, capable_role
 from engine.notices.policy import DeliveryPolicy
-from engine.store import case_rows, definition_rows, log_rows, notice_rows, staff_rows
+from engine.store import case_rows, definition_rows, log_rows, staff_rows
 from engine.store.definition_rows import StoredDefinition
 from engine.store.staff_rows import StaffMember
 
@@ -51,7 +51,7 @@ class Commands(Runtime):
 
     def deploy(self, path: Path, actor: str | None) -> tuple[StoredDefinition, bool]:
         """Validate and store a new version; (stored, False) when that content is already deployed."""
-        compiled = compile_bundle(bundle_from_files(path))
+        compiled = compile_bundle(bundle_from_files(path), self.cache)
         definition = compiled.definition
         now = self.clock()
 
@@ -223,7 +223,7 @@ class Commands(Runtime):
         case_rows.insert_event(connection, replace(event, case_id=case.id))
         facts = EventFacts(intake.trigger, intake.label, None, definition.initial, member.name, role, now, comment,
                            data)
-        notice_rows.insert_notices(connection, case_notices(
+        queue(connection, compiled, case_notices(
             connection, compiled, case, ((n.to, n.template) for n in intake.notices), now, self.routing,
             event=facts, base_url=self.base_url))
         _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
@@ -291,7 +291,7 @@ class Commands(Runtime):
         case_rows.insert_event(connection, event)
         facts = EventFacts(trigger, outcome.transition.label, before, outcome.to_state, member.name, role, now, comment,
                            given)
-        notice_rows.insert_notices(connection, case_notices(
+        queue(connection, compiled, case_notices(
             connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices), now,
             self.routing, event=facts, base_url=self.base_url))
         _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
@@ -336,6 +336,10 @@ class Commands(Runtime):
                      now: datetime | None = None) -> ScheduleRun:
         """Queue a schedule's notices for its fire time, once."""
         return run_schedule(self, workflow, schedule, fire_at, now=now)
+
+    def prune_notice_bodies(self, retention: timedelta, *, should_stop: Callable[[], bool] | None = None) -> int:
+        """Delete the bodies of notices delivered longer than ``retention`` ago (rows and digests stay)."""
+        return prune_bodies(self, retention, should_stop=should_stop)
 
     def retry_notices(self, references: Sequence[str], *, all_failed: bool = False,
                       case: str | None = None) -> list[dict[str, Any]]:

@@ -23,9 +23,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from engine.notices.outbox import case_notices
+from engine.notices.outbox import case_notices, queue
 from engine.app.runtime import Runtime
-from engine.store import escalation_rows, notice_rows
+from engine.store import escalation_rows
 from engine.store.escalation_rows import DueCase
 
 __all__ = ["EscalationFired", "escalate_due", "fire_step"]
@@ -135,6 +135,6 @@ def _fire(engine: Runtime, connection: Connection, due: DueCase,
     step = steps[index]
     rows = case_notices(connection, compiled, case, [(step.notify, step.template)], now, engine.routing,
                         escalation_step=index, source="escalation", base_url=engine.base_url)
-    notice_rows.insert_notices(connection, rows)
+    queue(connection, compiled, rows)
     return EscalationFired(case.number, case.state, index + 1, len(rows), case.due_at,
                            max(0, int((now - case.due_at).total_seconds() // 60))), False

@@ -7,7 +7,7 @@ views.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -24,7 +24,7 @@ from engine.definition.model import COMPLAINANT
 from engine.errors import InvalidInput, NotFound, PermissionDenied
 from engine.notices.delivery import outbound_of
 from engine.notices.outbox import COMPLAINANT_NAME, complainant_of
-from engine.store import case_rows, notice_rows, staff_rows
+from engine.store import body_rows, case_rows, notice_rows, staff_rows
 from engine.store.notice_rows import NoticeRow
 from engine.store.staff_rows import StaffMember
 
@@ -110,7 +110,7 @@ def list_notices(engine: Runtime, *, case: str | None = None, status: str | None
     def work(connection: Connection) -> list[dict[str, Any]]:
         lens = _Lens(engine, connection, engine.viewer(connection, viewer_name))
         case_id = _case_id(connection, case)
-        rows = notice_rows.list_notices(connection, case_id=case_id, status=status, limit=limit)
+        rows = notice_rows.list_notices(connection, case_id=case_id, status=status, limit=limit, bodies=False)
         return [lens.summary(row) for row in rows if lens.may_see(row)]
 
     return engine.db.read(work)
@@ -127,9 +127,13 @@ def show_notice(engine: Runtime, reference: str, viewer_name: str | None = None)
                                    "another scope)")
         mask = lens.masker(row)
         view = lens.summary(row)
-        message = outbound_of(row)
-        view["body"] = mask(row.body)
-        view["text"] = mask(readable(message))
+        view["body_digest"] = row.body_digest
+        view["pruned"] = row.pruned
+        if row.pruned:
+            view["body"] = view["text"] = None
+        else:
+            view["body"] = mask(row.body)
+            view["text"] = mask(readable(outbound_of(row)))
         return view
 
     return engine.db.read(work)
@@ -149,7 +153,7 @@ def retry_notices(engine: Runtime, references: Sequence[str], *, all_failed: boo
         now = engine.clock()
         if all_failed:
             targets = notice_rows.list_notices(connection, case_id=_case_id(connection, case),
-                                               status=notice_rows.FAILED)
+                                               status=notice_rows.FAILED, bodies=False)
         else:
             targets = [find_notice(connection, reference) for reference in references]
         done = []
@@ -273,3 +277,23 @@ def _last_event(connection: Connection, compiled: CompiledWorkflow, case: CaseRe
     actor = staff_rows.by_username(connection, event.actor)
     return EventFacts(event.trigger, label, event.from_state, event.to_state, actor.name if actor else event.actor,
                       event.role, event.at, event.comment, dict(event.input))
+
+
+def prune_bodies(engine: Runtime, retention: timedelta, *, batch: int = 1000,
+                 should_stop: Callable[[], bool] | None = None) -> int:
+    """Delete the bodies of notices delivered longer than ``retention`` ago; how many bodies went.
+
+    The notice rows stay, with the digest of what was sent, its status and delivery time; a body
+    still needed by a notice that is pending, failed or delivered more recently is kept. Runs in
+    transactions of ``batch`` bodies, so a long backlog never holds the write lock for long.
+    """
+    if retention <= timedelta(0):
+        raise InvalidInput("the retention must be more than 0 days")
+    cutoff = engine.clock() - retention
+    pruned = 0
+    while not (should_stop and should_stop()):
+        done = engine.db.transaction(lambda connection: body_rows.prune(connection, cutoff, batch))
+        pruned += done
+        if done < batch:
+            break
+    return pruned

@@ -20,8 +20,8 @@ from engine.compile.workflow import CompiledWorkflow
 from engine.core.reports import DIGEST_ROWS, assemble_report, recap_period
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
 from engine.errors import NotFound
-from engine.notices.outbox import render_rows, resolve_recipients
-from engine.store import definition_rows, notice_rows, report_rows
+from engine.notices.outbox import queue, render_rows, resolve_recipients
+from engine.store import definition_rows, report_rows
 
 __all__ = ["ScheduleRun", "build_report", "run_schedule", "schedule_spec"]
 
@@ -117,7 +117,7 @@ def run_schedule(engine: Runtime, workflow: str, schedule: str, fire_at: datetim
         contexts = [report_context(definition, spec, recipient, moment, report) for recipient, _, _ in recipients]
         rows = render_rows(compiled, spec.template, recipients, contexts, case_id=None, event_seq=None,
                            source=f"schedule:{spec.name}", routing=engine.routing, now=moment)
-        notice_rows.insert_notices(connection, rows)
+        queue(connection, compiled, rows)
         return ScheduleRun(workflow, schedule, fire_at, "queued", len(rows))
 
     return engine.db.transaction(work)

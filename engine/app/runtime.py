@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from engine.channels.base import ChannelSet, Options
 from engine.channels.registry import configure, open_channels
+from engine.compile.cache import CompileCache
 from engine.compile.workflow import Bundle, CompiledWorkflow, compile_bundle
 from engine.core.clock import Clock
 from engine.core.deadlines import WorkingCalendar
@@ -31,8 +32,12 @@ class Runtime:
 
     def __init__(self, database: Database, clock: Clock, home: Path, *, routing: Routing | None = None,
                  base_url: str = "", channels: Callable[[], ChannelSet] | None = None,
-                 delivery: DeliveryPolicy | None = None) -> None:
-        """``channels`` opens the channels of one delivery run; by default the file channel under ``home``."""
+                 delivery: DeliveryPolicy | None = None, cache: CompileCache | None = None) -> None:
+        """``channels`` opens the channels of one delivery run; by default the file channel under ``home``.
+
+        ``cache`` remembers across processes which deployed bundles were checked in full, and Jinja's
+        compiled templates (``engine.compile.cache``); without it every process compiles in full.
+        """
         self.db = database
         self.clock = clock
         self.home = home
@@ -40,11 +45,13 @@ class Runtime:
         self.base_url = base_url
         self.open_channels = channels or (lambda: open_channels(configure(Options(home=home))))
         self.delivery = delivery or DeliveryPolicy()
+        self.cache = cache
         self._compiled: dict[tuple[str, int], CompiledWorkflow] = {}
         self._calendars: dict[tuple[str, str], WorkingCalendar] = {}
 
     def compiled(self, connection: Connection, workflow: str, version: int | None = None) -> CompiledWorkflow:
-        """A deployed version (newest when ``version`` is None), compiled once per process."""
+        """A deployed version (newest when ``version`` is None), compiled once per process (and checked in
+        full once per engine and bundle, with the cache)."""
         if version is not None and (workflow, version) in self._compiled:
             return self._compiled[(workflow, version)]
         stored = (definition_rows.latest(connection, workflow) if version is None
@@ -54,13 +61,14 @@ class Runtime:
             raise NotFound(f"{which} {workflow!r} is not deployed; run `treckk init` or `treckk deploy`")
         key = (stored.workflow, stored.version)
         if key not in self._compiled:
-            self._compiled[key] = compile_bundle(Bundle.from_json(stored.bundle))
+            self._compiled[key] = compile_bundle(Bundle.from_json(stored.bundle), self.cache)
         return self._compiled[key]
 
     def calendar(self, compiled: CompiledWorkflow, name: str) -> WorkingCalendar:
         key = (compiled.digest, name)
         if key not in self._calendars:
-            self._calendars[key] = WorkingCalendar(compiled.definition.calendars[name], compiled.definition.timezone)
+            self._calendars[key] = WorkingCalendar(compiled.definition.calendars[name], compiled.definition.timezone,
+                                                   self.cache.holidays() if self.cache is not None else None)
         return self._calendars[key]
 
     def latest_versions(self) -> tuple[tuple[str, int], ...]:

@@ -43,6 +43,11 @@ SECRET_KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 """A command that prints a good secret key."""
 MIN_SECRET_KEY_LENGTH = 32
 
+CACHE_DIR = "TRECKK_CACHE_DIR"
+"""The variable naming the folder for what compiling a definition leaves for the next process."""
+OUTBOX_RETENTION_DAYS = "TRECKK_OUTBOX_RETENTION_DAYS"
+"""The variable for how many days a delivered notice keeps its body."""
+
 DEFAULT_SCAN_INTERVAL = 60.0
 DEFAULT_SESSION_IDLE = timedelta(minutes=30)
 DEFAULT_DELIVERY_INTERVAL = 30.0
@@ -94,6 +99,10 @@ class Settings:
     """The key signing the web app's session cookies (``TRECKK_SECRET_KEY``); empty when not set."""
     session_idle: timedelta = DEFAULT_SESSION_IDLE
     """How long a web session lasts without a request before it must log in again."""
+    cache_dir: Path | None = None
+    """Where compiled definitions are remembered across processes (``TRECKK_CACHE_DIR``); None: nowhere."""
+    outbox_retention_days: float | None = None
+    """Days after delivery a notice keeps its body (``TRECKK_OUTBOX_RETENTION_DAYS``); None: for ever."""
 
     @property
     def checkpoint_folder(self) -> Path:
@@ -145,6 +154,8 @@ class Settings:
             secret_key=_secret_key(env),
             session_idle=timedelta(minutes=env.number("TRECKK_SESSION_IDLE_MINUTES",
                                                       DEFAULT_SESSION_IDLE.total_seconds() / 60, minimum=1)),
+            cache_dir=_cache_dir(env, os.environ if environ is None else environ),
+            outbox_retention_days=_retention_days(env),
         )
 
 
@@ -173,6 +184,32 @@ def default_home(package_folder: Path) -> Path:
 def default_database_url(home: Path) -> str:
     """The database when none is named: an SQLite file under the home's ``var/``."""
     return f"sqlite:///{home / 'var' / 'treckk.db'}"
+
+
+def _cache_dir(env: Options, environ: Mapping[str, str]) -> Path | None:
+    """``TRECKK_CACHE_DIR``, ``off`` for none; by default ``$XDG_CACHE_HOME/treckk`` or ``~/.cache/treckk``."""
+    configured = env.text(CACHE_DIR)
+    if configured.lower() == "off":
+        return None
+    if configured:
+        return Path(configured).expanduser().resolve()
+    base = environ.get("XDG_CACHE_HOME") or ""
+    if base and Path(base).is_absolute():
+        return Path(base) / "treckk"
+    user_home = environ.get("HOME") or ""
+    return Path(user_home) / ".cache" / "treckk" if user_home and Path(user_home).is_absolute() else None
+
+
+def _retention_days(env: Options) -> float | None:
+    raw = env.text(OUTBOX_RETENTION_DAYS)
+    if not raw:
+        return None
+    days = env.number(OUTBOX_RETENTION_DAYS, 0)
+    if days <= 0:
+        raise InvalidInput(f"{OUTBOX_RETENTION_DAYS}={raw!r} is too small; give the days a delivered notice keeps "
+                           f"its body (more than 0), e.g. {OUTBOX_RETENTION_DAYS}=90, or leave it unset to keep "
+                           "every body", field=OUTBOX_RETENTION_DAYS, value=raw)
+    return days
 
 
 def _preference(env: Options, name: str, known: tuple[str, ...], fallback: str) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from typing import Any
 from jinja2 import (BaseLoader, Environment, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound,
                     TemplateSyntaxError)
 from jinja2 import pass_context
+from jinja2.bccache import BytecodeCache
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.core import localtime
@@ -190,11 +191,14 @@ class TemplateSet:
     ``directory`` is where the sources were read from, if known; it only serves messages.
     """
 
-    def __init__(self, sources: Mapping[str, str], directory: str = "") -> None:
+    def __init__(self, sources: Mapping[str, str], directory: str = "", *,
+                 bytecode_cache: BytecodeCache | None = None) -> None:
+        """``bytecode_cache`` keeps Jinja's compiled template code across processes (``engine.compile.cache``)."""
         self.sources = dict(sources)
         self.directory = directory
         self.environment = _NoticeEnvironment(
             loader=_BundleLoader(self.sources),
+            bytecode_cache=bytecode_cache,
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name) and is_html_template(str(name)),
             trim_blocks=True,

@@ -15,14 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.definition.model import RoleBook, WorkflowDefinition
-from engine.definition.parse import parse_roles, parse_workflow
+from engine.definition.parse import holiday_categories, parse_roles, parse_workflow
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
 from engine.compile.guards import Guard, compile_guard, guard_problem
 from engine.core.machine import WorkflowMachine
 from engine.compile.notice_context import template_uses
 from engine.compile.templates import TemplateSet
+
+if TYPE_CHECKING:
+    from engine.compile.cache import CompileCache
 
 TEMPLATE_SUFFIXES = (".j2",)
 
@@ -100,6 +104,35 @@ class _Checks:
     def template(self, name: str) -> str | None:
         return self.templates.compile_problem(name)
 
+    def holiday_categories(self, country: str) -> tuple[str, ...] | None:
+        return holiday_categories(country)
+
+
+class _AlreadyChecked:
+    """The checks a bundle marked as fully checked (``engine.compile.cache``) passed already: all accept."""
+
+    def guard(self, source: str, names: frozenset[str]) -> str | None:
+        return None
+
+    def cron(self, expression: str, timezone: str) -> str | None:
+        return None
+
+    def template(self, name: str) -> str | None:
+        return None
+
+    def holiday_categories(self, country: str) -> tuple[str, ...] | None:
+        return _ANY_CATEGORY
+
+
+class _AnyCategory(tuple[str, ...]):
+    """Contains every category: the categories of a checked bundle were checked."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ANY_CATEGORY = _AnyCategory()
+
 
 def roles_path_for(workflow_path: Path, roles_name: str) -> Path:
     """``workflows/x.yaml`` names roles ``r`` → ``roles/r.yaml`` beside ``workflows/``."""
@@ -165,15 +198,48 @@ def _roles_name(workflow_text: str) -> str | None:
     return None
 
 
-def compile_bundle(bundle: Bundle) -> CompiledWorkflow:
-    """Parse, validate and compile; raises DefinitionError listing every problem."""
-    return _compile_cached(bundle.to_json())
+def compile_bundle(bundle: Bundle, cache: CompileCache | None = None) -> CompiledWorkflow:
+    """Parse, validate and compile; raises DefinitionError listing every problem.
+
+    With ``cache``, a bundle this engine checked in full before (in any process) is compiled
+    from its structure alone, and Jinja's compiled template code is kept there too. Either way a
+    bundle is compiled once per process (for the 32 bundles used last).
+    """
+    text = bundle.to_json()
+    if cache is None:
+        return _compile_cached(text)
+    known = _compiled_with_cache.get(text)
+    if known is not None:
+        return known
+    compiled = None
+    if cache.checked(bundle.digest):
+        try:
+            compiled = _compile(text, cache, checked=True)
+        except Exception:  # noqa: BLE001 - not what the mark promised: the full compile reports the problems
+            compiled = None
+    if compiled is None:
+        compiled = _compile(text, cache, checked=False)
+        cache.remember_checked(bundle.digest)
+    if len(_compiled_with_cache) >= _KEPT:
+        _compiled_with_cache.pop(next(iter(_compiled_with_cache)))
+    _compiled_with_cache[text] = compiled
+    return compiled
 
 
-@lru_cache(maxsize=32)
+_KEPT = 32
+_compiled_with_cache: dict[str, CompiledWorkflow] = {}
+"""Bundles compiled through a cache, by their JSON text (the oldest leaves first)."""
+
+
+@lru_cache(maxsize=_KEPT)
 def _compile_cached(bundle_json: str) -> CompiledWorkflow:
+    return _compile(bundle_json, None, checked=False)
+
+
+def _compile(bundle_json: str, cache: CompileCache | None, *, checked: bool) -> CompiledWorkflow:
     bundle = Bundle.from_json(bundle_json)
-    templates = TemplateSet(bundle.templates, bundle.templates_path)
+    templates = TemplateSet(bundle.templates, bundle.templates_path,
+                            bytecode_cache=cache.bytecode_cache() if cache is not None else None)
     problems: list[Problem] = []
 
     def load_roles(name: str) -> RoleBook | None:
@@ -183,12 +249,13 @@ def _compile_cached(bundle_json: str) -> CompiledWorkflow:
         problems.extend(role_problems)
         return book
 
-    definition, workflow_problems = parse_workflow(bundle.workflow_text, bundle.workflow_path, load_roles,
-                                                   _Checks(templates))
+    checks: Any = _AlreadyChecked() if checked else _Checks(templates)
+    definition, workflow_problems = parse_workflow(bundle.workflow_text, bundle.workflow_path, load_roles, checks)
     problems.extend(workflow_problems)
     if definition is None or problems:
         raise DefinitionError(problems or [Problem(bundle.workflow_path, 1, 1, "the workflow is incomplete")])
-    problems.extend(_render_checks(definition, templates))
+    if not checked:
+        problems.extend(_render_checks(definition, templates))
     if problems:
         raise DefinitionError(problems)
     names = frozenset(definition.fields)

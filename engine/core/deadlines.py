@@ -16,10 +16,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from engine.definition.model import CalendarSpec, Duration, StateSpec
 
@@ -34,12 +33,16 @@ _DAY = timedelta(days=1)
 def _package_holidays(country: str, categories: tuple[str, ...], year: int) -> frozenset[date]:
     # Shared between calendar instances: the engine may build a calendar per transition, and
     # building a country's holidays for a year costs far more than one deadline computation.
+    import holidays  # slow to import; only a calendar with a holiday country needs it
+
     found = holidays.country_holidays(country, years=year, categories=categories or None)
     return frozenset(day for day in found if day.year == year)
 
 
 @functools.lru_cache(maxsize=64)
 def _holiday_source_problem(country: str, categories: tuple[str, ...]) -> str | None:
+    import holidays
+
     try:
         holidays.country_holidays(country, categories=categories or None)
     except NotImplementedError:
@@ -49,13 +52,37 @@ def _holiday_source_problem(country: str, categories: tuple[str, ...]) -> str | 
     return None
 
 
+class HolidaySource(Protocol):
+    """Where a calendar's holiday country is looked up: the ``holidays`` package, or a cache of it."""
+
+    def problem(self, country: str, categories: tuple[str, ...]) -> str | None:
+        """Why the package cannot give holidays of ``country`` in ``categories``, or None."""
+        ...
+
+    def dates(self, country: str, categories: tuple[str, ...], year: int) -> frozenset[date]:
+        """The holidays of ``country`` in ``categories`` in ``year``."""
+        ...
+
+
+class PackageHolidays:
+    """The ``holidays`` package itself (imported on first use: it costs a command about 0.1 s)."""
+
+    def problem(self, country: str, categories: tuple[str, ...]) -> str | None:
+        return _holiday_source_problem(country, categories)
+
+    def dates(self, country: str, categories: tuple[str, ...], year: int) -> frozenset[date]:
+        return _package_holidays(country, categories, year)
+
+
 class WorkingCalendar:
     """A :class:`CalendarSpec` bound to a time zone, answering deadline questions."""
 
-    __slots__ = ("_spec", "_zone", "_holidays", "_day_length")
+    __slots__ = ("_spec", "_zone", "_holidays", "_day_length", "_source")
 
-    def __init__(self, spec: CalendarSpec, timezone: str) -> None:
-        """Bind ``spec`` to the IANA zone ``timezone`` (e.g. ``"Asia/Makassar"``)."""
+    def __init__(self, spec: CalendarSpec, timezone: str, holidays: HolidaySource | None = None) -> None:
+        """Bind ``spec`` to the IANA zone ``timezone`` (e.g. ``"Asia/Makassar"``); ``holidays`` looks the
+        holiday country up (the package by default)."""
+        source = holidays or PackageHolidays()
         if not spec.around_the_clock:
             if spec.opens >= spec.closes:
                 raise ValueError(
@@ -70,10 +97,11 @@ class WorkingCalendar:
             if spec.holiday_country:
                 # Checked now rather than when a deadline first reaches a new year, so a bad
                 # country or category fails at start-up, not in the middle of a transition.
-                problem = _holiday_source_problem(spec.holiday_country, tuple(spec.holiday_categories))
+                problem = source.problem(spec.holiday_country, tuple(spec.holiday_categories))
                 if problem:
                     raise ValueError(f"{spec.where}: calendar {spec.name!r}: {problem}")
         self._spec = spec
+        self._source = source
         self._zone = ZoneInfo(timezone)
         self._holidays: dict[int, frozenset[date]] = {}
         self._day_length = _on(date(2000, 1, 1), spec.closes) - _on(date(2000, 1, 1), spec.opens)
@@ -85,7 +113,7 @@ class WorkingCalendar:
         if known is None:
             spec = self._spec
             package = (
-                _package_holidays(spec.holiday_country, tuple(spec.holiday_categories), year)
+                self._source.dates(spec.holiday_country, tuple(spec.holiday_categories), year)
                 if spec.holiday_country
                 else frozenset()
             )

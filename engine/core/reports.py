@@ -34,9 +34,9 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 
 from engine.core.fields import display_value
+from engine.core.localtime import month_year
 from engine.definition.model import WorkflowDefinition
 
 MISSING_VALUE = "Belum diisi"
@@ -89,7 +89,7 @@ def recap_period(fire_at: datetime, timezone: str) -> Period:
     end_day = date(local.year, local.month, 1)
     start_day = date(end_day.year - 1, 12, 1) if end_day.month == 1 else date(end_day.year, end_day.month - 1, 1)
     return Period(datetime.combine(start_day, time(0), zone), datetime.combine(end_day, time(0), zone),
-                  format_date(start_day, "MMMM y", locale="id"))
+                  month_year(start_day))
 
 
 def percentile_ranks(count: int, fraction: float) -> tuple[int, int, float]:

@@ -51,7 +51,7 @@ from engine.definition.model import (
 from engine.definition.yamlnodes import NAME, Reader, Where, allowed_list, shown, suggestion
 from engine.errors import Problem
 
-__all__ = ["ExternalChecks", "NoExternalChecks", "parse_duration", "parse_roles", "parse_workflow"]
+__all__ = ["ExternalChecks", "NoExternalChecks", "holiday_categories", "parse_duration", "parse_roles", "parse_workflow"]
 
 T = TypeVar("T")
 
@@ -78,6 +78,10 @@ class ExternalChecks(Protocol):
 
     def cron(self, expression: str, timezone: str) -> str | None: ...
 
+    def holiday_categories(self, country: str) -> tuple[str, ...] | None:
+        """The holiday categories ``country`` offers, or None when it is not a known country."""
+        ...
+
     def template(self, name: str) -> str | None: ...
 
 
@@ -92,6 +96,21 @@ class NoExternalChecks:
 
     def template(self, name: str) -> str | None:
         return None
+
+    def holiday_categories(self, country: str) -> tuple[str, ...] | None:
+        return holiday_categories(country)
+
+
+def holiday_categories(country: str) -> tuple[str, ...] | None:
+    """The categories the holidays package offers for ``country``, or None when it does not know it."""
+    import holidays as holidays_lib  # slow import, only when a calendar asks for it
+
+    if country not in holidays_lib.list_supported_countries():
+        return None
+    try:
+        return tuple(type(holidays_lib.country_holidays(country)).supported_categories)
+    except Exception:  # noqa: BLE001 - a third-party table; fall back to the general list
+        return _HOLIDAY_CATEGORIES
 
 
 def _external(check: Callable[..., str | None], *args: str) -> str | None:
@@ -485,19 +504,17 @@ class _WorkflowParser:
         country = self.r.string(keys["country"], f"the holiday country of {what}")
         offered: Iterable[str] = _HOLIDAY_CATEGORIES
         if country is not None:
-            import holidays as holidays_lib  # slow import, only when a calendar asks for it
+            categories_offered = self.checks.holiday_categories(country)
+            if categories_offered is None:
+                import holidays as holidays_lib
 
-            supported = holidays_lib.list_supported_countries()
-            if country not in supported:
+                supported = holidays_lib.list_supported_countries()
                 self.r.problem(keys["country"], f"unknown holiday country {shown(country)} in {what}; use an "
                                                 "ISO 3166 code supported by the holidays package, e.g. ID"
                                                 f"{suggestion(country.upper(), supported)}")
                 country = None
             else:
-                try:
-                    offered = tuple(type(holidays_lib.country_holidays(country)).supported_categories)
-                except Exception:  # noqa: BLE001 - a third-party table; fall back to the general list
-                    offered = _HOLIDAY_CATEGORIES
+                offered = categories_offered
         categories: list[str] = []
         if "categories" in keys:
             for value, item in self.r.names(keys["categories"], f"the holiday categories of {what}"):

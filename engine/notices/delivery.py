@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from engine.channels.base import ChannelSet, DeliveryFailure
 from engine.channels.message import Outbound
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, NotFound
 from engine.notices.policy import DeliveryPolicy
 from engine.store import notice_rows
 from engine.core.clock import Clock
@@ -69,7 +69,10 @@ class DeliveryReport:
 
 
 def outbound_of(row: NoticeRow) -> Outbound:
-    """The message a channel sends for an outbox row."""
+    """The message a channel sends for an outbox row (one whose body retention has not pruned)."""
+    if row.body is None:
+        raise NotFound(f"the body of notice {row.id} was deleted after delivery (retention); it was the text "
+                       f"with sha256:{row.body_digest}")
     return Outbound(message_id=row.message_id, channel=row.channel, address=row.address,
                     recipient_name=row.recipient_name, subject=row.subject, body=row.body, is_html=row.is_html,
                     created_at=row.created_at, case_number=row.case_number, template=row.template)

@@ -21,7 +21,8 @@ from engine.compile.workflow import CompiledWorkflow
 from engine.definition.model import COMPLAINANT, STAFF_PREFIX
 from engine.compile.notice_context import CaseContexts, EventFacts, Recipient
 from engine.notices.routing import Routing
-from engine.store import staff_rows
+from engine.store import body_rows, notice_rows, staff_rows
+from engine.store.body_rows import Dictionary
 from engine.store.staff_rows import StaffMember
 
 COMPLAINANT_NAME = "Pelapor"
@@ -104,6 +105,21 @@ def render_rows(compiled: CompiledWorkflow, template: str,
             "sent_at": None,
         })
     return rows
+
+
+_dictionaries: dict[str, Dictionary | None] = {}
+
+
+def body_dictionary(compiled: CompiledWorkflow) -> Dictionary | None:
+    """The preset dictionary the bodies rendered from ``compiled``'s templates are compressed with (once per bundle)."""
+    if compiled.digest not in _dictionaries:
+        _dictionaries[compiled.digest] = body_rows.dictionary_of(compiled.bundle.templates)
+    return _dictionaries[compiled.digest]
+
+
+def queue(connection: Connection, compiled: CompiledWorkflow, rows: Sequence[dict[str, Any]]) -> None:
+    """Queue rows rendered from ``compiled`` in the caller's transaction, each body stored once, compressed."""
+    notice_rows.insert_notices(connection, rows, body_dictionary(compiled))
 
 
 def case_notices(connection: Connection, compiled: CompiledWorkflow, case: CaseRecord,

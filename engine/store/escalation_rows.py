@@ -8,13 +8,14 @@ quiet no-op (``ON CONFLICT DO NOTHING``), so racing runners never fail and never
 
 from __future__ import annotations
 
+import importlib
+
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.core.records import CaseRecord
 from engine.store import schema
@@ -83,13 +84,17 @@ def _record_step_statement(insert: Any) -> PreparedStatement:
     )
 
 
-_record_step = {"postgresql": _record_step_statement(postgresql.insert), "sqlite": _record_step_statement(sqlite.insert)}
+_record_step: dict[str, PreparedStatement] = {}
+"""By dialect name, built on first use: importing a dialect's module costs a process that never escalates."""
 
 
 def record_step(connection: Connection, case: CaseRecord, step: int, fired_at: datetime) -> bool:
     """Record that ``step`` (0-based) of the case's current state entry fired; False if it already had."""
     assert case.due_at is not None
-    return _record_step[connection.dialect.name].first(connection, {
+    name = connection.dialect.name
+    if name not in _record_step:
+        _record_step[name] = _record_step_statement(importlib.import_module(f"sqlalchemy.dialects.{name}").insert)
+    return _record_step[name].first(connection, {
         "case_id": case.id, "state_entry": case.state_entry, "state": case.state, "step": step,
         "due_at": case.due_at, "fired_at": fired_at,
     }) is not None

@@ -8,18 +8,22 @@ no other runner takes the row; if the runner dies, the lease simply runs out and
 again. The pair (``attempts``, ``next_attempt_at``) written by the claim is the claim's token:
 recording a failure only touches the row while that token still holds, so a runner that was too
 slow cannot undo what a later runner (or ``treckk notices retry``) did.
+
+A row keeps the SHA-256 of its body; the body itself is stored once, compressed, in
+``notice_bodies`` (``engine.store.body_rows``), and retention may delete it once delivered: such a
+row reads with ``body`` None and its ``body_digest`` still there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
-from engine.store import schema
+from engine.store import body_rows, schema
 from engine.store.prepared import PreparedStatement
 from engine.store.schema import cases
 
@@ -49,7 +53,8 @@ class NoticeRow:
     channel: str
     address: str | None
     subject: str
-    body: str
+    body_digest: str
+    """The SHA-256 of the body's UTF-8 text, in hexadecimal."""
     is_html: bool
     status: str
     attempts: int
@@ -57,56 +62,81 @@ class NoticeRow:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    body: str | None = None
+    """The body sent, or None when retention pruned it (``body_digest`` proves what it was)."""
+
+    @property
+    def pruned(self) -> bool:
+        return self.body is None
 
 
 _COLUMNS = (
     notices.c.id, notices.c.message_id, notices.c.case_id, cases.c.number, notices.c.event_seq, notices.c.source,
     notices.c.template, notices.c.recipient_kind, notices.c.recipient_name, notices.c.recipient_username,
-    notices.c.recipient_role, notices.c.channel, notices.c.address, notices.c.subject, notices.c.body,
-    notices.c.is_html, notices.c.status, notices.c.attempts, notices.c.next_attempt_at, notices.c.last_error,
+    notices.c.recipient_role, notices.c.channel, notices.c.address, notices.c.subject,
+    notices.c.body_digest, notices.c.is_html, notices.c.status, notices.c.attempts, notices.c.next_attempt_at, notices.c.last_error,
     notices.c.created_at, notices.c.sent_at,
 )  # fmt: skip
 
 _select = select(*_COLUMNS).select_from(notices.outerjoin(cases, cases.c.id == notices.c.case_id))
 
 
-def _row(row: Any) -> NoticeRow:
+def _rows(connection: Connection, found: Iterable[Any]) -> list[NoticeRow]:
+    """Rows as NoticeRow, each with its stored body (None when pruned)."""
+    rows = [_without_body(row) for row in found]
+    bodies = body_rows.load(connection, [row.body_digest for row in rows])
+    return [replace(row, body=bodies.get(row.body_digest)) for row in rows]
+
+
+def _without_body(row: Any) -> NoticeRow:
     values = list(row)
+    values[14] = bytes(values[14]).hex()  # the digest is stored as its 32 bytes
     values[15] = bool(values[15])  # is_html comes back as 0/1 from SQLite
     return NoticeRow(*values)
 
 
+def _row(connection: Connection, row: Any) -> NoticeRow | None:
+    return _rows(connection, [row])[0] if row else None
+
+
 _NOTICE_FIELDS = (
     "message_id", "case_id", "event_seq", "source", "template", "recipient_kind", "recipient_name",
-    "recipient_username", "recipient_role", "channel", "address", "subject", "body", "is_html", "status",
+    "recipient_username", "recipient_role", "channel", "address", "subject", "body_digest", "is_html", "status",
     "attempts", "next_attempt_at", "last_error", "created_at", "sent_at",
 )
 _insert_notice = PreparedStatement(insert(notices).values({name: bindparam(name) for name in _NOTICE_FIELDS}))
 
 
-def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]],
+                   dictionary: body_rows.Dictionary | None = None) -> None:
     """Queue rendered notices in the caller's transaction (nothing is sent here).
 
-    Each row gives every column of ``_NOTICE_FIELDS`` (``engine.notices.outbox.render_rows`` builds them).
+    Each row gives every column of ``_NOTICE_FIELDS`` but ``body_digest``, and the ``body``
+    (``engine.notices.outbox.render_rows`` builds them); the bodies are stored once each,
+    compressed with ``dictionary`` (``engine.store.body_rows``).
     """
-    _insert_notice.many(connection, rows)
+    if not rows:
+        return
+    digests = body_rows.store(connection, [row["body"] for row in rows], dictionary)
+    _insert_notice.many(connection, [{**{name: row[name] for name in _NOTICE_FIELDS if name != "body_digest"},
+                                      "body_digest": bytes.fromhex(digest)}
+                                     for row, digest in zip(rows, digests, strict=True)])
 
 
 def by_id(connection: Connection, notice_id: int) -> NoticeRow | None:
     """The notice with this id, or None."""
-    row = connection.execute(_select.where(notices.c.id == notice_id)).first()
-    return _row(row) if row else None
+    return _row(connection, connection.execute(_select.where(notices.c.id == notice_id)).first())
 
 
 def by_message_id(connection: Connection, message_id: str) -> NoticeRow | None:
     """The notice with this message id, or None."""
-    row = connection.execute(_select.where(notices.c.message_id == message_id)).first()
-    return _row(row) if row else None
+    return _row(connection, connection.execute(_select.where(notices.c.message_id == message_id)).first())
 
 
 def list_notices(connection: Connection, *, case_id: int | None = None, status: str | None = None,
-                 limit: int | None = None) -> list[NoticeRow]:
-    """Notices, oldest first (by id), optionally of one case and/or in one status."""
+                 limit: int | None = None, bodies: bool = True) -> list[NoticeRow]:
+    """Notices, oldest first (by id), optionally of one case and/or in one status; ``bodies=False``
+    leaves every ``body`` None (not read nor decompressed), for listings."""
     statement = _select
     if case_id is not None:
         statement = statement.where(notices.c.case_id == case_id)
@@ -115,7 +145,8 @@ def list_notices(connection: Connection, *, case_id: int | None = None, status: 
     statement = statement.order_by(notices.c.id)
     if limit is not None:
         statement = statement.limit(limit)
-    return [_row(row) for row in connection.execute(statement)]
+    found = connection.execute(statement)
+    return _rows(connection, found) if bodies else [_without_body(row) for row in found]
 
 
 def count_by_status(connection: Connection) -> dict[str, int]:
@@ -164,8 +195,8 @@ def claim_due(connection: Connection, now: datetime, lease_until: datetime, limi
         connection.execute(
             update(notices).where(notices.c.id.in_(take)).values(
                 attempts=notices.c.attempts + 1, next_attempt_at=lease_until))
-    rows = [_row(row) for row in connection.execute(_select.where(notices.c.id.in_(take + exhausted))
-                                                    .order_by(notices.c.next_attempt_at, notices.c.id))] \
+    rows = _rows(connection, connection.execute(_select.where(notices.c.id.in_(take + exhausted))
+                                                .order_by(notices.c.next_attempt_at, notices.c.id))) \
         if found else []
     return Claimed([r for r in rows if r.id in take], [r for r in rows if r.id in exhausted])
 

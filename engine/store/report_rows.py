@@ -10,6 +10,8 @@ ranks each percentile interpolates between (``engine.core.reports.percentile_ran
 
 from __future__ import annotations
 
+import importlib
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import (ColumnElement, Connection, Float, Integer, String, and_, case, cast, func, literal, null,
                         or_, select, union_all)
-from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.core.reports import Measures, OpenCaseRow, percentile_ranks
 from engine.store.schema import cases, escalations, events, schedule_runs
@@ -198,7 +199,8 @@ def record_run(connection: Connection, workflow: str, schedule: str, fire_at: da
     On PostgreSQL a second runner inserting the same key waits for the first one's transaction
     and then inserts nothing, so the notices queued with the claim exist exactly once.
     """
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    # The dialect's module is imported here, on first use: a command that runs no schedule never pays for it.
+    insert = importlib.import_module(f"sqlalchemy.dialects.{connection.dialect.name}").insert
     statement = (
         insert(schedule_runs)
         .values(workflow=workflow, schedule=schedule, fire_at=fire_at, ran_at=ran_at)

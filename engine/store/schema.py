@@ -1,23 +1,26 @@
-"""The tables, as typed SQLAlchemy 2 models. The same schema serves SQLite and PostgreSQL.
+"""The tables, as SQLAlchemy Core ``Table`` objects. The same schema serves SQLite and PostgreSQL.
 
-Hot paths use the Core ``Table`` objects behind these models (``Case.__table__``) with cached
-statements; the typed models document the columns and serve reads where convenience matters.
-Times are stored as UTC; ``UTCDateTime`` gives back aware datetimes on every backend.
+Every read and write is a Core statement on these tables (hot paths cached, ``engine.store.prepared``).
+They are Core tables rather than ORM models because nothing maps rows to objects, and importing
+the ORM cost every command-line process about 70 ms. Times are stored as UTC; ``UTCDateTime``
+gives back aware datetimes on every backend.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -26,7 +29,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -81,304 +83,286 @@ class UTCDateTime(TypeDecorator[datetime]):
         return process
 
 
-class Base(DeclarativeBase):
-    """Declarative base with a naming convention so migrations name constraints the same way."""
-
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+metadata = MetaData(naming_convention=NAMING)
+"""Every table, with a naming convention so migrations name constraints the same way."""
 
 
-class Staff(Base):
-    """A person who acts on cases; the roles they hold, per workflow, are in ``StaffGrant``."""
+class Base:
+    """Where the tables' ``metadata`` is found (``Base.metadata``), as when they were declarative models."""
 
-    __tablename__ = "staff"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(32))
-    email: Mapped[str | None] = mapped_column(String(254))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime]
+    metadata = metadata
 
 
-class StaffGrant(Base):
-    """A role a staff member holds in one workflow, bound there to a scope value (or to every case: None).
-
-    One row each, so "everyone with role R in workflow W" is an index lookup.
-    """
-
-    __tablename__ = "staff_grants"
-    __table_args__ = (Index("ix_staff_grants_workflow_role", "workflow", "role"),)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
-    workflow: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role: Mapped[str] = mapped_column(String(64), primary_key=True)
-    scope: Mapped[str | None] = mapped_column(String(64))
+def _column(name: str, kind: Any, *constraints: Any, null: bool = False, **options: Any) -> Column[Any]:
+    return Column(name, kind, *constraints, nullable=null, **options)
 
 
-class DefinitionVersion(Base):
-    """A deployed definition bundle (workflow, roles, templates) and who deployed it."""
+staff = Table(
+    "staff", metadata,
+    # A person who acts on cases; the roles they hold, per workflow, are in ``staff_grants``.
+    Column("id", Integer, primary_key=True),
+    _column("username", String(64), unique=True),
+    _column("name", String(200)),
+    _column("phone", String(32), null=True),
+    _column("email", String(254), null=True),
+    _column("active", Boolean, default=True),
+    _column("created_at", UTCDateTime()),
+)
 
-    __tablename__ = "definitions"
-    __table_args__ = (UniqueConstraint("workflow", "version"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    workflow: Mapped[str] = mapped_column(String(64))
-    version: Mapped[int] = mapped_column(Integer)
-    digest: Mapped[str] = mapped_column(String(64))
-    bundle: Mapped[str] = mapped_column(Text)
-    deployed_at: Mapped[datetime]
-    deployed_by: Mapped[str] = mapped_column(String(64))
+staff_grants = Table(
+    "staff_grants", metadata,
+    # A role a staff member holds in one workflow, bound there to a scope value (or to every case:
+    # None). One row each, so "everyone with role R in workflow W" is an index lookup.
+    Column("staff_id", Integer, ForeignKey("staff.id"), primary_key=True),
+    Column("workflow", String(64), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    _column("scope", String(64), null=True),
+    Index("ix_staff_grants_workflow_role", "workflow", "role"),
+)
 
+definitions = Table(
+    "definitions", metadata,
+    # A deployed definition bundle (workflow, roles, templates) and who deployed it.
+    Column("id", Integer, primary_key=True),
+    _column("workflow", String(64)),
+    _column("version", Integer),
+    _column("digest", String(64)),
+    _column("bundle", Text),
+    _column("deployed_at", UTCDateTime()),
+    _column("deployed_by", String(64)),
+    UniqueConstraint("workflow", "version"),
+)
 
-class CaseNumber(Base):
-    """The last case number handed out per prefix and year."""
+case_numbers = Table(
+    "case_numbers", metadata,
+    # The last case number handed out per prefix and year.
+    Column("prefix", String(8), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    _column("last", Integer),
+)
 
-    __tablename__ = "case_numbers"
-    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
-    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    last: Mapped[int] = mapped_column(Integer)
-
-
-class Case(Base):
-    """A complaint and where it stands; ``version`` guards against lost updates."""
-
-    __tablename__ = "cases"
+cases = Table(
+    "cases", metadata,
+    # A complaint and where it stands; ``version`` guards against lost updates.
+    Column("id", Integer, primary_key=True),
+    _column("number", String(32), unique=True),
+    _column("workflow", String(64)),
+    _column("definition_version", Integer),
+    _column("definition_digest", String(64)),
+    _column("state", String(64)),
+    _column("data", JSON()),
+    # The case's value of its workflow's ``scope_field`` (kept as a column for scoped reads).
+    _column("scope", String(64), null=True),
+    _column("version", Integer),
+    _column("created_at", UTCDateTime()),
+    _column("updated_at", UTCDateTime()),
+    _column("state_entered_at", UTCDateTime()),
+    _column("state_entry", Integer),
+    _column("due_at", UTCDateTime(), null=True),
+    _column("next_step", Integer, null=True),
+    _column("next_step_at", UTCDateTime(), null=True),
+    _column("last_hash", String(64)),
+    Index("ix_cases_next_step_at", "next_step_at"),
     # The read indexes lead with the workflow and end in (due_at, id): every list of cases is
     # one workflow's, ordered by deadline and paged by keyset on that pair, so a page is an index
     # range whatever the table holds (revision 0003).
-    __table_args__ = (
-        Index("ix_cases_next_step_at", "next_step_at"),
-        Index("ix_cases_workflow_due_at", "workflow", "due_at", "id"),
-        Index("ix_cases_workflow_state_due_at", "workflow", "state", "due_at", "id"),
-        Index("ix_cases_workflow_state_scope_due_at", "workflow", "state", "scope", "due_at", "id"),
-        Index("ix_cases_workflow_scope_due_at", "workflow", "scope", "due_at", "id"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True)
-    workflow: Mapped[str] = mapped_column(String(64))
-    definition_version: Mapped[int] = mapped_column(Integer)
-    definition_digest: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(64))
-    data: Mapped[dict[str, Any]]
-    scope: Mapped[str | None] = mapped_column(String(64))
-    """The case's value of its workflow's ``scope_field`` (kept as a column for scoped reads)."""
-    version: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    state_entered_at: Mapped[datetime]
-    state_entry: Mapped[int] = mapped_column(Integer)
-    due_at: Mapped[datetime | None]
-    next_step: Mapped[int | None] = mapped_column(Integer)
-    next_step_at: Mapped[datetime | None]
-    last_hash: Mapped[str] = mapped_column(String(64))
+    Index("ix_cases_workflow_due_at", "workflow", "due_at", "id"),
+    Index("ix_cases_workflow_state_due_at", "workflow", "state", "due_at", "id"),
+    Index("ix_cases_workflow_state_scope_due_at", "workflow", "state", "scope", "due_at", "id"),
+    Index("ix_cases_workflow_scope_due_at", "workflow", "scope", "due_at", "id"),
+)
 
+events = Table(
+    "events", metadata,
+    # Append-only history; each row's hash chains to the previous row of the same case.
+    Column("id", Integer, primary_key=True),
+    _column("case_id", Integer, ForeignKey("cases.id")),
+    _column("seq", Integer),
+    _column("trigger", String(64)),
+    _column("from_state", String(64), null=True),
+    _column("to_state", String(64)),
+    _column("actor", String(64)),
+    _column("role", String(64)),
+    _column("at", UTCDateTime()),
+    _column("input", JSON()),
+    _column("comment", Text, null=True),
+    _column("idempotency_key", String(128), null=True),
+    _column("prev_hash", String(64)),
+    _column("hash", String(64)),
+    UniqueConstraint("case_id", "seq"),
+    UniqueConstraint("case_id", "idempotency_key"),
+    # A retried submit looks its key up across all cases (revision 0003).
+    Index("ix_events_idempotency_key", "idempotency_key"),
+    # The recap finds the cases that reached a final state in its period (revision 0003).
+    Index("ix_events_to_state_at", "to_state", "at"),
+)
 
-class Event(Base):
-    """Append-only history; each row's hash chains to the previous row of the same case."""
+escalations = Table(
+    "escalations", metadata,
+    # An escalation step that fired; unique per case, state entry and step, so never twice.
+    Column("id", Integer, primary_key=True),
+    _column("case_id", Integer, ForeignKey("cases.id")),
+    _column("state_entry", Integer),
+    _column("state", String(64)),
+    _column("step", Integer),
+    _column("due_at", UTCDateTime()),
+    _column("fired_at", UTCDateTime()),
+    UniqueConstraint("case_id", "state_entry", "step"),
+    Index("ix_escalations_due_at", "due_at"),
+)
 
-    __tablename__ = "events"
-    __table_args__ = (
-        UniqueConstraint("case_id", "seq"),
-        UniqueConstraint("case_id", "idempotency_key"),
-        # A retried submit looks its key up across all cases (revision 0003).
-        Index("ix_events_idempotency_key", "idempotency_key"),
-        # The recap finds the cases that reached a final state in its period (revision 0003).
-        Index("ix_events_to_state_at", "to_state", "at"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    seq: Mapped[int] = mapped_column(Integer)
-    trigger: Mapped[str] = mapped_column(String(64))
-    from_state: Mapped[str | None] = mapped_column(String(64))
-    to_state: Mapped[str] = mapped_column(String(64))
-    actor: Mapped[str] = mapped_column(String(64))
-    role: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime]
-    input: Mapped[dict[str, Any]]
-    comment: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(String(128))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+schedule_runs = Table(
+    "schedule_runs", metadata,
+    # A periodic notice that ran for one scheduled moment; unique so it never runs twice.
+    Column("id", Integer, primary_key=True),
+    _column("workflow", String(64)),
+    _column("schedule", String(64)),
+    _column("fire_at", UTCDateTime()),
+    _column("ran_at", UTCDateTime()),
+    UniqueConstraint("workflow", "schedule", "fire_at"),
+)
 
+notice_dictionaries = Table(
+    "notice_dictionaries", metadata,
+    # The preset dictionary bodies are compressed with (the template text of one deployed bundle),
+    # by its SHA-256 (32 bytes), itself compressed; written once, never changed (``engine.store.body_rows``).
+    Column("digest", LargeBinary(32), primary_key=True),
+    _column("content", LargeBinary),
+)
 
-class Escalation(Base):
-    """An escalation step that fired; unique per case, state entry and step, so never twice."""
+notice_bodies = Table(
+    "notice_bodies", metadata,
+    # A rendered notice body, stored once however many notices carry it: keyed by the SHA-256 of
+    # its UTF-8 text (32 bytes: a digest is stored with every notice, so its size counts), compressed
+    # with zlib (with ``dictionary`` as preset dictionary when given). Retention deletes the bodies
+    # of notices delivered long enough ago; the notices keep the digest.
+    Column("digest", LargeBinary(32), primary_key=True),
+    _column("dictionary", LargeBinary(32), ForeignKey("notice_dictionaries.digest"), null=True),
+    _column("content", LargeBinary),
+)
 
-    __tablename__ = "escalations"
-    __table_args__ = (UniqueConstraint("case_id", "state_entry", "step"),
-                      Index("ix_escalations_due_at", "due_at"))
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    state_entry: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(64))
-    step: Mapped[int] = mapped_column(Integer)
-    due_at: Mapped[datetime]
-    fired_at: Mapped[datetime]
+notices = Table(
+    "notices", metadata,
+    # The outbox: a rendered notice, where it goes, and how its delivery stands.
+    Column("id", Integer, primary_key=True),
+    _column("message_id", String(64), unique=True),
+    _column("case_id", Integer, ForeignKey("cases.id"), null=True),
+    _column("event_seq", Integer, null=True),
+    # What caused it: ``event``, ``escalation`` or ``schedule:NAME``.
+    _column("source", String(64)),
+    _column("template", String(128)),
+    _column("recipient_kind", String(16)),
+    _column("recipient_name", String(200)),
+    _column("recipient_username", String(64), null=True),
+    _column("recipient_role", String(64), null=True),
+    _column("channel", String(16)),
+    _column("address", String(254), null=True),
+    _column("subject", Text),
+    # The SHA-256 of the body sent (32 bytes, ``notice_bodies``); no foreign key, as retention may delete the body.
+    _column("body_digest", LargeBinary(32)),
+    _column("is_html", Boolean),
+    _column("status", String(16)),
+    _column("attempts", Integer),
+    _column("next_attempt_at", UTCDateTime(), null=True),
+    _column("last_error", Text, null=True),
+    _column("created_at", UTCDateTime()),
+    _column("sent_at", UTCDateTime(), null=True),
+    Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_notices_case_id", "case_id"),
+    Index("ix_notices_body_digest", "body_digest"),
+)
 
+log_leaves = Table(
+    "log_leaves", metadata,
+    # One leaf of the transparency log (``engine.core.log_entries``), at its place ``idx`` (0-based).
+    # Event leaves name their case and sequence number; deployment leaves have neither. ``leaf`` is
+    # the leaf hash in hex, so roots are computed without rebuilding each leaf's data. No foreign
+    # key to the case: a leaf outlives a case deleted behind the engine's back, so verify can name it.
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    _column("kind", String(16)),
+    _column("case_id", Integer, null=True),
+    _column("seq", Integer, null=True),
+    _column("workflow", String(64)),
+    _column("definition_version", Integer),
+    _column("definition_digest", String(64)),
+    _column("leaf", String(64)),
+    UniqueConstraint("case_id", "seq"),
+)
 
-class ScheduleRun(Base):
-    """A periodic notice that ran for one scheduled moment; unique so it never runs twice."""
+log_head = Table(
+    "log_head", metadata,
+    # The log's one head row: its size and compact range (the roots of the perfect subtrees,
+    # largest first, as hex joined by spaces); writers lock it to take the next index.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    _column("size", Integer),
+    _column("frontier", Text),
+)
 
-    __tablename__ = "schedule_runs"
-    __table_args__ = (UniqueConstraint("workflow", "schedule", "fire_at"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    workflow: Mapped[str] = mapped_column(String(64))
-    schedule: Mapped[str] = mapped_column(String(64))
-    fire_at: Mapped[datetime]
-    ran_at: Mapped[datetime]
+log_chunks = Table(
+    "log_chunks", metadata,
+    # The hash of an aligned perfect subtree of ``engine.core.merkle.CHUNK`` leaves (proofs read these).
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    _column("hash", String(64)),
+)
 
+log_checkpoints = Table(
+    "log_checkpoints", metadata,
+    # A signed checkpoint of the log (``engine.core.tree_heads``), as written and sent out.
+    Column("id", Integer, primary_key=True),
+    _column("origin", String(64)),
+    _column("size", Integer),
+    _column("root", String(64)),
+    _column("time", UTCDateTime()),
+    _column("key_id", String(16)),
+    _column("signature", String(128)),
+    Index("ix_log_checkpoints_size", "size"),
+)
 
-class Notice(Base):
-    """The outbox: a rendered notice, where it goes, and how its delivery stands."""
+attachments = Table(
+    "attachments", metadata,
+    # A stored upload (a photo of a ``references`` field), keyed by the SHA-256 of its bytes. The
+    # bytes live content-addressed in the attachment folder; a case refers to one by
+    # ``<digest>.<extension>`` in its data.
+    Column("id", Integer, primary_key=True),
+    _column("digest", String(64), unique=True),
+    _column("media_type", String(32)),
+    _column("size", Integer),
+    _column("width", Integer),
+    _column("height", Integer),
+    _column("original_name", String(255), null=True),
+    _column("uploaded_by", String(64)),
+    _column("uploaded_at", UTCDateTime()),
+)
 
-    __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
-                      Index("ix_notices_case_id", "case_id"))
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(64), unique=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
-    event_seq: Mapped[int | None] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(String(64))
-    """What caused it: ``event``, ``escalation`` or ``schedule:NAME``."""
-    template: Mapped[str] = mapped_column(String(128))
-    recipient_kind: Mapped[str] = mapped_column(String(16))
-    recipient_name: Mapped[str] = mapped_column(String(200))
-    recipient_username: Mapped[str | None] = mapped_column(String(64))
-    recipient_role: Mapped[str | None] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(16))
-    address: Mapped[str | None] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    is_html: Mapped[bool] = mapped_column(Boolean)
-    status: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer)
-    next_attempt_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
+staff_passwords = Table(
+    "staff_passwords", metadata,
+    # A staff member's web password, as an argon2id hash (``engine.app.credentials``).
+    Column("staff_id", Integer, ForeignKey("staff.id"), primary_key=True),
+    _column("password_hash", String(255)),
+    _column("changed_at", UTCDateTime()),
+)
 
+login_events = Table(
+    "login_events", metadata,
+    # The login record: each login, failure, refusal while locked out and logout; lockout is
+    # worked out from it, so every runner agrees.
+    Column("id", Integer, primary_key=True),
+    _column("at", UTCDateTime()),
+    _column("username", String(64)),
+    _column("address", String(64)),
+    _column("outcome", String(16)),
+    Index("ix_login_events_username_at", "username", "at"),
+    Index("ix_login_events_address_at", "address", "at"),
+)
 
-class LogLeaf(Base):
-    """One leaf of the transparency log (``engine.core.log_entries``), at its place ``idx`` (0-based).
-
-    Event leaves name their case and sequence number; deployment leaves have neither. ``leaf`` is
-    the leaf hash in hex, so roots are computed without rebuilding each leaf's data.
-    """
-
-    __tablename__ = "log_leaves"
-    __table_args__ = (UniqueConstraint("case_id", "seq"),)
-    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(16))
-    case_id: Mapped[int | None] = mapped_column(Integer)
-    """No foreign key: a leaf outlives a case deleted behind the engine's back, so verify can name it."""
-    seq: Mapped[int | None] = mapped_column(Integer)
-    workflow: Mapped[str] = mapped_column(String(64))
-    definition_version: Mapped[int] = mapped_column(Integer)
-    definition_digest: Mapped[str] = mapped_column(String(64))
-    leaf: Mapped[str] = mapped_column(String(64))
-
-
-class LogHead(Base):
-    """The log's one head row: its size and compact range; writers lock it to take the next index."""
-
-    __tablename__ = "log_head"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    size: Mapped[int] = mapped_column(Integer)
-    frontier: Mapped[str] = mapped_column(Text)
-    """The compact range: the roots of the perfect subtrees, largest first, as hex joined by spaces."""
-
-
-class LogChunk(Base):
-    """The hash of an aligned perfect subtree of ``engine.core.merkle.CHUNK`` leaves (proofs read these)."""
-
-    __tablename__ = "log_chunks"
-    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class LogCheckpoint(Base):
-    """A signed checkpoint of the log (``engine.core.tree_heads``), as written and sent out."""
-
-    __tablename__ = "log_checkpoints"
-    __table_args__ = (Index("ix_log_checkpoints_size", "size"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    origin: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
-    root: Mapped[str] = mapped_column(String(64))
-    time: Mapped[datetime]
-    key_id: Mapped[str] = mapped_column(String(16))
-    signature: Mapped[str] = mapped_column(String(128))
-
-
-class Attachment(Base):
-    """A stored upload (a photo of a ``references`` field), keyed by the SHA-256 of its bytes.
-
-    The bytes live content-addressed in the attachment folder; a case refers to one by
-    ``<digest>.<extension>`` in its data.
-    """
-
-    __tablename__ = "attachments"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    digest: Mapped[str] = mapped_column(String(64), unique=True)
-    media_type: Mapped[str] = mapped_column(String(32))
-    size: Mapped[int] = mapped_column(Integer)
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    original_name: Mapped[str | None] = mapped_column(String(255))
-    uploaded_by: Mapped[str] = mapped_column(String(64))
-    uploaded_at: Mapped[datetime]
-
-
-class StaffPassword(Base):
-    """A staff member's password for the web app, as an argon2id hash (never the password)."""
-
-    __tablename__ = "staff_passwords"
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    changed_at: Mapped[datetime]
-
-
-class LoginEvent(Base):
-    """One login, failed login, refusal while locked, or logout: the record the lockout counts on."""
-
-    __tablename__ = "login_events"
-    __table_args__ = (Index("ix_login_events_username_at", "username", "at"),
-                      Index("ix_login_events_address_at", "address", "at"))
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime]
-    username: Mapped[str] = mapped_column(String(64))
-    """The name typed in (it may belong to nobody)."""
-    address: Mapped[str] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(16))
-    """``ok``, ``wrong_password``, ``unknown_user``, ``disabled``, ``locked`` or ``logout``."""
-
-
-class ApiToken(Base):
-    """A bearer token of one staff member for the JSON API, kept as the SHA-256 of the token."""
-
-    __tablename__ = "api_tokens"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
-    name: Mapped[str] = mapped_column(String(100))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime]
-    last_used_at: Mapped[datetime | None]
-    revoked_at: Mapped[datetime | None]
-
-# Core tables behind the models, typed as Table for insert()/update()/select().
-cases = cast(Table, Case.__table__)
-events = cast(Table, Event.__table__)
-staff = cast(Table, Staff.__table__)
-staff_grants = cast(Table, StaffGrant.__table__)
-definitions = cast(Table, DefinitionVersion.__table__)
-case_numbers = cast(Table, CaseNumber.__table__)
-escalations = cast(Table, Escalation.__table__)
-schedule_runs = cast(Table, ScheduleRun.__table__)
-notices = cast(Table, Notice.__table__)
-log_leaves = cast(Table, LogLeaf.__table__)
-log_head = cast(Table, LogHead.__table__)
-log_chunks = cast(Table, LogChunk.__table__)
-log_checkpoints = cast(Table, LogCheckpoint.__table__)
-attachments = cast(Table, Attachment.__table__)
-staff_passwords = cast(Table, StaffPassword.__table__)
-login_events = cast(Table, LoginEvent.__table__)
-api_tokens = cast(Table, ApiToken.__table__)
+api_tokens = Table(
+    "api_tokens", metadata,
+    # A bearer token of the JSON API, stored as the SHA-256 of the token.
+    Column("id", Integer, primary_key=True),
+    _column("staff_id", Integer, ForeignKey("staff.id")),
+    _column("name", String(100)),
+    _column("token_hash", String(64), unique=True),
+    _column("created_at", UTCDateTime()),
+    _column("last_used_at", UTCDateTime(), null=True),
+    _column("revoked_at", UTCDateTime(), null=True),
+)

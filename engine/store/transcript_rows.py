@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from engine.store import body_rows
 from engine.store.schema import cases, notices
 
 
@@ -17,12 +18,18 @@ def notices_after(connection: Connection, notice_id: int) -> list[dict[str, Any]
     rows = connection.execute(
         select(notices.c.id, notices.c.template, notices.c.recipient_kind, notices.c.recipient_name,
                notices.c.recipient_role, notices.c.recipient_username, notices.c.channel, notices.c.subject,
-               notices.c.body, notices.c.is_html, cases.c.number)
+               notices.c.body_digest, notices.c.is_html, cases.c.number)
         .select_from(notices.outerjoin(cases, cases.c.id == notices.c.case_id))
         .where(notices.c.id > notice_id)
         .order_by(notices.c.id)
     )
-    return [dict(row._mapping) for row in rows]
+    found = [dict(row._mapping) for row in rows]
+    for row in found:
+        row["body_digest"] = bytes(row["body_digest"]).hex()
+    bodies = body_rows.load(connection, [row["body_digest"] for row in found])
+    for row in found:
+        row["body"] = bodies.get(row.pop("body_digest"), "")
+    return found
 
 
 def case_state(connection: Connection, number: str | None) -> str | None:

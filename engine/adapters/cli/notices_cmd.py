@@ -1,4 +1,4 @@
-"""Commands on the outbox: notices (list, show, retry), deliver, render."""
+"""Commands on the outbox: notices (list, show, retry, prune), deliver, render."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ STATUSES = ("pending", "sent", "failed")
 
 def register(commands: Any) -> None:
     """Add ``notices``, ``deliver`` and ``render`` to the command line."""
+    from engine.app.settings import OUTBOX_RETENTION_DAYS
+
     common = common_options()
     p = commands.add_parser("notices", parents=[common], help="list notices in the outbox; show or retry one",
                             description="Without a subcommand: list notices, oldest first.")
@@ -38,6 +40,12 @@ def register(commands: Any) -> None:
     s.add_argument("--case", metavar="CASE")
     s.set_defaults(handler=retry_notices)
 
+    s = sub.add_parser("prune", parents=[common],
+                       help="delete the bodies of notices delivered more than DAYS ago (rows and digests stay)",
+                       description=f"Without --older-than, uses {OUTBOX_RETENTION_DAYS}.")
+    s.add_argument("--older-than", type=_positive_days, metavar="DAYS", help="delivered more than DAYS days ago")
+    s.set_defaults(handler=prune_notices)
+
     p = commands.add_parser("deliver", parents=[common], help="send the notices that are due now")
     p.add_argument("--limit", type=_positive, default=100, metavar="N", help="at most N notices (default 100)")
     p.set_defaults(handler=deliver)
@@ -56,6 +64,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 days")
     return value
 
 
@@ -99,10 +117,30 @@ def show_notice(ctx: Context) -> int:
             status.append(f"Sent: {zones.short(v['sent_at'], zone)}")
         if v["last_error"]:
             status.append(f"Last error: {v['last_error']}")
+        if v["pruned"]:
+            status.append(f"Body: deleted after delivery (retention); it was the text with sha256:{v['body_digest']}")
+            return "\n".join(status)
+        status.append(f"Body: sha256:{v['body_digest']}")
         body: str = v["body"] if ctx.args.html and v["is_html"] else v["text"]
         return "\n".join(status) + "\n\n" + body.rstrip("\n")
 
     ctx.emit(view, human)
+    return 0
+
+
+def prune_notices(ctx: Context) -> int:
+    from datetime import timedelta
+
+    from engine.app.settings import OUTBOX_RETENTION_DAYS
+    from engine.errors import InvalidInput
+
+    days = ctx.args.older_than if ctx.args.older_than is not None else ctx.settings.outbox_retention_days
+    if days is None:
+        raise InvalidInput(f"no retention is set; give --older-than DAYS or set {OUTBOX_RETENTION_DAYS}",
+                           field=OUTBOX_RETENTION_DAYS)
+    pruned = ctx.engine.prune_notice_bodies(timedelta(days=days))
+    ctx.emit({"pruned": pruned, "older_than_days": days},
+             lambda r: f"{r['pruned']} notice bod(y/ies) of notices delivered more than {days:g} day(s) ago deleted")
     return 0
 
 
