@@ -107,8 +107,9 @@ class Scheduler:
         return fired
 
     def deliver(self) -> DeliveryReport:
-        """Deliver the notices that are due (the application's delivery command)."""
-        return self.engine.deliver()
+        """Deliver the notices that are due (the application's delivery command); a stop abandons
+        the sends under way, so no receiver can hold ``serve`` after a signal."""
+        return self.engine.deliver(should_stop=self.stopping.is_set)
 
     def run_due_schedules(self, now: datetime | None = None) -> list[ScheduleRun]:
         """Run each schedule's latest fire time within the grace period, unless it already ran."""

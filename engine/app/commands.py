@@ -312,12 +312,14 @@ class Commands(Runtime):
 
     # -- outbox ---------------------------------------------------------------------------
     def deliver(self, *, limit: int = 100, now: datetime | None = None, channels: ChannelSet | None = None,
-                policy: DeliveryPolicy | None = None) -> DeliveryReport:
-        """Send up to ``limit`` due notices; channels and policy default to the application's."""
+                policy: DeliveryPolicy | None = None, should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
+        """Send up to ``limit`` due notices; channels and policy default to the application's.
+        ``should_stop`` abandons the sends under way once it answers true (``serve`` on a signal)."""
         owned = channels is None
         active = channels if channels is not None else self.open_channels()
         try:
-            return deliver_due(self.db, self.clock, active, policy or self.delivery, limit=limit, now=now)
+            return deliver_due(self.db, self.clock, active, policy or self.delivery, limit=limit, now=now,
+                               should_stop=should_stop)
         finally:
             if owned:
                 active.close()

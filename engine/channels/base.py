@@ -47,6 +47,8 @@ class Channel(Protocol):
     """Something that hands one message to a receiver, or raises ``DeliveryFailure``."""
 
     name: str
+    # A channel may also have ``deadline`` (seconds one send may take); the delivery loop stops
+    # waiting for a send that outlives it (engine.notices.delivery.DEFAULT_DEADLINE otherwise).
 
     def send(self, message: Outbound) -> None:
         """Deliver ``message``; return only once the receiver has accepted it."""

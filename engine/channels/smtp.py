@@ -15,7 +15,7 @@ connection refused, timeouts, TLS problems, 4xx answers, a refused sender or bad
 
 Settings (``SmtpSettings.from_options``): ``SMTP_HOST`` (setting it turns the channel on),
 ``SMTP_PORT``, ``SMTP_STARTTLS``, ``SMTP_SSL``, ``SMTP_USER``, ``SMTP_PASSWORD``, ``SMTP_FROM``,
-``SMTP_TIMEOUT``.
+``SMTP_TIMEOUT`` (seconds one whole send may take, connecting included; default 20).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
+from engine.channels.deadline import SendDeadline
 from engine.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SENDER = "TRECKK Satpol PP Balangan <treckk@localhost>"
 DEFAULT_TIMEOUT = 20.0
+_QUIT_TIMEOUT = 2.0
+"""Seconds a kept connection is given to say goodbye; a server that trickles it is cut off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,26 +125,33 @@ class SmtpChannel:
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
+        self.deadline = settings.timeout
+        """Seconds one whole send may take (the delivery loop's watch on this channel)."""
         self._client: smtplib.SMTP | None = None
 
     @property
     def where(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, deadline: SendDeadline) -> smtplib.SMTP:
         import smtplib
         import ssl
 
         s = self.settings
         client: smtplib.SMTP
+        # Built without a host so the deadline watches the socket from the moment connect() opens
+        # it: a server trickling its greeting is cut off like one trickling any other answer.
         if s.use_ssl:
-            client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+            client = smtplib.SMTP_SSL(timeout=deadline.remaining(), context=ssl.create_default_context())
         else:
-            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            client = smtplib.SMTP(timeout=deadline.remaining())
+        deadline.watch(lambda: client.sock)
         try:
+            client.connect(s.host, s.port)
             client.ehlo()
             if s.starttls:
                 client.starttls(context=ssl.create_default_context())
+                deadline.watch(lambda: client.sock)  # the TLS socket wraps the plain one
                 client.ehlo()
             if s.user and s.password is not None:
                 client.login(s.user, s.password)
@@ -151,23 +161,42 @@ class SmtpChannel:
         return client
 
     def send(self, message: Outbound) -> None:
-        """Hand ``message`` to the SMTP server; returns once the server accepted it."""
+        """Hand ``message`` to the SMTP server; returns once the server accepted it.
+
+        The whole exchange (connecting included) must finish within ``SMTP_TIMEOUT`` seconds;
+        past that the connection is cut and the send fails as temporary.
+        """
+        email = compose(message, self.settings.sender)
+        with SendDeadline(self.settings.timeout, f"sending to SMTP server {self.where}") as deadline:
+            try:
+                self._send(email, message, deadline)
+            except DeliveryFailure:
+                if deadline.expired:
+                    self.close()
+                    raise deadline.failure() from None
+                raise
+
+    def _send(self, email: EmailMessage, message: Outbound, deadline: SendDeadline) -> None:
         import smtplib
         from email.utils import parseaddr
 
-        email = compose(message, self.settings.sender)
         envelope_from = parseaddr(self.settings.sender)[1]
         assert message.address is not None
         for try_number in (1, 2):
             reused = self._client is not None
             try:
                 if self._client is None:
-                    self._client = self._connect()
+                    self._client = self._connect(deadline)
+                else:
+                    kept = self._client
+                    deadline.watch(lambda: kept.sock)
+                    if kept.sock is not None:
+                        kept.sock.settimeout(min(self.settings.timeout, deadline.remaining()))
                 self._client.send_message(email, from_addr=envelope_from, to_addrs=[message.address])
                 return
             except smtplib.SMTPServerDisconnected as exc:
                 self.close()
-                if reused and try_number == 1:
+                if reused and try_number == 1 and not deadline.expired:
                     continue  # the server closed a connection kept from an earlier notice; open a new one
                 raise DeliveryFailure(f"SMTP server {self.where} closed the connection: {exc}") from exc
             except smtplib.SMTPRecipientsRefused as exc:
@@ -197,7 +226,11 @@ class SmtpChannel:
         client, self._client = self._client, None
         if client is not None:
             try:
-                client.quit()
+                with SendDeadline(_QUIT_TIMEOUT, "closing the SMTP connection") as deadline:
+                    deadline.watch(lambda: client.sock)
+                    if client.sock is not None:
+                        client.sock.settimeout(_QUIT_TIMEOUT)
+                    client.quit()
             except (OSError, smtplib.SMTPException):
                 _quietly_close(client)
 

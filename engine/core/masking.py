@@ -6,13 +6,14 @@ everything else is shown as it is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.core.fields import MASK, display_value
 from engine.definition.model import FieldSpec
 
-__all__ = ["MASK", "masked_values", "shown_values", "text_masker"]
+__all__ = ["MASK", "masked_values", "shown_values", "text_masker", "without_secrets"]
 
 
 def masked_values(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool) -> dict[str, Any]:
@@ -57,3 +58,31 @@ def text_masker(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_p
         return text
 
     return mask
+
+
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+
+
+def without_secrets(text: str) -> str:
+    """``text`` with every URL in it stripped of what may be a secret: the user and password
+    (``https://user:pass@host`` → ``https://***@host``) and the values of its query
+    (``?key=abc`` → ``?key=***``). For URLs that end up in errors, logs and listings."""
+    return _URL.sub(lambda found: _url_without_secrets(found.group(0)), text)
+
+
+def _url_without_secrets(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    authority, slash, tail = rest.partition("/")
+    if not slash:
+        authority, mark, tail = rest.partition("?")
+        tail = f"?{tail}" if mark else ""
+    else:
+        tail = f"/{tail}"
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    path, mark, query = tail.partition("?")
+    if mark:
+        query, hash_mark, fragment = query.partition("#")
+        pairs = [f"{pair.split('=', 1)[0]}=***" if pair else pair for pair in query.split("&")]
+        path = f"{path}?{'&'.join(pairs)}{hash_mark}{fragment}"
+    return f"{scheme}://{authority}{path}"
