@@ -23,6 +23,10 @@ from engine.channels.base import DeliveryFailure
 _RECHECK = 0.2
 """Seconds between shutdowns of late sockets once the deadline has passed."""
 
+_SLACK = 0.05
+"""Seconds before the end at which a failing send counts as out of time (its socket timeout,
+set to the time left, may trip a moment before the timer does)."""
+
 SocketGetter = Callable[[], "socket.socket | None"]
 
 
@@ -53,8 +57,8 @@ class SendDeadline:
 
     @property
     def expired(self) -> bool:
-        """Whether the time ran out (the watched sockets were shut down)."""
-        return self._expired
+        """Whether the time ran out (a socket timeout that tripped just before the timer counts)."""
+        return self._expired or time.monotonic() >= self._ends - _SLACK
 
     def remaining(self) -> float:
         """Seconds left, for a new socket's per-operation timeout; raises when none are left."""
@@ -76,9 +80,14 @@ class SendDeadline:
         return DeliveryFailure(f"{self.what} did not finish within {self.seconds:g} s; abandoned")
 
     def check(self) -> None:
-        """Raise the deadline's failure when the time ran out (for a channel's error handlers)."""
+        """Raise the deadline's failure when the time ran out (the watched sockets were shut)."""
         if self._expired:
             raise self.failure()
+
+    def cut(self) -> None:
+        """End the send now, as if its time had run out (the channel is being closed under it)."""
+        self._timer.cancel()
+        self._expire()
 
     def _expire(self) -> None:
         with self._lock:
@@ -106,3 +115,34 @@ def _shut(getter: SocketGetter) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+class InFlight:
+    """The sends under way on a channel, so that closing the channel can cut them.
+
+    Delivery abandons a send that outlives its deadline, or every send when it is told to stop,
+    and then closes the channels while the abandoned send may still run on its thread: the close
+    must cut that send's sockets, never talk over them from a second thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sends: set[SendDeadline] = set()
+
+    def begin(self, deadline: SendDeadline) -> None:
+        """Record a send under way."""
+        with self._lock:
+            self._sends.add(deadline)
+
+    def end(self, deadline: SendDeadline) -> None:
+        """Record that a send has ended."""
+        with self._lock:
+            self._sends.discard(deadline)
+
+    def cut_all(self) -> bool:
+        """Cut every send under way; True when there was one."""
+        with self._lock:
+            sends = list(self._sends)
+        for deadline in sends:
+            deadline.cut()
+        return bool(sends)

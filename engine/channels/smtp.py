@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
-from engine.channels.deadline import SendDeadline
+from engine.channels.deadline import InFlight, SendDeadline
 from engine.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ class SmtpChannel:
         self.deadline = settings.timeout
         """Seconds one whole send may take (the delivery loop's watch on this channel)."""
         self._client: smtplib.SMTP | None = None
+        self._in_flight = InFlight()
 
     @property
     def where(self) -> str:
@@ -168,13 +169,16 @@ class SmtpChannel:
         """
         email = compose(message, self.settings.sender)
         with SendDeadline(self.settings.timeout, f"sending to SMTP server {self.where}") as deadline:
+            self._in_flight.begin(deadline)
             try:
                 self._send(email, message, deadline)
             except DeliveryFailure:
                 if deadline.expired:
-                    self.close()
+                    self._drop()
                     raise deadline.failure() from None
                 raise
+            finally:
+                self._in_flight.end(deadline)
 
     def _send(self, email: EmailMessage, message: Outbound, deadline: SendDeadline) -> None:
         import smtplib
@@ -195,32 +199,43 @@ class SmtpChannel:
                 self._client.send_message(email, from_addr=envelope_from, to_addrs=[message.address])
                 return
             except smtplib.SMTPServerDisconnected as exc:
-                self.close()
+                self._drop()
                 if reused and try_number == 1 and not deadline.expired:
                     continue  # the server closed a connection kept from an earlier notice; open a new one
                 raise DeliveryFailure(f"SMTP server {self.where} closed the connection: {exc}") from exc
             except smtplib.SMTPRecipientsRefused as exc:
-                self.close()
+                self._quit()
                 answers = "; ".join(f"{code} {_text(reply)}" for code, reply in exc.recipients.values())
                 permanent = all(500 <= code < 600 for code, _ in exc.recipients.values())
                 raise DeliveryFailure(f"SMTP server {self.where} refused recipient {message.address}: {answers}",
                                       permanent=permanent) from exc
             except smtplib.SMTPDataError as exc:
-                self.close()
+                self._quit()
                 raise DeliveryFailure(f"SMTP server {self.where} refused the message: {exc.smtp_code} "
                                       f"{_text(exc.smtp_error)}", permanent=500 <= exc.smtp_code < 600) from exc
             except smtplib.SMTPResponseException as exc:
-                self.close()
+                self._quit()
                 raise DeliveryFailure(f"SMTP server {self.where} answered {exc.smtp_code} "
                                       f"{_text(exc.smtp_error)}") from exc
             except (OSError, smtplib.SMTPException) as exc:
-                self.close()
+                self._drop()
                 raise DeliveryFailure(f"SMTP server {self.where} is not reachable: "
                                       f"{type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        """End the kept connection, if any."""
+        """End the kept connection, if any; a send still under way (abandoned by delivery) is cut
+        instead, and closes its connection itself as it fails."""
+        if self._in_flight.cut_all():
+            return
+        self._quit()
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            _quietly_close(client)
+
+    def _quit(self) -> None:
         import smtplib
 
         client, self._client = self._client, None

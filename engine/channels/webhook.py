@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
-from engine.channels.deadline import SendDeadline
+from engine.channels.deadline import InFlight, SendDeadline
 from engine.core.masking import without_secrets
 from engine.errors import InvalidInput
 
@@ -92,6 +92,7 @@ class WebhookChannel:
         self.settings = settings
         self.deadline = settings.timeout
         """Seconds one whole send may take (the delivery loop's watch on this channel)."""
+        self._in_flight = InFlight()
         self.where = without_secrets(settings.url)
         """The URL as it may be shown and stored (in ``last_error``): no password, no query values."""
 
@@ -104,12 +105,18 @@ class WebhookChannel:
         if not message.address:
             raise DeliveryFailure("the notice has no phone number for the gateway", permanent=True)
         with SendDeadline(self.settings.timeout, f"POST to webhook {self.where}") as deadline:
+            self._in_flight.begin(deadline)
             try:
                 status, reason, body = self._post(message, deadline)
             except DeliveryFailure:
                 if deadline.expired:
                     raise deadline.failure() from None
                 raise
+            finally:
+                self._in_flight.end(deadline)
+            # An answer cut off by the deadline (a status line, then a stall) is no answer:
+            # the gateway drops the repeat by its Idempotency-Key.
+            deadline.check()
         if 200 <= status < 300:
             return
         permanent = 400 <= status < 500 and status not in RETRIED_4XX
@@ -160,7 +167,8 @@ class WebhookChannel:
                                   f"{without_secrets(str(exc))}") from exc
 
     def close(self) -> None:
-        """Nothing is kept open between notices."""
+        """Nothing is kept open between notices; a send still under way (abandoned by delivery) is cut."""
+        self._in_flight.cut_all()
 
 
 SPEC = ChannelSpec(WebhookChannel.name, "phone", ("WEBHOOK_URL", "WEBHOOK_TOKEN", "WEBHOOK_TIMEOUT"), "WEBHOOK_URL",
