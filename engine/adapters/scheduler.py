@@ -103,6 +103,9 @@ class Scheduler:
             shown = ", ".join(f"{f.number}#{f.step}" for f in fired[:5])
             more = f" and {len(fired) - 5} more" if len(fired) > 5 else ""
             log.info("escalation: %d step(s) fired: %s%s", len(fired), shown, more)
+        for step in fired:
+            for line in step.undelivered:
+                log.warning("escalation %s#%d: %s", step.number, step.step, line)
         self._sync_schedules()
         return fired
 

@@ -26,12 +26,12 @@ from engine.core.deadlines import deadline_on_entry
 from engine.core.records import CaseRecord, EventRecord, enter_state
 from engine.channels.base import ChannelSet
 from engine.compile.workflow import CompiledWorkflow, bundle_from_files, compile_bundle
-from engine.definition.model import InputSpec, WorkflowDefinition
+from engine.definition.model import InputSpec, TransitionSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryReport, deliver_due
-from engine.notices.outbox import case_notices
+from engine.notices.outbox import case_notices, nobody_reason, resolve_recipients
 from engine.core.permissions import acting_role, capable_role
 from engine.notices.policy import DeliveryPolicy
 from engine.store import case_rows, definition_rows, notice_rows, staff_rows
@@ -221,9 +221,10 @@ class Commands(Runtime):
         case_rows.insert_event(connection, replace(event, case_id=case.id))
         facts = EventFacts(intake.trigger, intake.label, None, definition.initial, member.name, role, now, comment,
                            data)
-        notice_rows.insert_notices(connection, case_notices(
-            connection, compiled, case, ((n.to, n.template) for n in intake.notices), now, self.routing,
-            event=facts, base_url=self.base_url))
+        rows = case_notices(connection, compiled, case, ((n.to, n.template) for n in intake.notices), now,
+                            self.routing, event=facts, base_url=self.base_url)
+        notice_rows.insert_notices(connection, rows)
+        case.undelivered = undelivered(rows)
         return case
 
     def advance(self, number: str, trigger: str, actor: str, values: Mapping[str, object] | None = None, *,
@@ -280,6 +281,7 @@ class Commands(Runtime):
         case.version = previous_version + 1
         case.updated_at = now
         self._enter(compiled, case, outcome.to_state, now)
+        _refuse_unreachable_orders(connection, compiled, case, outcome.transition)
         event = sealed(number, EventRecord(case.id, case.version, trigger, before, outcome.to_state, member.username,
                                            role, now, given, comment, idempotency_key, case.last_hash))
         case.last_hash = event.hash
@@ -288,9 +290,10 @@ class Commands(Runtime):
         case_rows.insert_event(connection, event)
         facts = EventFacts(trigger, outcome.transition.label, before, outcome.to_state, member.name, role, now, comment,
                            given)
-        notice_rows.insert_notices(connection, case_notices(
-            connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices), now,
-            self.routing, event=facts, base_url=self.base_url))
+        rows = case_notices(connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices),
+                            now, self.routing, event=facts, base_url=self.base_url)
+        notice_rows.insert_notices(connection, rows)
+        case.undelivered = undelivered(rows)
         return case
 
     def _enter(self, compiled: CompiledWorkflow, case: CaseRecord, state: str, now: datetime) -> None:
@@ -538,3 +541,24 @@ def _not_offered(definition: WorkflowDefinition, case: CaseRecord, trigger: str,
                           else None)
     return NotAllowed(f"trigger {trigger!r} is not allowed in state {case.state!r}; {now}", field="trigger",
                       value=trigger, accepted=mine)
+
+
+def undelivered(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """One line for each queued notice that reached nobody (what the command tells its caller)."""
+    return tuple(f"notice {row['template']} reached nobody and is kept as undeliverable: "
+                 f"{str(row['last_error']).removeprefix('nobody to tell: ')}"
+                 for row in rows if row["status"] == notice_rows.UNDELIVERABLE)
+
+
+def _refuse_unreachable_orders(connection: Connection, compiled: CompiledWorkflow, case: CaseRecord,
+                               transition: TransitionSpec) -> None:
+    """Refuse a move whose ``required`` notice would reach no active staff member: an order
+    nobody receives must not be recorded as given (nor announced to the complainant)."""
+    for notice in transition.notices:
+        if not notice.required:
+            continue
+        reason = nobody_reason(compiled, case, notice.to, resolve_recipients(connection, compiled, case, notice.to))
+        if reason is not None:
+            raise NotAllowed(f"{transition.trigger!r} on {case.number} is refused: its notice {notice.template} "
+                             f"would reach nobody ({reason}); enable or add such a staff member first "
+                             "(treckk staff), or choose another value")

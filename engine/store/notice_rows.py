@@ -28,7 +28,9 @@ notices = schema.notices
 PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
-STATUSES = (PENDING, SENT, FAILED)
+UNDELIVERABLE = "undeliverable"
+"""A notice whose staff recipients resolved to nobody active: kept for the record, never sent."""
+STATUSES = (PENDING, SENT, FAILED, UNDELIVERABLE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,14 @@ def submit(ctx: Context) -> int:
         ctx.emit(ctx.views.view_of(case, args.actor), _case_text(ctx))
     else:
         print(case.number)
+    _warn_undelivered(ctx, case.undelivered)
     return 0
+
+
+def _warn_undelivered(ctx: Context, lines: tuple[str, ...]) -> None:
+    """Say on stderr (the command still succeeded) which of its notices reached nobody."""
+    for line in lines:
+        ctx.note(f"warning: {line}")
 
 
 def advance(ctx: Context) -> int:
@@ -99,6 +106,7 @@ def advance(ctx: Context) -> int:
                               comment=args.comment, expect_version=args.expect_version,
                               idempotency_key=args.idempotency_key)
     ctx.emit(ctx.views.view_of(case, args.actor), _case_text(ctx))
+    _warn_undelivered(ctx, case.undelivered)
     return 0
 
 

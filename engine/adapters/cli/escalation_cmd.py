@@ -39,7 +39,8 @@ def _zones(ctx: Context) -> Zones:
 
 def _fired_json(fired: list[Any]) -> list[dict[str, Any]]:
     return [{"number": f.number, "state": f.state, "step": f.step, "recipients": f.recipients,
-             "due_at": f.due_at.isoformat(), "late_by_minutes": f.late_by} for f in fired]
+             "due_at": f.due_at.isoformat(), "late_by_minutes": f.late_by, "undelivered": list(f.undelivered)}
+            for f in fired]
 
 
 def _fired_text(rows: list[dict[str, Any]], zones: Zones) -> str:
@@ -50,7 +51,8 @@ def _fired_text(rows: list[dict[str, Any]], zones: Zones) -> str:
     lines = [f"{row['number']}  {zones.state(row['number'], row['state']):<36} langkah {row['step']}  "
              f"{row['recipients']} penerima  "
              f"batas {zones.short(row['due_at'], zones.of_number(row['number']))}  "
-             f"terlambat {wita.span(row['late_by_minutes'])}" for row in rows]
+             f"terlambat {wita.span(row['late_by_minutes'])}"
+             + "".join(f"\n  peringatan: {line}" for line in row.get("undelivered", ())) for row in rows]
     lines.append(f"{len(rows)} langkah eskalasi dijalankan.")
     return "\n".join(lines)
 

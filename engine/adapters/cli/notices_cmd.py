@@ -10,7 +10,7 @@ from engine.adapters.cli.context import Context, common_options
 if TYPE_CHECKING:
     from engine.adapters.cli.formatting import Zones
 
-STATUSES = ("pending", "sent", "failed")
+STATUSES = ("pending", "sent", "failed", "undeliverable")
 
 
 def register(commands: Any) -> None:
