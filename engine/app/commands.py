@@ -8,6 +8,7 @@ deadline and outbox rows together — or nothing at all.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -96,8 +97,9 @@ class Commands(Runtime):
     def add_staff(self, username: str, name: str, roles: Sequence[str], scope: str | None,
                   phone: str | None, email: str | None, workflow: str | None = None) -> StaffMember:
         """Register a staff member with roles in one workflow; roles and scope are checked against it."""
-        if not username or len(username) > _USERNAME_LIMIT or not all(c.isalnum() or c in "._-" for c in username):
-            raise InvalidInput(f"bad username {username!r}; use up to {_USERNAME_LIMIT} letters, digits, '.', '_' "
+        # ASCII only: a Cyrillic 'е' in "adminе" looks like "admin" and must not pass as another account.
+        if not username or len(username) > _USERNAME_LIMIT or not _USERNAME.fullmatch(username):
+            raise InvalidInput(f"bad username {username!r}; use up to {_USERNAME_LIMIT} ASCII letters, digits, '.', '_' "
                                "or '-'", field="username", value=username)
         _check_name(name)
         if not roles:
@@ -179,6 +181,7 @@ class Commands(Runtime):
                comment: str | None = None, idempotency_key: str | None = None) -> CaseRecord:
         """Open a case in the initial state; returns it as stored."""
         _check_comment(comment)
+        _check_key(idempotency_key)
         try:
             return self.db.transaction(lambda connection: self._submit(
                 connection, actor, values, workflow, comment, idempotency_key))
@@ -232,6 +235,7 @@ class Commands(Runtime):
                 idempotency_key: str | None = None) -> CaseRecord:
         """Fire ``trigger`` on case ``number`` as ``actor``; returns the case as stored after it."""
         _check_comment(comment)
+        _check_key(idempotency_key)
         try:
             return self.db.transaction(lambda connection: self._advance(
                 connection, number, trigger, actor, values or {}, comment, expect_version, idempotency_key))
@@ -420,6 +424,7 @@ def _grant_scope(definition: WorkflowDefinition, roles: Sequence[str], given: st
 
 
 _USERNAME_LIMIT = 64
+_USERNAME = re.compile(r"[A-Za-z0-9._-]+")
 _NAME_LIMIT = 200
 _EMAIL_LIMIT = 254
 """The column sizes of the staff table (checked here, so a long value is a clear refusal on every backend)."""
@@ -456,6 +461,19 @@ def _check_state_map(target: WorkflowDefinition, state_map: Mapping[str, str]) -
                             f"{new!r}; its states are {', '.join(target.states)}{hint}")
     if problems:
         raise InvalidInput("\n".join(problems), field="map", accepted=list(target.states))
+
+
+MAX_KEY_LENGTH = 128
+"""The longest idempotency key (the column's size, enforced here so both databases answer alike)."""
+
+
+def _check_key(key: str | None) -> None:
+    """An idempotency key is a short printable token (a request id), the same on both databases."""
+    if key is None:
+        return
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise InvalidInput(f"bad idempotency key {key[:40]!r}{'…' if len(key) > 40 else ''}; use up to "
+                           f"{MAX_KEY_LENGTH} printable ASCII characters (e.g. a UUID)", field="idempotency_key")
 
 
 def _check_comment(comment: str | None) -> None:

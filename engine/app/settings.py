@@ -37,6 +37,8 @@ SCAN_INTERVAL = "TRECKK_SCAN_INTERVAL"
 
 DEFAULT_SCAN_INTERVAL = 60.0
 DEFAULT_DELIVERY_INTERVAL = 30.0
+MAX_SCHEDULE_GRACE = 31 * 86400
+"""The longest grace period (a month): a runner never looks further back for missed schedule runs."""
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
 
 PACKAGE_HOME = Path(__file__).resolve().parents[2]
@@ -95,7 +97,8 @@ class Settings:
             scan_interval=_interval(env, SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
             delivery_interval=_interval(env, "TRECKK_DELIVERY_INTERVAL", DEFAULT_DELIVERY_INTERVAL),
             schedule_grace=timedelta(seconds=env.number("TRECKK_SCHEDULE_GRACE",
-                                                        DEFAULT_SCHEDULE_GRACE.total_seconds())),
+                                                        DEFAULT_SCHEDULE_GRACE.total_seconds(),
+                                                        maximum=MAX_SCHEDULE_GRACE)),
             delivery=_delivery_policy(env),
         )
 

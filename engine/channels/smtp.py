@@ -71,7 +71,7 @@ class SmtpSettings:
         if use_ssl and starttls:
             raise InvalidInput(f"{options.name('SMTP_SSL')} and {options.name('SMTP_STARTTLS')} are both true; "
                                "choose one (SSL for port 465, STARTTLS for port 587)", field=options.name("SMTP_SSL"))
-        port = int(options.number("SMTP_PORT", 465 if use_ssl else 25, minimum=1))
+        port = int(options.number("SMTP_PORT", 465 if use_ssl else 25, minimum=1, maximum=65535))
         user = options.get("SMTP_USER") or None
         password = options.get("SMTP_PASSWORD") or None
         if user and password is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from engine.compile.sources import read_source
 from engine.definition.model import RoleBook, WorkflowDefinition
 from engine.definition.parse import parse_roles, parse_workflow
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
@@ -118,12 +119,7 @@ def read_templates(directory: Path) -> dict[str, str]:
 
 
 def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"{what} {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{what} {path} cannot be read: {exc}") from None
+    return read_source(path, what)
 
 
 def templates_path_for(workflow_path: Path) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.adapters.cli.arguments import whole
+
 import argparse
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +34,7 @@ def register(commands: Any) -> None:
     p.add_argument("trigger")
     _acting_with_values(p)
     p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
-    p.add_argument("--expect-version", type=int, metavar="N")
+    p.add_argument("--expect-version", type=whole(1), metavar="N")
     p.add_argument("--idempotency-key", metavar="K")
     p.set_defaults(handler=advance)
 
@@ -56,7 +58,7 @@ def register(commands: Any) -> None:
     p.add_argument("--kecamatan", dest="scope", help=argparse.SUPPRESS)  # the older spelling of --scope
     p.add_argument("--overdue", action="store_true")
     p.add_argument("--as", dest="actor", metavar="USER")
-    p.add_argument("--limit", type=int, default=500)
+    p.add_argument("--limit", type=whole(1), default=500)
     p.set_defaults(handler=cases)
 
     p = commands.add_parser("verify", parents=[common], help="check the tamper-evident history chains")

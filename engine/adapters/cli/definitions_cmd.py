@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.adapters.cli.arguments import whole
+
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser("migrate", parents=[common], help="move cases to a newer definition version")
     p.add_argument("cases", nargs="*", metavar="CASE")
     p.add_argument("--workflow", help="the workflow (default: the named cases' own, or the only deployed one)")
-    p.add_argument("--to-version", type=int, required=True, metavar="N")
+    p.add_argument("--to-version", type=whole(1), required=True, metavar="N")
     p.add_argument("--map", dest="mapping", action="append", metavar="OLD=NEW", help="rename a state")
     p.add_argument("--all", action="store_true", help="every open case of older versions")
     p.add_argument("--include-final", action="store_true",

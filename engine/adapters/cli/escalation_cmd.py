@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.adapters.cli.arguments import seconds, whole
+
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -18,13 +20,13 @@ def register(commands: Any) -> None:
 
     common = common_options()
     p = commands.add_parser("escalate", parents=[common], help="fire the escalation steps that are due now")
-    p.add_argument("--limit", type=int, default=1000, metavar="N",
+    p.add_argument("--limit", type=whole(1), default=1000, metavar="N",
                    help="cases read per batch (default 1000); batches repeat until nothing is due")
     p.set_defaults(handler=escalate)
 
     p = commands.add_parser("serve", parents=[common],
                             help="run escalation scans, notice delivery and periodic notices until stopped")
-    p.add_argument("--scan-interval", type=float, metavar="S",
+    p.add_argument("--scan-interval", type=seconds, metavar="S",
                    help=f"seconds between escalation scans (default: {SCAN_INTERVAL} or {DEFAULT_SCAN_INTERVAL:g})")
     p.add_argument("--once", action="store_true",
                    help="catch up once (escalations, missed schedule runs, delivery) and exit")

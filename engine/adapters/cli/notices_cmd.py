@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.adapters.cli.arguments import whole
+
 import argparse
 from typing import TYPE_CHECKING, Any
 
@@ -49,14 +51,7 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=render)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+_positive = whole(1)
 
 
 def _zones(ctx: Context) -> Zones:
