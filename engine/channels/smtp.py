@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 from engine.channels.deadline import InFlight, SendDeadline
+from engine.channels.message import header_text
 from engine.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -96,13 +97,13 @@ def compose(message: Outbound, sender: str) -> EmailMessage:
     if not message.address:
         raise DeliveryFailure("the notice has no e-mail address", permanent=True)
     try:
-        recipient = Address(display_name=message.recipient_name, addr_spec=message.address)
+        recipient = Address(display_name=header_text(message.recipient_name), addr_spec=message.address)
     except (ValueError, IndexError, HeaderParseError) as exc:
         raise DeliveryFailure(f"{message.address!r} is not a usable e-mail address: {exc}", permanent=True) from exc
     email = EmailMessage()
     email["From"] = sender
     email["To"] = recipient
-    email["Subject"] = message.subject
+    email["Subject"] = header_text(message.subject)
     email["Date"] = format_datetime(message.created_at.astimezone(timezone.utc))
     email["Message-ID"] = message.header_id
     email["X-TRECKK-Message-ID"] = message.message_id

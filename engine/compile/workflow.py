@@ -92,10 +92,19 @@ class _Checks:
     def cron(self, expression: str, timezone: str) -> str | None:
         from apscheduler.triggers.cron import CronTrigger
 
+        from datetime import datetime, timedelta
+        from datetime import timezone as utc_zone
+
         try:
-            CronTrigger.from_crontab(expression, timezone=timezone)
+            trigger = CronTrigger.from_crontab(expression, timezone=timezone)
         except ValueError as exc:
             return f"{exc}; write five fields: minute hour day-of-month month day-of-week, e.g. '0 7 * * mon-fri'"
+        # A cron that names a day no month has (31 February) would validate and never run.
+        start = datetime(2026, 1, 1, tzinfo=utc_zone.utc)
+        first = trigger.get_next_fire_time(None, start)
+        if first is None or first > start + timedelta(days=8 * 366):
+            return (f"cron {expression!r} never fires (no such day in any month or year); "
+                    "write e.g. '0 7 * * mon-fri' or '0 8 1 * *'")
         return None
 
     def template(self, name: str) -> str | None:

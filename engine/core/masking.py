@@ -39,8 +39,9 @@ def shown_values(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_
 def text_masker(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_pii: bool,
                 zone: str) -> Callable[[str | None], str | None]:
     """A function that replaces the personal data of ``data`` wherever it appears in a text (rendered
-    notices, addresses, errors), unless the reader may see it. Values shorter than 3 characters are
-    left alone: masking them would mangle ordinary words."""
+    notices, addresses, errors), unless the reader may see it. Every value is masked whatever its
+    length, where it stands as a whole word (not inside a longer word or number), so a two-letter
+    name is hidden without mangling ordinary words that contain those letters."""
     if sees_pii:
         return lambda text: text
     secrets: set[str] = set()
@@ -48,14 +49,13 @@ def text_masker(fields: Mapping[str, FieldSpec], data: Mapping[str, Any], sees_p
         value = data.get(name)
         if spec.pii and value not in (None, ""):
             secrets.update({str(value), display_value(spec, value, zone)})
-    ordered = sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True)
+    ordered = sorted((s for s in secrets if s.strip()), key=len, reverse=True)
+    pattern = re.compile("|".join(rf"(?<!\w){re.escape(s)}(?!\w)" for s in ordered)) if ordered else None
 
     def mask(text: str | None) -> str | None:
-        if text is None:
-            return None
-        for secret in ordered:
-            text = text.replace(secret, MASK)
-        return text
+        if text is None or pattern is None:
+            return text
+        return pattern.sub(MASK, text)
 
     return mask
 
