@@ -108,3 +108,40 @@ def test_a_definition_with_many_problems_prints_a_bounded_list_and_counts_the_re
     lines = text.splitlines()
     assert len(lines) == 51
     assert lines[-1] == "... and 650 more problem(s) not shown; fix these first"
+
+
+# -- the CLI trust model ---------------------------------------------------------------------------
+
+
+def test_staff_add_records_the_operator_and_whom_they_acted_for(engine: Commands, cli: Callable[..., Any]) -> None:
+    import getpass
+
+    from sqlalchemy import select
+
+    from engine.store.schema import staff
+
+    assert cli("staff", "add", "sari", "--name", "Sari", "--role", "admin_lalisa").code == 0
+    done = cli("staff", "add", "joko", "--name", "Joko", "--role", "admin_lalisa", "--as", "inovator")
+    assert done.code == 0, done.err
+    with engine.db.begin() as connection:
+        added = dict(connection.execute(select(staff.c.username, staff.c.added_by)
+                                        .where(staff.c.username.in_(["sari", "joko"]))).all())
+    assert added == {"sari": f"os:{getpass.getuser()}", "joko": f"os:{getpass.getuser()} as inovator"}
+    # Acting for someone without manage_staff is refused, and nothing is added.
+    refused = cli("staff", "add", "eko", "--name", "Eko", "--role", "admin_lalisa", "--as", "kabid")
+    assert refused.code == 3 and "may not add staff" in refused.err
+
+
+
+def test_a_refusal_says_no_more_than_show_would(engine: Commands, cli: Callable[..., Any]) -> None:
+    case = engine.submit("admin", COMPLAINT)  # a Paringin case
+    engine.advance(case.number, "teruskan", "admin")
+    shown = cli("show", case.number, "--as", "tim_juai")
+    assert shown.code == 3
+    for args in (["advance", case.number, "tugaskan", "--as", "tim_juai"],
+                 ["advance", case.number, "no_such_trigger", "--as", "tim_juai"],
+                 ["history", case.number, "--as", "tim_juai"],
+                 ["render", "no_such.txt.j2", "--case", case.number, "--as", "tim_juai"]):
+        result = cli(*args)
+        assert (result.code, result.err) == (3, shown.err), args
+    assert "ditelaah" not in shown.err and "paringin" not in shown.err

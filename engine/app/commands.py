@@ -33,7 +33,7 @@ from engine.core.integrity import sealed
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryReport, deliver_due
 from engine.notices.outbox import case_notices, nobody_reason, resolve_recipients
-from engine.core.permissions import acting_role, capable_role
+from engine.core.permissions import acting_role, capable_role, may_view
 from engine.notices.policy import DeliveryPolicy
 from engine.store import case_rows, definition_rows, notice_rows, staff_rows
 from engine.store.definition_rows import StoredDefinition
@@ -95,8 +95,11 @@ class Commands(Runtime):
         return member
 
     def add_staff(self, username: str, name: str, roles: Sequence[str], scope: str | None,
-                  phone: str | None, email: str | None, workflow: str | None = None) -> StaffMember:
-        """Register a staff member with roles in one workflow; roles and scope are checked against it."""
+                  phone: str | None, email: str | None, workflow: str | None = None, *,
+                  operator: str | None = None, acting_for: str | None = None) -> StaffMember:
+        """Register a staff member with roles in one workflow; roles and scope are checked against it.
+        ``operator`` (who ran the command, e.g. ``os:root``) is recorded with the member; with
+        ``acting_for`` the operator acts on behalf of that staff member, who must hold ``manage_staff``."""
         # ASCII only: a Cyrillic 'е' in "adminе" looks like "admin" and must not pass as another account.
         if not username or len(username) > _USERNAME_LIMIT or not _USERNAME.fullmatch(username):
             raise InvalidInput(f"bad username {username!r}; use up to {_USERNAME_LIMIT} ASCII letters, digits, '.', '_' "
@@ -107,11 +110,18 @@ class Commands(Runtime):
 
         def work(connection: Connection) -> StaffMember:
             definition = self.compiled(connection, self.workflow_for_new(connection, workflow)).definition
+            if acting_for is not None:
+                member = self._staff(connection, acting_for, definition.name)
+                if not member.active:
+                    raise PermissionDenied(f"staff {acting_for!r} is disabled and cannot add staff")
+                capable_role(member, definition.roles, "manage_staff", "add staff")
             bound = _grant_scope(definition, roles, scope)
             normal_phone, normal_email = _contacts(phone, email)
             if staff_rows.by_username(connection, username) is not None:
                 raise Conflict(f"staff {username!r} already exists")
-            staff_id = staff_rows.add_staff(connection, username, name, normal_phone, normal_email, self.clock())
+            added_by = None if operator is None else f"{operator} as {acting_for}" if acting_for else operator
+            staff_id = staff_rows.add_staff(connection, username, name, normal_phone, normal_email, self.clock(),
+                                            None if added_by is None else added_by[:128])
             staff_rows.set_grants(connection, staff_id, definition.name, roles, bound)
             return self._staff(connection, username)
 
@@ -252,6 +262,10 @@ class Commands(Runtime):
         member = self._staff(connection, actor, case.workflow)
         if not member.active:
             raise PermissionDenied(f"staff {actor!r} is disabled and cannot fire {trigger!r} on {number}")
+        if not may_view(member.in_workflow(case.workflow), definition.roles, case.scope):
+            # The same answer `show` gives: no state, trigger or field of a case one may not see.
+            field = definition.scope_field or "scope"
+            raise PermissionDenied(f"staff {member.username!r} may not see case {number} (another {field})")
         if idempotency_key:
             earlier = case_rows.event_by_key(connection, case.id, idempotency_key)
             if earlier is not None:

@@ -99,6 +99,8 @@ class Staff(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    added_by: Mapped[str | None] = mapped_column(String(128))
+    """Who ran ``treckk staff add``: ``os:ACCOUNT`` (the operator on the server), ``… as USER`` with ``--as``."""
 
 
 class StaffGrant(Base):

@@ -27,6 +27,8 @@ def register(commands: Any) -> None:
     p.add_argument("--phone")
     p.add_argument("--email")
     p.add_argument("--workflow", help="the workflow the roles belong to (default: the only deployed one)")
+    p.add_argument("--as", dest="actor", metavar="USER",
+                   help="the staff member (with manage_staff) the operator acts for; recorded with the new member")
     p.set_defaults(handler=add)
     p = sub.add_parser("update", parents=[common],
                        help="change a staff member's name, contacts, or roles and scope in one workflow")
@@ -60,7 +62,7 @@ def _text(member: dict[str, Any]) -> str:
 def add(ctx: Context) -> int:
     args = ctx.args
     member = ctx.engine.add_staff(args.username, args.name, args.roles, args.scope, args.phone, args.email,
-                                  args.workflow)
+                                  args.workflow, operator=operator(), acting_for=args.actor)
     ctx.emit(ctx.views.staff_view(member), _text)
     return 0
 
@@ -89,3 +91,15 @@ def enable(ctx: Context) -> int:
     ctx.engine.set_staff_active(ctx.args.username, True)
     ctx.emit({"username": ctx.args.username, "active": True}, lambda r: f"{r['username']} enabled")
     return 0
+
+
+def operator() -> str:
+    """Who runs this command on the server: ``os:ACCOUNT`` (the CLI is the operator's tool)."""
+    import getpass
+
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for the process's uid (a bare container)
+        import os
+
+        return f"os:uid{os.getuid()}"
