@@ -74,6 +74,10 @@ class Problem:
         return f"{self.path}:{self.line}:{self.column}: {self.message}"
 
 
+MAX_PROBLEMS_SHOWN = 50
+"""How many problems of a definition are listed; the rest are counted."""
+
+
 class DefinitionError(InvalidInput):
     """A workflow or roles definition has one or more problems; all of them are listed."""
 
@@ -81,7 +85,12 @@ class DefinitionError(InvalidInput):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(sorted(problems, key=lambda p: (p.path, p.line, p.column, p.message)))
-        super().__init__("\n".join(str(p) for p in self.problems))
+        shown = [str(p) for p in self.problems[:MAX_PROBLEMS_SHOWN]]
+        rest = len(self.problems) - len(shown)
+        if rest > 0:
+            # A 700,000-key file must not print 700,000 lines: the first ones say what is wrong.
+            shown.append(f"... and {rest} more problem(s) not shown; fix these first")
+        super().__init__("\n".join(shown))
 
 
 class PermissionDenied(TreckkError, PermissionError):

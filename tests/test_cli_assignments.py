@@ -72,7 +72,7 @@ def test_bad_files_and_standard_input_are_exit_2_naming_them_and_write_nothing(
         f"--set-file uraian={missing}: no such file": ("--set-file", f"uraian={missing}"),
         f"--set-file uraian={latin1}: the file is not UTF-8 text (byte 0xe9 at offset 25)": (
             "--set-file", f"uraian={latin1}"),
-        f"--set-file uraian={tmp_path}: the file cannot be read": ("--set-file", f"uraian={tmp_path}"),
+        f"--set-file uraian={tmp_path}: not a regular file": ("--set-file", f"uraian={tmp_path}"),
         "uraian' is 4001 characters long; at most 4000": ("--set-file", f"uraian={too_long}"),
         "bad --set-file 'uraian'; write FIELD=PATH": ("--set-file", "uraian"),
         "field 'uraian' is given twice": ("--set", "uraian=pendek", "--set-file", f"uraian={too_long}"),

@@ -306,7 +306,8 @@ def test_treckk_escalate_reports_what_fired_and_show_and_cases_reflect_it(engine
     result = cli("escalate", "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out) == [{"number": case.number, "state": "ditelaah", "step": 1, "recipients": 1,
-                                       "due_at": "2026-11-30T03:00:00+00:00", "late_by_minutes": 150}]
+                                       "due_at": "2026-11-30T03:00:00+00:00", "late_by_minutes": 150,
+                                       "undelivered": []}]
     # `show` and `cases --overdue` after the first step: late by 2 h 30 min, step 1 of 2.
     deadline = json.loads(cli("show", case.number, "--json").out)["deadline"]
     assert deadline["due_at_wita"] == "Senin, 30 November 2026 pukul 11.00 WITA"

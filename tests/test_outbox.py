@@ -131,11 +131,14 @@ def test_minta_verifikasi_on_a_juai_case_reaches_the_juai_team_only(engine: Comm
 
 
 def test_disabled_staff_get_nothing(engine: Commands) -> None:
+    engine.add_staff("tim_paringin2", "Tim TRECKK Paringin Dua", ["tim_treckk"], "paringin", "081200000007", None)
     number = to_ditelaah(engine)
     engine.disable_staff("tim_paringin")
     engine.advance(number, "tugaskan", "kabid", {"instruksi": "Tertibkan."})
     rows = [r for r in notices_of(engine, number) if r.event_seq == 3]
-    assert who(rows) == [("pelapor", "pelapor_ditindaklanjuti.txt.j2")]
+    assert who(rows) == [("pelapor", "pelapor_ditindaklanjuti.txt.j2"),
+                         ("tim_paringin2", "tim_perintah_tugas.txt.j2"),
+                         ("tim_paringin2", "tim_surat_perintah_tugas.html.j2")]
 
 
 def test_usernames_roles_and_the_complainant_are_each_resolved_once(engine: Commands) -> None:

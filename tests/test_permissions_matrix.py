@@ -76,12 +76,13 @@ PATHS = shortest_paths(DEFINITION)
 def expected_code(state: str, trigger: str, actor: str) -> int:
     """0 when the definition lets ``actor`` fire ``trigger`` in ``state``, else the refusal's exit code."""
     role, kecamatan = ACTORS[actor]
+    if DEFINITION.roles.roles[role].scoped and kecamatan != CASE_KECAMATAN:
+        # A case one may not see is refused before anything about it is said (as `show` does).
+        return PermissionDenied.exit_code
     offered = [t for t in DEFINITION.transitions_from(state) if t.trigger == trigger]
     if not offered:
         return NotAllowed.exit_code
     if role not in offered[0].roles:
-        return PermissionDenied.exit_code
-    if DEFINITION.roles.roles[role].scoped and kecamatan != CASE_KECAMATAN:
         return PermissionDenied.exit_code
     return 0
 

@@ -122,6 +122,11 @@ def test_scheduler_delivery_is_the_applications_delivery_command() -> None:
             calls.append(kwargs)
             return "delivered"
 
-    assert Scheduler(Application()).deliver() == "delivered"  # type: ignore[arg-type]
-    assert calls == [{}]
+    runner = Scheduler(Application())  # type: ignore[arg-type]
+    assert runner.deliver() == "delivered"
+    # The scheduler's stop signal reaches the sends under way, so a stalled receiver cannot hold it.
+    assert [set(call) for call in calls] == [{"should_stop"}]
+    assert calls[0]["should_stop"]() is False
+    runner.stopping.set()
+    assert calls[0]["should_stop"]() is True
 

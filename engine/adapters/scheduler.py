@@ -117,12 +117,16 @@ class Scheduler:
             shown = ", ".join(f"{f.number}#{f.step}" for f in fired[:5])
             more = f" and {len(fired) - 5} more" if len(fired) > 5 else ""
             log.info("escalation: %d step(s) fired: %s%s", len(fired), shown, more)
+        for step in fired:
+            for line in step.undelivered:
+                log.warning("escalation %s#%d: %s", step.number, step.step, line)
         self._sync_schedules()
         return fired
 
     def deliver(self) -> DeliveryReport:
-        """Deliver the notices that are due (the application's delivery command)."""
-        return self.engine.deliver()
+        """Deliver the notices that are due (the application's delivery command); a stop abandons
+        the sends under way, so no receiver can hold ``serve`` after a signal."""
+        return self.engine.deliver(should_stop=self.stopping.is_set)
 
     def prune(self) -> int:
         """Prune the bodies of notices delivered longer than the retention ago (nothing without one)."""

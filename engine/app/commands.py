@@ -8,6 +8,7 @@ deadline and outbox rows together — or nothing at all.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -26,16 +27,16 @@ from engine.core.deadlines import deadline_on_entry
 from engine.core.records import CaseRecord, EventRecord, enter_state
 from engine.channels.base import ChannelSet
 from engine.compile.workflow import CompiledWorkflow, bundle_from_files, compile_bundle
-from engine.definition.model import InputSpec, WorkflowDefinition
+from engine.definition.model import InputSpec, TransitionSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
 from engine.core.log_entries import deploy_entry, event_entry
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryReport, deliver_due
-from engine.notices.outbox import case_notices, queue
-from engine.core.permissions import acting_role, capable_role
+from engine.notices.outbox import case_notices, nobody_reason, queue, resolve_recipients
+from engine.core.permissions import acting_role, capable_role, may_view
 from engine.notices.policy import DeliveryPolicy
-from engine.store import case_rows, definition_rows, log_rows, staff_rows
+from engine.store import case_rows, definition_rows, log_rows, notice_rows, staff_rows
 from engine.store.definition_rows import StoredDefinition
 from engine.store.staff_rows import StaffMember
 
@@ -96,10 +97,14 @@ class Commands(Runtime):
         return member
 
     def add_staff(self, username: str, name: str, roles: Sequence[str], scope: str | None,
-                  phone: str | None, email: str | None, workflow: str | None = None) -> StaffMember:
-        """Register a staff member with roles in one workflow; roles and scope are checked against it."""
-        if not username or len(username) > _USERNAME_LIMIT or not all(c.isalnum() or c in "._-" for c in username):
-            raise InvalidInput(f"bad username {username!r}; use up to {_USERNAME_LIMIT} letters, digits, '.', '_' "
+                  phone: str | None, email: str | None, workflow: str | None = None, *,
+                  operator: str | None = None, acting_for: str | None = None) -> StaffMember:
+        """Register a staff member with roles in one workflow; roles and scope are checked against it.
+        ``operator`` (who ran the command, e.g. ``os:root``) is recorded with the member; with
+        ``acting_for`` the operator acts on behalf of that staff member, who must hold ``manage_staff``."""
+        # ASCII only: a Cyrillic 'е' in "adminе" looks like "admin" and must not pass as another account.
+        if not username or len(username) > _USERNAME_LIMIT or not _USERNAME.fullmatch(username):
+            raise InvalidInput(f"bad username {username!r}; use up to {_USERNAME_LIMIT} ASCII letters, digits, '.', '_' "
                                "or '-'", field="username", value=username)
         _check_name(name)
         if not roles:
@@ -107,11 +112,18 @@ class Commands(Runtime):
 
         def work(connection: Connection) -> StaffMember:
             definition = self.compiled(connection, self.workflow_for_new(connection, workflow)).definition
+            if acting_for is not None:
+                member = self._staff(connection, acting_for, definition.name)
+                if not member.active:
+                    raise PermissionDenied(f"staff {acting_for!r} is disabled and cannot add staff")
+                capable_role(member, definition.roles, "manage_staff", "add staff")
             bound = _grant_scope(definition, roles, scope)
             normal_phone, normal_email = _contacts(phone, email)
             if staff_rows.by_username(connection, username) is not None:
                 raise Conflict(f"staff {username!r} already exists")
-            staff_id = staff_rows.add_staff(connection, username, name, normal_phone, normal_email, self.clock())
+            added_by = None if operator is None else f"{operator} as {acting_for}" if acting_for else operator
+            staff_id = staff_rows.add_staff(connection, username, name, normal_phone, normal_email, self.clock(),
+                                            None if added_by is None else added_by[:128])
             staff_rows.set_grants(connection, staff_id, definition.name, roles, bound)
             return self._staff(connection, username)
 
@@ -181,6 +193,7 @@ class Commands(Runtime):
                comment: str | None = None, idempotency_key: str | None = None) -> CaseRecord:
         """Open a case in the initial state; returns it as stored."""
         _check_comment(comment)
+        _check_key(idempotency_key)
         try:
             return self.db.transaction(lambda connection: self._submit(
                 connection, actor, values, workflow, comment, idempotency_key))
@@ -223,9 +236,10 @@ class Commands(Runtime):
         case_rows.insert_event(connection, replace(event, case_id=case.id))
         facts = EventFacts(intake.trigger, intake.label, None, definition.initial, member.name, role, now, comment,
                            data)
-        queue(connection, compiled, case_notices(
-            connection, compiled, case, ((n.to, n.template) for n in intake.notices), now, self.routing,
-            event=facts, base_url=self.base_url))
+        rows = case_notices(connection, compiled, case, ((n.to, n.template) for n in intake.notices), now,
+                            self.routing, event=facts, base_url=self.base_url)
+        queue(connection, compiled, rows)
+        case.undelivered = undelivered(rows)
         _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
         return case
 
@@ -234,6 +248,7 @@ class Commands(Runtime):
                 idempotency_key: str | None = None) -> CaseRecord:
         """Fire ``trigger`` on case ``number`` as ``actor``; returns the case as stored after it."""
         _check_comment(comment)
+        _check_key(idempotency_key)
         try:
             return self.db.transaction(lambda connection: self._advance(
                 connection, number, trigger, actor, values or {}, comment, expect_version, idempotency_key))
@@ -250,6 +265,10 @@ class Commands(Runtime):
         member = self._staff(connection, actor, case.workflow)
         if not member.active:
             raise PermissionDenied(f"staff {actor!r} is disabled and cannot fire {trigger!r} on {number}")
+        if not may_view(member.in_workflow(case.workflow), definition.roles, case.scope):
+            # The same answer `show` gives: no state, trigger or field of a case one may not see.
+            field = definition.scope_field or "scope"
+            raise PermissionDenied(f"staff {member.username!r} may not see case {number} (another {field})")
         if idempotency_key:
             earlier = case_rows.event_by_key(connection, case.id, idempotency_key)
             if earlier is not None:
@@ -283,6 +302,7 @@ class Commands(Runtime):
         case.version = previous_version + 1
         case.updated_at = now
         self._enter(compiled, case, outcome.to_state, now)
+        _refuse_unreachable_orders(connection, compiled, case, outcome.transition)
         event = sealed(number, EventRecord(case.id, case.version, trigger, before, outcome.to_state, member.username,
                                            role, now, given, comment, idempotency_key, case.last_hash))
         case.last_hash = event.hash
@@ -291,9 +311,10 @@ class Commands(Runtime):
         case_rows.insert_event(connection, event)
         facts = EventFacts(trigger, outcome.transition.label, before, outcome.to_state, member.name, role, now, comment,
                            given)
-        queue(connection, compiled, case_notices(
-            connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices), now,
-            self.routing, event=facts, base_url=self.base_url))
+        rows = case_notices(connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices),
+                            now, self.routing, event=facts, base_url=self.base_url)
+        queue(connection, compiled, rows)
+        case.undelivered = undelivered(rows)
         _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
         return case
 
@@ -316,12 +337,14 @@ class Commands(Runtime):
 
     # -- outbox ---------------------------------------------------------------------------
     def deliver(self, *, limit: int = 100, now: datetime | None = None, channels: ChannelSet | None = None,
-                policy: DeliveryPolicy | None = None) -> DeliveryReport:
-        """Send up to ``limit`` due notices; channels and policy default to the application's."""
+                policy: DeliveryPolicy | None = None, should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
+        """Send up to ``limit`` due notices; channels and policy default to the application's.
+        ``should_stop`` abandons the sends under way once it answers true (``serve`` on a signal)."""
         owned = channels is None
         active = channels if channels is not None else self.open_channels()
         try:
-            return deliver_due(self.db, self.clock, active, policy or self.delivery, limit=limit, now=now)
+            return deliver_due(self.db, self.clock, active, policy or self.delivery, limit=limit, now=now,
+                               should_stop=should_stop)
         finally:
             if owned:
                 active.close()
@@ -430,6 +453,7 @@ def _grant_scope(definition: WorkflowDefinition, roles: Sequence[str], given: st
 
 
 _USERNAME_LIMIT = 64
+_USERNAME = re.compile(r"[A-Za-z0-9._-]+")
 _NAME_LIMIT = 200
 _EMAIL_LIMIT = 254
 """The column sizes of the staff table (checked here, so a long value is a clear refusal on every backend)."""
@@ -466,6 +490,19 @@ def _check_state_map(target: WorkflowDefinition, state_map: Mapping[str, str]) -
                             f"{new!r}; its states are {', '.join(target.states)}{hint}")
     if problems:
         raise InvalidInput("\n".join(problems), field="map", accepted=list(target.states))
+
+
+MAX_KEY_LENGTH = 128
+"""The longest idempotency key (the column's size, enforced here so both databases answer alike)."""
+
+
+def _check_key(key: str | None) -> None:
+    """An idempotency key is a short printable token (a request id), the same on both databases."""
+    if key is None:
+        return
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise InvalidInput(f"bad idempotency key {key[:40]!r}{'…' if len(key) > 40 else ''}; use up to "
+                           f"{MAX_KEY_LENGTH} printable ASCII characters (e.g. a UUID)", field="idempotency_key")
 
 
 def _check_comment(comment: str | None) -> None:
@@ -551,3 +588,24 @@ def _not_offered(definition: WorkflowDefinition, case: CaseRecord, trigger: str,
                           else None)
     return NotAllowed(f"trigger {trigger!r} is not allowed in state {case.state!r}; {now}", field="trigger",
                       value=trigger, accepted=mine)
+
+
+def undelivered(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """One line for each queued notice that reached nobody (what the command tells its caller)."""
+    return tuple(f"notice {row['template']} reached nobody and is kept as undeliverable: "
+                 f"{str(row['last_error']).removeprefix('nobody to tell: ')}"
+                 for row in rows if row["status"] == notice_rows.UNDELIVERABLE)
+
+
+def _refuse_unreachable_orders(connection: Connection, compiled: CompiledWorkflow, case: CaseRecord,
+                               transition: TransitionSpec) -> None:
+    """Refuse a move whose ``required`` notice would reach no active staff member: an order
+    nobody receives must not be recorded as given (nor announced to the complainant)."""
+    for notice in transition.notices:
+        if not notice.required:
+            continue
+        reason = nobody_reason(compiled, case, notice.to, resolve_recipients(connection, compiled, case, notice.to))
+        if reason is not None:
+            raise NotAllowed(f"{transition.trigger!r} on {case.number} is refused: its notice {notice.template} "
+                             f"would reach nobody ({reason}); enable or add such a staff member first "
+                             "(treckk staff), or choose another value")

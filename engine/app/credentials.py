@@ -210,8 +210,8 @@ class Credentials:
 
     # -- inside ---------------------------------------------------------------------------------
     def db_read(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` in a transaction of its own."""
-        return self.runtime.db.transaction(work)
+        """``work(connection)`` in a read transaction of its own (it takes no write lock)."""
+        return self.runtime.db.read(work)
 
     def _member_and_hash(self, connection: Connection, username: str) -> tuple[StaffMember, str | None] | None:
         member = staff_rows.by_username(connection, username) if 0 < len(username) <= 64 else None

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from engine.notices.outbox import case_notices, queue
 from engine.app.runtime import Runtime
-from engine.store import escalation_rows
+from engine.store import escalation_rows, notice_rows
 from engine.store.escalation_rows import DueCase
 
 __all__ = ["EscalationFired", "escalate_due", "fire_step"]
@@ -50,6 +50,8 @@ class EscalationFired:
     due_at: datetime
     late_by: int
     """Whole minutes between the state's deadline and the moment the step fired."""
+    undelivered: tuple[str, ...] = ()
+    """The step's notice when it reached nobody (kept as undeliverable, copied to the fallback)."""
 
 
 def escalate_due(engine: Runtime, *, limit: int = 1000, now: datetime | None = None,
@@ -136,5 +138,8 @@ def _fire(engine: Runtime, connection: Connection, due: DueCase,
     rows = case_notices(connection, compiled, case, [(step.notify, step.template)], now, engine.routing,
                         escalation_step=index, source="escalation", base_url=engine.base_url)
     queue(connection, compiled, rows)
-    return EscalationFired(case.number, case.state, index + 1, len(rows), case.due_at,
-                           max(0, int((now - case.due_at).total_seconds() // 60))), False
+    missed = tuple(f"notice {row['template']} reached nobody: {row['last_error']}"
+                   for row in rows if row["status"] == notice_rows.UNDELIVERABLE)
+    reached = sum(row["status"] != notice_rows.UNDELIVERABLE for row in rows)
+    return EscalationFired(case.number, case.state, index + 1, reached, case.due_at,
+                           max(0, int((now - case.due_at).total_seconds() // 60)), missed), False

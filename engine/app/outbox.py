@@ -206,18 +206,20 @@ def preview(engine: Runtime, template: str, number: str, viewer_name: str | None
         case = case_rows.existing_case(connection, number)
         compiled = engine.compiled(connection, case.workflow, case.definition_version)
         definition = compiled.definition
-        if template not in compiled.templates.sources:
-            raise NotFound(f"template {template!r} not found in {case.workflow} v{case.definition_version}; "
-                           f"known templates are {', '.join(sorted(compiled.templates.sources))}")
-        if any(schedule.template == template for schedule in definition.schedules):
-            raise InvalidInput(f"template {template!r} is a periodic notice (digest or recap), not about one case; "
-                               "it cannot be previewed with --case")
+        # Who looks is checked first: a refusal says no more than `show` would.
         viewer = engine.viewer(connection, viewer_name)
         if viewer is not None:
             viewer = viewer.in_workflow(case.workflow)
             if not may_view(viewer, definition.roles, case.scope):
                 field = definition.scope_field or "scope"
                 raise PermissionDenied(f"staff {viewer.username!r} may not see case {number} (another {field})")
+        if template not in compiled.templates.sources:
+            raise NotFound(f"template {template!r} not found in {case.workflow} v{case.definition_version}; "
+                           f"known templates are {', '.join(sorted(compiled.templates.sources))}")
+        if any(schedule.template == template for schedule in definition.schedules):
+            raise InvalidInput(f"template {template!r} is a periodic notice (digest or recap), not about one case; "
+                               "it cannot be previewed with --case")
+        if viewer is not None:
             recipient = Recipient("staff", viewer.name, viewer.roles[0] if viewer.roles else None,
                                   sees_pii(viewer, definition.roles), viewer.username)
         elif _sent_to_complainant(compiled, template):

@@ -20,7 +20,7 @@ from engine.compile.workflow import CompiledWorkflow
 from engine.core.reports import DIGEST_ROWS, assemble_report, recap_period
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
 from engine.errors import NotFound
-from engine.notices.outbox import queue, render_rows, resolve_recipients
+from engine.notices.outbox import notice_rows_for, queue
 from engine.store import definition_rows, report_rows
 
 __all__ = ["ScheduleRun", "build_report", "run_schedule", "schedule_spec"]
@@ -113,10 +113,10 @@ def run_schedule(engine: Runtime, workflow: str, schedule: str, fire_at: datetim
         spec = schedule_spec(compiled, schedule)
         if not report_rows.record_run(connection, workflow, schedule, fire_at, moment):
             return ScheduleRun(workflow, schedule, fire_at, "already_ran")
-        recipients = resolve_recipients(connection, compiled, None, spec.to)
-        contexts = [report_context(definition, spec, recipient, moment, report) for recipient, _, _ in recipients]
-        rows = render_rows(compiled, spec.template, recipients, contexts, case_id=None, event_seq=None,
-                           source=f"schedule:{spec.name}", routing=engine.routing, now=moment)
+        rows = notice_rows_for(connection, compiled, None, spec.to, spec.template,
+                               lambda recipient: report_context(definition, spec, recipient, moment, report),
+                               case_id=None, event_seq=None, source=f"schedule:{spec.name}",
+                               routing=engine.routing, now=moment)
         queue(connection, compiled, rows)
         return ScheduleRun(workflow, schedule, fire_at, "queued", len(rows))
 

@@ -112,12 +112,9 @@ class StepResult:
 def load_scenario(path: Path) -> Scenario:
     """Parse a scenario file; every problem is reported at once with its line."""
     reader = Reader(str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        from engine.errors import NotFound
+    from engine.compile.sources import read_source
 
-        raise NotFound(f"scenario {path} cannot be read: {exc.strerror}") from None
+    text = read_source(path, "scenario")
     root = reader.compose(text)
     if root is None:
         raise DefinitionError(reader.problems)

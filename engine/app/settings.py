@@ -51,6 +51,8 @@ OUTBOX_RETENTION_DAYS = "TRECKK_OUTBOX_RETENTION_DAYS"
 DEFAULT_SCAN_INTERVAL = 60.0
 DEFAULT_SESSION_IDLE = timedelta(minutes=30)
 DEFAULT_DELIVERY_INTERVAL = 30.0
+MAX_SCHEDULE_GRACE = 31 * 86400
+"""The longest grace period (a month): a runner never looks further back for missed schedule runs."""
 DEFAULT_SCHEDULE_GRACE = timedelta(hours=6)
 DEFAULT_CHECKPOINT_INTERVAL = 3600.0
 
@@ -144,7 +146,8 @@ class Settings:
             scan_interval=_interval(env, SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
             delivery_interval=_interval(env, "TRECKK_DELIVERY_INTERVAL", DEFAULT_DELIVERY_INTERVAL),
             schedule_grace=timedelta(seconds=env.number("TRECKK_SCHEDULE_GRACE",
-                                                        DEFAULT_SCHEDULE_GRACE.total_seconds())),
+                                                        DEFAULT_SCHEDULE_GRACE.total_seconds(),
+                                                        maximum=MAX_SCHEDULE_GRACE)),
             delivery=_delivery_policy(env),
             signing_key_file=_path(env, SIGNING_KEY_FILE, home),
             checkpoint_dir=_path(env, "TRECKK_CHECKPOINT_DIR", home),
@@ -192,7 +195,11 @@ def _cache_dir(env: Options, environ: Mapping[str, str]) -> Path | None:
     if configured.lower() == "off":
         return None
     if configured:
-        return Path(configured).expanduser().resolve()
+        try:
+            return Path(configured).expanduser().resolve()
+        except (RuntimeError, OSError, ValueError) as error:  # "~nosuchuser", a NUL, a loop of links
+            raise InvalidInput(f"{CACHE_DIR}={configured!r} is not a usable folder ({error}); give an absolute path, "
+                               f"or {CACHE_DIR}=off", field=CACHE_DIR, value=configured) from None
     base = environ.get("XDG_CACHE_HOME") or ""
     if base and Path(base).is_absolute():
         return Path(base) / "treckk"
@@ -228,7 +235,11 @@ def _path(env: Options, name: str, home: Path) -> Path | None:
         return None
     if "\x00" in raw:
         raise InvalidInput(f"{name} contains a NUL character; give a path", field=name)
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError as error:  # "~nosuchuser"
+        raise InvalidInput(f"{name}={raw!r} is not a usable path ({error}); give an absolute path", field=name,
+                           value=raw) from None
     return path if path.is_absolute() else home / path
 
 
@@ -244,7 +255,10 @@ def _connections(env: Options, name: str, *, example: int) -> int | None:
     raw = env.text(name)
     if not raw:
         return None
-    if not raw.isdigit():
+    if raw.isascii() and raw.isdigit() and int(raw) > 10_000:
+        raise InvalidInput(f"{name}={raw!r} is too many connections; give at most 10000, e.g. {name}={example}",
+                           field=name, value=raw)
+    if not (raw.isascii() and raw.isdigit()):
         raise InvalidInput(f"{name}={raw!r} is not a whole number of connections; e.g. {name}={example}",
                            field=name, value=raw)
     return int(raw)

@@ -45,19 +45,25 @@ class KeyUnavailable(Unavailable):
 
 def keygen(path: Path) -> dict[str, str]:
     """Write a new private key to ``path`` (0600, refusing to overwrite) and its public key to ``path.pub``."""
+    if not path.name or path.name in (".", ".."):
+        raise InvalidInput(f"{str(path)[:200]!r} names no key file; give a file path such as /etc/treckk/signing.key",
+                           field="path", value=str(path)[:200])
     private = Ed25519PrivateKey.generate()
     public_path = path.with_name(path.name + ".pub")
-    for target in (path, public_path):
-        if target.exists():
-            raise InvalidInput(f"{target} already exists; keygen never overwrites a key (move it away first)")
     try:
+        if path.is_dir():
+            raise InvalidInput(f"{path} is a folder; give a file path such as {path / 'signing.key'}",
+                               field="path", value=str(path))
+        for target in (path, public_path):
+            if target.exists():
+                raise InvalidInput(f"{target} already exists; keygen never overwrites a key (move it away first)")
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
         public_path.write_bytes(private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    except OSError as exc:
-        raise KeyUnavailable(f"cannot write the key {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise KeyUnavailable(f"cannot write the key {str(path)[:200]}: {getattr(exc, 'strerror', None) or exc}") from None
     return {"private_key": str(path), "public_key": str(public_path),
             "key_id": tree_heads.key_id(private.public_key())}
 

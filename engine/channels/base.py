@@ -13,6 +13,7 @@ settings it reads (as plain text by key, in ``Options``) and how to open it from
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
 
 from engine.errors import InvalidInput
+
+MAX_NUMBER = 1e9
+"""The largest number a setting may hold unless it says otherwise (seconds: about 31 years)."""
 
 if TYPE_CHECKING:
     from engine.channels.message import Outbound
@@ -47,6 +51,8 @@ class Channel(Protocol):
     """Something that hands one message to a receiver, or raises ``DeliveryFailure``."""
 
     name: str
+    # A channel may also have ``deadline`` (seconds one send may take); the delivery loop stops
+    # waiting for a send that outlives it (engine.notices.delivery.DEFAULT_DEADLINE otherwise).
 
     def send(self, message: Outbound) -> None:
         """Deliver ``message``; return only once the receiver has accepted it."""
@@ -129,8 +135,8 @@ class Options:
         raise InvalidInput(f"{self.name(key)}={raw!r} is not a yes/no value; write true or false",
                            field=self.name(key), value=raw, accepted=("true", "false"))
 
-    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        """A number, at least ``minimum``; refused with the setting's name."""
+    def number(self, key: str, default: float, *, minimum: float = 0.0, maximum: float = MAX_NUMBER) -> float:
+        """A finite number from ``minimum`` to ``maximum``; refused with the setting's name."""
         raw = self.text(key)
         if not raw:
             return default
@@ -138,6 +144,9 @@ class Options:
             value = float(raw)
         except ValueError:
             raise InvalidInput(f"{self.name(key)}={raw!r} is not a number", field=self.name(key), value=raw) from None
+        if not math.isfinite(value) or value > maximum:
+            raise InvalidInput(f"{self.name(key)}={raw!r} is not a usable number; give one from {minimum:g} to "
+                               f"{maximum:g}", field=self.name(key), value=raw)
         if value < minimum:
             raise InvalidInput(f"{self.name(key)}={raw!r} is too small; it must be at least {minimum:g}",
                                field=self.name(key), value=raw)

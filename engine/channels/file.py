@@ -52,7 +52,8 @@ class FileChannel:
 
         text_path, *html_path = self.paths(message)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            # Notices hold personal data: the folder is the owner's alone (0700), its files 0600.
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             # The .txt file is written last: its presence means the notice is complete.
             if html_path:
                 _write_atomically(html_path[0], message.body)
@@ -92,7 +93,7 @@ def _write_atomically(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, 0o640)
+        os.chmod(temporary, 0o600)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -6,6 +6,7 @@ what an operator reads is what was (or will be) delivered.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -44,8 +45,21 @@ class Outbound:
         return f"{self.recipient_name} <{self.address}>" if self.address else self.recipient_name
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """``value`` as one header line: CR, LF and every other control character become a space, so a
+    name or subject can never add a header line (``Bcc: ...``) to a file, an e-mail or a listing."""
+    return _CONTROL.sub(" ", value).strip()
+
+
 def headers(message: Outbound) -> list[tuple[str, str]]:
-    """The header lines of the readable form, in a fixed order."""
+    """The header lines of the readable form, in a fixed order (each value on one line)."""
+    return [(name, header_text(value)) for name, value in _headers(message)]
+
+
+def _headers(message: Outbound) -> list[tuple[str, str]]:
     lines = [
         ("Message-ID", message.header_id),
         ("Date", format_datetime(message.created_at.astimezone(timezone.utc))),
@@ -63,6 +77,6 @@ def headers(message: Outbound) -> list[tuple[str, str]]:
 
 def readable(message: Outbound, *, html_as_text: bool = True, extra: tuple[tuple[str, str], ...] = ()) -> str:
     """Headers, a blank line, then the body (HTML shown as text unless ``html_as_text`` is False)."""
-    head = "\n".join(f"{name}: {value}" for name, value in [*headers(message), *extra])
+    head = "\n".join(f"{name}: {header_text(value)}" for name, value in [*headers(message), *extra])
     body = message.text if html_as_text else message.body
     return f"{head}\n\n{body.rstrip()}\n"

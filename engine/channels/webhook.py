@@ -14,7 +14,11 @@ Other 4xx mean the gateway refused *this* message (a bad number, say): a permane
 except 401, 403 and 404, which say our token or URL is wrong, a fault of the configuration that
 every notice would meet; those are retried like an outage, so fixing the configuration delivers
 them. Redirects are not followed (a webhook that moved is a configuration fault too; retried).
-Connection refused, DNS failures and timeouts are retried.
+Connection refused, DNS failures and timeouts are retried. ``WEBHOOK_TIMEOUT`` bounds the whole
+exchange, not each socket operation: a gateway trickling its answer is cut off at the deadline.
+A user and password in the URL are sent as HTTP Basic authentication (unless ``WEBHOOK_TOKEN`` is
+set); the URL is shown and stored (in errors) without them and without its query values.
+HTTP(S) proxies from the environment are not used.
 """
 
 from __future__ import annotations
@@ -22,19 +26,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
+from engine.channels.deadline import InFlight, SendDeadline
+from engine.core.masking import without_secrets
 from engine.errors import InvalidInput
 
 if TYPE_CHECKING:
-    import urllib.error
-    import urllib.request
-
     from engine.channels.message import Outbound
 
-# urllib.request and http.client are imported where they are used: every command reads the
-# channels' settings, only a delivery run posts to the gateway.
+# http.client is imported where it is used: every command reads the channels' settings, only a
+# delivery run posts to the gateway.
 
 RETRIED_4XX = frozenset({401, 403, 404, 408, 425, 429})
 """4xx answers that are retried: configuration faults (401, 403, 404) and 'not now' (408, 425, 429)."""
@@ -80,17 +83,6 @@ def payload(message: Outbound) -> dict[str, Any]:
     }
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """A urllib opener that follows no redirect."""
-    import urllib.request
-
-    class NoRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None  # urllib then raises HTTPError with the 3xx answer
-
-    return urllib.request.build_opener(NoRedirects)
-
-
 class WebhookChannel:
     """POSTs each notice as JSON; one request per notice, no connection kept."""
 
@@ -98,16 +90,45 @@ class WebhookChannel:
 
     def __init__(self, settings: WebhookSettings) -> None:
         self.settings = settings
-        self._opener = _opener()
+        self.deadline = settings.timeout
+        """Seconds one whole send may take (the delivery loop's watch on this channel)."""
+        self._in_flight = InFlight()
+        self.where = without_secrets(settings.url)
+        """The URL as it may be shown and stored (in ``last_error``): no password, no query values."""
 
     def send(self, message: Outbound) -> None:
-        """POST ``message``; returns on a 2xx answer, raises DeliveryFailure otherwise."""
-        import http.client
-        import urllib.error
-        import urllib.request
+        """POST ``message``; returns on a 2xx answer, raises DeliveryFailure otherwise.
 
+        The whole exchange (connecting, sending, reading the answer) must finish within
+        ``WEBHOOK_TIMEOUT`` seconds; past that the connection is cut and the send fails as temporary.
+        """
         if not message.address:
             raise DeliveryFailure("the notice has no phone number for the gateway", permanent=True)
+        with SendDeadline(self.settings.timeout, f"POST to webhook {self.where}") as deadline:
+            self._in_flight.begin(deadline)
+            try:
+                status, reason, body = self._post(message, deadline)
+            except DeliveryFailure:
+                if deadline.expired:
+                    raise deadline.failure() from None
+                raise
+            finally:
+                self._in_flight.end(deadline)
+            # An answer cut off by the deadline (a status line, then a stall) is no answer:
+            # the gateway drops the repeat by its Idempotency-Key.
+            deadline.check()
+        if 200 <= status < 300:
+            return
+        permanent = 400 <= status < 500 and status not in RETRIED_4XX
+        text = " ".join(body.decode("utf-8", "replace").split())[:300]
+        detail = f": {text}" if text else ""
+        raise DeliveryFailure(f"webhook {self.where} answered HTTP {status} {reason}{detail}", permanent=permanent)
+
+    def _post(self, message: Outbound, deadline: SendDeadline) -> tuple[int, str, bytes]:
+        import base64
+        import http.client
+
+        parts = urlsplit(self.settings.url)
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "application/json",
@@ -117,38 +138,37 @@ class WebhookChannel:
         }
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
+        elif parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            headers["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
         data = json.dumps(payload(message), ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(self.settings.url, data=data, headers=headers, method="POST")
-        where = self.settings.url
+        target = parts.path or "/"
+        if parts.query:
+            target = f"{target}?{parts.query}"
+        connection: http.client.HTTPConnection
         try:
-            with self._opener.open(request, timeout=self.settings.timeout) as response:
-                response.read(65536)  # drain, so the server sees a complete exchange
-                status = int(response.status)
-        except urllib.error.HTTPError as exc:
-            detail = _snippet(exc)
-            permanent = 400 <= exc.code < 500 and exc.code not in RETRIED_4XX
-            raise DeliveryFailure(f"webhook {where} answered HTTP {exc.code} {exc.reason}{detail}",
-                                  permanent=permanent) from exc
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            raise DeliveryFailure(f"webhook {where} is not reachable: {type(reason).__name__}: {reason}") from exc
-        if not 200 <= status < 300:
-            raise DeliveryFailure(f"webhook {where} answered HTTP {status}")
+            port = parts.port
+            if parts.scheme == "https":
+                connection = http.client.HTTPSConnection(parts.hostname or "", port, timeout=deadline.remaining())
+            else:
+                connection = http.client.HTTPConnection(parts.hostname or "", port, timeout=deadline.remaining())
+            deadline.watch(lambda: connection.sock)
+            try:
+                connection.request("POST", target, body=data, headers=headers)
+                response = connection.getresponse()
+                # Read (some of) the answer, so the server sees a complete exchange; a server
+                # that sends its status line and then stalls is cut off by the deadline.
+                body = response.read(65536)
+                return int(response.status), str(response.reason), body
+            finally:
+                connection.close()
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            raise DeliveryFailure(f"webhook {self.where} is not reachable: {type(exc).__name__}: "
+                                  f"{without_secrets(str(exc))}") from exc
 
     def close(self) -> None:
-        """Nothing is kept open between notices."""
-
-
-def _snippet(error: urllib.error.HTTPError) -> str:
-    import http.client
-
-    try:
-        body = error.read(300).decode("utf-8", "replace").strip()
-    except (OSError, http.client.HTTPException):
-        return ""
-    finally:
-        error.close()
-    return f": {' '.join(body.split())}" if body else ""
+        """Nothing is kept open between notices; a send still under way (abandoned by delivery) is cut."""
+        self._in_flight.cut_all()
 
 
 SPEC = ChannelSpec(WebhookChannel.name, "phone", ("WEBHOOK_URL", "WEBHOOK_TOKEN", "WEBHOOK_TIMEOUT"), "WEBHOOK_URL",

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.compile.sources import read_source
 from engine.definition.model import RoleBook, WorkflowDefinition
 from engine.definition.parse import holiday_categories, parse_roles, parse_workflow
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
@@ -95,10 +96,19 @@ class _Checks:
     def cron(self, expression: str, timezone: str) -> str | None:
         from apscheduler.triggers.cron import CronTrigger
 
+        from datetime import datetime, timedelta
+        from datetime import timezone as utc_zone
+
         try:
-            CronTrigger.from_crontab(expression, timezone=timezone)
+            trigger = CronTrigger.from_crontab(expression, timezone=timezone)
         except ValueError as exc:
             return f"{exc}; write five fields: minute hour day-of-month month day-of-week, e.g. '0 7 * * mon-fri'"
+        # A cron that names a day no month has (31 February) would validate and never run.
+        start = datetime(2026, 1, 1, tzinfo=utc_zone.utc)
+        first = trigger.get_next_fire_time(None, start)
+        if first is None or first > start + timedelta(days=8 * 366):
+            return (f"cron {expression!r} never fires (no such day in any month or year); "
+                    "write e.g. '0 7 * * mon-fri' or '0 8 1 * *'")
         return None
 
     def template(self, name: str) -> str | None:
@@ -151,12 +161,7 @@ def read_templates(directory: Path) -> dict[str, str]:
 
 
 def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"{what} {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{what} {path} cannot be read: {exc}") from None
+    return read_source(path, what)
 
 
 def templates_path_for(workflow_path: Path) -> Path:

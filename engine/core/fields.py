@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.core import localtime
 from engine.definition.model import FieldSpec
+from engine.core.clock import within_range
 from engine.errors import InvalidInput
 
 MASK = "[dirahasiakan]"
@@ -134,7 +135,8 @@ def _datetime(spec: FieldSpec, raw: object, zone: str) -> str:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(zone))
-    return moment.astimezone(timezone.utc).isoformat()
+    # Refused here, not when a later deadline or local time overflows and the case is stuck.
+    return within_range(moment, f"field {spec.name!r} value").isoformat()
 
 
 def _references(spec: FieldSpec, raw: object) -> list[str]:

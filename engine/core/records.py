@@ -31,6 +31,9 @@ class CaseRecord:
     """Index of the next escalation step of the current state (0-based), or None."""
     next_step_at: datetime | None = None
     last_hash: str = ""
+    undelivered: tuple[str, ...] = field(default=(), compare=False, metadata={"stored": False})
+    """What the command that returned this record wants its caller told: each notice it queued
+    that reached nobody (kept as undeliverable, copied to the fallback). Not stored."""
 
 
 def enter_state(case: CaseRecord, state: str, now: datetime, due_at: datetime | None, next_step: int | None,

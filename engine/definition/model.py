@@ -167,6 +167,10 @@ class NoticeSpec:
     to: tuple[str, ...]
     template: str
     where: Where
+    required: bool = False
+    """When true, a move whose notice would reach no active staff member is refused (an order
+    nobody receives must not be recorded as given); otherwise such a notice is kept as
+    undeliverable and copied to the workflow's ``fallback`` recipients."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +275,9 @@ class WorkflowDefinition:
     roles: RoleBook
     path: str
     reports: ReportSpec = NO_REPORTS
+    fallback: tuple[str, ...] = ()
+    """Who is told when a notice's staff recipients resolve to nobody active (roles of scope
+    ``all`` or ``@username``); empty: the notice is only kept as undeliverable."""
 
     def transitions_from(self, state: str) -> tuple[TransitionSpec, ...]:
         return tuple(t for t in self.transitions if state in t.sources)

@@ -263,6 +263,7 @@ _TOP_KEYS = (
     "case_label",
     "workflow", "title", "version", "timezone", "roles", "number_prefix", "scope_field",
     "contact", "calendars", "fields", "states", "initial", "intake", "transitions", "schedules", "reports",
+    "fallback",
 )  # fmt: skip
 _TOP_REQUIRED = ("workflow", "title", "version", "timezone", "roles", "fields", "states", "initial",
                  "intake", "transitions")  # fmt: skip
@@ -630,13 +631,21 @@ class _WorkflowParser:
         specs: list[NoticeSpec] = []
         for index, item in enumerate(self.r.sequence(node, f"the notices of {what}") or []):
             notice_what = f"notice {index + 1} of {what}"
-            keys = self.r.mapping(item, notice_what, allowed=("to", "template"), required=("to", "template"))
+            keys = self.r.mapping(item, notice_what, allowed=("to", "template", "required"),
+                                  required=("to", "template"))
             if keys is None:
                 continue
             to = self.recipients(keys["to"], notice_what) if "to" in keys else ()
             template = self.template_ref(keys["template"], notice_what) if "template" in keys else None
+            required = False
+            if "required" in keys:
+                flag = self.r.boolean(keys["required"], f"required of {notice_what}")
+                required = bool(flag)
+                if required and to and all(name == COMPLAINANT for name in to):
+                    self.r.problem(keys["required"], f"{notice_what} is required but names only {COMPLAINANT!r}; "
+                                                     "required applies to staff recipients (roles or @username)")
             if to and template is not None:
-                specs.append(NoticeSpec(to, template, self.r.where(item)))
+                specs.append(NoticeSpec(to, template, self.r.where(item), required))
         return tuple(specs)
 
     def roles_list(self, node: yaml.Node, what: str) -> tuple[str, ...]:
@@ -883,6 +892,7 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
             schedules.append(spec_s)
 
     reports = _parse_reports(parser, top["reports"]) if "reports" in top else NO_REPORTS
+    fallback = _parse_fallback(parser, top["fallback"]) if "fallback" in top else ()
 
     _check_graph(parser, top, initial, transitions, intake)
 
@@ -896,7 +906,7 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
         fields=frozen_map(parser.fields), calendars=frozen_map(parser.calendars),  # type: ignore[arg-type]
         states=frozen_map(parser.states), initial=cast(str, initial),  # type: ignore[arg-type]
         intake=cast(IntakeSpec, intake), transitions=tuple(transitions), schedules=tuple(schedules),
-        roles=cast(RoleBook, roles), path=path, reports=reports,
+        roles=cast(RoleBook, roles), path=path, reports=reports, fallback=fallback,
     )
     return definition, reader.problems
 
@@ -914,6 +924,22 @@ def _check_role_scopes(reader: Reader, roles: RoleBook, scope_field: str | None,
 
 _REPORT_SECTION_NAMES = frozenset({"received", "open", "overdue", "median_minutes", "p90_minutes", "name",
                                    "period_label", "period_start", "period_end"})
+
+
+def _parse_fallback(parser: _WorkflowParser, node: yaml.Node) -> tuple[str, ...]:
+    """``fallback: [role, @username]``: who is told when a notice reaches nobody; every one of them
+    must be reachable whatever the case (no role bound to a scope value, no complainant)."""
+    what = "fallback"
+    names = parser.recipients(node, what, complainant=False)
+    items = [node] if isinstance(node, yaml.ScalarNode) else node.value if isinstance(node, yaml.SequenceNode) else []
+    for item in items:
+        value = str(item.value) if isinstance(item, yaml.ScalarNode) else ""
+        spec = parser.roles.roles.get(value) if parser.roles is not None else None
+        if spec is not None and spec.scoped:
+            parser.r.problem(item, f"fallback role {value!r} only sees the cases of its own "
+                                   f"{spec.scope}; a fallback must reach someone whatever the case: use a role "
+                                   "with scope: all or @username")
+    return names
 
 
 def _parse_reports(parser: _WorkflowParser, node: yaml.Node) -> ReportSpec:

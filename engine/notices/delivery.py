@@ -6,7 +6,11 @@ At-least-once, never lost:
    now`` get ``attempts + 1`` and ``next_attempt_at = now + lease`` — on PostgreSQL with ``FOR
    UPDATE SKIP LOCKED``, so several runners take different rows. Nothing is sent while a
    transaction is open.
-2. **Send** each claimed notice through its channel, outside any transaction.
+2. **Send** each claimed notice through its channel, outside any transaction: each channel claims
+   and sends its notices one after the other on a thread of its own, each within the channel's deadline (its
+   ``*_TIMEOUT`` setting, for the whole send), so a receiver that stalls holds up only its own
+   notices. A send that outlives its deadline is abandoned and retried with backoff; when the run is
+   asked to stop, the sends under way are abandoned and their notices released (due again at once).
 3. **Record** each result in its own short transaction: ``sent`` only after the channel accepted
    the message; otherwise ``next_attempt_at = now + backoff`` (temporary failure), or ``failed``
    when the failure is permanent or the attempts are used up.
@@ -14,7 +18,8 @@ At-least-once, never lost:
 A runner killed between 1 and 3 leaves its rows pending with the lease as ``next_attempt_at``:
 when the lease runs out they are due again, and the receiver may get one notice twice — always
 with the same message id, so it can drop the duplicate. The lease must outlast sending one batch
-(``batch`` notices × the slowest channel's timeout; the defaults give 10 × 20 s < 300 s).
+(``batch`` notices × the slowest channel's deadline; the defaults give 10 × 20 s < 300 s).
+Errors are stored without the secrets of any URL in them (``engine.core.masking.without_secrets``).
 
 Backoff: ``backoff × 2^(attempts-1)``, at most ``backoff_max``, plus up to ``jitter`` of that,
 derived from the message id (not random) so a replay schedules the same times while notices that
@@ -23,11 +28,15 @@ failed together still spread out.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from engine.channels.base import ChannelSet, DeliveryFailure
+from engine.channels.base import Channel, ChannelSet, DeliveryFailure
 from engine.channels.message import Outbound
+from engine.core.masking import without_secrets
 from engine.errors import InvalidInput, NotFound
 from engine.notices.policy import DeliveryPolicy
 from engine.store import notice_rows
@@ -91,26 +100,36 @@ class _Run:
 
 
 def deliver_due(database: Database, clock: Clock, channels: ChannelSet, policy: DeliveryPolicy, *,
-                limit: int = 100, now: datetime | None = None) -> DeliveryReport:
+                limit: int = 100, now: datetime | None = None,
+                should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
     """Send up to ``limit`` notices that are due through ``channels``; ``now`` defaults to ``clock()``
-    (read per batch). The caller owns the channels (and closes them)."""
+    (read per batch). The caller owns the channels (and closes them).
+
+    Each configured channel claims and sends its own notices on a thread of its own (one more
+    thread takes the notices of channels not configured here), so a receiver that stalls holds up
+    only its own notices. ``should_stop`` is asked between notices and while a send is under way:
+    once it answers true, the sends under way are abandoned (their notices are due again at once,
+    no attempt counted) and the run returns within a fraction of a second.
+    """
     if limit < 1:
         raise InvalidInput(f"--limit must be at least 1, not {limit}")
     run = _Run(database, clock, channels, policy, now)
-    results: list[DeliveryResult] = []
-    while len(results) < limit:
-        moment = run.moment()
-        lease_until = moment + timedelta(seconds=policy.lease)
-        size = min(policy.batch, limit - len(results))
-        claimed = database.transaction(lambda connection: notice_rows.claim_due(
-            connection, moment, lease_until, size, policy.max_attempts))
-        for row in claimed.abandoned:
-            results.append(DeliveryResult(row.id, row.message_id, row.channel, "failed", row.attempts,
-                                          None, row.last_error))
-        for row in claimed.rows:
-            results.append(_deliver_one(run, row))
-        if not claimed.rows and not claimed.abandoned:
-            break
+    budget = _Budget(limit, should_stop or (lambda: False))
+    configured = list(channels)
+    lanes = [_Lane(run, budget, name, channels.get(name)) for name in configured]
+    lanes.append(_Lane(run, budget, None, None, other_than=tuple(configured)))
+    threads = [threading.Thread(target=lane.work, name=f"treckk-deliver-{lane.name or 'other'}", daemon=True)
+               for lane in lanes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        # Joined with a timeout so the calling (main) thread keeps running signal handlers.
+        while thread.is_alive():
+            thread.join(_POLL)
+    failures = [lane.crash for lane in lanes if lane.crash is not None]
+    if failures:
+        raise failures[0]
+    results = [result for lane in lanes for result in lane.results]
     return DeliveryReport(
         sent=sum(r.outcome == "sent" for r in results),
         retried=sum(r.outcome == "retry" for r in results),
@@ -119,21 +138,129 @@ def deliver_due(database: Database, clock: Clock, channels: ChannelSet, policy: 
     )
 
 
-def _deliver_one(run: _Run, row: NoticeRow) -> DeliveryResult:
-    channel = run.channels.get(row.channel)
+_GRACE = 2.0
+"""Seconds past a channel's own deadline after which its lane stops waiting for the send."""
+_POLL = 0.1
+"""Seconds between two looks at ``should_stop`` while a send is under way."""
+DEFAULT_DEADLINE = 30.0
+"""The deadline of one send through a channel that names none (``deadline`` attribute)."""
+
+
+class _Budget:
+    """How many notices the run may still take, shared by the lanes; and whether to stop."""
+
+    def __init__(self, limit: int, should_stop: Callable[[], bool]) -> None:
+        self._left = limit
+        self._lock = threading.Lock()
+        self.stop = should_stop
+
+    def take(self, wanted: int) -> int:
+        with self._lock:
+            granted = min(wanted, self._left)
+            self._left -= granted
+            return granted
+
+    def give_back(self, unused: int) -> None:
+        with self._lock:
+            self._left += unused
+
+
+class _Lane:
+    """The notices of one channel (or of every channel not configured here) in one run."""
+
+    def __init__(self, run: _Run, budget: _Budget, name: str | None, channel: Channel | None, *,
+                 other_than: tuple[str, ...] = ()) -> None:
+        self.run, self.budget, self.name, self.channel = run, budget, name, channel
+        self.other_than = other_than
+        self.deadline = float(getattr(channel, "deadline", DEFAULT_DEADLINE))
+        self.results: list[DeliveryResult] = []
+        self.crash: BaseException | None = None
+
+    def work(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+            self.crash = exc
+
+    def _work(self) -> None:
+        run, policy = self.run, self.run.policy
+        while not self.budget.stop():
+            size = self.budget.take(policy.batch)
+            if size == 0:
+                return
+            moment = run.moment()
+            lease_until = moment + timedelta(seconds=policy.lease)
+            only = None if self.name is None else (self.name,)
+            claimed = run.database.transaction(lambda connection: notice_rows.claim_due(
+                connection, moment, lease_until, size, policy.max_attempts, channels=only,
+                other_than=self.other_than))
+            self.budget.give_back(size - len(claimed.rows) - len(claimed.abandoned))
+            for row in claimed.abandoned:
+                self.results.append(DeliveryResult(row.id, row.message_id, row.channel, "failed", row.attempts,
+                                                   None, row.last_error))
+            if not claimed.rows and not claimed.abandoned:
+                return
+            for index, row in enumerate(claimed.rows):
+                result, go_on = self._deliver_one(row)
+                self.results.append(result)
+                if not go_on:
+                    why = "delivery stopped" if self.budget.stop() else f"an earlier send through {row.channel!r} hung"
+                    self.results.extend(_release(run, rest, why) for rest in claimed.rows[index + 1:])
+                    return
+
+    def _deliver_one(self, row: NoticeRow) -> tuple[DeliveryResult, bool]:
+        """Send one notice on a thread of its own and wait for it, its deadline, or a stop;
+        the flag says whether this lane may go on sending (its channel is not stuck)."""
+        if self.budget.stop():
+            return _release(self.run, row, "delivery stopped"), False
+        outcome: list[BaseException | None] = []
+        sender = threading.Thread(target=_send, args=(self.run, self.channel, row, outcome),
+                                  name=f"treckk-send-{row.channel}", daemon=True)
+        started = time.monotonic()
+        sender.start()
+        while sender.is_alive():
+            sender.join(_POLL)
+            if not sender.is_alive():
+                break
+            if self.budget.stop():
+                # The thread may stay blocked in the channel; the notice is given back unsent.
+                return _release(self.run, row, "delivery stopped while sending"), False
+            if time.monotonic() - started > self.deadline + _GRACE:
+                return _record_failure(self.run, row, f"sending through {row.channel!r} did not finish within "
+                                                      f"{self.deadline:g} s; abandoned", False), False
+        return _result_of(self.run, row, outcome[0] if outcome else None), True
+
+
+def _send(run: _Run, channel: Channel | None, row: NoticeRow, outcome: list[BaseException | None]) -> None:
     try:
         if channel is None:
             raise DeliveryFailure(f"channel {row.channel!r} is not configured in this process "
                                   f"({run.channels.how_to_configure(row.channel)})")
         channel.send(outbound_of(row))
-    except DeliveryFailure as exc:
-        return _record_failure(run, row, str(exc), exc.permanent)
     except Exception as exc:  # noqa: BLE001 - a channel bug must not stop the other notices; it is recorded
-        return _record_failure(run, row, f"unexpected {type(exc).__name__} in channel {row.channel!r}: {exc}",
+        outcome.append(exc)
+        return
+    outcome.append(None)
+
+
+def _result_of(run: _Run, row: NoticeRow, error: BaseException | None) -> DeliveryResult:
+    if isinstance(error, DeliveryFailure):
+        return _record_failure(run, row, str(error), error.permanent)
+    if error is not None:
+        return _record_failure(run, row, f"unexpected {type(error).__name__} in channel {row.channel!r}: {error}",
                                False)
     finished = run.moment()
     run.database.transaction(lambda connection: notice_rows.mark_sent(connection, row, finished))
     return DeliveryResult(row.id, row.message_id, row.channel, "sent", row.attempts)
+
+
+def _release(run: _Run, row: NoticeRow, why: str) -> DeliveryResult:
+    """Give a claimed notice back unsent: due again now, the attempt not counted."""
+    moment = run.moment()
+    message = f"not sent: {why}"
+    recorded = run.database.transaction(lambda connection: notice_rows.release(connection, row, moment, message))
+    return DeliveryResult(row.id, row.message_id, row.channel, _outcome(recorded, "retry"), row.attempts - 1,
+                          moment, message)
 
 
 def _outcome(recorded: bool, outcome: str) -> str:
@@ -144,7 +271,7 @@ def _outcome(recorded: bool, outcome: str) -> str:
 
 def _record_failure(run: _Run, row: NoticeRow, error: str, permanent: bool) -> DeliveryResult:
     moment, policy = run.moment(), run.policy
-    error = error[:_ERROR_LIMIT]
+    error = without_secrets(error)[:_ERROR_LIMIT]
     if permanent or row.attempts >= policy.max_attempts:
         reason = "permanent failure" if permanent else f"gave up after {row.attempts} attempts"
         message = f"{reason}: {error}"

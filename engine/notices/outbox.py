@@ -10,7 +10,7 @@ stored with a stable message id; delivery happens later (``engine.notices.delive
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from engine.compile.notice_context import CaseContexts, EventFacts, Recipient
 from engine.notices.routing import Routing
 from engine.store import body_rows, notice_rows, staff_rows
 from engine.store.body_rows import Dictionary
+from engine.store.notice_rows import UNDELIVERABLE
 from engine.store.staff_rows import StaffMember
 
 COMPLAINANT_NAME = "Pelapor"
@@ -131,8 +132,75 @@ def case_notices(connection: Connection, compiled: CompiledWorkflow, case: CaseR
     shared = CaseContexts(compiled.definition, case, now, event=event, escalation_step=escalation_step,
                           base_url=base_url)
     for names, template in notices:
-        recipients = resolve_recipients(connection, compiled, case, names)
-        contexts = [shared.for_recipient(recipient) for recipient, _, _ in recipients]
-        rows.extend(render_rows(compiled, template, recipients, contexts, case_id=case.id,
-                                event_seq=case.version if event else None, source=source, routing=routing, now=now))
+        rows.extend(notice_rows_for(connection, compiled, case, names, template, shared.for_recipient,
+                                    case_id=case.id, event_seq=case.version if event else None, source=source,
+                                    routing=routing, now=now))
     return rows
+
+
+# -- nobody left to tell ---------------------------------------------------------------------------
+
+NO_CHANNEL = "none"
+"""The channel of an undeliverable notice (it has nobody to go to)."""
+FALLBACK_SUBJECT = "[Tidak tersampaikan kepada {who}] "
+"""Put before the subject of the copy the fallback recipients get of a notice that reached nobody."""
+
+
+def notice_rows_for(connection: Connection, compiled: CompiledWorkflow, case: CaseRecord | None,
+                    names: Sequence[str], template: str, context_for: Callable[[Recipient], dict[str, Any]], *,
+                    case_id: int | None, event_seq: int | None, source: str, routing: Routing,
+                    now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of one notice: one per recipient; when its staff recipients resolve to
+    nobody active, an ``undeliverable`` row (rendered as for the first role named) and a copy for
+    each of the workflow's ``fallback`` recipients."""
+    recipients = resolve_recipients(connection, compiled, case, names)
+    rows = render_rows(compiled, template, recipients, [context_for(r) for r, _, _ in recipients],
+                       case_id=case_id, event_seq=event_seq, source=source, routing=routing, now=now)
+    reason = nobody_reason(compiled, case, names, recipients)
+    if reason is None:
+        return rows
+    definition = compiled.definition
+    staff_names = [name for name in names if name != COMPLAINANT]
+    role = next((name for name in staff_names if not name.startswith(STAFF_PREFIX)), None)
+    spec = definition.roles.roles.get(role or "")
+    placeholder = Recipient("staff", f"(tidak ada penerima: {', '.join(staff_names)})", role,
+                            bool(spec and spec.sees_pii), None)
+    kept = render_rows(compiled, template, [(placeholder, None, None)], [context_for(placeholder)],
+                       case_id=case_id, event_seq=event_seq, source=source, routing=routing, now=now)[0]
+    fallback = [found for found in resolve_recipients(connection, compiled, case, definition.fallback)
+                if found[0].username not in {r.username for r, _, _ in recipients}]
+    told = ", ".join(r.name for r, _, _ in fallback) or "nobody (the workflow declares no reachable fallback)"
+    kept.update(status=UNDELIVERABLE, channel=NO_CHANNEL, address=None, next_attempt_at=None,
+                last_error=f"nobody to tell: {reason}; a copy went to {told}")
+    rows.append(kept)
+    copies = render_rows(compiled, template, fallback, [context_for(r) for r, _, _ in fallback],
+                         case_id=case_id, event_seq=event_seq, source=source, routing=routing, now=now)
+    prefix = FALLBACK_SUBJECT.format(who=", ".join(staff_names))
+    for copy in copies:
+        copy["subject"] = prefix + copy["subject"]
+    rows.extend(copies)
+    return rows
+
+
+def nobody_reason(compiled: CompiledWorkflow, case: CaseRecord | None, names: Sequence[str],
+                  recipients: Sequence[tuple[Recipient, str | None, str | None]]) -> str | None:
+    """Why the staff named in ``names`` resolve to nobody active, or None when someone is reached
+    (or the notice names only the complainant, who may simply have left no contact)."""
+    staff_names = [name for name in names if name != COMPLAINANT]
+    if not staff_names or any(r.kind == "staff" for r, _, _ in recipients):
+        return None
+    definition = compiled.definition
+    parts = []
+    for name in staff_names:
+        if name.startswith(STAFF_PREFIX):
+            parts.append(f"{name} is disabled or unknown")
+            continue
+        spec = definition.roles.roles.get(name)
+        if spec is not None and spec.scoped:
+            value = case.scope if case is not None else None
+            where = f"{definition.scope_field} {value}" if value else f"a case without {definition.scope_field}"
+            parts.append(f"no active staff member with role {name} for {where}")
+        else:
+            parts.append(f"no active staff member with role {name}")
+    return "; ".join(parts)
+

@@ -18,6 +18,7 @@ service turns the first into conflicts, and the second is a bug.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import sqlite3
@@ -166,6 +167,7 @@ class Database:
                 raise DatabaseUnavailable(f"cannot create the folder for the SQLite database {database!r}: "
                                           f"{exc.strerror or exc}") from None
             self._wal_file = database
+            _create_private(Path(database))
         engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         if is_file and not self.create:
             # Open the file read-write only, so one removed after the check above is not made again, empty.
@@ -407,6 +409,17 @@ def _missing_table(exc: DBAPIError) -> bool:
     if getattr(exc.orig, "sqlstate", None) == "42P01":
         return True
     return isinstance(exc.orig, sqlite3.OperationalError) and str(exc.orig).startswith("no such table")
+
+
+def _create_private(path: Path) -> None:
+    """Create a missing SQLite file readable by its owner only (0600), before SQLite would create it
+    with the umask's (often world-readable) mode; its -wal and -shm files take the same mode."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return
+    except OSError:
+        return  # SQLite reports what is wrong with the path when it opens it
 
 
 def _existing_file_only(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any], *,

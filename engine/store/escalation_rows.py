@@ -24,7 +24,8 @@ from engine.store.prepared import PreparedStatement
 _cases = schema.cases
 _escalations = schema.escalations
 # Every column of a case, in the order CaseRecord takes them (its fields are named after them).
-_CASE_COLUMNS = tuple(_cases.c[field.name] for field in fields(CaseRecord))
+# (``stored: False`` marks what a command tells its caller, not a column.)
+_CASE_COLUMNS = tuple(_cases.c[field.name] for field in fields(CaseRecord) if field.metadata.get("stored", True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ row reads with ``body`` None and its ``body_digest`` still there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,9 @@ notices = schema.notices
 PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
-STATUSES = (PENDING, SENT, FAILED)
+UNDELIVERABLE = "undeliverable"
+"""A notice whose staff recipients resolved to nobody active: kept for the record, never sent."""
+STATUSES = (PENDING, SENT, FAILED, UNDELIVERABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +169,23 @@ class Claimed:
 
 
 def claim_due(connection: Connection, now: datetime, lease_until: datetime, limit: int,
-              max_attempts: int) -> Claimed:
+              max_attempts: int, *, channels: Collection[str] | None = None,
+              other_than: Collection[str] = ()) -> Claimed:
     """Take up to ``limit`` due pending notices for one runner until ``lease_until``.
 
     A row whose attempts are already used up (its earlier runners died before recording a
     result) is marked ``failed`` instead of being tried again, so a notice that kills its runner
-    cannot stop delivery for ever.
+    cannot stop delivery for ever. ``channels`` takes only notices of those channels, ``other_than``
+    only notices of other channels (delivery claims each channel's notices on its own).
     """
+    which = [notices.c.status == PENDING, notices.c.next_attempt_at <= now]
+    if channels is not None:
+        which.append(notices.c.channel.in_(list(channels)))
+    if other_than:
+        which.append(notices.c.channel.not_in(list(other_than)))
     due = (
         select(notices.c.id, notices.c.attempts)
-        .where(and_(notices.c.status == PENDING, notices.c.next_attempt_at <= now))
+        .where(and_(*which))
         .order_by(notices.c.next_attempt_at, notices.c.id)
         .limit(limit)
     )
@@ -246,4 +255,13 @@ def requeue(connection: Connection, notice_id: int, now: datetime, *, address: s
     result = connection.execute(
         update(notices).where(and_(notices.c.id == notice_id, notices.c.status.in_((PENDING, FAILED))))
         .values(**values))
+    return result.rowcount == 1
+
+
+def release(connection: Connection, row: NoticeRow, now: datetime, error: str) -> bool:
+    """Give a claimed notice back unsent: due at ``now``, its attempt not counted (delivery stopped
+    or its channel hung before it was tried); False when the claim no longer holds."""
+    result = connection.execute(
+        update(notices).where(_claim_holds(row)).values(attempts=notices.c.attempts - 1, next_attempt_at=now,
+                                                       last_error=error))
     return result.rowcount == 1

@@ -107,6 +107,8 @@ staff = Table(
     _column("email", String(254), null=True),
     _column("active", Boolean, default=True),
     _column("created_at", UTCDateTime()),
+    # Who ran ``treckk staff add``: ``os:ACCOUNT`` (the operator on the server), ``… as USER`` with ``--as``.
+    _column("added_by", String(128), null=True),
 )
 
 staff_grants = Table(

@@ -123,11 +123,11 @@ def active_with_role(connection: Connection, workflow: str, role: str, scope: st
 
 
 def add_staff(connection: Connection, username: str, name: str, phone: str | None, email: str | None,
-              now: datetime) -> int:
-    """A new member without roles; returns their id."""
+              now: datetime, added_by: str | None = None) -> int:
+    """A new member without roles; returns their id. ``added_by`` names the operator who added them."""
     staff_id: int = connection.execute(
         insert(staff).values(username=username, name=name, phone=phone, email=email, active=True,
-                             created_at=now).returning(staff.c.id)
+                             created_at=now, added_by=added_by).returning(staff.c.id)
     ).scalar_one()
     return staff_id
 

@@ -3,8 +3,9 @@ through ``POST /api/v1/cases/{number}/advance``, and every member through ``POST
 
 Expected answers are read from the definition (as in tests/test_permissions_matrix.py): 200 when
 a transition leaves the state with the trigger, the member holds one of its roles and a
-kecamatan-scoped role acts on its own kecamatan; 409 when the state does not offer the trigger;
-403 otherwise. A refused request leaves the case, its history and the outbox exactly as they were.
+kecamatan-scoped role acts on its own kecamatan; 403 for a case the member may not see (before
+anything about its state), 409 when the state does not offer the trigger; 403 otherwise. A
+refused request leaves the case, its history and the outbox exactly as they were.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ DRIVER = {role: username for username, (role, scope) in reversed(list(ACTORS.ite
 
 def expected_status(state: str, trigger: str, actor: str) -> int:
     role, scope = ACTORS[actor]
+    if DEFINITION.roles.roles[role].scoped and scope != CASE_SCOPE:
+        return 403  # a case the member may not see: refused as `show` is, before anything about its state
     offered = [t for t in DEFINITION.transitions_from(state) if t.trigger == trigger]
     if not offered:
         return 409
     if role not in offered[0].roles:
-        return 403
-    if DEFINITION.roles.roles[role].scoped and scope != CASE_SCOPE:
         return 403
     return 200
 

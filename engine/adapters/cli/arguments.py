@@ -8,6 +8,8 @@ here, naming the argument, instead of failing half-way through a command.
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 
 def _chosen_actions(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[argparse.Action]:
@@ -50,3 +52,37 @@ def undecodable_argument(parser: argparse.ArgumentParser, args: argparse.Namespa
                 return (f"argument {name}: {_bytes_shown(item)} is not valid UTF-8 text; "
                         "give it in UTF-8 (check the terminal's or the script's encoding)")
     return None
+
+
+INT64_MAX = 2**63 - 1
+"""The largest whole number either database stores; anything above is refused at the command line."""
+MAX_SECONDS = 10**9
+"""The longest interval in seconds an argument may name (about 31 years)."""
+
+
+def whole(minimum: int = 0) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``minimum`` to ``INT64_MAX``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        if value > INT64_MAX:
+            raise argparse.ArgumentTypeError(f"{text!r} is too large; at most {INT64_MAX}")
+        return value
+
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, more than 0 and at most ``MAX_SECONDS``."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds above 0 and at most {MAX_SECONDS}")
+    return value

@@ -34,8 +34,14 @@ def _text(data: bytes, source: str) -> str:
 
 
 def _read_file(field: str, path: str) -> str:
+    import os
+    import stat
+
     source = f"--set-file {field}={path}"
     try:
+        # Checked before opening: opening a FIFO waits for a writer, a device never ends.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InvalidInput(f"{source}: not a regular file (a device, a pipe or a folder); give a file")
         with open(path, "rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:

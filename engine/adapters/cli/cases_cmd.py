@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.adapters.cli.arguments import whole
+
 import argparse
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +34,7 @@ def register(commands: Any) -> None:
     p.add_argument("trigger")
     _acting_with_values(p)
     p.add_argument("--comment", help="a note kept in the history (at most 4000 characters)")
-    p.add_argument("--expect-version", type=int, metavar="N")
+    p.add_argument("--expect-version", type=whole(1), metavar="N")
     p.add_argument("--idempotency-key", metavar="K")
     p.set_defaults(handler=advance)
 
@@ -62,7 +64,7 @@ def register(commands: Any) -> None:
 
 
 def _paging(parser: argparse.ArgumentParser, default: int) -> None:
-    parser.add_argument("--limit", type=int, default=default, metavar="N",
+    parser.add_argument("--limit", type=whole(1), default=default, metavar="N",
                         help=f"at most N cases (default {default})")
     parser.add_argument("--after", metavar="CURSOR",
                         help="the page after the one that ended with this cursor (printed when more cases follow)")
@@ -98,7 +100,14 @@ def submit(ctx: Context) -> int:
         ctx.emit(ctx.views.view_of(case, args.actor), _case_text(ctx))
     else:
         print(case.number)
+    _warn_undelivered(ctx, case.undelivered)
     return 0
+
+
+def _warn_undelivered(ctx: Context, lines: tuple[str, ...]) -> None:
+    """Say on stderr (the command still succeeded) which of its notices reached nobody."""
+    for line in lines:
+        ctx.note(f"warning: {line}")
 
 
 def advance(ctx: Context) -> int:
@@ -109,6 +118,7 @@ def advance(ctx: Context) -> int:
                               comment=args.comment, expect_version=args.expect_version,
                               idempotency_key=args.idempotency_key)
     ctx.emit(ctx.views.view_of(case, args.actor), _case_text(ctx))
+    _warn_undelivered(ctx, case.undelivered)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.adapters.cli.arguments import whole
+
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser("migrate", parents=[common], help="move cases to a newer definition version")
     p.add_argument("cases", nargs="*", metavar="CASE")
     p.add_argument("--workflow", help="the workflow (default: the named cases' own, or the only deployed one)")
-    p.add_argument("--to-version", type=int, required=True, metavar="N")
+    p.add_argument("--to-version", type=whole(1), required=True, metavar="N")
     p.add_argument("--map", dest="mapping", action="append", metavar="OLD=NEW", help="rename a state")
     p.add_argument("--all", action="store_true", help="every open case of older versions")
     p.add_argument("--include-final", action="store_true",
@@ -105,17 +107,26 @@ def db_current(ctx: Context) -> int:
 def validate(ctx: Context) -> int:
     from engine.compile.workflow import bundle_from_files, compile_bundle
     from engine.definition.parse import parse_roles
-    from engine.errors import DefinitionError, Problem, TreckkError
+    from engine.compile.sources import read_source
+    from engine.errors import DefinitionError, InvalidInput, Problem, TreckkError
 
     paths = ctx.args.paths or [*_workflow_files(ctx.home), *sorted((ctx.home / "roles").glob("*.yaml"))]
     problems: list[Problem] = []
     summary: list[str] = []
     for path in paths:
-        if not path.is_file():
-            problems.append(Problem(str(path), 1, 1, "no such file"))
+        try:
+            if not path.is_file():
+                problems.append(Problem(str(path), 1, 1, "no such file"))
+                continue
+            text = read_source(path, "file") if path.resolve().parent.name == "roles" else None
+        except InvalidInput as exc:
+            problems.append(Problem(str(path)[:200], 1, 1, str(exc)))
             continue
-        if path.resolve().parent.name == "roles":
-            book, found = parse_roles(path.read_text(encoding="utf-8"), str(path), path.stem)
+        except (OSError, RuntimeError, ValueError) as exc:  # a name too long, a NUL, a loop of links
+            problems.append(Problem(str(path)[:200], 1, 1, f"cannot be read: {exc}"))
+            continue
+        if text is not None:
+            book, found = parse_roles(text, str(path), path.stem)
             problems.extend(found)
             if book:
                 summary.append(f"roles {book.name} ({len(book.roles)} roles)")

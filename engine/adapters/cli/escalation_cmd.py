@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.adapters.cli.arguments import seconds, whole
+
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -18,13 +20,13 @@ def register(commands: Any) -> None:
 
     common = common_options()
     p = commands.add_parser("escalate", parents=[common], help="fire the escalation steps that are due now")
-    p.add_argument("--limit", type=int, default=1000, metavar="N",
+    p.add_argument("--limit", type=whole(1), default=1000, metavar="N",
                    help="cases read per batch (default 1000); batches repeat until nothing is due")
     p.set_defaults(handler=escalate)
 
     p = commands.add_parser("serve", parents=[common],
                             help="run escalation scans, notice delivery and periodic notices until stopped")
-    p.add_argument("--scan-interval", type=float, metavar="S",
+    p.add_argument("--scan-interval", type=seconds, metavar="S",
                    help=f"seconds between escalation scans (default: {SCAN_INTERVAL} or {DEFAULT_SCAN_INTERVAL:g})")
     p.add_argument("--once", action="store_true",
                    help="catch up once (escalations, missed schedule runs, delivery) and exit")
@@ -43,7 +45,8 @@ def _zones(ctx: Context) -> Zones:
 
 def _fired_json(fired: list[Any]) -> list[dict[str, Any]]:
     return [{"number": f.number, "state": f.state, "step": f.step, "recipients": f.recipients,
-             "due_at": f.due_at.isoformat(), "late_by_minutes": f.late_by} for f in fired]
+             "due_at": f.due_at.isoformat(), "late_by_minutes": f.late_by, "undelivered": list(f.undelivered)}
+            for f in fired]
 
 
 def _fired_text(rows: list[dict[str, Any]], zones: Zones) -> str:
@@ -54,7 +57,8 @@ def _fired_text(rows: list[dict[str, Any]], zones: Zones) -> str:
     lines = [f"{row['number']}  {zones.state(row['number'], row['state']):<36} langkah {row['step']}  "
              f"{row['recipients']} penerima  "
              f"batas {zones.short(row['due_at'], zones.of_number(row['number']))}  "
-             f"terlambat {wita.span(row['late_by_minutes'])}" for row in rows]
+             f"terlambat {wita.span(row['late_by_minutes'])}"
+             + "".join(f"\n  peringatan: {line}" for line in row.get("undelivered", ())) for row in rows]
     lines.append(f"{len(rows)} langkah eskalasi dijalankan.")
     return "\n".join(lines)
 

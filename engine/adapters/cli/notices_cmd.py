@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.adapters.cli.arguments import whole
+
 import argparse
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +12,7 @@ from engine.adapters.cli.context import Context, common_options
 if TYPE_CHECKING:
     from engine.adapters.cli.formatting import Zones
 
-STATUSES = ("pending", "sent", "failed")
+STATUSES = ("pending", "sent", "failed", "undeliverable")
 
 
 def register(commands: Any) -> None:
@@ -57,14 +59,7 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=render)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+_positive = whole(1)
 
 
 def _positive_days(text: str) -> float:
@@ -72,8 +67,8 @@ def _positive_days(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 days")
+    if not 0 < value < 1e6:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and under a million days")
     return value
 
 

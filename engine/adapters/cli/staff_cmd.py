@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from engine.adapters.cli.arguments import whole
 from engine.adapters.cli.context import Context, common_options
 
 
@@ -27,6 +28,8 @@ def register(commands: Any) -> None:
     p.add_argument("--phone")
     p.add_argument("--email")
     p.add_argument("--workflow", help="the workflow the roles belong to (default: the only deployed one)")
+    p.add_argument("--as", dest="actor", metavar="USER",
+                   help="the staff member (with manage_staff) the operator acts for; recorded with the new member")
     p.set_defaults(handler=add)
     p = sub.add_parser("update", parents=[common],
                        help="change a staff member's name, contacts, or roles and scope in one workflow")
@@ -53,7 +56,7 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=passwd)
     p = sub.add_parser("logins", parents=[common], help="the login record: logins, failures, lockouts, logouts")
     p.add_argument("username", nargs="?", help="only this username")
-    p.add_argument("--limit", type=int, default=50, metavar="N", help="newest N rows (default 50)")
+    p.add_argument("--limit", type=whole(1), default=50, metavar="N", help="newest N rows (default 50)")
     p.set_defaults(handler=logins)
 
 
@@ -68,7 +71,7 @@ def _text(member: dict[str, Any]) -> str:
 def add(ctx: Context) -> int:
     args = ctx.args
     member = ctx.engine.add_staff(args.username, args.name, args.roles, args.scope, args.phone, args.email,
-                                  args.workflow)
+                                  args.workflow, operator=operator(), acting_for=args.actor)
     ctx.emit(ctx.views.staff_view(member), _text)
     return 0
 
@@ -106,8 +109,12 @@ def _read_password() -> str:
 
     from engine.errors import InvalidInput
 
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        if not sys.stdin.isatty():
+            return sys.stdin.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError, ValueError) as error:  # closed, unreadable or not text
+        raise InvalidInput(f"could not read the password from standard input ({error}); pipe it in as one line "
+                           "of UTF-8 text, or run the command on a terminal", field="password") from None
     first = getpass.getpass("Kata sandi baru: ")
     if getpass.getpass("Ulangi kata sandi baru: ") != first:
         raise InvalidInput("the two passwords differ; nothing was changed", field="password")
@@ -130,3 +137,15 @@ def logins(ctx: Context) -> int:
     ctx.emit(rows, lambda found: "\n".join(f"{r['at'][:19]}  {r['username']:<16} {r['address']:<20} {r['outcome']}"
                                            for r in found) or "(belum ada catatan masuk)")
     return 0
+
+
+def operator() -> str:
+    """Who runs this command on the server: ``os:ACCOUNT`` (the CLI is the operator's tool)."""
+    import getpass
+
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for the process's uid (a bare container)
+        import os
+
+        return f"os:uid{os.getuid()}"

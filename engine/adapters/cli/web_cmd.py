@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engine.adapters.cli.arguments import whole
 from engine.adapters.cli.context import Context, common_options
 
 DEFAULT_HOST = "127.0.0.1"
@@ -32,7 +33,7 @@ def register(commands: Any) -> None:
     p = sub.add_parser("list", parents=[common], help="list tokens (never the tokens themselves)")
     p.set_defaults(handler=token_list)
     p = sub.add_parser("revoke", parents=[common], help="revoke a token for good")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=whole(1))
     p.set_defaults(handler=token_revoke)
 
 

@@ -1,7 +1,7 @@
 """The transparency log: leaves, head, chunk hashes and signed checkpoints.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01
 
 Existing history joins the log as it stands: first one leaf per deployed definition version (in

@@ -1,7 +1,7 @@
 """The web app's credentials: staff passwords, the login record, API bearer tokens.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-01
 
 - ``staff_passwords``: one argon2id hash per staff member who may log in to the web app.
