@@ -73,3 +73,34 @@ def test_a_form_or_json_body_past_the_form_limit_is_413(web: Web) -> None:
     assert answer.status_code == 413
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert _case_count(web) == 0
+
+
+# -- error pages speak Bahasa Indonesia --------------------------------------------------------------
+ENGLISH = ("Method Not Allowed", "Missing boundary", "bad page cursor", "exceeded", "Field required",
+           "not valid", "Not Found", "Bad Request")
+
+
+def _page_text(html: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_error_pages_say_what_happened_in_bahasa_indonesia_not_in_the_frameworks_english(web: Web) -> None:
+    client = web.login("rina")
+    token = web.csrf(client)
+    answers = {
+        "GET /logout": client.get("/logout"),
+        "PUT /kasus/baru": client.put("/kasus/baru"),
+        "multipart without boundary": client.post("/kasus/baru", content=b"x", headers={
+            "Content-Type": "multipart/form-data", "X-CSRF-Token": token}),
+        "bad cursor": client.get("/kotak-masuk?setelah=zzz"),
+        "huge multipart field": client.post("/kasus/baru", headers={"X-CSRF-Token": token},
+                                            files={"uraian": (None, "x" * (FORM_BODY_LIMIT + 10))}),
+    }
+    for what, answer in answers.items():
+        assert 400 <= answer.status_code < 500, what
+        text = _page_text(answer.text)
+        assert [word for word in ENGLISH if word in text] == [], f"{what}: {text[:300]}"
+        assert "Kembali" in text, what
+    assert _case_count(web) == 0

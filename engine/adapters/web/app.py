@@ -50,6 +50,20 @@ SECURITY_HEADERS = (
 PAGE_TITLES = {400: "Permintaan tidak dapat dibaca", 401: "Perlu masuk", 403: "Tidak diizinkan",
                404: "Tidak ditemukan", 405: "Cara permintaan tidak didukung", 409: "Tidak dapat dilakukan",
                413: "Kiriman terlalu besar", 422: "Isian belum benar", 429: "Terlalu banyak percobaan", 503: "Layanan sedang tidak tersedia"}
+PAGE_MESSAGES = {
+    400: "Permintaan ini tidak dapat dibaca. Muat ulang halaman lalu coba lagi.",
+    401: "Silakan masuk lebih dulu.",
+    403: "Anda tidak berwenang melakukan ini.",
+    404: "Halaman ini tidak ada.",
+    405: "Alamat ini tidak dapat dibuka dengan cara itu. Buka halamannya lewat menu.",
+    409: "Tidak dapat dilakukan pada keadaan sekarang. Muat ulang halaman lalu periksa lagi.",
+    412: "Data sudah berubah sejak halaman dibuka. Muat ulang halaman lalu coba lagi.",
+    422: "Isian atau alamat halaman ini tidak dapat diterima. Kembali lalu periksa lagi.",
+    429: "Terlalu banyak percobaan. Tunggu sebentar lalu coba lagi.",
+    503: "Layanan sedang tidak tersedia. Coba lagi sebentar lagi.",
+}
+"""What an error page says, by status: pages speak Bahasa Indonesia, whatever language the
+framework's or the engine's message is in (those stay in the API's problem details)."""
 CSRF_MESSAGE = ("Permintaan ditolak karena token keamanan formulir tidak ada atau tidak cocok. "
                 "Muat ulang halaman lalu coba lagi.")
 
@@ -168,6 +182,10 @@ def _page_error(request: Request, status: int, message: str, headers: dict[str, 
                                           "message": message}, status_code=status, headers=headers)
 
 
+def _page_message(status: int) -> str:
+    return PAGE_MESSAGES.get(status, "Terjadi kesalahan. Coba lagi sebentar lagi.")
+
+
 def _install_error_answers(app: FastAPI) -> None:
     async def login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRequired)
@@ -192,13 +210,13 @@ def _install_error_answers(app: FastAPI) -> None:
         assert isinstance(exc, TreckkError)
         if _is_api(request):
             return api.error_problem(exc)
-        return _page_error(request, exc.http_status, exc.message)
+        return _page_error(request, exc.http_status, _page_message(exc.http_status))
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         if _is_api(request):
             return api.validation_problem(exc)
-        return _page_error(request, 422, "Isian permintaan tidak dapat dibaca.")
+        return _page_error(request, 422, _page_message(422))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -209,7 +227,7 @@ def _install_error_answers(app: FastAPI) -> None:
             limit = upload_body_limit(application_of(request).settings)
             message = TOO_LARGE_MESSAGE.format(mb=limit // (1024 * 1024))
         else:
-            message = "Halaman ini tidak ada." if exc.status_code == 404 else str(exc.detail)
+            message = _page_message(exc.status_code)
         return _page_error(request, exc.status_code, message, headers)
 
     app.add_exception_handler(LoginRequired, login_required)
