@@ -79,7 +79,7 @@ def test_the_session_cookie_holds_no_name_and_no_password(web: Web) -> None:
     client = web.login("rina")
     value = client.cookies["treckk_session"].split(".")[0]
     decoded = base64.b64decode(value + "=" * (-len(value) % 4)).decode()
-    assert set(__import__("json").loads(decoded)) == {"uid", "csrf", "seen"}
+    assert set(__import__("json").loads(decoded)) == {"uid", "login", "csrf", "seen"}
     assert "rina" not in decoded and PASSWORDS["rina"] not in decoded
 
 
@@ -130,6 +130,20 @@ def test_a_disabled_member_cannot_log_in_and_a_live_session_ends(web: Web) -> No
     assert client.get("/").status_code == 303
     assert _try_login(web, "tim_paringin", PASSWORDS["tim_paringin"]) == 401
     assert _outcomes(web, "tim_paringin") == ["ok", "disabled"]
+
+
+def test_after_logout_a_copy_of_the_session_cookie_opens_nothing(web: Web) -> None:
+    # The cookie is signed data, not a server-side session: a copy taken before the logout (another
+    # tab, a shared PC's browser, a thief) must stop working when its member logs out.
+    client = web.login("ahmad")
+    copied = client.cookies["treckk_session"]
+    assert client.post("/logout", data={"csrf_token": web.csrf(client)}).status_code == 303
+    replay = web.client("ahmad")
+    replay.cookies.set("treckk_session", copied)
+    answer = replay.get("/kotak-masuk")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+    again = web.login("ahmad")  # a new login after the logout works, at the same instant too
+    assert again.get("/kotak-masuk").status_code == 200
 
 
 # -- the idle timeout --------------------------------------------------------------------------------
