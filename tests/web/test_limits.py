@@ -20,7 +20,7 @@ def _case_count(web: Web) -> int:
 
 def _status_line(web: Web, head: bytes) -> bytes:
     """The status line the server answers ``head`` with (the body it announces is never sent)."""
-    with socket.create_connection((web.server.host, web.server.port), timeout=30) as sock:
+    with socket.create_connection((web.server.host, web.server.port), timeout=10) as sock:
         sock.sendall(head)
         answer = b""
         while b"\r\n" not in answer:
@@ -32,10 +32,12 @@ def _status_line(web: Web, head: bytes) -> bytes:
 
 
 def test_an_announced_huge_upload_is_refused_before_its_body_is_sent(web: Web) -> None:
-    # Anonymous, as a hostile visitor would: 10 GB announced, not a byte sent. The answer must come
-    # at once; a server that waits for the body (to parse the form) never answers.
+    # 10 GB announced, not a byte sent. The answer must come at once; a server that waits for the
+    # body (to parse the form) never answers.
+    cookie = web.login("rina").cookies["treckk_session"]
     head = (b"POST /kasus/baru HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xx\r\n"
-            b"Content-Length: 10000000000\r\nConnection: close\r\n\r\n")
+            b"Cookie: treckk_session=" + cookie.encode() +
+            b"\r\nContent-Length: 10000000000\r\nConnection: close\r\n\r\n")
     assert _status_line(web, head).startswith(b"HTTP/1.1 413")
 
 
@@ -104,3 +106,11 @@ def test_error_pages_say_what_happened_in_bahasa_indonesia_not_in_the_frameworks
         assert [word for word in ENGLISH if word in text] == [], f"{what}: {text[:300]}"
         assert "Kembali" in text, what
     assert _case_count(web) == 0
+
+
+def test_an_upload_without_a_session_is_sent_to_the_login_before_its_body_is_read(web: Web) -> None:
+    # Within the size limit, but nobody is logged in: the answer must not wait for (and spool) the body.
+    for path in ("/kasus/baru", "/kasus/TRK-2026-000001/aksi/lapor_hasil"):
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xx\r\n"
+                f"Content-Length: {10 * 1024 * 1024}\r\nConnection: close\r\n\r\n").encode()
+        assert _status_line(web, head).startswith(b"HTTP/1.1 303"), path
