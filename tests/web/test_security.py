@@ -265,3 +265,28 @@ def test_a_short_secret_key_is_refused_naming_the_variable() -> None:
     with pytest.raises(InvalidInput, match="TRECKK_SECRET_KEY is too short"):
         Settings.from_environment({"TRECKK_SECRET_KEY": "kunci"})
     assert Settings.from_environment({"TRECKK_SESSION_IDLE_MINUTES": "5"}).session_idle == timedelta(minutes=5)
+
+
+# -- search is no personal-data oracle ---------------------------------------------------------------
+def test_the_inbox_search_does_not_match_personal_data_for_a_role_that_may_not_see_it(web: Web) -> None:
+    # The Paringin team sees the complainant's name masked; if a search for the name still found
+    # the case, the team could learn the name (or confirm a phone number) one guess at a time.
+    commands = web.application.commands
+    case = commands.submit("rina", {"kanal": "whatsapp", "uraian": "Lapak pedagang menutup trotoar depan pasar.",
+                                    "nama_pelapor": "Zubaidah Rahmawati", "nomor_pelapor": "081377712345",
+                                    "email_pelapor": "zubaidah@contoh.id",
+                                    "kategori": "pkl_tempat_usaha", "kecamatan": "paringin", "lokasi": "Pasar"})
+    commands.advance(case.number, "teruskan", "rina")
+    commands.advance(case.number, "minta_verifikasi", "ahmad")
+    team = web.login("tim_paringin")
+
+    def found(client: object, text: str) -> bool:
+        answer = client.get("/kotak-masuk", params={"cari": text})  # type: ignore[attr-defined]
+        assert answer.status_code == 200
+        return f"/kasus/{case.number}" in answer.text
+
+    assert found(team, "trotoar") and found(team, case.number[-4:])  # the case's own words still match
+    for private in ("Zubaidah", "Rahmawati", "81377712345", "zubaidah@contoh"):
+        assert not found(team, private), private
+    assert not found(team, "nama_pelapor")  # nor the names of the stored fields
+
