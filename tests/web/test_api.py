@@ -129,6 +129,19 @@ def test_cases_filter_by_state_scope_and_overdue_and_hide_other_kecamatans(web: 
     assert numbers(web.api("tim_halong")) == [other]
 
 
+def test_cases_take_the_contracts_query_with_empty_values_as_no_filter(web: Web) -> None:
+    # The contract writes the request as GET /api/v1/cases?state=&scope=&overdue= : a script filling
+    # that template leaves a filter empty to mean "any", as the inbox page's filters do.
+    number = _forwarded(web)
+    ahmad = web.api("ahmad")
+    for query in ("?state=&scope=&overdue=", "?state=ditelaah&scope=&overdue=", "?state=&scope=paringin&overdue="):
+        answer = ahmad.get(f"/api/v1/cases{query}")
+        assert answer.status_code == 200, (query, answer.text)
+        assert [c["number"] for c in answer.json()["cases"]] == [number], query
+    assert ahmad.get("/api/v1/cases?state=&overdue=true").json()["cases"] == []
+    assert ahmad.get("/api/v1/cases?overdue=maybe").status_code == 422
+
+
 def test_staff_lists_members_and_roles_without_contact_details(web: Web) -> None:
     members = web.api("tim_halong").get("/api/v1/staff").json()
     assert {m["username"] for m in members} >= {"rina", "ahmad", "tim_paringin"}

@@ -11,13 +11,13 @@ retried request act once. The document is at ``/api/v1/openapi.json``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from engine.adapters.web.auth import application_of, current_staff
 from engine.app.credentials import LockedOut, StaffMember
@@ -302,6 +302,9 @@ def inbox_of(queries: Queries, viewer: str, *, after: str | None = None, limit: 
     return {"cases": page["cases"], "next": page["next"], "counts": page["counts"]}
 
 
+EMPTY_IS_ABSENT = BeforeValidator(lambda value: None if value == "" else value)
+"""A query parameter given empty (``?state=&scope=&overdue=``, as the contract writes it) is not given."""
+
 Cursor = Query(None, max_length=200, description="the `next` of the previous page")
 
 
@@ -314,12 +317,16 @@ def inbox(request: Request, staff: StaffMember = Depends(api_staff), after: str 
 
 @router.get("/cases", response_model=CaseList, summary="List cases", responses=_problem_responses(403))
 def list_cases(request: Request, staff: StaffMember = Depends(api_staff),
-               state: str | None = Query(None, pattern=IDENTIFIER, description="only cases in this state"),
-               scope: str | None = Query(None, pattern=IDENTIFIER, description="only cases with this scope value"),
-               overdue: bool = Query(False, description="only cases past their deadline"),
+               state: Annotated[str | None, Query(pattern=IDENTIFIER, description="only cases in this state (empty: any)"),
+                                EMPTY_IS_ABSENT] = None,
+               scope: Annotated[str | None, Query(pattern=IDENTIFIER,
+                                                  description="only cases with this scope value (empty: any)"),
+                                EMPTY_IS_ABSENT] = None,
+               overdue: Annotated[bool | None, Query(description="only cases past their deadline (empty or false: any)"),
+                                  EMPTY_IS_ABSENT] = None,
                limit: int = Query(100, ge=1, le=500), after: str | None = Cursor) -> JSONResponse:
     """The cases the caller may see, filtered (``treckk cases --json``), one page at a time."""
-    page = queries_of(request).cases_page(state=state, scope=scope, overdue=overdue, viewer_name=staff.username,
+    page = queries_of(request).cases_page(state=state, scope=scope, overdue=bool(overdue), viewer_name=staff.username,
                                           limit=limit, after=after)
     return JSONResponse({"cases": page["cases"], "next": page["next"]})
 
