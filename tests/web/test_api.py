@@ -81,6 +81,7 @@ def test_if_match_with_the_current_version_moves_and_a_stale_one_is_412_and_chan
     stale = _problem(ahmad.post(f"/api/v1/cases/{number}/advance", headers={"If-Match": '"1"'},
                                 json={"trigger": "minta_verifikasi", "input": {"instruksi": "x"}}), 412)
     assert "someone changed it first" in str(stale["detail"]) and stale["field"] == "version" and stale["value"] == 2
+    assert (stale["kind"], stale["title"]) == ("precondition_failed", "Precondition failed")
     assert web.application.queries.show(number)["version"] == 2
     moved = ahmad.post(f"/api/v1/cases/{number}/advance", headers={"If-Match": etag},
                        json={"trigger": "minta_verifikasi", "input": {"instruksi": "x"}})

@@ -236,7 +236,8 @@ def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | N
 
 _TITLES = {"invalid_input": "Invalid input", "definition_error": "Invalid input", "permission_denied": "Forbidden",
            "not_allowed": "Not allowed in this state", "conflict": "Conflict", "not_found": "Not found",
-           "unavailable": "Unavailable", "login_failed": "Unauthorized", "locked_out": "Too many failed logins"}
+           "unavailable": "Unavailable", "login_failed": "Unauthorized", "locked_out": "Too many failed logins",
+           "precondition_failed": "Precondition failed"}
 
 
 def error_problem(exc: TreckkError) -> JSONResponse:
@@ -277,12 +278,14 @@ def expected_version(if_match: str | None) -> int | None:
         return None
     match = _TAG.fullmatch(if_match)
     if match is None:
-        raise _PreconditionFailed(f"If-Match {if_match[:40]!r} is not a case version; send the ETag of the case, "
+        raise PreconditionFailed(f"If-Match {if_match[:40]!r} is not a case version; send the ETag of the case, "
                                   'e.g. If-Match: "3"')
     return int(match.group(1))
 
 
-class _PreconditionFailed(TreckkError):
+class PreconditionFailed(TreckkError):
+    """A stale or unreadable ``If-Match`` (412); its kind is ``precondition_failed``."""
+
     http_status = 412
     exit_code = 5
 
@@ -384,7 +387,7 @@ def advance(request: Request, body: AdvanceRequest, number: str = _NUMBER, staff
                                             expect_version=expected, idempotency_key=idempotency_key)
     except Conflict as exc:
         if expected is not None and exc.field == "version":
-            raise _PreconditionFailed(exc.message, field="version", value=exc.value) from exc
+            raise PreconditionFailed(exc.message, field="version", value=exc.value) from exc
         raise
     return _case_answer(application.queries.view_of(case, staff.username))
 
