@@ -112,6 +112,11 @@ class Credentials:
 
     def login(self, username: str, password: str, address: str) -> StaffMember:
         """The member whose password this is; every attempt is recorded, refusals as ``LoginFailed``."""
+        return self.login_recorded(username, password, address)[0]
+
+    def login_recorded(self, username: str, password: str, address: str) -> tuple[StaffMember, int]:
+        """``login``, and the id of the login record's row of this login (a session keeps it: a logout
+        recorded after it ends the session, see ``member``)."""
         now = self.runtime.clock()
         username = username.strip()
         locked = self.db_read(lambda connection: self._locked_until(connection, username, address, now))
@@ -123,14 +128,14 @@ class Credentials:
         accepted = self._verify(stored or self._dummy_hash, password) and stored is not None
         outcome = ("unknown_user" if member is None else "wrong_password" if not accepted
                    else "disabled" if not member.active else "ok")
-        self._record(now, username, address, outcome)
+        record_id = self._record(now, username, address, outcome)
         if outcome != "ok" or member is None:
             raise LoginFailed("wrong username or password", field="username", value=username)
         if stored is not None and self.hasher.check_needs_rehash(stored):
             rehashed = self.hasher.hash(password)
             self.runtime.db.transaction(lambda connection: credential_rows.set_password_hash(
                 connection, member.id, rehashed, now))
-        return member
+        return member, record_id
 
     def logout(self, member: StaffMember, address: str) -> None:
         """Record that ``member`` logged out."""
@@ -141,13 +146,18 @@ class Credentials:
         now = self.runtime.clock()
         return self.db_read(lambda connection: self._locked_until(connection, username, address, now))
 
-    def member(self, staff_id: int) -> StaffMember | None:
-        """The active member with ``staff_id`` (a session's user), or None when gone or disabled."""
+    def member(self, staff_id: int, logged_in: int | None = None) -> StaffMember | None:
+        """The active member with ``staff_id`` (a session's user), or None when gone or disabled, or
+        when they logged out after the login record's row ``logged_in`` (the session's login)."""
 
         def read(connection: Connection) -> StaffMember | None:
             username = credential_rows.username_of(connection, staff_id)
             member = staff_rows.by_username(connection, username) if username is not None else None
-            return member if member is not None and member.active else None
+            if member is None or not member.active:
+                return None
+            if logged_in is not None and credential_rows.logged_out_after(connection, member.username, logged_in):
+                return None
+            return member
 
         return self.db_read(read)
 
@@ -225,8 +235,8 @@ class Credentials:
         except (VerificationError, InvalidHashError):
             return False
 
-    def _record(self, now: datetime, username: str, address: str, outcome: str) -> None:
-        self.runtime.db.transaction(lambda connection: credential_rows.record_login(
+    def _record(self, now: datetime, username: str, address: str, outcome: str) -> int:
+        return self.runtime.db.transaction(lambda connection: credential_rows.record_login(
             connection, now, username, address, outcome))
 
     def _locked_until(self, connection: Connection, username: str, address: str, now: datetime) -> datetime | None:

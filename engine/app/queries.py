@@ -80,6 +80,13 @@ def _in(viewer: StaffMember | None, case: CaseRecord) -> StaffMember | None:
     return viewer.in_workflow(case.workflow) if viewer is not None else None
 
 
+def searchable_fields(definition: WorkflowDefinition, viewer: StaffMember) -> tuple[str, ...]:
+    """The fields ``inbox_page(search=...)`` looks in for ``viewer``: all of them, but personal data
+    only for a viewer who may read it (a search must not tell a masked name or number)."""
+    may_see = sees_pii(viewer, definition.roles)
+    return tuple(name for name, spec in definition.fields.items() if may_see or not spec.pii)
+
+
 def category_field(definition: WorkflowDefinition) -> str | None:
     """The field ``inbox_page(category=...)`` filters on: the first report breakdown that is not the scope field."""
     return next((name for name in definition.reports.breakdowns if name != definition.scope_field), None)
@@ -300,8 +307,8 @@ class Queries:
         Filters: ``state`` (one of those states), ``scope`` (a scope value), ``category`` (the
         value of the workflow's category field: the first ``reports.breakdowns`` field that is not
         the scope field, ``kategori`` in TRECKK), ``overdue`` (True: only late cases, False: none
-        of them), ``search`` (a part of a case number such as its last digits, or a text anywhere
-        in the stored case data, any letter case). ``category`` and ``search`` are checked on the rows of those ranges, so
+        of them), ``search`` (a part of a case number such as its last digits, or a text in any
+        field's value, any letter case; personal data only for a viewer who may read it). ``category`` and ``search`` are checked on the rows of those ranges, so
         they scan at most the viewer's open cases in the states they act on, never the table.
 
         Returns ``{"cases": [summary, ...], "next": cursor or None, "counts": {"semua": n,
@@ -317,6 +324,7 @@ class Queries:
             now = self.engine.clock()
             reaches: list[Reach] = []
             categories: dict[str, str | None] = {}
+            searched: dict[str, tuple[str, ...]] = {}
             for reach in self._inbox_reaches(connection, viewer):
                 if scope is not None:
                     if reach.scope not in (None, scope):
@@ -324,8 +332,9 @@ class Queries:
                     reach = Reach(reach.workflow, reach.state, scope, reach.versions)
                 reaches.append(reach)
                 if reach.workflow not in categories:
-                    categories[reach.workflow] = category_field(self.engine.compiled(connection, reach.workflow)
-                                                                .definition)
+                    latest = self.engine.compiled(connection, reach.workflow).definition
+                    categories[reach.workflow] = category_field(latest)
+                    searched[reach.workflow] = searchable_fields(latest, viewer.in_workflow(reach.workflow))
             if category is not None:
                 reaches = [reach for reach in reaches if categories[reach.workflow] is not None]
 
@@ -333,7 +342,7 @@ class Queries:
                 field = categories[workflow]
                 return Narrowing(late_at=now if late else None, on_time_at=now if late is False else None,
                                  category=(field, category) if category is not None and field else None,
-                                 search=search or None)
+                                 search=search or None, search_fields=searched[workflow])
 
             shown = [reach for reach in reaches if state is None or reach.state == state]
             found: list[CaseRecord] = []

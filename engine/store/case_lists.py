@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (ColumnElement, Connection, String, Select, and_, bindparam, case, cast, func, literal,
+from sqlalchemy import (ColumnElement, Connection, Select, and_, bindparam, case, func, literal,
                         or_, select, tuple_, union_all)
 
 from engine.core.records import CaseRecord
@@ -47,7 +47,7 @@ class Narrowing:
 
     ``late_at``: only cases due before it (overdue), ``on_time_at``: only cases not due before it
     (undated ones included). ``category``: (field, value) on the case data. ``search``: a part of a
-    case number (its last digits, say) or a text in the case data; these two are checked on the rows of the reach's
+    case number (its last digits, say) or a text in the values of ``search_fields``; these two are checked on the rows of the reach's
     index range (they narrow a bounded range, they do not choose one).
     """
 
@@ -55,6 +55,9 @@ class Narrowing:
     on_time_at: datetime | None = None
     category: tuple[str, str] | None = None
     search: str | None = None
+    search_fields: tuple[str, ...] = ()
+    """The fields of the case data ``search`` looks in (the caller leaves out what the viewer may not
+    read, such as personal data); the number is always searched."""
 
 
 def _where(reach: Reach, narrowing: Narrowing) -> list[ColumnElement[bool]]:
@@ -75,7 +78,8 @@ def _where(reach: Reach, narrowing: Narrowing) -> list[ColumnElement[bool]]:
     if narrowing.search:
         text = narrowing.search.strip()
         found.append(or_(cases.c.number.contains(text.upper(), autoescape=True),
-                         cast(cases.c.data, String).icontains(text, autoescape=True)))
+                         *(cases.c.data[name].as_string().icontains(text, autoescape=True)
+                           for name in narrowing.search_fields)))
     return found
 
 

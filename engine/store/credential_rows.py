@@ -51,10 +51,21 @@ def username_of(connection: Connection, staff_id: int) -> str | None:
     return connection.execute(select(staff.c.username).where(staff.c.id == staff_id)).scalar_one_or_none()
 
 
-def record_login(connection: Connection, at: datetime, username: str, address: str, outcome: str) -> None:
-    """Append one row to the login record."""
-    connection.execute(insert(login_events).values(at=at, username=username[:64], address=address[:64],
-                                                   outcome=outcome))
+def record_login(connection: Connection, at: datetime, username: str, address: str, outcome: str) -> int:
+    """Append one row to the login record; its id (ids grow with each row)."""
+    result = connection.execute(insert(login_events).values(at=at, username=username[:64], address=address[:64],
+                                                            outcome=outcome))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def logged_out_after(connection: Connection, username: str, record_id: int) -> bool:
+    """Whether ``username`` logged out after the login record row ``record_id``."""
+    found = connection.execute(select(login_events.c.id).where(
+        login_events.c.username == username[:64], login_events.c.outcome == "logout",
+        login_events.c.id > record_id).limit(1)).first()
+    return found is not None
 
 
 def recent_by_username(connection: Connection, username: str, since: datetime) -> list[LoginRecord]:

@@ -81,6 +81,7 @@ def test_if_match_with_the_current_version_moves_and_a_stale_one_is_412_and_chan
     stale = _problem(ahmad.post(f"/api/v1/cases/{number}/advance", headers={"If-Match": '"1"'},
                                 json={"trigger": "minta_verifikasi", "input": {"instruksi": "x"}}), 412)
     assert "someone changed it first" in str(stale["detail"]) and stale["field"] == "version" and stale["value"] == 2
+    assert (stale["kind"], stale["title"]) == ("precondition_failed", "Precondition failed")
     assert web.application.queries.show(number)["version"] == 2
     moved = ahmad.post(f"/api/v1/cases/{number}/advance", headers={"If-Match": etag},
                        json={"trigger": "minta_verifikasi", "input": {"instruksi": "x"}})
@@ -127,6 +128,19 @@ def test_cases_filter_by_state_scope_and_overdue_and_hide_other_kecamatans(web: 
     web.clock.advance(days=3)
     assert numbers(ahmad, "?overdue=true") == sorted([number, other])
     assert numbers(web.api("tim_halong")) == [other]
+
+
+def test_cases_take_the_contracts_query_with_empty_values_as_no_filter(web: Web) -> None:
+    # The contract writes the request as GET /api/v1/cases?state=&scope=&overdue= : a script filling
+    # that template leaves a filter empty to mean "any", as the inbox page's filters do.
+    number = _forwarded(web)
+    ahmad = web.api("ahmad")
+    for query in ("?state=&scope=&overdue=", "?state=ditelaah&scope=&overdue=", "?state=&scope=paringin&overdue="):
+        answer = ahmad.get(f"/api/v1/cases{query}")
+        assert answer.status_code == 200, (query, answer.text)
+        assert [c["number"] for c in answer.json()["cases"]] == [number], query
+    assert ahmad.get("/api/v1/cases?state=&overdue=true").json()["cases"] == []
+    assert ahmad.get("/api/v1/cases?overdue=maybe").status_code == 422
 
 
 def test_staff_lists_members_and_roles_without_contact_details(web: Web) -> None:

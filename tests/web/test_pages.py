@@ -244,6 +244,24 @@ def test_pages_are_light(web: Web) -> None:
     assert len(client.get("/static/pages.css").content) < 8_000
 
 
+def test_a_first_visit_with_everything_a_page_loads_stays_under_50_kb_on_the_wire(web: Web) -> None:
+    # On a weak connection the first visit pays for the page and every script and style it loads
+    # (htmx alone is 52 KB as shipped); what counts is the bytes sent, as a browser asks for them.
+    import re
+
+    for i in range(30):
+        submit(web, {"uraian": f"Aduan nomor {i} tentang pedagang di trotoar pasar " * 3})
+    client = web.login("rina")
+    for path in ("/login", "/", "/kasus/baru"):
+        page = client.get(path, headers={"Accept-Encoding": "gzip"})
+        sent = page.num_bytes_downloaded
+        for asset in set(re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)):
+            loaded = client.get(asset, headers={"Accept-Encoding": "gzip"})
+            assert loaded.status_code == 200
+            sent += loaded.num_bytes_downloaded
+        assert sent < 50_000, (path, sent)
+
+
 # -- another kecamatan ----------------------------------------------------------------------------
 
 def test_another_kecamatans_team_gets_404_for_the_case_and_its_forms(web: Web) -> None:

@@ -79,7 +79,7 @@ def test_the_session_cookie_holds_no_name_and_no_password(web: Web) -> None:
     client = web.login("rina")
     value = client.cookies["treckk_session"].split(".")[0]
     decoded = base64.b64decode(value + "=" * (-len(value) % 4)).decode()
-    assert set(__import__("json").loads(decoded)) == {"uid", "csrf", "seen"}
+    assert set(__import__("json").loads(decoded)) == {"uid", "login", "csrf", "seen"}
     assert "rina" not in decoded and PASSWORDS["rina"] not in decoded
 
 
@@ -130,6 +130,20 @@ def test_a_disabled_member_cannot_log_in_and_a_live_session_ends(web: Web) -> No
     assert client.get("/").status_code == 303
     assert _try_login(web, "tim_paringin", PASSWORDS["tim_paringin"]) == 401
     assert _outcomes(web, "tim_paringin") == ["ok", "disabled"]
+
+
+def test_after_logout_a_copy_of_the_session_cookie_opens_nothing(web: Web) -> None:
+    # The cookie is signed data, not a server-side session: a copy taken before the logout (another
+    # tab, a shared PC's browser, a thief) must stop working when its member logs out.
+    client = web.login("ahmad")
+    copied = client.cookies["treckk_session"]
+    assert client.post("/logout", data={"csrf_token": web.csrf(client)}).status_code == 303
+    replay = web.client("ahmad")
+    replay.cookies.set("treckk_session", copied)
+    answer = replay.get("/kotak-masuk")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+    again = web.login("ahmad")  # a new login after the logout works, at the same instant too
+    assert again.get("/kotak-masuk").status_code == 200
 
 
 # -- the idle timeout --------------------------------------------------------------------------------
@@ -251,3 +265,28 @@ def test_a_short_secret_key_is_refused_naming_the_variable() -> None:
     with pytest.raises(InvalidInput, match="TRECKK_SECRET_KEY is too short"):
         Settings.from_environment({"TRECKK_SECRET_KEY": "kunci"})
     assert Settings.from_environment({"TRECKK_SESSION_IDLE_MINUTES": "5"}).session_idle == timedelta(minutes=5)
+
+
+# -- search is no personal-data oracle ---------------------------------------------------------------
+def test_the_inbox_search_does_not_match_personal_data_for_a_role_that_may_not_see_it(web: Web) -> None:
+    # The Paringin team sees the complainant's name masked; if a search for the name still found
+    # the case, the team could learn the name (or confirm a phone number) one guess at a time.
+    commands = web.application.commands
+    case = commands.submit("rina", {"kanal": "whatsapp", "uraian": "Lapak pedagang menutup trotoar depan pasar.",
+                                    "nama_pelapor": "Zubaidah Rahmawati", "nomor_pelapor": "081377712345",
+                                    "email_pelapor": "zubaidah@contoh.id",
+                                    "kategori": "pkl_tempat_usaha", "kecamatan": "paringin", "lokasi": "Pasar"})
+    commands.advance(case.number, "teruskan", "rina")
+    commands.advance(case.number, "minta_verifikasi", "ahmad")
+    team = web.login("tim_paringin")
+
+    def found(client: object, text: str) -> bool:
+        answer = client.get("/kotak-masuk", params={"cari": text})  # type: ignore[attr-defined]
+        assert answer.status_code == 200
+        return f"/kasus/{case.number}" in answer.text
+
+    assert found(team, "trotoar") and found(team, case.number[-4:])  # the case's own words still match
+    for private in ("Zubaidah", "Rahmawati", "81377712345", "zubaidah@contoh"):
+        assert not found(team, private), private
+    assert not found(team, "nama_pelapor")  # nor the names of the stored fields
+

@@ -11,13 +11,13 @@ retried request act once. The document is at ``/api/v1/openapi.json``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from engine.adapters.web.auth import application_of, current_staff
 from engine.app.credentials import LockedOut, StaffMember
@@ -236,7 +236,8 @@ def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | N
 
 _TITLES = {"invalid_input": "Invalid input", "definition_error": "Invalid input", "permission_denied": "Forbidden",
            "not_allowed": "Not allowed in this state", "conflict": "Conflict", "not_found": "Not found",
-           "unavailable": "Unavailable", "login_failed": "Unauthorized", "locked_out": "Too many failed logins"}
+           "unavailable": "Unavailable", "login_failed": "Unauthorized", "locked_out": "Too many failed logins",
+           "precondition_failed": "Precondition failed"}
 
 
 def error_problem(exc: TreckkError) -> JSONResponse:
@@ -277,12 +278,14 @@ def expected_version(if_match: str | None) -> int | None:
         return None
     match = _TAG.fullmatch(if_match)
     if match is None:
-        raise _PreconditionFailed(f"If-Match {if_match[:40]!r} is not a case version; send the ETag of the case, "
+        raise PreconditionFailed(f"If-Match {if_match[:40]!r} is not a case version; send the ETag of the case, "
                                   'e.g. If-Match: "3"')
     return int(match.group(1))
 
 
-class _PreconditionFailed(TreckkError):
+class PreconditionFailed(TreckkError):
+    """A stale or unreadable ``If-Match`` (412); its kind is ``precondition_failed``."""
+
     http_status = 412
     exit_code = 5
 
@@ -302,6 +305,9 @@ def inbox_of(queries: Queries, viewer: str, *, after: str | None = None, limit: 
     return {"cases": page["cases"], "next": page["next"], "counts": page["counts"]}
 
 
+EMPTY_IS_ABSENT = BeforeValidator(lambda value: None if value == "" else value)
+"""A query parameter given empty (``?state=&scope=&overdue=``, as the contract writes it) is not given."""
+
 Cursor = Query(None, max_length=200, description="the `next` of the previous page")
 
 
@@ -314,12 +320,16 @@ def inbox(request: Request, staff: StaffMember = Depends(api_staff), after: str 
 
 @router.get("/cases", response_model=CaseList, summary="List cases", responses=_problem_responses(403))
 def list_cases(request: Request, staff: StaffMember = Depends(api_staff),
-               state: str | None = Query(None, pattern=IDENTIFIER, description="only cases in this state"),
-               scope: str | None = Query(None, pattern=IDENTIFIER, description="only cases with this scope value"),
-               overdue: bool = Query(False, description="only cases past their deadline"),
+               state: Annotated[str | None, Query(pattern=IDENTIFIER, description="only cases in this state (empty: any)"),
+                                EMPTY_IS_ABSENT] = None,
+               scope: Annotated[str | None, Query(pattern=IDENTIFIER,
+                                                  description="only cases with this scope value (empty: any)"),
+                                EMPTY_IS_ABSENT] = None,
+               overdue: Annotated[bool | None, Query(description="only cases past their deadline (empty or false: any)"),
+                                  EMPTY_IS_ABSENT] = None,
                limit: int = Query(100, ge=1, le=500), after: str | None = Cursor) -> JSONResponse:
     """The cases the caller may see, filtered (``treckk cases --json``), one page at a time."""
-    page = queries_of(request).cases_page(state=state, scope=scope, overdue=overdue, viewer_name=staff.username,
+    page = queries_of(request).cases_page(state=state, scope=scope, overdue=bool(overdue), viewer_name=staff.username,
                                           limit=limit, after=after)
     return JSONResponse({"cases": page["cases"], "next": page["next"]})
 
@@ -377,7 +387,7 @@ def advance(request: Request, body: AdvanceRequest, number: str = _NUMBER, staff
                                             expect_version=expected, idempotency_key=idempotency_key)
     except Conflict as exc:
         if expected is not None and exc.field == "version":
-            raise _PreconditionFailed(exc.message, field="version", value=exc.value) from exc
+            raise PreconditionFailed(exc.message, field="version", value=exc.value) from exc
         raise
     return _case_answer(application.queries.view_of(case, staff.username))
 

@@ -15,12 +15,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.adapters.web import api, login, pages
-from engine.adapters.web.auth import API_PREFIX, SESSION_COOKIE, CsrfRejected, LoginRequired, current_staff
+from engine.adapters.web.auth import (
+    API_PREFIX, SESSION_COOKIE, CsrfRejected, LoginRequired, application_of, current_staff,
+)
 from engine.adapters.web.rendering import render
 from engine.app.assembly import Application
 from engine.app.settings import SECRET_KEY, SECRET_KEY_HINT, Settings
@@ -29,6 +33,10 @@ from engine.errors import InvalidInput, TreckkError
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_MAX_AGE = 14 * 24 * 3600
 """The longest a session cookie is accepted at all, in seconds (the idle timeout is usually first)."""
+FORM_BODY_LIMIT = 1024 * 1024
+"""The largest body of a request without files (a form, a JSON body), in bytes."""
+UPLOADS_PER_FORM = 10
+"""How many photos of the largest accepted size one multipart form may carry."""
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org "
                            "https://*.tile.openstreetmap.org; style-src 'self'; script-src 'self'; "
@@ -42,9 +50,66 @@ SECURITY_HEADERS = (
 
 PAGE_TITLES = {400: "Permintaan tidak dapat dibaca", 401: "Perlu masuk", 403: "Tidak diizinkan",
                404: "Tidak ditemukan", 405: "Cara permintaan tidak didukung", 409: "Tidak dapat dilakukan",
-               422: "Isian belum benar", 429: "Terlalu banyak percobaan", 503: "Layanan sedang tidak tersedia"}
+               413: "Kiriman terlalu besar", 422: "Isian belum benar", 429: "Terlalu banyak percobaan", 503: "Layanan sedang tidak tersedia"}
+PAGE_MESSAGES = {
+    400: "Permintaan ini tidak dapat dibaca. Muat ulang halaman lalu coba lagi.",
+    401: "Silakan masuk lebih dulu.",
+    403: "Anda tidak berwenang melakukan ini.",
+    404: "Halaman ini tidak ada.",
+    405: "Alamat ini tidak dapat dibuka dengan cara itu. Buka halamannya lewat menu.",
+    409: "Tidak dapat dilakukan pada keadaan sekarang. Muat ulang halaman lalu periksa lagi.",
+    412: "Data sudah berubah sejak halaman dibuka. Muat ulang halaman lalu coba lagi.",
+    422: "Isian atau alamat halaman ini tidak dapat diterima. Kembali lalu periksa lagi.",
+    429: "Terlalu banyak percobaan. Tunggu sebentar lalu coba lagi.",
+    503: "Layanan sedang tidak tersedia. Coba lagi sebentar lagi.",
+}
+"""What an error page says, by status: pages speak Bahasa Indonesia, whatever language the
+framework's or the engine's message is in (those stay in the API's problem details)."""
 CSRF_MESSAGE = ("Permintaan ditolak karena token keamanan formulir tidak ada atau tidak cocok. "
                 "Muat ulang halaman lalu coba lagi.")
+
+
+TOO_LARGE_MESSAGE = ("Kiriman ini terlalu besar untuk diterima (paling besar {mb} MB sekaligus). "
+                     "Kirim foto yang lebih kecil atau lebih sedikit.")
+
+
+def upload_body_limit(settings: Settings) -> int:
+    """The largest multipart body accepted: ``UPLOADS_PER_FORM`` photos of the largest size, plus the fields."""
+    return settings.attachment_max_bytes * UPLOADS_PER_FORM + FORM_BODY_LIMIT
+
+
+class BodyLimit:
+    """Refuses (413) a request body past its limit while it arrives: at once when its declared length
+    is too big, else as soon as the bytes read pass the limit, so no part of it is parsed or stored
+    first. Multipart bodies (photos) get ``upload_limit``, every other body ``FORM_BODY_LIMIT``."""
+
+    def __init__(self, app: ASGIApp, upload_limit: int) -> None:
+        self.app = app
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        limit = self.upload_limit if headers.get("content-type", "").startswith("multipart/form-data") \
+            else FORM_BODY_LIMIT
+        declared = headers.get("content-length", "")
+        too_big = declared.isdigit() and int(declared) > limit
+        read = 0
+
+        async def receiving() -> Message:
+            nonlocal read
+            if too_big:
+                raise StarletteHTTPException(413, "request body too large")
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > limit:
+                    raise StarletteHTTPException(413, "request body too large")
+            return message
+
+        await self.app(scope, receiving, send)
 
 
 class SecurityHeaders:
@@ -92,8 +157,11 @@ def create_app(application: Application, settings: Settings | None = None, *, de
     app.state.demo = demo
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE,
                        same_site="lax", https_only=settings.secure_cookies)
+    app.add_middleware(BodyLimit, upload_limit=upload_body_limit(settings))
     app.add_middleware(SecurityHeaders)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # The static files are compressed (htmx: 52 KB → 17 KB), the pages are not: a page reflects what
+    # was typed (a search) next to its CSRF token, and compressing both together leaks the token (BREACH).
+    app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC), minimum_size=500), name="static")
     app.include_router(login.router)
     app.include_router(api.router)
     for router in pages.routers():
@@ -115,6 +183,10 @@ def _is_api(request: Request) -> bool:
 def _page_error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return render(request, "error.html", {"title": PAGE_TITLES.get(status, "Terjadi kesalahan"),
                                           "message": message}, status_code=status, headers=headers)
+
+
+def _page_message(status: int) -> str:
+    return PAGE_MESSAGES.get(status, "Terjadi kesalahan. Coba lagi sebentar lagi.")
 
 
 def _install_error_answers(app: FastAPI) -> None:
@@ -141,20 +213,24 @@ def _install_error_answers(app: FastAPI) -> None:
         assert isinstance(exc, TreckkError)
         if _is_api(request):
             return api.error_problem(exc)
-        return _page_error(request, exc.http_status, exc.message)
+        return _page_error(request, exc.http_status, _page_message(exc.http_status))
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         if _is_api(request):
             return api.validation_problem(exc)
-        return _page_error(request, 422, "Isian permintaan tidak dapat dibaca.")
+        return _page_error(request, 422, _page_message(422))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         headers: dict[str, Any] = dict(exc.headers or {})
         if _is_api(request):
             return api.problem(exc.status_code, _reason(exc.status_code), str(exc.detail), headers=headers)
-        message = "Halaman ini tidak ada." if exc.status_code == 404 else str(exc.detail)
+        if exc.status_code == 413:
+            limit = upload_body_limit(application_of(request).settings)
+            message = TOO_LARGE_MESSAGE.format(mb=limit // (1024 * 1024))
+        else:
+            message = _page_message(exc.status_code)
         return _page_error(request, exc.status_code, message, headers)
 
     app.add_exception_handler(LoginRequired, login_required)

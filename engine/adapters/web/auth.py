@@ -1,7 +1,8 @@
 """Who is asking: the signed session cookie, CSRF tokens, the idle timeout, bearer tokens.
 
 The session cookie (Starlette's ``SessionMiddleware``: signed with the secret key of the settings, not
-encrypted) holds only the staff member's id, the CSRF token and the minute of the last request.
+encrypted) holds only the staff member's id, the id of its login's row in the login record, the CSRF token
+and the minute of the last request.
 Pages get the member from ``current_staff`` (a redirect to ``/login`` when there is none); the API
 gets it from ``Authorization: Bearer TOKEN`` (401 without one). Every state-changing form and
 htmx request passes ``csrf_checked``: the token of the session, from the hidden field
@@ -65,11 +66,16 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def start_session(request: Request, member: StaffMember) -> None:
-    """Log ``member`` in: a new session (new CSRF token), so nothing from before the login carries over."""
+def start_session(request: Request, member: StaffMember, login_record: int) -> None:
+    """Log ``member`` in: a new session (new CSRF token), so nothing from before the login carries over.
+
+    The session keeps the id of its login's row of the login record: a logout recorded after it
+    ends this session and every copy of its cookie (the cookie is signed data, not a server-side
+    session, so the logout cannot delete it)."""
     session = request.session
     session.clear()
     session["uid"] = member.id
+    session["login"] = login_record
     session["csrf"] = secrets.token_urlsafe(32)
     session["seen"] = _minute(request)
     request.state.staff = member
@@ -106,8 +112,8 @@ def _bearer_staff(request: Request) -> StaffMember:
 
 def _session_staff(request: Request) -> StaffMember:
     session = request.session
-    uid, seen = session.get("uid"), session.get("seen")
-    if not isinstance(uid, int) or not isinstance(seen, int):
+    uid, seen, logged_in = session.get("uid"), session.get("seen"), session.get("login")
+    if not isinstance(uid, int) or not isinstance(seen, int) or not isinstance(logged_in, int):
         raise LoginRequired()
     application = application_of(request)
     now = _minute(request)
@@ -115,7 +121,7 @@ def _session_staff(request: Request) -> StaffMember:
     if now - seen >= idle_minutes:
         end_session(request)
         raise LoginRequired("idle")
-    member = application.credentials.member(uid)
+    member = application.credentials.member(uid, logged_in)
     if member is None:
         end_session(request)
         raise LoginRequired()

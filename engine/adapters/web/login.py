@@ -52,14 +52,14 @@ def login(request: Request, username: str = Form("", max_length=200), password: 
     """Check the password; on success a new session and a redirect to ``next``."""
     credentials = application_of(request).credentials
     try:
-        member = credentials.login(username, password, client_address(request))
+        member, login_record = credentials.login_recorded(username, password, client_address(request))
     except LockedOut as exc:
         return render(request, "login.html", {"next": safe_next(next), "username": username,
                                               "message": _locked_message(request, exc.until)}, status_code=429)
     except LoginFailed:
         return render(request, "login.html", {"next": safe_next(next), "username": username, "message": WRONG},
                       status_code=401)
-    start_session(request, member)
+    start_session(request, member, login_record)
     return RedirectResponse(safe_next(next), status_code=303)
 
 

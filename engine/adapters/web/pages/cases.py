@@ -164,7 +164,7 @@ def case_page(request: Request, number: str, staff: Staff) -> HTMLResponse:
 
 
 @router.post("/kasus/{number}/aksi/{trigger}", response_class=HTMLResponse, include_in_schema=False,
-             dependencies=[Depends(csrf_checked)])
+             dependencies=[Depends(current_staff), Depends(csrf_checked)])  # login first: no body read for nobody
 async def act(request: Request, number: str, trigger: str, staff: Staff) -> Response:
     form = await request.form()
     received = await uploads.receive(form, uploads.names_in(form), common.attachments(request).max_bytes)

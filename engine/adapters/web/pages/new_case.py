@@ -61,7 +61,7 @@ def new_case(request: Request, staff: Staff) -> HTMLResponse:
 
 
 @router.post("/kasus/baru", response_class=HTMLResponse, include_in_schema=False,
-             dependencies=[Depends(csrf_checked)])
+             dependencies=[Depends(current_staff), Depends(csrf_checked)])  # login first: no body read for nobody
 async def record(request: Request, staff: Staff) -> Response:
     form = await request.form()
     received = await uploads.receive(form, uploads.names_in(form), common.attachments(request).max_bytes)
