@@ -51,12 +51,15 @@ def keygen(path: Path) -> dict[str, str]:
     private = Ed25519PrivateKey.generate()
     public_path = path.with_name(path.name + ".pub")
     try:
-        if path.is_dir():
-            raise InvalidInput(f"{path} is a folder; give a file path such as {path / 'signing.key'}",
-                               field="path", value=str(path))
-        for target in (path, public_path):
-            if target.exists():
-                raise InvalidInput(f"{target} already exists; keygen never overwrites a key (move it away first)")
+        is_folder, taken = path.is_dir(), [target for target in (path, public_path) if target.exists()]
+    except (OSError, ValueError) as exc:  # a name too long, a NUL in the path
+        raise KeyUnavailable(f"cannot write the key {str(path)[:200]}: {getattr(exc, 'strerror', None) or exc}") from None
+    if is_folder:
+        raise InvalidInput(f"{path} is a folder; give a file path such as {path / 'signing.key'}",
+                           field="path", value=str(path))
+    if taken:
+        raise InvalidInput(f"{taken[0]} already exists; keygen never overwrites a key (move it away first)")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
