@@ -16,12 +16,14 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
 from engine.app.queries import Queries
+from engine.core.localtime import to_local
 from engine.errors import InvalidInput, NotFound
 from engine.store import attachment_rows
 from engine.store.attachment_rows import AttachmentRow
@@ -153,6 +155,36 @@ class Attachments:
         return {ref: by_digest[digest] for ref, (digest, _) in parsed.items() if digest in by_digest}
 
     # -- giving out ------------------------------------------------------------------------
+    def listing(self, number: str, viewer_name: str) -> list[dict[str, Any]]:
+        """The photos case ``number``'s data refers to, in field order, as ``viewer_name`` may see them.
+
+        PermissionDenied and NotFound from the case view pass through. A reference whose file is not
+        stored is listed with ``stored`` false and no details. The original file name is left out
+        (a name a phone or a person gave may say who or where).
+        """
+        view = self.queries.show(number, viewer_name)
+        definition = self.queries.case_definition(view["number"])
+        listed: list[dict[str, Any]] = []
+        for name, spec in definition.fields.items():
+            value = view["data"].get(name)
+            if spec.type != "references" or not isinstance(value, list):
+                continue
+            references = [str(item) for item in value]
+            described = self.describe(references)
+            for reference in references:
+                row = described.get(reference)
+                listed.append({
+                    "name": reference, "field": name, "field_label": spec.label, "stored": row is not None,
+                    "digest": row.digest if row else None, "media_type": row.media_type if row else None,
+                    "size": row.size if row else None, "width": row.width if row else None,
+                    "height": row.height if row else None,
+                    "uploaded_at": _utc_text(row.uploaded_at) if row else None,
+                    "uploaded_at_local": (to_local(row.uploaded_at, definition.timezone).isoformat()
+                                          if row else None),
+                    "uploaded_by": row.uploaded_by if row else None,
+                })
+        return listed
+
     def open_for(self, number: str, reference: str, viewer_name: str, *, thumbnail: bool = False) -> StoredFile:
         """The file ``reference`` of case ``number`` for ``viewer_name``.
 
@@ -206,6 +238,11 @@ def case_references(fields: Any, data: dict[str, Any]) -> list[str]:
         if spec is not None and spec.type == "references" and isinstance(value, list):
             found.extend(str(item) for item in value)
     return found
+
+
+def _utc_text(moment: datetime) -> str:
+    """An instant in UTC as ISO 8601 (a naive value read back from SQLite is UTC already)."""
+    return (moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)).isoformat()
 
 
 def _size(count: int) -> str:

@@ -174,6 +174,16 @@ class Queries:
 
         return self.engine.db.read(work)
 
+    def case_proof(self, number: str, viewer_name: str | None = None) -> dict[str, Any]:
+        """The inclusion proof of case ``number``'s events against the newest checkpoint, for who may see the case.
+
+        PermissionDenied for a case the viewer may not see; NotFound when no checkpoint is written yet.
+        """
+        from engine.app.transparency import case_proof
+
+        number = self.show(number, viewer_name)["number"]
+        return case_proof(self.engine, number)
+
     def view_of(self, case: CaseRecord, viewer_name: str | None) -> dict[str, Any]:
         """The ``show`` object of a case just written by a command."""
         return self.show(case.number, viewer_name)

@@ -204,7 +204,9 @@ def test_the_openapi_document_describes_only_the_api(web: Web) -> None:
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/api/v1/inbox", "/api/v1/cases", "/api/v1/cases/{number}", "/api/v1/cases/{number}/history",
-        "/api/v1/cases/{number}/notices", "/api/v1/cases/{number}/advance", "/api/v1/staff", "/api/v1/me"}
+        "/api/v1/cases/{number}/notices", "/api/v1/cases/{number}/advance", "/api/v1/staff", "/api/v1/me",
+        "/api/v1/cases/{number}/attachments", "/api/v1/cases/{number}/attachments/{name}",
+        "/api/v1/cases/{number}/attachments/{name}/thumbnail", "/api/v1/cases/{number}/proof"}
     advance = document["paths"]["/api/v1/cases/{number}/advance"]["post"]
     assert {"400", "401", "403", "404", "409", "412", "422"} <= set(advance["responses"])
     assert PROBLEM in advance["responses"]["409"]["content"]

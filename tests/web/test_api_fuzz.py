@@ -48,7 +48,9 @@ def api_schema(fuzzed: tuple[Application, dict[str, str]]) -> schemathesis.BaseS
 
 OPERATIONS = ["GET /api/v1/inbox", "GET /api/v1/cases", "POST /api/v1/cases", "GET /api/v1/cases/{number}",
               "GET /api/v1/cases/{number}/history", "GET /api/v1/cases/{number}/notices",
-              "POST /api/v1/cases/{number}/advance", "GET /api/v1/staff", "GET /api/v1/me"]
+              "POST /api/v1/cases/{number}/advance", "GET /api/v1/staff", "GET /api/v1/me",
+              "GET /api/v1/cases/{number}/attachments", "GET /api/v1/cases/{number}/attachments/{name}",
+              "GET /api/v1/cases/{number}/attachments/{name}/thumbnail", "GET /api/v1/cases/{number}/proof"]
 """Every operation of the document (test_api.py asserts the document has exactly these paths)."""
 SEMANTIC = [positive_data_acceptance]
 """Left out: the body's ``input`` is a free object in the document; which fields a trigger takes, and

@@ -5,20 +5,24 @@ staff member. Answers are the objects the CLI prints with ``--json`` (``GET /cas
 the object of ``treckk show --json``); errors are problem details (``application/problem+json``)
 mapped from the error tree in ``error_problem``. A case's version is its ETag; ``If-Match`` on
 advance refuses (412) a move on a case that changed since; ``Idempotency-Key`` on a POST makes a
-retried request act once. The document is at ``/api/v1/openapi.json``.
+retried request act once. A case's photos are listed and served (inert, as the pages serve them)
+under ``/cases/{number}/attachments``; ``/cases/{number}/proof`` is the inclusion proof of its
+events against the newest checkpoint. The document is at ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from engine.adapters.web import attachment_files
 from engine.adapters.web.auth import application_of, current_staff
 from engine.app.credentials import LockedOut, StaffMember
 from engine.app.queries import Queries
@@ -172,6 +176,58 @@ class StaffView(BaseModel):
     scope: str | None
     active: bool
     grants: list[Grant]
+
+
+class AttachmentInfo(BaseModel):
+    """A photo a case's ``references`` field refers to; ``stored`` false (and no details) when its file is missing."""
+
+    name: str = Field(description="the reference the case holds, ``<sha256>.<ext>``")
+    field: str
+    field_label: str
+    stored: bool
+    digest: str | None
+    media_type: str | None
+    size: int | None = Field(description="bytes")
+    width: int | None
+    height: int | None
+    uploaded_at: str | None
+    uploaded_at_local: str | None = Field(description="the upload time in the workflow's zone")
+    uploaded_by: str | None = Field(description="the username of the uploader")
+    url: str = Field(description="the file (``GET``, bearer token)")
+    thumbnail_url: str = Field(description="its JPEG thumbnail")
+
+
+class Checkpoint(BaseModel):
+    """A signed head of the transparency log (as ``treckk checkpoint`` writes it)."""
+
+    origin: str
+    size: int
+    root: str
+    time: str
+    key_id: str
+    signature: str
+
+
+class ProvenEvent(BaseModel):
+    """One event of the case, its leaf in the log and the audit path to the checkpoint's root."""
+
+    seq: int
+    index: int
+    event_hash: str
+    workflow: str
+    definition_version: int
+    definition_digest: str
+    proof: list[str]
+
+
+class CaseProof(BaseModel):
+    """The inclusion proof of a case's events against the newest checkpoint (``treckk proof CASE``);
+    check it offline with ``treckk verify --proof FILE``."""
+
+    case: str
+    case_id: int
+    checkpoint: Checkpoint
+    events: list[ProvenEvent]
 
 
 class SubmitRequest(BaseModel):
@@ -359,6 +415,50 @@ def notices(request: Request, number: str = _NUMBER, staff: StaffMember = Depend
     queries = queries_of(request)
     queries.show(number, staff.username)  # refuses a case the caller may not see
     return JSONResponse(queries.notices(case=number, viewer_name=staff.username))
+
+
+ATTACHMENT_NAME = r"^[A-Za-z0-9_.\-]{1,80}$"
+_ATTACHMENT = Path(pattern=ATTACHMENT_NAME, description="the attachment's name as listed, ``<sha256>.<ext>``")
+_IMAGE: dict[int | str, dict[str, Any]] = {200: {"description": "the bytes, inert (nosniff, a CSP that allows nothing and sandboxes)",
+                "content": {kind: {"schema": {"type": "string", "format": "binary"}}
+                            for kind in ("image/jpeg", "image/png", "image/webp")}}}
+
+
+@router.get("/cases/{number}/attachments", response_model=list[AttachmentInfo], summary="A case's photos",
+            responses=_problem_responses(403, 404))
+def attachments(request: Request, number: str = _NUMBER, staff: StaffMember = Depends(api_staff)) -> JSONResponse:
+    """The photos the case's data refers to, in field order, with the URLs of each file and thumbnail."""
+    listed = attachment_files.store_of(request).listing(number, staff.username)
+    base = f"{PREFIX}/cases/{quote(number, safe='')}/attachments"
+    return JSONResponse([{**item, "url": f"{base}/{item['name']}", "thumbnail_url": f"{base}/{item['name']}/thumbnail"}
+                         for item in listed])
+
+
+@router.get("/cases/{number}/attachments/{name}", summary="A photo's bytes", response_class=Response,
+            responses={**_problem_responses(403, 404), **_IMAGE})
+def attachment(request: Request, number: str = _NUMBER, name: str = _ATTACHMENT,
+               staff: StaffMember = Depends(api_staff)) -> Response:
+    """The file, served inert as the case page serves it."""
+    return attachment_files.send(attachment_files.store_of(request).open_for(number, name, staff.username))
+
+
+@router.get("/cases/{number}/attachments/{name}/thumbnail", summary="A photo's thumbnail", response_class=Response,
+            responses={**_problem_responses(403, 404), **_IMAGE})
+def attachment_thumbnail(request: Request, number: str = _NUMBER, name: str = _ATTACHMENT,
+                         staff: StaffMember = Depends(api_staff)) -> Response:
+    """The JPEG thumbnail of the file, served inert."""
+    return attachment_files.send(attachment_files.store_of(request).open_for(number, name, staff.username,
+                                                                             thumbnail=True))
+
+
+@router.get("/cases/{number}/proof", response_model=CaseProof, summary="An inclusion proof of a case's events",
+            responses={**_problem_responses(403), 404: {
+                "description": "no such case, or no checkpoint has been written yet",
+                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}})
+def proof(request: Request, number: str = _NUMBER, staff: StaffMember = Depends(api_staff)) -> JSONResponse:
+    """The case's events proven against the newest checkpoint (``treckk proof CASE``); checks offline with
+    ``treckk verify --proof FILE``."""
+    return JSONResponse(queries_of(request).case_proof(number, staff.username))
 
 
 @router.post("/cases", response_model=CaseView, status_code=201, summary="Record a new case",

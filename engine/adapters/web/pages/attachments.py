@@ -1,9 +1,8 @@
 """Giving out a case's photos (``/kasus/{number}/lampiran/{reference}`` and ``.../kecil`` for the thumbnail).
 
 Only to staff who may see the case, and only files the case's data refers to; anything else is
-404 whatever the reason, so nobody learns which cases or files exist. The answer cannot run in a
-browser: its type is the sniffed image type, ``nosniff``, a CSP that allows nothing and sandboxes,
-and ``Content-Disposition`` with a name made here.
+404 whatever the reason, so nobody learns which cases or files exist. The answer is made inert by
+``engine.adapters.web.attachment_files`` (shared with the API).
 """
 
 from __future__ import annotations
@@ -11,8 +10,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
+from engine.adapters.web import attachment_files
 from engine.adapters.web.auth import current_staff
 import engine.adapters.web.pages.common as common
 from engine.adapters.web.pages.cases import not_found
@@ -23,13 +23,6 @@ router = APIRouter()
 
 Staff = Annotated[StaffMember, Depends(current_staff)]
 
-INERT_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'none'; script-src 'none'; sandbox",
-    "Cache-Control": "private, max-age=3600",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
-
 
 def _send(request: Request, staff: StaffMember, number: str, reference: str, thumbnail: bool) -> Response:
     try:
@@ -37,8 +30,7 @@ def _send(request: Request, staff: StaffMember, number: str, reference: str, thu
     except (PermissionDenied, NotFound):
         page: HTMLResponse = not_found(request, staff)
         return page
-    return FileResponse(found.path, media_type=found.media_type, headers=INERT_HEADERS,
-                        content_disposition_type="inline", filename=found.download_name)
+    return attachment_files.send(found)
 
 
 @router.get("/kasus/{number}/lampiran/{reference}", include_in_schema=False)

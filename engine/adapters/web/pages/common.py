@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from engine.adapters.web import rendering
+from engine.adapters.web import attachment_files, rendering
 from engine.adapters.web.auth import application_of
 from engine.app.assembly import Application
 from engine.app.attachments import Attachments
@@ -27,13 +27,7 @@ def application(request: Request) -> Application:
 
 def attachments(request: Request) -> Attachments:
     """The application's attachment store (made once per app, from its settings)."""
-    state = request.app.state
-    store: Attachments | None = getattr(state, "attachments", None)
-    if store is None:
-        app = application(request)
-        store = Attachments(app.queries, app.settings.attachment_folder, app.settings.attachment_max_bytes)
-        state.attachments = store
-    return store
+    return attachment_files.store_of(request)
 
 
 def staff_names(app: Application, usernames: set[str]) -> dict[str, str]:
