@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from jinja2.bccache import Bucket
 
 MARK_FORMAT = 1
-_CHECKING_MODULES = ("engine.compile.workflow", "engine.compile.templates", "engine.compile.notice_context",
-                     "engine.compile.guards", "engine.definition.parse", "engine.definition.model",
+_CHECKING_MODULES = ("engine.compile.workflow", "engine.compile.templates", "engine.compile.template_budget",
+                     "engine.compile.notice_context", "engine.compile.guards", "engine.definition.parse", "engine.definition.model",
                      "engine.definition.yamlnodes")
 """The modules whose code decides whether a bundle passes; a change to any of them is another engine."""
 
@@ -255,6 +255,14 @@ def _template_code_class() -> type:
 
         def __init__(self, folder: Path) -> None:
             self.folder = folder
+            self._engine: str | None = None
+
+        def get_cache_key(self, name: str, filename: str | None = None) -> str:
+            # The engine rewrites templates as it compiles them (the render budget's loop counting):
+            # code compiled by another engine, from the same source, is not this engine's code.
+            if self._engine is None:
+                self._engine = engine_fingerprint()
+            return hashlib.sha256(f"{self._engine}|{super().get_cache_key(name, filename)}".encode()).hexdigest()
 
         def _path(self, bucket: Bucket) -> Path:
             return self.folder / f"{bucket.key}.code"

@@ -6,7 +6,8 @@ HTML templates (``*.html.j2``) are autoescaped. The sandbox is the immutable one
 change its context (notices of one event share parts of it), only read it. The first line of a text
 template's output is the notice's subject; an HTML template's subject is its ``<title>``.
 
-A template that fails while rendering raises ``TemplateFailed`` (an ``InvalidInput``) naming the
+Each render has a time and output budget (``engine.compile.template_budget``): a template that
+loops, computes or writes too much fails like any other. A template that fails while rendering raises ``TemplateFailed`` (an ``InvalidInput``) naming the
 template, its line and the partial it failed in, never a bare Jinja or Python error.
 
 The context every template receives is documented in ``docs/templates.md``.
@@ -27,7 +28,9 @@ from jinja2 import (BaseLoader, Environment, nodes, StrictUndefined, Template, T
 from jinja2 import pass_context
 from jinja2.bccache import BytecodeCache
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
+from engine.compile import template_budget
 from engine.core import localtime
 from engine.errors import InvalidInput, NotFound
 
@@ -130,9 +133,32 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
     never changes. Includes are Jinja's own.
     """
 
+    intercepted_binops = frozenset({"*", "**", "%"})
+    """Held to the render budget (``engine.compile.template_budget``); intercepted ones are never folded at compile."""
+
+    budget_looped = staticmethod(template_budget.looped)
+    budget_checked = staticmethod(template_budget.checked_value)
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.compiled: dict[str, Template] = {}
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        # Every loop counts its iterations against the budget, and every ``~`` checks what it built.
+        tree: nodes.Template = _Budgeting().visit(super()._parse(source, name, filename))
+        return tree
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        template_budget.before_binop(operator, left, right)
+        return template_budget.checked_value(super().call_binop(context, operator, left, right))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        template_budget.check_format(getattr(value, "__self__", None))
+        return super().wrap_str_format(value)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's own
+        template_budget.before_call(__obj, args, kwargs)
+        return template_budget.checked_value(super().call(__context, __obj, *args, **kwargs))
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         # Jinja layers a template's globals over the environment's in a ChainMap, which every
@@ -158,6 +184,24 @@ class _NoticeEnvironment(ImmutableSandboxedEnvironment):
         if globals is None and type(name) is str:
             self.compiled[name] = template
         return template
+
+
+class _Budgeting(NodeTransformer):
+    """Rewrites ``{% for x in xs %}`` as a loop over ``budget_looped(xs)`` and ``a ~ b`` as ``budget_checked(a ~ b)``."""
+
+    def _wrapped(self, attribute: str, node: nodes.Node) -> nodes.Expr:
+        call = nodes.Call(nodes.EnvironmentAttribute(attribute), [node], [], None, None)
+        call.set_lineno(node.lineno)
+        return call
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = self._wrapped("budget_looped", node.iter)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return self._wrapped("budget_checked", node)
 
 
 class _BundleLoader(BaseLoader):
@@ -215,6 +259,8 @@ class TemplateSet:
             wita=_in_zone(localtime.long_datetime_in),
             singkat=_in_zone(localtime.short_datetime_in),
         )
+        self.environment.filters = {name: template_budget.budgeted_filter(name, show)
+                                    for name, show in self.environment.filters.items()}
         self._compile_problems: dict[str, str | None] = {}
 
     def _known(self) -> str:
@@ -274,7 +320,11 @@ class TemplateSet:
         """Render ``name``; raises NotFound for an unknown template, TemplateFailed when it fails."""
         try:
             template = self.environment.get_template(name)
-            body = template.render(context)
+            budget = template_budget.start()
+            try:
+                body = template_budget.output(template.generate(context))
+            finally:
+                template_budget.finish(budget)
         except TemplateNotFound as exc:
             if exc.name == name:
                 raise NotFound(f"template {name!r} not found; known templates are {self._known()}") from exc
@@ -305,6 +355,8 @@ class TemplateSet:
             reason = f"{exc.name or 'a partial'} does not compile: {exc.message or exc}"
         elif isinstance(exc, TemplateNotFound):
             reason = f"it includes {exc.name!r}, which is not a template; known templates are {self._known()}"
+        elif isinstance(exc, template_budget.BudgetExceeded):
+            reason = str(exc)
         elif isinstance(exc, TemplateError):
             reason = str(exc)
         else:
