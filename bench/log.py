@@ -110,10 +110,12 @@ def move_cost(engine: Commands, count: int) -> dict[str, Any]:
             "added_p50_pct": round((a["p50_ms"] / b["p50_ms"] - 1) * 100, 1)}
 
 
-def seed(engine: Commands, case_count: int, batch: int = 5_000) -> None:
-    """``case_count`` cases of three events (catat, teruskan, tolak) each, with valid chains and leaves."""
+def seed(engine: Commands, case_count: int, batch: int = 5_000,
+         moves: tuple[tuple[str, str, dict[str, Any]], ...] = MOVES) -> None:
+    """``case_count`` cases like one submitted and moved by ``moves`` (by default three events: catat,
+    teruskan, tolak), with valid chains and leaves."""
     template = engine.submit("admin", DATA).number
-    for trigger, actor, values in MOVES:
+    for trigger, actor, values in moves:
         engine.advance(template, trigger, actor, values)
     with engine.db.begin() as c:
         row = c.execute(select(cases).where(cases.c.number == template)).one()._asdict()

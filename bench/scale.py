@@ -1,0 +1,200 @@
+"""``python -m bench.scale --postgres URL --cases N``: what one PostgreSQL serves at N cases.
+
+Seeds a fresh database on the server (``URL`` is an admin URL; a database ``treckk_scale_<N>`` is
+created, or reused with ``--reuse`` when it already holds the cases) in bulk through
+``bench.log.seed``: every case like one submitted and moved by the engine, with a valid hash
+chain *and* its leaves in the transparency log (log_leaves / log_chunks / log_head in step), so
+``verify`` would find nothing. 97% of the cases are closed (catat, teruskan, tolak: ``ditolak``),
+1% wait in ``ditelaah`` (kabid's inbox), 2% in ``diterima`` (the moves' pool and the scoped
+team's inbox).
+
+Measured in-process, p50/p99: the inbox of kabid and of the scoped team (``Queries.inbox_page``),
+the case page (show + history + notices), a move (``Commands.advance``), an escalation scan
+(``Commands.escalate`` with a limit, at a moment when nothing is due, and the read of one batch of
+due cases when all open ones are), the digest and the recap (``engine.app.reports.build_report``
+and ``report_rows.digest`` alone); then moves/s with 1, 4 and 16 concurrent connections (threads,
+each its own ``Database`` and ``Commands``).
+
+Merges the results under the ``scale`` key of ``bench/results.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bench.log import Clock, MOVES, engine_on, seed
+from bench.reads import timed
+from engine.app.commands import Commands
+from engine.app.queries import Queries
+from engine.app.reports import build_report
+from engine.store import escalation_rows, report_rows
+from engine.store.database import Database
+from engine.store.schema import cases, events, log_leaves
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+ROOT = Path(__file__).resolve().parent.parent
+CLOSED, WAITING, POOL = 0.97, 0.01, 0.02
+CONNECTIONS = (1, 4, 16)
+
+
+def _database(admin_url: str, name: str, reuse: bool) -> tuple[str, bool]:
+    """The URL of database ``name`` on the server, created unless ``reuse`` and it exists; (url, existed)."""
+    import psycopg
+
+    libpq = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(libpq, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if exists and not reuse:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        if not (exists and reuse):
+            admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}", exists and reuse
+
+
+def seed_all(engine: Commands, total: int) -> dict[str, Any]:
+    """Seed ``total`` cases in the three groups; seconds per group and rows written."""
+    took: dict[str, Any] = {}
+    groups = (("closed", int(total * CLOSED), MOVES), ("ditelaah", int(total * WAITING), MOVES[:1]),
+              ("diterima", total - int(total * CLOSED) - int(total * WAITING), ()))
+    for label, count, moves in groups:
+        started = time.perf_counter()
+        seed(engine, count, batch=10_000, moves=moves)
+        # bench.log.seed gives the cases their ids; move PostgreSQL's sequence past them.
+        with engine.db.begin() as c:
+            c.exec_driver_sql("SELECT setval(pg_get_serial_sequence('cases', 'id'), max(id)) FROM cases")
+        took[f"{label}_seconds"] = round(time.perf_counter() - started, 1)
+        print(f"seeded {count} {label} cases in {took[f'{label}_seconds']} s", flush=True)
+    return took
+
+
+def _pool(engine: Commands) -> list[str]:
+    """Numbers of the cases waiting in ``diterima``, oldest first (the moves' pool)."""
+    return engine.db.read(lambda c: [str(n) for n in c.execute(
+        select(cases.c.number).where(cases.c.state == "diterima").order_by(cases.c.id)).scalars()])
+
+
+def concurrent_moves(url: str, numbers: list[str], connections: int) -> dict[str, Any]:
+    """Moves/s with ``connections`` threads, each with its own Database, advancing its share of ``numbers``."""
+    shares = [numbers[i::connections] for i in range(connections)]
+    engines = [Commands(Database(url), Clock(), ROOT) for _ in range(connections)]
+    for engine in engines:  # compile the definition and open a connection before the clock starts
+        engine.db.transaction(lambda c, e=engine: e.compiled(c, "treckk"))
+    failed: list[BaseException] = []
+
+    def work(engine: Commands, mine: list[str]) -> None:
+        try:
+            for number in mine:
+                engine.advance(number, "teruskan", "admin")
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failed.append(error)
+
+    threads = [threading.Thread(target=work, args=pair) for pair in zip(engines, shares)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.perf_counter() - started
+    for engine in engines:
+        engine.db.dispose()
+    if failed:
+        raise failed[0]
+    return {"connections": connections, "moves": len(numbers), "seconds": round(took, 2),
+            "moves_per_s": round(len(numbers) / took)}
+
+
+def measure(url: str, repeat: int, moves_per_level: int) -> dict[str, Any]:
+    engine = Commands(Database(url), Clock(), ROOT)
+    views = Queries(engine)
+    definition = views.definition("treckk")
+    opened = [s.name for s in definition.states.values() if not s.final]
+    pool = _pool(engine)
+    needed = repeat + 2 + moves_per_level * len(CONNECTIONS)
+    if len(pool) < needed:
+        raise SystemExit(f"the pool holds {len(pool)} cases in diterima; {needed} are needed")
+    page_case = pool[-1]
+    results: dict[str, Any] = {}
+
+    def report(label: str, run: Any, times: int = repeat) -> None:
+        results[label] = {k: round(v, 2) if isinstance(v, float) else v for k, v in timed(run, times).items()}
+        print(f"{label:<34} p50 {results[label]['p50']:>9.2f} ms  p99 {results[label]['p99']:>9.2f} ms", flush=True)
+
+    report("inbox kabid (50)", lambda: views.inbox_page("kabid"))
+    report("inbox tim, scoped (50)", lambda: views.inbox_page("tim"))
+    report("case page (show+history+notices)", lambda: (views.show(page_case, "kabid"), views.history(page_case, "kabid"),
+                                                        views.notices(case=page_case, viewer_name="kabid")))
+    moving = iter(pool[:repeat + 2])
+    report("move (advance)", lambda: engine.advance(next(moving), "teruskan", "admin"))
+    # Nothing is due at the seeding moment; every open case is due a year later.
+    report("escalation scan, none due", lambda: engine.escalate(limit=100, now=Clock().now))
+    later = Clock().now + timedelta(days=365)
+    report("due cases, one batch (100)", lambda: engine.db.read(lambda c: escalation_rows.due_cases(c, later, 100)))
+    fire = Clock().now + timedelta(days=1)
+    report("digest (report_rows.digest)", lambda: engine.db.read(
+        lambda c: report_rows.digest(c, "treckk", opened, fire, 20)), max(5, repeat // 10))
+    report("digest + recap (build_report)", lambda: engine.db.read(
+        lambda c: build_report(c, definition, fire, fire)), max(5, repeat // 10))
+    engine.db.dispose()
+    rest = pool[repeat + 2:]
+    throughput = []
+    for index, connections in enumerate(CONNECTIONS):
+        share = rest[index * moves_per_level:(index + 1) * moves_per_level]
+        throughput.append(concurrent_moves(url, share, connections))
+        print(f"moves/s with {connections:>2} connections: {throughput[-1]['moves_per_s']}", flush=True)
+    results["moves_per_s"] = throughput
+    return results
+
+
+def counts(url: str) -> dict[str, int]:
+    database = Database(url)
+    found = database.read(lambda c: {
+        "cases": int(c.execute(select(func.count()).select_from(cases)).scalar_one()),
+        "events": int(c.execute(select(func.count()).select_from(events)).scalar_one()),
+        "log_leaves": int(c.execute(select(func.count()).select_from(log_leaves)).scalar_one()),
+        "database_bytes": int(c.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one())})
+    database.dispose()
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--postgres", required=True, help="admin URL of a PostgreSQL server")
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=100, help="runs per timed view")
+    parser.add_argument("--moves", type=int, default=300, help="moves per concurrency level")
+    parser.add_argument("--reuse", action="store_true", help="reuse a database seeded by an earlier run")
+    args = parser.parse_args(argv)
+    url, existed = _database(args.postgres, f"treckk_scale_{args.cases}", args.reuse)
+    found: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "cores": os.cpu_count(),
+                             "cases_requested": args.cases}
+    if not existed:
+        engine = engine_on(url)
+        started = time.perf_counter()
+        found["seed"] = seed_all(engine, args.cases)
+        found["seed"]["seconds"] = round(time.perf_counter() - started, 1)
+        engine.db.dispose()
+    found["size"] = counts(url)
+    if found.get("seed"):
+        found["seed"]["cases_per_s"] = round(found["size"]["cases"] / found["seed"]["seconds"])
+    print(f"database: {found['size']}", flush=True)
+    found["measured"] = measure(url, args.repeat, args.moves)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["scale"] = found
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(found, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
