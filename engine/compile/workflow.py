@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.compile.sources import read_source
 from engine.definition.model import RoleBook, WorkflowDefinition
-from engine.definition.parse import holiday_categories, parse_roles, parse_workflow
+from engine.definition.parse import NoExternalChecks, holiday_categories, parse_roles, parse_workflow
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
 from engine.compile.guards import Guard, compile_guard, guard_problem
 from engine.core.machine import WorkflowMachine
@@ -118,17 +118,9 @@ class _Checks:
         return holiday_categories(country)
 
 
-class _AlreadyChecked:
-    """The checks a bundle marked as fully checked (``engine.compile.cache``) passed already: all accept."""
-
-    def guard(self, source: str, names: frozenset[str]) -> str | None:
-        return None
-
-    def cron(self, expression: str, timezone: str) -> str | None:
-        return None
-
-    def template(self, name: str) -> str | None:
-        return None
+class _AlreadyChecked(NoExternalChecks):
+    """The checks a bundle marked as fully checked (``engine.compile.cache``) passed already: all accept,
+    holiday categories included (looking them up is what loads ``holidays``)."""
 
     def holiday_categories(self, country: str) -> tuple[str, ...] | None:
         return _ANY_CATEGORY
