@@ -8,7 +8,6 @@ these tests neither sleep nor depend on the machine's speed.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ from sqlalchemy import func, select
 
 from engine.compile import template_budget
 from engine.compile.templates import TemplateFailed, TemplateSet
-from engine.store.schema import cases, definitions, events, notices
-from tests.conftest import COMPLAINT, ROOT, run_cli
+from engine.store.schema import definitions
+from tests.conftest import ROOT, run_cli
+from tests.test_templates import footprint, submit_at
 
 NOTICE = "kabid_aduan_baru.txt.j2"
 """Sent only on ``teruskan``, so a fault in it is one use: one line at validation."""
@@ -119,32 +119,15 @@ def test_at_run_time_the_move_is_refused_with_one_line_and_nothing_written(
     workflow = _bundle(tmp_path, source, condition="data.lokasi == 'Jalan Rusak'")
     engine.deploy(workflow, None)  # validation passes: no sample has that location
 
-    def submit(lokasi: str) -> str:
-        result = cli("submit", "--as", "admin", "--json", *[arg for name, value in
-                                                              {**COMPLAINT, "lokasi": lokasi}.items()
-                                                              for arg in ("--set", f"{name}={value}")])
-        assert result.code == 0, result.err
-        return str(json.loads(result.out)["number"])
-
-    def written(number: str) -> tuple[Any, ...]:
-        with engine.db.begin() as connection:
-            case_id, state, version = connection.execute(
-                select(cases.c.id, cases.c.state, cases.c.version).where(cases.c.number == number)).one()
-            return (state, version,
-                    connection.execute(select(func.count()).select_from(events)
-                                       .where(events.c.case_id == case_id)).scalar_one(),
-                    connection.execute(select(func.count()).select_from(notices)
-                                       .where(notices.c.case_id == case_id)).scalar_one())
-
-    fine, broken = submit("Jalan Ahmad Yani"), submit("Jalan Rusak")
-    before = written(broken)
+    fine, broken = submit_at(cli, "Jalan Ahmad Yani"), submit_at(cli, "Jalan Rusak")
+    before = footprint(engine, broken)
     result = cli("advance", broken, "teruskan", "--as", "admin")
     assert result.code == 2, (result.out, result.err)
     assert result.out == ""
     [line] = result.err.splitlines()
     assert line == f"treckk: error: template {NOTICE!r} failed at {NOTICE}:{_added_line(workflow)}: {reason}"
-    assert written(broken) == before and before[0] == "diterima"  # no history row, no outbox row
+    assert footprint(engine, broken) == before and before[0] == "diterima"  # no history row, no outbox row
     history = cli("history", broken, "--as", "admin", "--json")
     assert history.code == 0 and "teruskan" not in history.out
     assert cli("advance", fine, "teruskan", "--as", "admin").code == 0
-    assert written(fine)[0] == "ditelaah"
+    assert footprint(engine, fine)[0] == "ditelaah"

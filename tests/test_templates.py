@@ -7,12 +7,15 @@ engine itself uses (``case_context``, ``report_context``). Times are pinned to W
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from zoneinfo import ZoneInfo
 
 from engine.core.records import CaseRecord
@@ -27,6 +30,7 @@ from engine.compile.notice_context import (
     sample_report,
 )
 from engine.compile.templates import Rendered
+from engine.store.schema import cases, events, notices
 from tests.conftest import COMPLAINT
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -810,12 +814,7 @@ def test_a_broken_partial_never_reached_by_a_sample_is_still_reported(
 def test_a_template_failing_at_run_time_refuses_the_move_and_writes_nothing(
         engine: Any, cli: Any, tmp_path: Path) -> None:
     """A template that passes validation but fails for some data: exit 2, one line, no trace of the move."""
-    import json
     import shutil
-
-    from sqlalchemy import func, select
-
-    from engine.store.schema import cases, events, notices
 
     for folder in ("workflows", "roles", "templates"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
@@ -831,32 +830,35 @@ def test_a_template_failing_at_run_time_refuses_the_move_and_writes_nothing(
         encoding="utf-8")
     engine.deploy(workflow, None)
 
-    def submit(lokasi: str) -> str:
-        result = cli("submit", "--as", "admin", "--json", *[arg for name, value in
-                                                              {**COMPLAINT, "lokasi": lokasi}.items()
-                                                              for arg in ("--set", f"{name}={value}")])
-        assert result.code == 0, result.err
-        return str(json.loads(result.out)["number"])
-
-    def written(number: str) -> tuple[Any, ...]:
-        with engine.db.begin() as connection:
-            case_id, state, version = connection.execute(
-                select(cases.c.id, cases.c.state, cases.c.version).where(cases.c.number == number)).one()
-            return (state, version,
-                    connection.execute(select(func.count()).select_from(events)
-                                       .where(events.c.case_id == case_id)).scalar_one(),
-                    connection.execute(select(func.count()).select_from(notices)
-                                       .where(notices.c.case_id == case_id)).scalar_one())
-
-    fine, broken = submit("Jalan Ahmad Yani"), submit("Jalan Rusak")
-    before = written(broken)
+    fine, broken = submit_at(cli, "Jalan Ahmad Yani"), submit_at(cli, "Jalan Rusak")
+    before = footprint(engine, broken)
     result = cli("advance", broken, "teruskan", "--as", "admin")
     assert result.code == 2, (result.out, result.err)
     assert result.out == ""
     [line] = result.err.splitlines()
     assert line == (f"treckk: error: template 'kabid_aduan_baru.txt.j2' failed at kabid_aduan_baru.txt.j2:"
                     f"{include_line}, in the partial _lokasi.txt.j2:2: 'dict object' has no attribute 'tidak_ada'")
-    assert written(broken) == before  # same state and version, no history row, no outbox row
+    assert footprint(engine, broken) == before  # same state and version, no history row, no outbox row
     assert before[0] == "diterima"
     assert cli("advance", fine, "teruskan", "--as", "admin").code == 0
-    assert written(fine)[0] == "ditelaah"
+    assert footprint(engine, fine)[0] == "ditelaah"
+
+
+def submit_at(cli: Callable[..., Any], lokasi: str) -> str:
+    """A complaint recorded through the CLI at ``lokasi``; its number."""
+    result = cli("submit", "--as", "admin", "--json", *[arg for name, value in {**COMPLAINT, "lokasi": lokasi}.items()
+                                                          for arg in ("--set", f"{name}={value}")])
+    assert result.code == 0, result.err
+    return str(json.loads(result.out)["number"])
+
+
+def footprint(engine: Any, number: str) -> tuple[Any, ...]:
+    """A case's state and version and how many events and outbox rows it has (what a refused move must keep)."""
+    with engine.db.begin() as connection:
+        case_id, state, version = connection.execute(
+            select(cases.c.id, cases.c.state, cases.c.version).where(cases.c.number == number)).one()
+        return (state, version,
+                connection.execute(select(func.count()).select_from(events)
+                                   .where(events.c.case_id == case_id)).scalar_one(),
+                connection.execute(select(func.count()).select_from(notices)
+                                   .where(notices.c.case_id == case_id)).scalar_one())
