@@ -520,6 +520,8 @@ def test_verify_reads_a_read_only_backup_and_never_creates_a_file(baseline: Base
         if shutil.which("setpriv") is None:
             pytest.skip("root without setpriv cannot be kept from writing")
         prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        if subprocess.run([*prefix, "test", "-r", str(ROOT / "runner.py")]).returncode != 0:
+            pytest.skip(f"user nobody cannot read this checkout ({ROOT} is in a private folder)")
     place = Path(tempfile.mkdtemp(prefix="treckk-backup-"))
     place.chmod(0o755)
     folder = place / "backup"
