@@ -58,7 +58,8 @@ CASE_TEMPLATES: dict[str, tuple[str, str | None, str]] = {
     "eskalasi.txt.j2": ("ditangani", None, "penanggung_jawab"),
 }
 REPORT_TEMPLATES = {"ringkasan_pagi.txt.j2": "ringkasan_pagi", "rekap_bulanan.txt.j2": "rekap_bulanan"}
-ALL_TEMPLATES = sorted([*CASE_TEMPLATES, *REPORT_TEMPLATES])
+CHECKPOINT_TEMPLATES = ("pos_pemeriksaan.txt.j2",)
+ALL_TEMPLATES = sorted([*CASE_TEMPLATES, *REPORT_TEMPLATES, *CHECKPOINT_TEMPLATES])
 # Templates whose notice states a deadline (the due time of the state the case has entered).
 WITH_DEADLINE = {
     "kabid_aduan_baru.txt.j2", "tim_permintaan_verifikasi.txt.j2", "kabid_hasil_verifikasi.txt.j2",

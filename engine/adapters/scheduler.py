@@ -8,6 +8,8 @@ every schedule run. Jobs live in the in-memory job store, and:
   ``delivery_interval`` seconds;
 - with an outbox retention set (``Settings.outbox_retention_days``), the bodies of notices delivered longer
   ago are pruned every ``PRUNE_INTERVAL`` seconds (``Commands.prune_notice_bodies``);
+- with a witness URL set, the newest checkpoint the witness is owed is POSTed to it (every
+  ``WITNESS_INTERVAL`` seconds while one is due, and right after each checkpoint);
 - each schedule of each deployed workflow's newest definition is a cron job in the workflow's
   time zone. Its run is claimed in ``schedule_runs`` (unique per schedule and fire time) in the
   same transaction that queues its notices (``Commands.run_schedule``).
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
@@ -51,6 +54,8 @@ __all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve"]
 log = logging.getLogger("treckk.scheduler")
 
 PRUNE_INTERVAL = 3600
+WITNESS_INTERVAL = 60
+"""Seconds between tries to send the witness a checkpoint it is owed (each send backs off on its own)."""
 """Seconds between two retention passes in ``serve`` (a pass with nothing to prune is one query)."""
 
 
@@ -89,8 +94,11 @@ class Scheduler:
                  delivery_interval: float = DEFAULT_DELIVERY_INTERVAL,
                  schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000,
                  checkpoint: Callable[[], object] | None = None, checkpoint_interval: float = 3600.0,
+                 witness: Callable[[], object] | None = None,
                  retention: timedelta | None = None) -> None:
         """``checkpoint`` (when given) signs and sends a transparency-log checkpoint every ``checkpoint_interval`` s;
+        ``witness`` (when given) sends the newest checkpoint owed to the witness, tried every
+        ``WITNESS_INTERVAL`` s and right after each checkpoint;
         ``retention``: how long a delivered notice keeps its body (None: for ever)."""
         if scan_interval <= 0 or delivery_interval <= 0:
             from engine.errors import InvalidInput
@@ -103,6 +111,7 @@ class Scheduler:
         self.limit = limit
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
+        self.witness = witness
         self.retention = retention
         self.stopping = threading.Event()
         self._versions: tuple[tuple[str, int], ...] = ()
@@ -127,6 +136,13 @@ class Scheduler:
         """Deliver the notices that are due (the application's delivery command); a stop abandons
         the sends under way, so no receiver can hold ``serve`` after a signal."""
         return self.engine.deliver(should_stop=self.stopping.is_set)
+
+    def checkpoint_and_witness(self) -> None:
+        """Write a checkpoint (when the log grew) and offer it to the witness at once."""
+        if self.checkpoint is not None:
+            self.checkpoint()
+        if self.witness is not None and not self.stopping.is_set():
+            self.witness()
 
     def prune(self) -> int:
         """Prune the bodies of notices delivered longer than the retention ago (nothing without one)."""
@@ -158,6 +174,11 @@ class Scheduler:
             result.delivery = self.deliver()
         except Exception:  # noqa: BLE001 - a channel or delivery bug must not stop deadlines and schedules
             log.exception("delivery failed during catch-up; notices stay queued and are retried")
+        if self.witness is not None:
+            try:
+                self.witness()
+            except Exception:  # noqa: BLE001 - the witness is retried; deadlines and delivery come first
+                log.exception("sending the checkpoint to the witness failed during catch-up; it is retried later")
         try:
             result.pruned = self.prune()
         except Exception:  # noqa: BLE001 - retention is housekeeping; it runs again at its next time
@@ -217,8 +238,11 @@ class Scheduler:
         scheduler.add_job(self._guarded(self.deliver, "delivery"), IntervalTrigger(seconds=self.delivery_interval),
                           id="delivery", coalesce=True, max_instances=1,
                           misfire_grace_time=max(1, int(self.delivery_interval)))
+        if self.witness is not None:
+            scheduler.add_job(self._guarded(self.witness, "witness"), IntervalTrigger(seconds=WITNESS_INTERVAL),
+                              id="witness", coalesce=True, max_instances=1, misfire_grace_time=WITNESS_INTERVAL)
         if self.checkpoint is not None:
-            scheduler.add_job(self._guarded(self.checkpoint, "checkpoint"),
+            scheduler.add_job(self._guarded(self.checkpoint_and_witness, "checkpoint"),
                               IntervalTrigger(seconds=self.checkpoint_interval), id="checkpoint", coalesce=True,
                               max_instances=1, misfire_grace_time=max(1, int(self.checkpoint_interval)))
         if self.retention is not None:
@@ -255,6 +279,18 @@ class Scheduler:
         return run
 
 
+def _log_witness(send: Callable[[], Any]) -> None:
+    """One send to the witness, logged when it happened."""
+    attempt = send()
+    if attempt is None:
+        return
+    if attempt.error is None:
+        log.info("witness: checkpoint of %d leaves sent", attempt.size)
+    else:
+        log.warning("witness: checkpoint of %d leaves not taken (%s); retried at %s", attempt.size, attempt.error,
+                    attempt.retry_at.isoformat() if attempt.retry_at else "the next pass")
+
+
 @contextmanager
 def _stop_signals(stop: threading.Event) -> Iterator[None]:
     """SIGINT and SIGTERM set ``stop`` instead of interrupting the job that is running."""
@@ -287,11 +323,17 @@ def serve(application: Application, *, scan_interval: float | None = None, once:
 
         key = private_key(settings.signing_key_file, SIGNING_KEY_FILE)  # a bad key stops serve at start
         checkpoint = partial(write_checkpoint, application.commands, key, settings.checkpoint_folder,
-                             only_if_grown=True)
+                             only_if_grown=True, witness=settings.witness_url is not None)
+    witness = None
+    if settings.witness_url is not None:
+        from engine.app.transparency import send_to_witness
+
+        witness = partial(_log_witness, partial(send_to_witness, application.commands, settings.witness_url,
+                                                settings.witness_timeout))
     runner = Scheduler(application.commands,
                        scan_interval=settings.scan_interval if scan_interval is None else scan_interval,
                        delivery_interval=settings.delivery_interval, schedule_grace=settings.schedule_grace,
-                       checkpoint=checkpoint, checkpoint_interval=settings.checkpoint_interval,
+                       checkpoint=checkpoint, checkpoint_interval=settings.checkpoint_interval, witness=witness,
                        retention=(timedelta(days=settings.outbox_retention_days)
                                   if settings.outbox_retention_days is not None else None))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

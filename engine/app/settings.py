@@ -37,6 +37,10 @@ SCAN_INTERVAL = "TRECKK_SCAN_INTERVAL"
 SIGNING_KEY_FILE = "TRECKK_SIGNING_KEY_FILE"
 """The variable naming the Ed25519 key file that signs the transparency log's checkpoints."""
 
+WITNESS_URL = "TRECKK_CHECKPOINT_WITNESS_URL"
+"""The variable naming the URL each signed checkpoint is POSTed to (an outside witness)."""
+DEFAULT_WITNESS_TIMEOUT = 10.0
+
 SECRET_KEY = "TRECKK_SECRET_KEY"
 """The variable holding the key that signs the web app's session cookies."""
 SECRET_KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
@@ -92,6 +96,10 @@ class Settings:
     """Where checkpoints are sent as files (``TRECKK_CHECKPOINT_DIR``; None: ``<home>/var/checkpoints``)."""
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     """Seconds between checkpoints written by ``serve`` (``TRECKK_CHECKPOINT_INTERVAL``)."""
+    witness_url: str | None = None
+    """Where each checkpoint is POSTed as JSON (``TRECKK_CHECKPOINT_WITNESS_URL``); None: to no witness."""
+    witness_timeout: float = DEFAULT_WITNESS_TIMEOUT
+    """Seconds one send to the witness may take (``TRECKK_CHECKPOINT_WITNESS_TIMEOUT``)."""
     attachment_dir: Path | None = None
     """Where uploaded photos are kept (``TRECKK_ATTACHMENT_DIR``); None: ``<home>/var/attachments``."""
     attachment_max_bytes: int = 5 * 1024 * 1024
@@ -152,6 +160,8 @@ class Settings:
             signing_key_file=_path(env, SIGNING_KEY_FILE, home),
             checkpoint_dir=_path(env, "TRECKK_CHECKPOINT_DIR", home),
             checkpoint_interval=_interval(env, "TRECKK_CHECKPOINT_INTERVAL", DEFAULT_CHECKPOINT_INTERVAL),
+            witness_url=_http_url(env, WITNESS_URL),
+            witness_timeout=_interval(env, "TRECKK_CHECKPOINT_WITNESS_TIMEOUT", DEFAULT_WITNESS_TIMEOUT),
             attachment_dir=_path(env, "TRECKK_ATTACHMENT_DIR", home),
             attachment_max_bytes=int(env.number("TRECKK_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, minimum=1)),
             secret_key=_secret_key(env),
@@ -262,6 +272,27 @@ def _connections(env: Options, name: str, *, example: int) -> int | None:
         raise InvalidInput(f"{name}={raw!r} is not a whole number of connections; e.g. {name}={example}",
                            field=name, value=raw)
     return int(raw)
+
+
+def _http_url(env: Options, name: str) -> str | None:
+    """An http:// or https:// URL with a host, or None when the variable is not set."""
+    from urllib.parse import urlsplit
+
+    from engine.core.masking import without_secrets
+
+    raw = env.text(name)
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a bad port, a bracket out of place
+        valid = False
+    if not valid or any(ord(ch) < 33 for ch in raw):
+        raise InvalidInput(f"{name}={without_secrets(raw)[:200]!r} is not an http:// or https:// URL with a host, "
+                           f"e.g. {name}=https://saksi.example.org/checkpoints", field=name,
+                           accepted=("http://", "https://"))
+    return raw
 
 
 def _interval(env: Options, name: str, default: float) -> float:

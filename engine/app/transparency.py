@@ -2,8 +2,10 @@
 
 ``keygen`` writes an Ed25519 key (PEM, mode 0600) and its public half beside it (``PATH.pub``).
 ``write_checkpoint`` signs the log's head as it stands, stores the checkpoint in the database and
-writes it to the checkpoint folder (the file channel of checkpoints: one JSON file each, written
-atomically), from where it is meant to leave the server (copied, mailed, published). ``case_proof``
+sends it out three ways: to the checkpoint folder (one JSON file each, written atomically, from
+where it may be copied or published), as a notice to the people the definition's ``checkpoints:``
+names (through the outbox, like any notice), and to a witness URL (``send_to_witness``: a POST of
+its JSON, retried with back-off until the witness answers 2xx). ``case_proof``
 gives the inclusion proof of a case's events against the newest checkpoint, and ``check_proof``
 checks such a proof offline, with nothing but the file and (optionally) the public key.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +31,18 @@ from cryptography.hazmat.primitives.serialization import (
 from sqlalchemy import Connection
 
 from engine.app.runtime import Runtime
+from engine.channels.base import DeliveryFailure
+from engine.channels.deadline import SendDeadline
+from engine.channels.http_post import post
+from engine.compile.notice_context import checkpoint_context
 from engine.core import tree_heads
 from engine.core.log_entries import event_entry
 from engine.core.merkle import SubtreeHashes, fold, verify_inclusion
+from engine.core.masking import without_secrets
 from engine.core.tree_heads import TreeHead
 from engine.errors import InvalidInput, NotFound, Unavailable
-from engine.store import case_rows, log_rows
+from engine.notices.outbox import notice_rows_for, queue
+from engine.store import case_rows, definition_rows, log_rows, witness_rows
 
 MAX_KEY_FILE = 64 * 1024
 MAX_CHECKPOINT_FILE = 1024 * 1024
@@ -121,11 +130,14 @@ def _tree(connection: Connection) -> SubtreeHashes:
 
 
 def write_checkpoint(runtime: Runtime, key: Ed25519PrivateKey, folder: Path, *,
-                     only_if_grown: bool = False) -> TreeHead | None:
-    """Sign the log's head now, store the checkpoint and write it to ``folder``; returns it.
+                     only_if_grown: bool = False, witness: bool = False) -> TreeHead | None:
+    """Sign the log's head now, store the checkpoint and send it out; returns it.
 
-    With ``only_if_grown`` (the periodic job), nothing is written while the log has not grown since
-    the newest checkpoint, and None is returned.
+    In the transaction that stores it, the checkpoint's notice of each deployed workflow that
+    declares ``checkpoints:`` is queued (to the Penanggung Jawab, for TRECKK) and, with
+    ``witness``, its send to the witness URL (made by ``send_to_witness``); after the commit it is
+    written to ``folder``. With ``only_if_grown`` (the periodic job), nothing is written while
+    the log has not grown since the newest checkpoint, and None is returned.
     """
     now = runtime.clock()
 
@@ -134,13 +146,106 @@ def write_checkpoint(runtime: Runtime, key: Ed25519PrivateKey, folder: Path, *,
         if only_if_grown and log_rows.newest_checkpoint_size(connection) == size:
             return None
         checkpoint = tree_heads.sign(key, size, fold(frontier).hex(), now)
-        log_rows.insert_checkpoint(connection, checkpoint)
+        checkpoint_id = log_rows.insert_checkpoint(connection, checkpoint)
+        _queue_notices(runtime, connection, checkpoint, now)
+        if witness:
+            witness_rows.offer(connection, checkpoint_id, now)
         return checkpoint
 
     checkpoint = runtime.db.transaction(work)
     if checkpoint is not None:
         send_to_folder(checkpoint, folder)
     return checkpoint
+
+
+def _queue_notices(runtime: Runtime, connection: Connection, checkpoint: TreeHead, now: datetime) -> None:
+    """The checkpoint's notice of every deployed workflow whose newest version declares one."""
+    shown = {**checkpoint.as_json(), "time": checkpoint.time}
+    for workflow in definition_rows.workflows(connection):
+        compiled = runtime.compiled(connection, workflow)
+        definition, spec = compiled.definition, compiled.definition.checkpoints
+        if spec is None:
+            continue
+        rows = notice_rows_for(connection, compiled, None, spec.to, spec.template,
+                               lambda recipient: checkpoint_context(definition, recipient, now, shown),
+                               case_id=None, event_seq=None, source=f"checkpoint:{checkpoint.size}",
+                               routing=runtime.routing, now=now)
+        queue(connection, compiled, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessAttempt:
+    """What one call of ``send_to_witness`` did: which checkpoint, and the error when it failed."""
+
+    size: int
+    error: str | None
+    retry_at: datetime | None
+
+
+WITNESS_RETRY_FIRST = 60.0
+WITNESS_RETRY_MAX = 3600.0
+"""Seconds before the first retry of a failed send to the witness, doubling up to this."""
+
+
+def send_to_witness(runtime: Runtime, url: str, timeout: float) -> WitnessAttempt | None:
+    """POST the newest checkpoint still owed to the witness at ``url``, if one is due; None when none is.
+
+    The body is the checkpoint's JSON (as ``treckk checkpoint`` prints it); a 2xx answer marks it
+    sent and keeps the start of the answer (a witness may return its cosignature); anything else,
+    or no answer within ``timeout`` seconds, leaves it pending for a retry with back-off.
+    """
+    now = runtime.clock()
+
+    def take(connection: Connection) -> tuple[witness_rows.WitnessSend, TreeHead] | None:
+        send = witness_rows.due(connection, now)
+        if send is None:
+            return None
+        checkpoint = log_rows.checkpoint_by_id(connection, send.checkpoint_id)
+        lease = now + timedelta(seconds=timeout + WITNESS_RETRY_FIRST)
+        if checkpoint is None or not witness_rows.claim(connection, send, lease):
+            return None
+        return send, checkpoint
+
+    taken = runtime.db.transaction(take)
+    if taken is None:
+        return None
+    send, checkpoint = taken
+    where = without_secrets(url)
+    error = _post_checkpoint(url, where, checkpoint, timeout)
+    if isinstance(error, bytes):
+        answer = error.decode("utf-8", "replace")
+        runtime.db.transaction(lambda connection: witness_rows.mark_sent(connection, send.checkpoint_id,
+                                                                          runtime.clock(), answer))
+        return WitnessAttempt(checkpoint.size, None, None)
+    delay = min(WITNESS_RETRY_FIRST * 2 ** send.attempts, WITNESS_RETRY_MAX)
+    retry_at = runtime.clock() + timedelta(seconds=delay)
+    runtime.db.transaction(lambda connection: witness_rows.mark_failed(connection, send.checkpoint_id, error,
+                                                                        retry_at))
+    return WitnessAttempt(checkpoint.size, error, retry_at)
+
+
+def _post_checkpoint(url: str, where: str, checkpoint: TreeHead, timeout: float) -> bytes | str:
+    """The witness's answer on a 2xx, else what went wrong (secrets stripped from the URL)."""
+    data = json.dumps(checkpoint.as_json()).encode("utf-8")
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "TRECKK-witness/1"}
+    try:
+        with SendDeadline(timeout, f"POST to witness {where}") as deadline:
+            try:
+                status, reason, body = post(url, data, headers, deadline, "witness")
+            except DeliveryFailure as exc:
+                return str(deadline.failure()) if deadline.expired else str(exc)
+            deadline.check()
+    except DeliveryFailure as exc:
+        return str(exc)
+    if 200 <= status < 300:
+        return body
+    text = " ".join(body.decode("utf-8", "replace").split())[:300]
+    return f"witness {where} answered HTTP {status} {reason}" + (f": {text}" if text else "")
+
+
+def witness_sends(runtime: Runtime, limit: int = 20) -> list[witness_rows.WitnessSend]:
+    """The newest sends to the witness, newest first (for ``treckk checkpoint --status``)."""
+    return runtime.db.read(lambda connection: witness_rows.sends(connection, limit))
 
 
 def send_to_folder(checkpoint: TreeHead, folder: Path) -> Path:

@@ -26,18 +26,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 from engine.channels.deadline import InFlight, SendDeadline
+from engine.channels.http_post import post
 from engine.core.masking import without_secrets
 from engine.errors import InvalidInput
 
 if TYPE_CHECKING:
     from engine.channels.message import Outbound
-
-# http.client is imported where it is used: every command reads the channels' settings, only a
-# delivery run posts to the gateway.
 
 RETRIED_4XX = frozenset({401, 403, 404, 408, 425, 429})
 """4xx answers that are retried: configuration faults (401, 403, 404) and 'not now' (408, 425, 429)."""
@@ -125,10 +123,6 @@ class WebhookChannel:
         raise DeliveryFailure(f"webhook {self.where} answered HTTP {status} {reason}{detail}", permanent=permanent)
 
     def _post(self, message: Outbound, deadline: SendDeadline) -> tuple[int, str, bytes]:
-        import base64
-        import http.client
-
-        parts = urlsplit(self.settings.url)
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "application/json",
@@ -138,33 +132,8 @@ class WebhookChannel:
         }
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
-        elif parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-            headers["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
         data = json.dumps(payload(message), ensure_ascii=False).encode("utf-8")
-        target = parts.path or "/"
-        if parts.query:
-            target = f"{target}?{parts.query}"
-        connection: http.client.HTTPConnection
-        try:
-            port = parts.port
-            if parts.scheme == "https":
-                connection = http.client.HTTPSConnection(parts.hostname or "", port, timeout=deadline.remaining())
-            else:
-                connection = http.client.HTTPConnection(parts.hostname or "", port, timeout=deadline.remaining())
-            deadline.watch(lambda: connection.sock)
-            try:
-                connection.request("POST", target, body=data, headers=headers)
-                response = connection.getresponse()
-                # Read (some of) the answer, so the server sees a complete exchange; a server
-                # that sends its status line and then stalls is cut off by the deadline.
-                body = response.read(65536)
-                return int(response.status), str(response.reason), body
-            finally:
-                connection.close()
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            raise DeliveryFailure(f"webhook {self.where} is not reachable: {type(exc).__name__}: "
-                                  f"{without_secrets(str(exc))}") from exc
+        return post(self.settings.url, data, headers, deadline, "webhook")
 
     def close(self) -> None:
         """Nothing is kept open between notices; a send still under way (abandoned by delivery) is cut."""

@@ -153,7 +153,22 @@ def report_context(
     report: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Context for a periodic notice (digest, recap); ``report`` comes from engine.app.reports."""
-    return {
+    return _caseless_context(definition, recipient, now, schedule={"name": schedule.name, "label": schedule.label},
+                             report=dict(report))
+
+
+def checkpoint_context(definition: WorkflowDefinition, recipient: Recipient, now: datetime,
+                       checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """Context for the notice of a signed checkpoint: ``checkpoint`` is its JSON form plus
+    ``time`` as a datetime (shown in the workflow's zone by the templates' filters)."""
+    return _caseless_context(definition, recipient, now, checkpoint=dict(checkpoint))
+
+
+def _caseless_context(definition: WorkflowDefinition, recipient: Recipient, now: datetime,
+                      **extra: Any) -> dict[str, Any]:
+    """The context of a notice about no case (a schedule's, a checkpoint's): every key a case
+    notice has, empty, so templates and shared partials read them alike."""
+    context: dict[str, Any] = {
         "workflow": {"name": definition.name, "title": definition.title, "version": definition.version,
                      "timezone": definition.timezone},
         "case": None,
@@ -168,10 +183,13 @@ def report_context(
             "role_label": definition.roles.label(recipient.role) if recipient.role else "Pelapor",
         },
         "escalation": None,
-        "schedule": {"name": schedule.name, "label": schedule.label},
-        "report": dict(report),
+        "schedule": None,
+        "report": None,
+        "checkpoint": None,
         "now": now,
     }
+    context.update(extra)
+    return context
 
 
 # -- samples used when a definition is validated -----------------------------------------------
@@ -314,7 +332,18 @@ def template_uses(definition: WorkflowDefinition) -> list[TemplateUse]:
             (f"for schedule {schedule.name!r}, to {who}, {what}",
              report_context(definition, schedule, recipient, now, report))
             for what, report in reports for recipient, who in _sample_recipients(definition, schedule.to, {}, False))))
+    if definition.checkpoints is not None:
+        spec = definition.checkpoints
+        uses.append(TemplateUse(spec.template, spec.where, tuple(
+            (f"for a checkpoint, to {who}", checkpoint_context(definition, recipient, now, sample_checkpoint()))
+            for recipient, who in _sample_recipients(definition, spec.to, {}, False))))
     return uses
+
+
+def sample_checkpoint() -> dict[str, Any]:
+    """A plausible signed checkpoint, as its notice's context holds it."""
+    return {"origin": "treckk", "size": 123456, "root": "ab" * 32, "time": sample_moment(),
+            "key_id": "0123456789abcdef", "signature": "cd" * 64}
 
 
 def sample_contexts(definition: WorkflowDefinition) -> dict[str, list[dict[str, Any]]]:

@@ -222,6 +222,19 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckpointNoticeSpec:
+    """Who is told of each signed checkpoint of the transparency log, and with which template.
+
+    A checkpoint sent to people outside the server (the head of the unit's mailbox) is an anchor
+    the database cannot take back: a history rewritten later no longer matches the root they hold.
+    """
+
+    to: tuple[str, ...]
+    template: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
 class ReportSpec:
     """What the periodic reports count: named groups of final states, and the fields they break down by."""
 
@@ -276,6 +289,8 @@ class WorkflowDefinition:
     path: str
     reports: ReportSpec = NO_REPORTS
     fallback: tuple[str, ...] = ()
+    checkpoints: CheckpointNoticeSpec | None = None
+    """The notice sent with each transparency-log checkpoint (``checkpoints:``), or None."""
     """Who is told when a notice's staff recipients resolve to nobody active (roles of scope
     ``all`` or ``@username``); empty: the notice is only kept as undeliverable."""
 

@@ -28,6 +28,7 @@ from engine.definition.model import (
     FIELD_TYPES,
     STAFF_PREFIX,
     CalendarSpec,
+    CheckpointNoticeSpec,
     ReportSpec,
     ContactSpec,
     Deadline,
@@ -263,7 +264,7 @@ _TOP_KEYS = (
     "case_label",
     "workflow", "title", "version", "timezone", "roles", "number_prefix", "scope_field",
     "contact", "calendars", "fields", "states", "initial", "intake", "transitions", "schedules", "reports",
-    "fallback",
+    "fallback", "checkpoints",
 )  # fmt: skip
 _TOP_REQUIRED = ("workflow", "title", "version", "timezone", "roles", "fields", "states", "initial",
                  "intake", "transitions")  # fmt: skip
@@ -756,6 +757,17 @@ class _WorkflowParser:
             return None
         return ScheduleSpec(name, label, cron, working_days, to, template, self.r.key_where(node))
 
+    def checkpoint_notice(self, node: yaml.Node) -> CheckpointNoticeSpec | None:
+        what = "checkpoints"
+        keys = self.r.mapping(node, what, allowed=("to", "template"), required=("to", "template"))
+        if keys is None:
+            return None
+        to = self.recipients(keys["to"], what, complainant=False) if "to" in keys else ()
+        template = self.template_ref(keys["template"], what) if "template" in keys else None
+        if template is None or not to:
+            return None
+        return CheckpointNoticeSpec(to, template, self.r.where(node))
+
     def named_entries(self, top: dict[str, yaml.Node], key: str, kind: str) -> dict[str, yaml.Node]:
         """The entries of a name → definition mapping whose names are valid."""
         if key not in top:
@@ -893,6 +905,7 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
 
     reports = _parse_reports(parser, top["reports"]) if "reports" in top else NO_REPORTS
     fallback = _parse_fallback(parser, top["fallback"]) if "fallback" in top else ()
+    checkpoints = parser.checkpoint_notice(top["checkpoints"]) if "checkpoints" in top else None
 
     _check_graph(parser, top, initial, transitions, intake)
 
@@ -907,6 +920,7 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
         states=frozen_map(parser.states), initial=cast(str, initial),  # type: ignore[arg-type]
         intake=cast(IntakeSpec, intake), transitions=tuple(transitions), schedules=tuple(schedules),
         roles=cast(RoleBook, roles), path=path, reports=reports, fallback=fallback,
+        checkpoints=checkpoints,
     )
     return definition, reader.problems
 

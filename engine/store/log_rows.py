@@ -166,10 +166,21 @@ def case_ids_from(connection: Connection, start: int) -> list[int]:
         .distinct()).scalars())
 
 
-def insert_checkpoint(connection: Connection, checkpoint: TreeHead) -> None:
-    connection.execute(insert(log_checkpoints).values(
+def insert_checkpoint(connection: Connection, checkpoint: TreeHead) -> int:
+    """Store ``checkpoint``; returns its row id."""
+    result = connection.execute(insert(log_checkpoints).values(
         origin=checkpoint.origin, size=checkpoint.size, root=checkpoint.root, time=checkpoint.time,
         key_id=checkpoint.key_id, signature=checkpoint.signature))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def checkpoint_by_id(connection: Connection, checkpoint_id: int) -> TreeHead | None:
+    row = connection.execute(select(log_checkpoints.c.size, log_checkpoints.c.root, log_checkpoints.c.time,
+                                    log_checkpoints.c.key_id, log_checkpoints.c.signature, log_checkpoints.c.origin)
+                             .where(log_checkpoints.c.id == checkpoint_id)).first()
+    return None if row is None else _tree_head(row)
 
 
 def newest_checkpoint_size(connection: Connection) -> int | None:
@@ -182,6 +193,9 @@ def checkpoints(connection: Connection) -> list[TreeHead]:
     rows = connection.execute(select(log_checkpoints.c.size, log_checkpoints.c.root, log_checkpoints.c.time,
                                      log_checkpoints.c.key_id, log_checkpoints.c.signature, log_checkpoints.c.origin)
                               .order_by(log_checkpoints.c.size, log_checkpoints.c.id))
-    return [TreeHead(int(r.size), str(r.root), r.time, str(r.key_id), str(r.signature), str(r.origin))
-            for r in rows]
+    return [_tree_head(r) for r in rows]
+
+
+def _tree_head(row: Any) -> TreeHead:
+    return TreeHead(int(row.size), str(row.root), row.time, str(row.key_id), str(row.signature), str(row.origin))
 

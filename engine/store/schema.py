@@ -320,6 +320,21 @@ log_checkpoints = Table(
     Index("ix_log_checkpoints_size", "size"),
 )
 
+checkpoint_witness = Table(
+    "checkpoint_witness", metadata,
+    # The send of a checkpoint to the witness URL (the witness setting): pending until the
+    # witness answers 2xx (retried with back-off), then sent with its answer kept; an older one
+    # still pending when a newer checkpoint is written is superseded (the newer one covers it).
+    Column("checkpoint_id", Integer, primary_key=True, autoincrement=False),
+    _column("status", String(16)),
+    _column("attempts", Integer),
+    _column("next_attempt_at", UTCDateTime(), null=True),
+    _column("last_error", Text, null=True),
+    _column("sent_at", UTCDateTime(), null=True),
+    _column("answer", Text, null=True),
+    Index("ix_checkpoint_witness_status", "status", "next_attempt_at"),
+)
+
 attachments = Table(
     "attachments", metadata,
     # A stored upload (a photo of a ``references`` field), keyed by the SHA-256 of its bytes. The

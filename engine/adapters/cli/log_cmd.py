@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +129,19 @@ def keygen(ctx: Context) -> int:
 
 def checkpoint(ctx: Context) -> int:
     from engine.app.settings import SIGNING_KEY_FILE
-    from engine.app.transparency import private_key, write_checkpoint
+    from engine.app.transparency import private_key, send_to_witness, write_checkpoint
 
-    key = private_key(ctx.settings.signing_key_file, SIGNING_KEY_FILE)
-    written = write_checkpoint(ctx.engine, key, ctx.settings.checkpoint_folder)
+    settings = ctx.settings
+    key = private_key(settings.signing_key_file, SIGNING_KEY_FILE)
+    written = write_checkpoint(ctx.engine, key, settings.checkpoint_folder, witness=settings.witness_url is not None)
     assert written is not None
     print(json.dumps(written.as_json(), indent=2))
+    if settings.witness_url is not None:
+        attempt = send_to_witness(ctx.engine, settings.witness_url, settings.witness_timeout)
+        if attempt is not None and attempt.error is not None:
+            retry = attempt.retry_at.isoformat(timespec="seconds") if attempt.retry_at else "later"
+            print(f"warning: the checkpoint is stored and written, but the witness did not take it: {attempt.error}; "
+                  f"`treckk serve` sends it again from {retry}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,42 @@
+"""The sends of checkpoints to an outside witness.
+
+Revision ID: 0015
+Revises: 0008
+Create Date: 2026-12-01
+
+- ``checkpoint_witness``: one row per checkpoint offered to the witness URL
+  (the witness URL setting): status (pending, sent, superseded), attempts, when it is
+  next tried, the last error (URL secrets stripped), when it was sent and the witness's answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = "0015"
+down_revision: str | Sequence[str] | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "checkpoint_witness",
+        sa.Column("checkpoint_id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("answer", sa.Text(), nullable=True),
+    )
+    op.create_index("ix_checkpoint_witness_status", "checkpoint_witness", ["status", "next_attempt_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_checkpoint_witness_status", table_name="checkpoint_witness")
+    op.drop_table("checkpoint_witness")
