@@ -37,6 +37,10 @@ from engine.store.schema import (
     log_head,
     log_leaves,
     notices,
+    staff,
+    staff_grants,
+    staff_passwords,
+    api_tokens,
 )
 from tests.conftest import COMPLAINT, POSTGRES_ADMIN_URL, STAFF, FakeClock, run_cli
 
@@ -201,7 +205,8 @@ def rebuild_log(c: Connection, keep: Callable[[Any], bool] = lambda leaf: True,
             leaf = bytes.fromhex(row.leaf)
         c.execute(insert(log_leaves).values(idx=size, kind=row.kind, case_id=row.case_id, seq=row.seq,
                                             workflow=row.workflow, definition_version=row.definition_version,
-                                            definition_digest=row.definition_digest, leaf=leaf.hex()))
+                                            definition_digest=row.definition_digest, leaf=leaf.hex(),
+                                            subject=row.subject))
 
         def chunk(level: int, index: int, value: bytes) -> None:
             if level == CHUNK_LEVEL:
@@ -374,6 +379,41 @@ def _leaf_pin(c: Connection) -> None:
     c.execute(update(log_leaves).where(log_leaves.c.idx == row.idx).values(definition_version=7))
 
 
+def staff_id(c: Connection, username: str) -> int:
+    return int(c.execute(select(staff.c.id).where(staff.c.username == username)).scalar_one())
+
+
+def _grant_by_sql(c: Connection) -> None:
+    """The Juai team made Penanggung Jawab (every case, personal data) by one UPDATE."""
+    c.execute(update(staff_grants).where(staff_grants.c.staff_id == staff_id(c, "tim_juai"))
+              .values(role="penanggung_jawab", scope=None))
+
+
+def _staff_by_sql(c: Connection) -> None:
+    c.execute(insert(staff).values(username="penyusup", name="Penyusup", active=True,
+                                   created_at=FakeClock()()))
+    c.execute(insert(staff_grants).values(staff_id=staff_id(c, "penyusup"), workflow="treckk",
+                                          role="penanggung_jawab", scope=None))
+
+
+def _grant_and_leaf_by_sql(c: Connection, *, rebuild: bool) -> None:
+    """The grant changed, and the account's newest leaf row given the new digest (and, with
+    ``rebuild``, the leaf hash and the whole tree recomputed from it, as anyone can)."""
+    from engine.core.log_entries import staff_entry
+    from engine.store.staff_seals import account_states
+
+    _grant_by_sql(c)
+    state = account_states(c, ["tim_juai"])["tim_juai"]
+    idx = c.execute(select(log_leaves.c.idx).where(log_leaves.c.subject == "tim_juai")
+                    .order_by(log_leaves.c.idx.desc()).limit(1)).scalar_one()
+    values: dict[str, Any] = {"definition_digest": state}
+    if rebuild:
+        values["leaf"] = staff_entry("tim_juai", state).leaf().hex()
+    c.execute(update(log_leaves).where(log_leaves.c.idx == idx).values(**values))
+    if rebuild:
+        rebuild_log(c)
+
+
 EDITS: dict[str, tuple[Callable[[Baseline], Callable[[Connection], None]], str]] = {
     # The 13 classes the issue found missed, and their neighbours.
     "last event removed, row fixed": (_remove_last_event_and_fix_row, "missing from the history"),
@@ -438,6 +478,30 @@ EDITS: dict[str, tuple[Callable[[Baseline], Callable[[Connection], None]], str]]
     "log head edited": (lambda db: lambda c: c.execute(update(log_head).values(size=3)), "head"),
     "leaf pin edited": (lambda db: _leaf_pin, "rewritten"),
     "escalation record deleted": (lambda db: lambda c: c.execute(delete(escalations)), "next_step is 1 but its history gives 0"),
+    # Staff accounts: what decides who may read and do what.
+    "role granted by SQL": (lambda db: _grant_by_sql, "'tim_juai': the account"),
+    "staff added by SQL": (lambda db: _staff_by_sql, "'penyusup' is not in the transparency log"),
+    "staff disabled by SQL": (lambda db: lambda c: c.execute(update(staff).where(staff.c.username == "kabid")
+                                                             .values(active=False)), "'kabid': the account"),
+    "staff contact redirected by SQL": (
+        lambda db: lambda c: c.execute(update(staff).where(staff.c.username == "kasat")
+                                       .values(email="penyusup@example.org")), "'kasat': the account"),
+    "password planted by SQL": (
+        lambda db: lambda c: c.execute(insert(staff_passwords).values(
+            staff_id=staff_id(c, "kasat"), password_hash="$argon2id$v=19$m=65536,t=3,p=4$planted",
+            changed_at=FakeClock()())), "'kasat': the account"),
+    "API token planted by SQL": (
+        lambda db: lambda c: c.execute(insert(api_tokens).values(
+            staff_id=staff_id(c, "kasat"), name="pintu belakang", token_hash="ab" * 32,
+            created_at=FakeClock()())), "'kasat': the account"),
+    "staff deleted by SQL": (
+        lambda db: lambda c: (c.execute(delete(staff_grants).where(staff_grants.c.staff_id == staff_id(c, "tim_juai"))),
+                              c.execute(delete(staff).where(staff.c.username == "tim_juai"))),
+        "'tim_juai' is in the log"),
+    "role granted and its leaf row edited": (lambda db: lambda c: _grant_and_leaf_by_sql(c, rebuild=False),
+                                             "does not hold the account it names"),
+    "role granted, its leaf and the log recomputed": (lambda db: lambda c: _grant_and_leaf_by_sql(c, rebuild=True),
+                                                      "not a prefix"),
 }
 
 

@@ -16,7 +16,7 @@ from engine.core.merkle import fold, root_of
 from engine.store import log_rows
 from engine.store.migrations import downgrade, upgrade
 from engine.store.schema import log_leaves
-from tests.conftest import COMPLAINT
+from tests.conftest import COMPLAINT, STAFF
 
 
 def leaves(engine: Commands) -> list[Any]:
@@ -28,10 +28,14 @@ def test_every_event_and_deployment_is_a_leaf_in_order(engine: Commands) -> None
     number = engine.submit("admin", COMPLAINT).number
     engine.advance(number, "teruskan", "admin")
     rows = leaves(engine)
-    assert [(r.idx, r.kind, r.seq) for r in rows] == [(0, "deploy", None), (1, "event", 1), (2, "event", 2)]
+    staff = len(STAFF)  # each account added is sealed with a staff leaf
+    assert [(r.idx, r.kind, r.seq) for r in rows] == [
+        (0, "deploy", None), *[(i, "staff", None) for i in range(1, staff + 1)],
+        (staff + 1, "event", 1), (staff + 2, "event", 2)]
+    assert [r.subject for r in rows[1:staff + 1]] == [username for username, *_ in STAFF]
     with engine.db.begin() as connection:
         size, frontier = log_rows.head(connection)
-    assert size == 3 and fold(frontier) == root_of([bytes.fromhex(r.leaf) for r in rows])
+    assert size == staff + 3 and fold(frontier) == root_of([bytes.fromhex(r.leaf) for r in rows])
     # A refused move appends nothing.
     before = len(rows)
     try:
@@ -58,7 +62,7 @@ def test_concurrent_writers_get_gap_free_indexes_and_a_log_that_verifies(engine:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert [r.idx for r in leaves(engine)] == list(range(1 + 24 * 2))
+    assert [r.idx for r in leaves(engine)] == list(range(1 + len(STAFF) + 24 * 2))
     assert verify(engine.db.url, anchors=Anchors(None), jobs=1).findings == []
 
 
@@ -68,11 +72,11 @@ def test_periodic_checkpoints_only_when_the_log_grew(engine: Commands, tmp_path:
     key = Ed25519PrivateKey.generate()
     folder = tmp_path / "checkpoints"
     first = write_checkpoint(engine, key, folder, only_if_grown=True)
-    assert first is not None and first.size == 1
+    assert first is not None and first.size == 1 + len(STAFF)
     assert write_checkpoint(engine, key, folder, only_if_grown=True) is None
     engine.submit("admin", COMPLAINT)
     second = write_checkpoint(engine, key, folder, only_if_grown=True)
-    assert second is not None and second.size == 2
+    assert second is not None and second.size == 2 + len(STAFF)
     assert len(list(folder.glob("checkpoint-*.json"))) == 2
     assert (folder.stat().st_mode & 0o777) == 0o700
     report = verify(engine.db.url, anchors=Anchors(key.public_key()), jobs=1)
@@ -91,9 +95,37 @@ def test_migration_0005_puts_existing_history_into_the_log(engine: Commands) -> 
     engine.advance(number, "teruskan", "admin")
     engine.advance(number, "tolak", "kabid", {"alasan": "bukan kewenangan"})
     other = engine.submit("admin", COMPLAINT).number
-    before = [(r.kind, r.case_id, r.seq, r.leaf) for r in leaves(engine)]
+    before = [(r.kind, r.case_id, r.seq, r.leaf) for r in leaves(engine) if r.kind != "staff"]
+    sealed = {r.subject: r.leaf for r in leaves(engine) if r.kind == "staff"}
     downgrade(engine.db, "0002")
     upgrade(engine.db)
-    assert [(r.kind, r.case_id, r.seq, r.leaf) for r in leaves(engine)] == before
+    after = leaves(engine)
+    # 0005 puts back the deployments and events in order; 0015 then seals each account as it stands.
+    assert [(r.kind, r.case_id, r.seq, r.leaf) for r in after if r.kind != "staff"] == before
+    assert [r.kind for r in after[len(before):]] == ["staff"] * len(STAFF)
+    assert {r.subject: r.leaf for r in after if r.kind == "staff"} == sealed
     assert verify(engine.db.url, anchors=Anchors(None), jobs=1).findings == []
     assert other
+
+
+def test_every_account_change_through_the_engine_is_sealed_and_verifies(application: Any, engine: Commands) -> None:
+    credentials = application.credentials
+    before = len(leaves(engine))
+    engine.update_staff("tim_juai", roles=["tim_treckk"], scope="paringin")
+    engine.update_staff("kasat", email="kasat.baru@satpolpp.balangankab.go.id")
+    engine.set_staff_active("kabid", False)
+    engine.set_staff_active("kabid", True)
+    credentials.set_password("kasat", "kata-sandi-yang-panjang-2026")
+    token_id, _token = credentials.create_token("admin", "integrasi")
+    credentials.revoke_token(token_id)
+    added = leaves(engine)[before:]
+    assert [(r.kind, r.subject) for r in added] == [
+        ("staff", "tim_juai"), ("staff", "kasat"), ("staff", "kabid"), ("staff", "kabid"), ("staff", "kasat"),
+        ("staff", "admin"), ("staff", "admin")]
+    assert verify(engine.db.url, anchors=Anchors(None), jobs=1).findings == []
+    # A refused change appends nothing.
+    try:
+        engine.update_staff("tim_juai", roles=["peran_tidak_ada"])
+    except Exception:  # noqa: BLE001 - the refusal itself is tested elsewhere
+        pass
+    assert len(leaves(engine)) == before + len(added)

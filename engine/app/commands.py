@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.app.escalation import EscalationFired, escalate_due
 from engine.app.outbox import prune_bodies, retry_notices
+from engine.app.account_seals import seal_accounts
 from engine.app.reports import ScheduleRun, run_schedule
 from engine.app.runtime import Runtime
 from engine.core import fields as field_values
@@ -125,6 +126,7 @@ class Commands(Runtime):
             staff_id = staff_rows.add_staff(connection, username, name, normal_phone, normal_email, self.clock(),
                                             None if added_by is None else added_by[:128])
             staff_rows.set_grants(connection, staff_id, definition.name, roles, bound)
+            seal_accounts(connection, [username])
             return self._staff(connection, username)
 
         try:
@@ -154,6 +156,7 @@ class Commands(Runtime):
             staff_rows.update_details(connection, member.id, name=name if name else member.name,
                                       phone=new_phone if phone is not None else member.phone,
                                       email=new_email if email is not None else member.email)
+            seal_accounts(connection, [username])
             return self._staff(connection, username)
 
         return self.db.transaction(work)
@@ -164,6 +167,7 @@ class Commands(Runtime):
         def work(connection: Connection) -> None:
             if not staff_rows.set_active(connection, username, active):
                 raise NotFound(f"staff {username!r} not found")
+            seal_accounts(connection, [username])
 
         self.db.transaction(work)
 

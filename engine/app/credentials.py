@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
+from engine.app.account_seals import seal_accounts
 from engine.app.runtime import Runtime
 from engine.errors import InvalidInput, NotFound, TreckkError
 from engine.store import credential_rows, staff_rows
@@ -107,6 +108,7 @@ class Credentials:
                 raise NotFound(f"staff {username!r} not found; add them with `treckk staff add`",
                                field="username", value=username)
             credential_rows.set_password_hash(connection, member.id, hashed, self.runtime.clock())
+            seal_accounts(connection, [member.username])
 
         self.runtime.db.transaction(work)
 
@@ -133,8 +135,12 @@ class Credentials:
             raise LoginFailed("wrong username or password", field="username", value=username)
         if stored is not None and self.hasher.check_needs_rehash(stored):
             rehashed = self.hasher.hash(password)
-            self.runtime.db.transaction(lambda connection: credential_rows.set_password_hash(
-                connection, member.id, rehashed, now))
+
+            def rehash(connection: Connection) -> None:
+                credential_rows.set_password_hash(connection, member.id, rehashed, now)
+                seal_accounts(connection, [member.username])
+
+            self.runtime.db.transaction(rehash)
         return member, record_id
 
     def logout(self, member: StaffMember, address: str) -> None:
@@ -179,7 +185,9 @@ class Credentials:
             member = staff_rows.by_username(connection, username)
             if member is None:
                 raise NotFound(f"staff {username!r} not found", field="username", value=username)
-            return credential_rows.insert_token(connection, member.id, label, _digest(token), self.runtime.clock())
+            token_id = credential_rows.insert_token(connection, member.id, label, _digest(token), self.runtime.clock())
+            seal_accounts(connection, [member.username])
+            return token_id
 
         return self.runtime.db.transaction(work), token
 
@@ -193,7 +201,15 @@ class Credentials:
     def revoke_token(self, token_id: int) -> None:
         """Revoke a token for good; NotFound when there is no such id."""
         now = self.runtime.clock()
-        if not self.runtime.db.transaction(lambda connection: credential_rows.revoke_token(connection, token_id, now)):
+
+        def work(connection: Connection) -> bool:
+            if not credential_rows.revoke_token(connection, token_id, now):
+                return False
+            owner = credential_rows.token_owner(connection, token_id)
+            seal_accounts(connection, [owner] if owner else [])
+            return True
+
+        if not self.runtime.db.transaction(work):
             raise NotFound(f"token {token_id} not found; see `treckk token list`", field="id", value=token_id)
 
     def authenticate_token(self, token: str) -> StaffMember:

@@ -3,6 +3,8 @@
 What is checked (each disagreement becomes one finding naming what it is about):
 
 - every deployed definition: its bundle still has its digest, and the log holds its deployment;
+- every staff account: what it may do and how it logs in equals the newest staff leaf of its
+  username (``engine.app.account_seals``);
 - every case (``engine.core.replay``): its hash chain, each event against its log leaf, and every
   column the rules decide against what replaying its events gives;
 - the log: leaf indexes gap-free, the stored chunk hashes and head equal to what the leaves give,
@@ -31,14 +33,14 @@ from sqlalchemy import Connection
 from engine.app.settings import DATABASE_URL
 from engine.compile.workflow import Bundle, compile_bundle
 from engine.core.deadlines import WorkingCalendar
-from engine.core.log_entries import deploy_entry
+from engine.core.log_entries import deploy_entry, staff_entry
 from engine.core.merkle import CHUNK, CHUNK_LEVEL, SubtreeHashes, append, fold, verify_consistency
 from engine.core.records import case_number_key
 from engine.core.replay import Finding, replay_case
 from engine.core.tree_heads import TreeHead, key_id
 from engine.definition.model import WorkflowDefinition
 from engine.errors import NotFound
-from engine.store import audit_rows, log_rows
+from engine.store import audit_rows, log_rows, staff_seals
 from engine.store.readonly import ReadOnlyDatabase
 
 MIGRATION_TRIGGER = "migrasi"
@@ -186,6 +188,7 @@ def verify(url: str, number: str | None = None, *, anchors: Anchors, incremental
             definitions = Definitions(audit_rows.definition_rows(connection))
             _WORKER_DEFINITIONS[url] = definitions
             _check_definitions(connection, definitions, report)
+            _check_staff(connection, report)
             held = log_rows.checkpoints(connection)
             trusted = _check_signatures(held, anchors, report)
             size, frontier = log_rows.head(connection)
@@ -301,6 +304,25 @@ def _check_definitions(connection: Connection, definitions: Definitions, report:
     for (workflow, version), (idx, _digest, _leaf) in sorted(logged.items()):
         report.add("definition", f"version {version} of workflow {workflow!r} is in the log (leaf {idx}) but not in "
                                  "the database (a deployed definition was deleted)")
+
+
+def _check_staff(connection: Connection, report: VerifyReport) -> None:
+    """Each account as stored against the newest staff leaf of its username (``engine.app.account_seals``)."""
+    sealed = staff_seals.newest_staff_leaves(connection)
+    for username, state in sorted(staff_seals.account_states(connection).items()):
+        entry = sealed.pop(username, None)
+        if entry is None:
+            report.add("staff", f"staff {username!r} is not in the transparency log (added behind the engine's back)")
+        elif staff_entry(username, entry[1]).leaf().hex() != entry[2]:
+            report.add("staff", f"staff {username!r}: log leaf {entry[0]} does not hold the account it names "
+                                "(the leaf row was edited)")
+        elif entry[1] != state:
+            report.add("staff", f"staff {username!r}: the account (name, contacts, active, roles and scope, password "
+                                f"or API tokens) is not what log leaf {entry[0]} sealed: changed behind the engine's "
+                                "back")
+    for username, (idx, _state, _leaf) in sorted(sealed.items()):
+        report.add("staff", f"staff {username!r} is in the log (leaf {idx}) but not in the database (an account "
+                            "was deleted)")
 
 
 def _check_signatures(held: Sequence[TreeHead], anchors: Anchors, report: VerifyReport) -> list[TreeHead]:

@@ -131,6 +131,13 @@ def revoke_token(connection: Connection, token_id: int, now: datetime) -> bool:
     return bool(exists)
 
 
+def token_owner(connection: Connection, token_id: int) -> str | None:
+    """The username of the token's owner, or None when there is no such token."""
+    value = connection.execute(select(staff.c.username).join(api_tokens, staff.c.id == api_tokens.c.staff_id)
+                               .where(api_tokens.c.id == token_id)).scalar()
+    return None if value is None else str(value)
+
+
 def touch_token(connection: Connection, token_id: int, now: datetime) -> None:
     """Note when the token was last used."""
     connection.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))

@@ -29,6 +29,8 @@ _read_head_locked = PreparedStatement(_head.with_for_update())
 _write_head = PreparedStatement(update(log_head).where(log_head.c.id == HEAD_ID).values(
     size=bindparam("size"), frontier=bindparam("frontier")))
 _LEAF_FIELDS = ("idx", "kind", "case_id", "seq", "workflow", "definition_version", "definition_digest", "leaf")
+# Leaves without a subject are written without the column, so the migrations before the one that
+# added it (0005's backfill) can still append through this module.
 _insert_leaf = PreparedStatement(insert(log_leaves).values({name: bindparam(name) for name in _LEAF_FIELDS}))
 _insert_chunk = PreparedStatement(insert(log_chunks).values(idx=bindparam("idx"), hash=bindparam("hash")))
 
@@ -45,9 +47,10 @@ class StoredLeaf:
     definition_version: int
     definition_digest: str
     leaf: str
+    subject: str | None = None
 
 
-_LEAF_COLUMNS = tuple(getattr(log_leaves.c, name) for name in _LEAF_FIELDS)
+_LEAF_COLUMNS = tuple(getattr(log_leaves.c, name) for name in (*_LEAF_FIELDS, "subject"))
 
 
 def _parse_frontier(text: str) -> list[bytes]:
@@ -83,13 +86,18 @@ def append(connection: Connection, entries: Sequence[LogEntry]) -> int:
         leaves.append({"idx": size, "kind": entry.kind, "case_id": entry.case_id, "seq": entry.seq,
                        "workflow": entry.workflow, "definition_version": entry.definition_version,
                        "definition_digest": entry.definition_digest, "leaf": leaf.hex()})
+        if entry.subject is not None:
+            leaves[-1]["subject"] = entry.subject
         size = tree_append(size, frontier, leaf, completed)
     head_values = {"size": size, "frontier": " ".join(h.hex() for h in frontier)}
-    if len(leaves) == 1 and not chunks and connection.dialect.name == "postgresql":
+    if any("subject" in leaf for leaf in leaves):
+        # Staff leaves (rare): every row with the column, in one statement.
+        connection.execute(insert(log_leaves), [{"subject": None, **leaf} for leaf in leaves])
+    elif len(leaves) == 1 and not chunks and connection.dialect.name == "postgresql":
         # One round trip fewer for the common case (one event): the leaf and the head in one statement.
         connection.execute(_LEAF_AND_HEAD, {**leaves[0], **head_values})
         return first
-    if len(leaves) == 1:
+    elif len(leaves) == 1:
         _insert_leaf.rowcount(connection, leaves[0])
     elif leaves:
         connection.execute(insert(log_leaves), leaves)

@@ -288,6 +288,8 @@ log_leaves = Table(
     _column("definition_version", Integer),
     _column("definition_digest", String(64)),
     _column("leaf", String(64)),
+    # The username of a staff leaf (an account changed through the engine); None on other leaves.
+    _column("subject", String(64), null=True),
     UniqueConstraint("case_id", "seq"),
 )
 
