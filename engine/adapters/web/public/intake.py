@@ -22,7 +22,7 @@ import engine.adapters.web.pages.forms as forms
 import engine.adapters.web.pages.uploads as uploads
 from engine.adapters.web import attachment_files
 from engine.adapters.web.auth import application_of, csrf_checked
-from engine.adapters.web.public import visitor
+import engine.adapters.web.public.visitor as visitor
 from engine.adapters.web.public.pages import render, throttled_page, unavailable_page
 from engine.app.public_desk import MAX_NOTE_PHOTOS, Throttled, shown_code
 from engine.definition.model import PublicChannelSpec, PublicSpec, WorkflowDefinition, public_actor

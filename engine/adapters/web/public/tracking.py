@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 import engine.adapters.web.pages.uploads as uploads
 from engine.adapters.web import attachment_files
 from engine.adapters.web.auth import application_of, csrf_checked
-from engine.adapters.web.public import visitor
+import engine.adapters.web.public.visitor as visitor
 from engine.adapters.web.public.pages import render, throttled_page
 from engine.app.public_desk import MAX_NOTE_LENGTH, MAX_NOTE_PHOTOS, MAX_RATING_COMMENT, PublicCaseView, Throttled
 from engine.definition.model import public_actor
