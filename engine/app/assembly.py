@@ -12,6 +12,7 @@ from functools import partial
 
 from engine.app.commands import Commands
 from engine.app.credentials import Credentials
+from engine.app.definition_desk import DefinitionDesk
 from engine.app.queries import Queries
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
@@ -35,6 +36,11 @@ class Application:
     queries: Queries
     credentials: Credentials
     """Passwords, logins and API tokens (the web app's and the API's doors)."""
+
+    @property
+    def definitions(self) -> DefinitionDesk:
+        """Editing, checking, trying and deploying definitions; migrating running cases (the web editor's door)."""
+        return DefinitionDesk(self.commands)
 
     def close(self) -> None:
         """Close the database's pooled and kept connections."""
