@@ -262,7 +262,8 @@ class DefinitionDesk:
         return self.engine.db.read(work)
 
     def draft(self, workflow: str, workflow_text: str, roles_text: str, templates: Mapping[str, str]) -> Bundle:
-        """An edit of ``workflow``: these texts under the paths of its newest deployed version.
+        """An edit of ``workflow``: these texts under the paths of its newest deployed version (the templates
+        under no folder of the server: they are the edit's, and messages call their folder ``templates/``).
 
         Line ends are made ``\\n`` (browsers send ``\\r\\n``); a file over the source size, a template
         name that is not a plain relative ``*.j2`` path, or too many templates is refused (InvalidInput
@@ -287,7 +288,7 @@ class DefinitionDesk:
         roles_path = deployed.roles_path or str(Path(deployed.workflow_path).parent.parent / "roles" /
                                                 f"{workflow}.yaml")
         return Bundle(deployed.workflow_path, _lines(workflow_text), roles_path, _lines(roles_text),
-                      {name: _lines(text) for name, text in templates.items()}, deployed.templates_path)
+                      {name: _lines(text) for name, text in templates.items()}, "")
 
     def check(self, username: str, workflow: str, edit: Bundle) -> Checked:
         """Validate ``edit`` as ``treckk validate`` would: every problem with its file, line and column; the

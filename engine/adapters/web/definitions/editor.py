@@ -199,7 +199,7 @@ def _edit(request: Request, workflow: str, form: EditForm) -> Bundle | Response:
     if form.errors:
         return _page(request, staff, workflow, form, status=422, banner=("Berkas unggahan tidak dapat dibaca.", "error"))
     try:
-        return desk(request).draft(workflow, form.workflow_text, form.roles_text, form.templates)
+        edit = desk(request).draft(workflow, form.workflow_text, form.roles_text, form.templates)
     except NotFound:
         return common.render(request, "not_found.html", {"staff": staff, "message": f"Alur {workflow!r} tidak ada."},
                              status=404)
@@ -207,6 +207,10 @@ def _edit(request: Request, workflow: str, form: EditForm) -> Bundle | Response:
         key = {WORKFLOW_FILE: "alur", ROLES_FILE: "peran"}.get(exc.field or "", "berkas_templat")
         form.errors[key] = str(exc)
         return _page(request, staff, workflow, form, status=422, banner=("Suntingan tidak dapat dibaca.", "error"))
+    # The form shows the texts as checked (line ends made \n), so the line numbers match what is typed.
+    form.workflow_text, form.roles_text, form.templates = edit.workflow_text, edit.roles_text, dict(edit.templates)
+    form.scenario = form.scenario.replace("\r\n", "\n")
+    return edit
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -226,8 +230,7 @@ def _page(request: Request, staff: StaffMember, workflow: str, form: EditForm, *
     except NotFound:
         return common.render(request, "not_found.html", {"staff": staff, "message": f"Alur {workflow!r} tidak ada."},
                              status=404)
-    texts = {WORKFLOW_FILE: edit.workflow_text if edit else form.workflow_text,
-             ROLES_FILE: edit.roles_text if edit else form.roles_text}
+    texts = {WORKFLOW_FILE: form.workflow_text, ROLES_FILE: form.roles_text}
     excerpts = _excerpts(checked.problems, texts) if checked is not None else []
     scenario_excerpts = _excerpts(scenario_problems, {"scenario": form.scenario}) if scenario_problems else []
     drawing = checked.drawing if checked is not None else None
