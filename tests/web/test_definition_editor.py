@@ -275,7 +275,7 @@ def test_the_migration_plan_flags_unmapped_states_dry_runs_and_records_each_move
     mapped = {"csrf_token": token, "peta.verifikasi": "verifikasi_lapangan", "peta.ditangani": "ditangani"}
     dry = client.post("/admin/migrasi/treckk/uji", data=mapped)
     assert re.search(rf'data-case="{checking}">.*?v2 · verifikasi_lapangan', dry.text, re.S)
-    assert 'formaction="/admin/migrasi/treckk/pindahkan"' in dry.text and 'name="jumlah" value="2"' in dry.text
+    assert 'action="/admin/migrasi/treckk/pindahkan"' in dry.text and 'name="jumlah" value="2"' in dry.text
     assert web.application.queries.show(checking)["definition_version"] == 1  # a dry run moves nothing
     moved = client.post("/admin/migrasi/treckk/pindahkan", data={**mapped, "jumlah": "2"})
     assert moved.status_code == 303 and moved.headers["location"] == "/admin/migrasi/treckk?dipindahkan=2"

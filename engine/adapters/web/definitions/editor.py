@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 import engine.adapters.web.pages.common as common
-from engine.adapters.web.definitions import view
+from engine.adapters.web.definitions.view import render as render_page
 import engine.adapters.web.pages.uploads as uploads
 from engine.adapters.web.auth import csrf_checked, current_staff
 from engine.app.credentials import StaffMember
@@ -67,7 +67,7 @@ def versions(request: Request, staff: Staff) -> HTMLResponse:
     except PermissionDenied:
         return forbidden(request, staff)
     zone = common.application(request).queries.deployed()[0].timezone
-    return view.render(request, "versions.html", {"staff": staff, "workflows": found, "zone": zone})
+    return render_page(request, "versions.html", {"staff": staff, "workflows": found, "zone": zone})
 
 
 @router.get("/admin/definisi/{workflow}", response_class=HTMLResponse, include_in_schema=False)
@@ -235,7 +235,7 @@ def _page(request: Request, staff: StaffMember, workflow: str, form: EditForm, *
     scenario_excerpts = _excerpts(scenario_problems, {"scenario": form.scenario}) if scenario_problems else []
     drawing = checked.drawing if checked is not None else None
     svg = base64.b64encode(drawing.svg.encode("utf-8")).decode("ascii") if drawing and drawing.svg else None
-    return view.render(request, "editor.html", {
+    return render_page(request, "editor.html", {
         "staff": staff, "workflow": workflow, "title": definition.title, "latest": definition.version,
         "form": form, "templates": sorted(form.templates.items()), "checked": checked, "excerpts": excerpts,
         "scenario_excerpts": scenario_excerpts, "drawing": drawing, "svg": svg,

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 import engine.adapters.web.pages.common as common
-from engine.adapters.web.definitions import view
+from engine.adapters.web.definitions.view import render as render_page
 from engine.adapters.web.auth import csrf_checked, current_staff
 from engine.app.credentials import StaffMember
 from engine.app.definition_desk import MigrationPlan
@@ -43,7 +43,7 @@ def overview(request: Request, staff: Staff) -> HTMLResponse:
         found = common.application(request).definitions.behind(staff.username)
     except PermissionDenied:
         return _forbidden(request, staff)
-    return view.render(request, "migrations.html", {"staff": staff, "workflows": found})
+    return render_page(request, "migrations.html", {"staff": staff, "workflows": found})
 
 
 @router.get("/admin/migrasi/{workflow}", response_class=HTMLResponse, include_in_schema=False)
@@ -106,7 +106,7 @@ def _page(request: Request, staff: StaffMember, made: MigrationPlan, *, dry_run:
     labels = dict(made.target_states)
     mapping = {**made.state_map, **{k: v for k, v in (chosen or {}).items() if k in made.state_map}}
     unmapped = [state for state, target in mapping.items() if not target or target not in labels]
-    return view.render(request, "migration.html", {
+    return render_page(request, "migration.html", {
         "staff": staff, "plan": made, "labels": labels, "mapping": mapping, "unmapped": unmapped,
         "errors": {key.removeprefix(MAP_PREFIX): value for key, value in (errors or {}).items()},
         "dry_run": dry_run, "outcomes": made.outcomes[:SHOWN_OUTCOMES],
