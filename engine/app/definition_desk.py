@@ -82,6 +82,9 @@ class Checked:
     problems: tuple[Located, ...]
     definition: WorkflowDefinition | None = None
     drawing: diagram_svg.Drawing | None = None
+    """Left to right, for a wide screen."""
+    tall: diagram_svg.Drawing | None = None
+    """The same diagram top to bottom, for a phone."""
 
     @property
     def ok(self) -> bool:
@@ -308,7 +311,8 @@ class DefinitionDesk:
             problems = (Located(WORKFLOW_FILE, line, 1,
                                 f"the file names workflow {definition.name!r}; an edit of {workflow!r} must keep "
                                 f"`workflow: {workflow}`"),)
-        return Checked(problems, definition, diagram_svg.draw(diagram.dot(definition)))
+        return Checked(problems, definition, diagram_svg.draw(diagram.dot(definition)),
+                       diagram_svg.draw(diagram.dot(definition, direction="TB")))
 
     def diff(self, username: str, workflow: str, edit: Bundle, version: int | None = None) -> list[FileDiff]:
         """Each file of ``edit`` against the deployed version (the newest when ``version`` is None)."""

@@ -234,11 +234,13 @@ def _page(request: Request, staff: StaffMember, workflow: str, form: EditForm, *
     excerpts = _excerpts(checked.problems, texts) if checked is not None else []
     scenario_excerpts = _excerpts(scenario_problems, {"scenario": form.scenario}) if scenario_problems else []
     drawing = checked.drawing if checked is not None else None
-    svg = base64.b64encode(drawing.svg.encode("utf-8")).decode("ascii") if drawing and drawing.svg else None
+    tall = checked.tall if checked is not None else None
+    svg, tall_svg = (base64.b64encode(d.svg.encode("utf-8")).decode("ascii") if d and d.svg else None
+                     for d in (drawing, tall))
     return render_page(request, "editor.html", {
         "staff": staff, "workflow": workflow, "title": definition.title, "latest": definition.version,
         "form": form, "templates": sorted(form.templates.items()), "checked": checked, "excerpts": excerpts,
-        "scenario_excerpts": scenario_excerpts, "drawing": drawing, "svg": svg,
+        "scenario_excerpts": scenario_excerpts, "drawing": drawing, "svg": svg, "tall_svg": tall_svg,
         "checked_definition": checked.definition if checked is not None else None,
         "diffs": diffs, "tried": tried, "banner": banner, "zone": definition.timezone,
         "migrate_link": migrate_link and "migrate" in app.queries.capabilities(staff.username, workflow),
