@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,10 @@ from engine.errors import Conflict, DefinitionError, InvalidInput, NotFound, Per
 from engine.store import case_rows, definition_rows, staff_rows
 from engine.store.definition_rows import StoredDefinition
 
+Edit = Bundle
+"""An edit is a bundle held as text (what adapters name it by)."""
+MAX_FILE_BYTES = MAX_SOURCE_BYTES
+"""The largest file of an edit (the limit every definition source is read with)."""
 WORKFLOW_FILE = "workflow"
 ROLES_FILE = "roles"
 """The keys of an edit's two YAML files (a template's key is its name, e.g. ``pengingat.txt.j2``)."""
@@ -300,7 +304,7 @@ class DefinitionDesk:
         try:
             compiled = compile_bundle(edit)
         except DefinitionError as exc:
-            return Checked(tuple(_located(edit, p) for p in exc.problems))
+            return Checked(locate(edit, exc.problems))
         except InvalidInput as exc:
             return Checked((Located(WORKFLOW_FILE, 1, 1, str(exc)),))
         definition = compiled.definition
@@ -384,7 +388,7 @@ class DefinitionDesk:
         try:
             compile_bundle(edit)
         except DefinitionError as exc:
-            return tuple(_located(edit, p) for p in exc.problems)
+            return locate(edit, exc.problems)
         except InvalidInput as exc:
             return (Located(WORKFLOW_FILE, 1, 1, str(exc)),)
         return None
@@ -471,6 +475,11 @@ class DefinitionDesk:
 
 def _lines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def locate(edit: Bundle, problems: Sequence[Problem]) -> tuple[Located, ...]:
+    """The validator's ``problems`` of ``edit``, each in the file of the edit it is about."""
+    return tuple(_located(edit, problem) for problem in problems)
 
 
 def _located(edit: Bundle, problem: Problem) -> Located:

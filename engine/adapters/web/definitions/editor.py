@@ -23,9 +23,9 @@ from engine.adapters.web.definitions.view import render as render_page
 import engine.adapters.web.pages.uploads as uploads
 from engine.adapters.web.auth import csrf_checked, current_staff
 from engine.app.credentials import StaffMember
-from engine.app.definition_desk import ROLES_FILE, WORKFLOW_FILE, Checked, DefinitionDesk, Located
-from engine.compile.sources import MAX_SOURCE_BYTES
-from engine.compile.workflow import Bundle
+from engine.app.definition_desk import (
+    MAX_FILE_BYTES, ROLES_FILE, WORKFLOW_FILE, Checked, DefinitionDesk, Edit, Located, locate,
+)
 from engine.errors import Conflict, DefinitionError, InvalidInput, NotFound, PermissionDenied
 
 router = APIRouter()
@@ -140,8 +140,7 @@ def _deploy(request: Request, staff: StaffMember, workflow: str, form: EditForm)
     try:
         stored, fresh = desk(request).deploy(staff.username, workflow, edit)
     except DefinitionError as exc:
-        checked = Checked(tuple(Located(ROLES_FILE if p.path == edit.roles_path else WORKFLOW_FILE, p.line,
-                                        p.column, p.message) for p in exc.problems))
+        checked = Checked(locate(edit, exc.problems))
         return _page(request, staff, workflow, form, checked=checked, status=422, edit=edit,
                      banner=("Tidak dipasang: definisi ini masih bermasalah.", "error"))
     except (InvalidInput, Conflict) as exc:
@@ -170,9 +169,9 @@ async def _read_form(form: FormData) -> EditForm:
     raw_version = text("versi")
     edit = EditForm(text("alur"), text("peran"), templates, text("skenario"),
                     int(raw_version) if raw_version.isdigit() and len(raw_version) < 10 else None)
-    received = await uploads.receive(form, ["berkas_alur", "berkas_peran", "berkas_templat"], MAX_SOURCE_BYTES)
+    received = await uploads.receive(form, ["berkas_alur", "berkas_peran", "berkas_templat"], MAX_FILE_BYTES)
     for name in received.too_large:
-        edit.errors[name] = f"Berkas terlalu besar; paling besar {MAX_SOURCE_BYTES // 1024} KiB."
+        edit.errors[name] = f"Berkas terlalu besar; paling besar {MAX_FILE_BYTES // 1024} KiB."
     for name, files in received.files.items():
         for filename, data in files:
             try:
@@ -193,7 +192,7 @@ async def _read_form(form: FormData) -> EditForm:
     return edit
 
 
-def _edit(request: Request, workflow: str, form: EditForm) -> Bundle | Response:
+def _edit(request: Request, workflow: str, form: EditForm) -> Edit | Response:
     """The edit as a bundle; the form again (422, the message next to the field) when it cannot be one."""
     staff = current_staff(request)
     if form.errors:
@@ -218,7 +217,7 @@ def _edit(request: Request, workflow: str, form: EditForm) -> Bundle | Response:
 
 def _page(request: Request, staff: StaffMember, workflow: str, form: EditForm, *, status: int = 200,
           checked: Checked | None = None, diffs: Sequence[Any] | None = None, tried: Any = None,
-          scenario_problems: Sequence[Located] = (), edit: Bundle | None = None,
+          scenario_problems: Sequence[Located] = (), edit: Edit | None = None,
           banner: tuple[str, str] | None = None, migrate_link: bool = False) -> HTMLResponse:
     app = common.application(request)
     try:
