@@ -119,6 +119,7 @@ def test_the_inovator_edits_checks_tries_deploys_and_migrates(browser: Any, site
         for path in PAGES:
             answer = page.goto(site.url + path)
             assert answer is not None and answer.status == 403, (username, path)
+            assert page.locator("h1").inner_text() == "Tidak diizinkan"
         walk.check(f"{username}-ditolak")
 
     assert walk.axe == {}, walk.axe

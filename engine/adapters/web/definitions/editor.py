@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 import engine.adapters.web.pages.common as common
-from engine.adapters.web.definitions.view import render as render_page
+from engine.adapters.web.definitions.view import forbidden as view_forbidden, render as render_page
 import engine.adapters.web.pages.uploads as uploads
 from engine.adapters.web.auth import csrf_checked, current_staff
 from engine.app.credentials import StaffMember
@@ -45,7 +45,7 @@ def desk(request: Request) -> DefinitionDesk:
 
 
 def forbidden(request: Request, staff: StaffMember, message: str = FORBIDDEN) -> HTMLResponse:
-    return common.render(request, "not_found.html", {"staff": staff, "message": message}, status=403)
+    return view_forbidden(request, message)
 
 
 @dataclass

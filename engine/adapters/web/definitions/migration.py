@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 import engine.adapters.web.pages.common as common
-from engine.adapters.web.definitions.view import render as render_page
+from engine.adapters.web.definitions.view import forbidden as view_forbidden, render as render_page
 from engine.adapters.web.auth import csrf_checked, current_staff
 from engine.app.credentials import StaffMember
 from engine.app.definition_desk import MigrationPlan
@@ -34,7 +34,7 @@ FORBIDDEN = "Anda tidak berwenang memigrasikan kasus."
 
 
 def _forbidden(request: Request, staff: StaffMember) -> HTMLResponse:
-    return common.render(request, "not_found.html", {"staff": staff, "message": FORBIDDEN}, status=403)
+    return view_forbidden(request, FORBIDDEN)
 
 
 @router.get("/admin/migrasi", response_class=HTMLResponse, include_in_schema=False)

@@ -13,3 +13,8 @@ from engine.adapters.web import rendering
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
     """Page ``templates/definitions/<template>`` with ``context`` (plus staff and CSRF token)."""
     return rendering.render(request, f"definitions/{template}", context, status_code=status)
+
+
+def forbidden(request: Request, message: str) -> HTMLResponse:
+    """The 403 page of a member whose roles lack the capability (``message`` says which)."""
+    return rendering.render(request, "error.html", {"title": "Tidak diizinkan", "message": message}, status_code=403)
