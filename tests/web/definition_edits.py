@@ -4,8 +4,6 @@ made and then finished, and a short scenario that plays the finished edit."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.conftest import ROOT
 
 SHIPPED = (ROOT / "workflows" / "treckk.yaml").read_text(encoding="utf-8")
@@ -98,8 +96,3 @@ steps:
     expect: {state: selesai, notices: [pelapor_selesai.txt.j2]}
 """
 
-
-def write_scenario_dir(tmp: Path) -> Path:
-    path = tmp / "skenario.yaml"
-    path.write_text(REVIEW_SCENARIO, encoding="utf-8")
-    return path

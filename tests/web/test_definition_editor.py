@@ -15,15 +15,12 @@ from __future__ import annotations
 import base64
 import html
 import re
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from engine.app import diagram_svg
 from engine.errors import PermissionDenied
-from tests.conftest import ROOT
 from tests.test_definition import case_bundle, invalid_cases, reported
 from tests.web.conftest import Web, csrf_of
 from tests.web.definition_edits import (
