@@ -12,6 +12,7 @@ from functools import partial
 
 from engine.app.commands import Commands
 from engine.app.credentials import Credentials
+from engine.app.definition_desk import DefinitionDesk
 from engine.app.public_desk import PublicDesk
 from engine.app.queries import Queries
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
@@ -38,6 +39,11 @@ class Application:
     """Passwords, logins and API tokens (the web app's and the API's doors)."""
     public: PublicDesk
     """The public's door: complaints from public channels, tracking, notes, ratings."""
+
+    @property
+    def definitions(self) -> DefinitionDesk:
+        """Editing, checking, trying and deploying definitions; migrating running cases (the web editor's door)."""
+        return DefinitionDesk(self.commands)
 
     def close(self) -> None:
         """Close the database's pooled and kept connections."""

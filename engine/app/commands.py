@@ -27,7 +27,7 @@ from engine.core import fields as field_values
 from engine.core.deadlines import deadline_on_entry
 from engine.core.records import CaseRecord, EventRecord, enter_state
 from engine.channels.base import ChannelSet
-from engine.compile.workflow import CompiledWorkflow, bundle_from_files, compile_bundle
+from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
 from engine.definition.model import InputSpec, TransitionSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
@@ -53,8 +53,19 @@ class Commands(Runtime):
 
     def deploy(self, path: Path, actor: str | None) -> tuple[StoredDefinition, bool]:
         """Validate and store a new version; (stored, False) when that content is already deployed."""
-        compiled = compile_bundle(bundle_from_files(path), self.cache)
+        return self.deploy_bundle(bundle_from_files(path), actor)
+
+    def deploy_bundle(self, bundle: Bundle, actor: str | None, *,
+                      workflow: str | None = None) -> tuple[StoredDefinition, bool]:
+        """``deploy`` of a bundle held as text (the web editor's); ``workflow`` refuses a bundle that
+        names another workflow (an edit of one workflow must not deploy as a new one)."""
+        compiled = compile_bundle(bundle, self.cache)
         definition = compiled.definition
+        path = bundle.workflow_path
+        if workflow is not None and definition.name != workflow:
+            raise InvalidInput(f"{path}: the edited file names workflow {definition.name!r}, not {workflow!r}; "
+                               f"write `workflow: {workflow}` to deploy it as a new version of {workflow!r}",
+                               field="workflow", value=definition.name, accepted=(workflow,))
         now = self.clock()
 
         def work(connection: Connection) -> tuple[StoredDefinition, bool]:

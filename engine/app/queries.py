@@ -492,5 +492,26 @@ class Queries:
 
         return self.engine.db.read(work)
 
+    def capabilities(self, username: str, workflow: str | None = None) -> frozenset[str]:
+        """What ``username``'s roles may do beyond moving cases (``deploy``, ``migrate``, ...), in the newest
+        version of ``workflow`` (of every deployed workflow when None); nothing for a disabled or unknown member.
+        For showing links only: each command checks its own capability again."""
+
+        def work(connection: Connection) -> frozenset[str]:
+            member = staff_rows.by_username(connection, username)
+            if member is None or not member.active:
+                return frozenset()
+            found: set[str] = set()
+            for name in [workflow] if workflow else member.workflows:
+                if definition_rows.latest(connection, name) is None:
+                    continue
+                book = self.engine.compiled(connection, name).definition.roles
+                for role in member.in_workflow(name).roles:
+                    if role in book.roles:
+                        found |= book.roles[role].can
+            return frozenset(found)
+
+        return self.engine.db.read(work)
+
     def checked_count(self, number: str | None) -> int:
         return 1 if number else self.engine.db.read(case_rows.count_cases)

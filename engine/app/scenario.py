@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from engine.compile.workflow import Bundle
 from engine.core.clock import parse_moment
 from engine.definition.yamlnodes import Reader
 from engine.errors import DefinitionError, TreckkError
@@ -111,18 +112,27 @@ class StepResult:
 
 def load_scenario(path: Path) -> Scenario:
     """Parse a scenario file; every problem is reported at once with its line."""
-    reader = Reader(str(path))
     from engine.compile.sources import read_source
 
-    text = read_source(path, "scenario")
+    return parse_scenario(read_source(path, "scenario"), path)
+
+
+def parse_scenario(text: str, path: Path, *, against: Path | None = None) -> Scenario:
+    """Parse scenario ``text`` (named ``path`` in messages); every problem is reported at once with its line.
+
+    ``against`` is the workflow the story is played against whatever it names (an edit in the web
+    editor): ``workflow:`` may then be left out, and is not looked up.
+    """
+    reader = Reader(str(path))
     root = reader.compose(text)
     if root is None:
         raise DefinitionError(reader.problems)
+    required = ("scenario", "start", "steps") if against is not None else ("scenario", "workflow", "start", "steps")
     top = reader.mapping(root, "the scenario", allowed=("scenario", "workflow", "start", "staff", "steps"),
-                         required=("scenario", "workflow", "start", "steps")) or {}
+                         required=required) or {}
     title = reader.string(top["scenario"], "scenario") if "scenario" in top else None
-    workflow = path.resolve()
-    if "workflow" in top:
+    workflow = path.resolve() if against is None else against
+    if "workflow" in top and against is None:
         given = reader.string(top["workflow"], "workflow")
         if given:
             workflow = (path.resolve().parent / given).resolve()
@@ -200,9 +210,11 @@ def _step(reader: Reader, index: int, node: yaml.Node) -> Step | None:
 
 
 def run_scenario(scenario: Scenario, database_url: str, home: Path,
-                 on_step: Callable[[StepResult], None] | None = None, *, outbox: Path) -> list[StepResult]:
+                 on_step: Callable[[StepResult], None] | None = None, *, outbox: Path,
+                 bundle: Bundle | None = None) -> list[StepResult]:
     """Play ``scenario`` on the (empty) database at ``database_url``, delivering notices as files
-    into ``outbox``; returns one result per step."""
+    into ``outbox``; returns one result per step. ``bundle`` is deployed instead of the scenario's
+    workflow file (the texts of an edit not yet deployed)."""
     from engine.app.commands import Commands
     from engine.channels.base import ChannelSet
     from engine.channels.file import FileChannel
@@ -213,7 +225,10 @@ def run_scenario(scenario: Scenario, database_url: str, home: Path,
     database = Database(database_url)
     upgrade(database)
     engine = Commands(database, clock, home, channels=lambda: ChannelSet({FileChannel.name: FileChannel(outbox)}))
-    engine.deploy(scenario.workflow, None)
+    if bundle is not None:
+        engine.deploy_bundle(bundle, None)
+    else:
+        engine.deploy(scenario.workflow, None)
     for member in scenario.staff:
         engine.add_staff(member.username, member.name, member.roles, member.scope, member.phone, member.email)
     aliases: dict[str, str] = {}

@@ -34,11 +34,14 @@ def mermaid(definition: WorkflowDefinition) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dot(definition: WorkflowDefinition) -> str:
-    """A Graphviz digraph; final states are drawn with a double border."""
+def dot(definition: WorkflowDefinition, *, direction: str = "LR") -> str:
+    """A Graphviz digraph; final states are drawn with a double border. ``direction`` is the rank direction
+    (``LR`` left to right, for a wide screen; ``TB`` top to bottom, for a phone)."""
+    if direction not in ("LR", "TB"):
+        raise ValueError(f"direction must be LR or TB, not {direction!r}")
     lines = [
         f"digraph {_dot_quote(definition.name)} {{",
-        "  rankdir=LR;",
+        f"  rankdir={direction};",
         f"  label={_dot_quote(f'{definition.title} (versi {definition.version})')};",
         '  node [shape=box, style=rounded, fontname="Helvetica"];',
         '  edge [fontname="Helvetica", fontsize=10];',

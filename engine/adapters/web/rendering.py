@@ -49,12 +49,32 @@ environment = _environment()
 """The one environment every page renders with."""
 
 
+class Capabilities:
+    """What the logged-in member's roles may do beyond moving cases (``'deploy' in capabilities``), read
+    from the application on first use; for showing menu links only (every action checks again)."""
+
+    def __init__(self, request: Request, username: str | None) -> None:
+        self._request = request
+        self._username = username
+        self._known: frozenset[str] | None = None
+
+    def __contains__(self, capability: object) -> bool:
+        if self._username is None:
+            return False
+        if self._known is None:
+            from engine.adapters.web.auth import application_of
+
+            self._known = application_of(self._request).queries.capabilities(self._username)
+        return capability in self._known
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *,
            status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
     """Page ``name`` with ``context``, plus ``request``, the logged-in ``staff`` (or None) and ``csrf_token``."""
     from engine.adapters.web.auth import csrf_token
 
-    values = {"request": request, "staff": getattr(request.state, "staff", None), "csrf_token": csrf_token(request),
-              **(context or {})}
+    staff = getattr(request.state, "staff", None)
+    values = {"request": request, "staff": staff, "csrf_token": csrf_token(request),
+              "capabilities": Capabilities(request, staff.username if staff is not None else None), **(context or {})}
     html = environment.get_template(name).render(values)
     return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -1,0 +1,115 @@
+"""Migrating running cases to the newest version (``/admin/migrasi``): plan, state map, dry run, migrate.
+
+The plan groups the running cases of older versions by version and state; the state map names, for
+each state met, the state of the newest version it becomes (flagged when there is none); ``uji``
+(dry run) lists what each case becomes and only then offers ``pindahkan``, which moves them through
+``application.definitions.migrate`` (which checks the ``migrate`` capability and records one
+``migrasi`` event in each case's history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+import engine.adapters.web.pages.common as common
+from engine.adapters.web.definitions.view import forbidden as view_forbidden, render as render_page
+from engine.adapters.web.auth import csrf_checked, current_staff
+from engine.app.credentials import StaffMember
+from engine.app.definition_desk import MigrationPlan
+from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+router = APIRouter()
+
+Staff = Annotated[StaffMember, Depends(current_staff)]
+MAP_PREFIX = "peta."
+"""The select of old state S is named ``peta.S``."""
+SHOWN_OUTCOMES = 500
+"""How many cases a dry run lists one by one (the rest are counted)."""
+FORBIDDEN = "Anda tidak berwenang memigrasikan kasus."
+
+
+def _forbidden(request: Request, staff: StaffMember) -> HTMLResponse:
+    return view_forbidden(request, FORBIDDEN)
+
+
+@router.get("/admin/migrasi", response_class=HTMLResponse, include_in_schema=False)
+def overview(request: Request, staff: Staff) -> HTMLResponse:
+    try:
+        found = common.application(request).definitions.behind(staff.username)
+    except PermissionDenied:
+        return _forbidden(request, staff)
+    return render_page(request, "migrations.html", {"staff": staff, "workflows": found})
+
+
+@router.get("/admin/migrasi/{workflow}", response_class=HTMLResponse, include_in_schema=False)
+def plan(request: Request, staff: Staff, workflow: str,
+         dipindahkan: Annotated[int | None, Query(ge=0, le=10**9)] = None) -> HTMLResponse:
+    try:
+        made = common.application(request).definitions.plan(staff.username, workflow)
+    except PermissionDenied:
+        return _forbidden(request, staff)
+    except NotFound:
+        return common.render(request, "not_found.html", {"staff": staff, "message": f"Alur {workflow!r} tidak ada."},
+                             status=404)
+    banner = (f"{dipindahkan} kasus dipindahkan ke versi {made.target_version}; setiap pemindahan tercatat di "
+              "riwayat kasusnya.") if dipindahkan is not None else None
+    return _page(request, staff, made, banner=banner)
+
+
+@router.post("/admin/migrasi/{workflow}/{action}", response_class=HTMLResponse, include_in_schema=False,
+             dependencies=[Depends(current_staff), Depends(csrf_checked)])
+async def act(request: Request, staff: Staff, workflow: str, action: str) -> Response:
+    if action not in ("uji", "pindahkan"):
+        return common.render(request, "not_found.html", {"staff": staff, "message": "Tindakan ini tidak ada."},
+                             status=404)
+    form = await request.form()
+    state_map = {key[len(MAP_PREFIX):]: value for key, value in form.multi_items()
+                 if key.startswith(MAP_PREFIX) and isinstance(value, str)}
+    raw = form.get("jumlah")
+    expected = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) < 10 else None
+    return await run_in_threadpool(_act, request, staff, workflow, action, state_map, expected)
+
+
+def _act(request: Request, staff: StaffMember, workflow: str, action: str, state_map: Mapping[str, str],
+         expected: int | None) -> Response:
+    desk = common.application(request).definitions
+    try:
+        made = desk.plan(staff.username, workflow, state_map)
+    except PermissionDenied:
+        return _forbidden(request, staff)
+    except NotFound:
+        return common.render(request, "not_found.html", {"staff": staff, "message": f"Alur {workflow!r} tidak ada."},
+                             status=404)
+    except InvalidInput as exc:
+        fallback = desk.plan(staff.username, workflow)
+        return _page(request, staff, fallback, chosen=state_map, errors={exc.field or "": str(exc)}, status=422)
+    if action == "uji":
+        return _page(request, staff, made, dry_run=True)
+    try:
+        moved = desk.migrate(staff.username, workflow, state_map, expected=expected)
+    except InvalidInput as exc:
+        return _page(request, staff, made, dry_run=True, errors={exc.field or "": str(exc)}, status=422)
+    except Conflict as exc:
+        return _page(request, staff, made, dry_run=True, status=409,
+                     banner=f"Tidak dimigrasikan: {exc}")
+    return RedirectResponse(f"/admin/migrasi/{workflow}?dipindahkan={len(moved)}", status_code=303)
+
+
+def _page(request: Request, staff: StaffMember, made: MigrationPlan, *, dry_run: bool = False,
+          chosen: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
+          banner: str | None = None, status: int = 200) -> HTMLResponse:
+    labels = dict(made.target_states)
+    mapping = {**made.state_map, **{k: v for k, v in (chosen or {}).items() if k in made.state_map}}
+    unmapped = [state for state, target in mapping.items() if not target or target not in labels]
+    return render_page(request, "migration.html", {
+        "staff": staff, "plan": made, "labels": labels, "mapping": mapping, "unmapped": unmapped,
+        "errors": {key.removeprefix(MAP_PREFIX): value for key, value in (errors or {}).items()},
+        "dry_run": dry_run, "outcomes": made.outcomes[:SHOWN_OUTCOMES],
+        "more": max(0, len(made.outcomes) - SHOWN_OUTCOMES), "banner": banner,
+        "group_labels": {group.state: group.label for group in made.groups},
+    }, status=status)
