@@ -13,6 +13,7 @@ from functools import partial
 from engine.app.commands import Commands
 from engine.app.credentials import Credentials
 from engine.app.queries import Queries
+from engine.app.staff_desk import StaffDesk
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
 from engine.compile.cache import CompileCache
@@ -35,6 +36,11 @@ class Application:
     queries: Queries
     credentials: Credentials
     """Passwords, logins and API tokens (the web app's and the API's doors)."""
+
+    @property
+    def staff_desk(self) -> StaffDesk:
+        """The administrators' desk: staff, passwords, tokens, the audit trail (``engine.app.staff_desk``)."""
+        return StaffDesk(self.commands, self.credentials)
 
     def close(self) -> None:
         """Close the database's pooled and kept connections."""

@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
+from engine.app import administration
 from engine.app.runtime import Runtime
 from engine.errors import InvalidInput, NotFound, TreckkError
 from engine.store import credential_rows, staff_rows
@@ -96,8 +97,9 @@ class Credentials:
         return self.hasher.hash(_DUMMY_PASSWORD)
 
     # -- passwords ------------------------------------------------------------------------------
-    def set_password(self, username: str, password: str) -> None:
-        """Store ``password`` (checked for length) as the member's argon2id hash."""
+    def set_password(self, username: str, password: str, *, actor: str | None = None) -> None:
+        """Store ``password`` (checked for length) as the member's argon2id hash; recorded (never the
+        password) with ``actor`` (``engine.app.administration.actor_label``; default ``system``)."""
         _check_password(password)
         hashed = self.hasher.hash(password)
 
@@ -107,6 +109,8 @@ class Credentials:
                 raise NotFound(f"staff {username!r} not found; add them with `treckk staff add`",
                                field="username", value=username)
             credential_rows.set_password_hash(connection, member.id, hashed, self.runtime.clock())
+            administration.record(self.runtime, connection, actor or administration.SYSTEM_ACTOR, "password_set",
+                                  username)
 
         self.runtime.db.transaction(work)
 
@@ -167,8 +171,9 @@ class Credentials:
         return [_record_view(row) for row in rows]
 
     # -- tokens ---------------------------------------------------------------------------------
-    def create_token(self, username: str, name: str | None = None) -> tuple[int, str]:
-        """A new bearer token for ``username``: (its id, the token). The token is shown only here."""
+    def create_token(self, username: str, name: str | None = None, *, actor: str | None = None) -> tuple[int, str]:
+        """A new bearer token for ``username``: (its id, the token). The token is shown only here; its
+        creation is recorded (id, owner and name, never the token) with ``actor``."""
         label = (name or "").strip() or "token"
         if len(label) > MAX_TOKEN_NAME or any(ord(c) < 32 for c in label):
             raise InvalidInput(f"bad token name {label[:40]!r}; use up to {MAX_TOKEN_NAME} printable characters",
@@ -179,7 +184,10 @@ class Credentials:
             member = staff_rows.by_username(connection, username)
             if member is None:
                 raise NotFound(f"staff {username!r} not found", field="username", value=username)
-            return credential_rows.insert_token(connection, member.id, label, _digest(token), self.runtime.clock())
+            token_id = credential_rows.insert_token(connection, member.id, label, _digest(token), self.runtime.clock())
+            administration.record(self.runtime, connection, actor or administration.SYSTEM_ACTOR, "token_created",
+                                  username, {"token": token_id, "name": label})
+            return token_id
 
         return self.runtime.db.transaction(work), token
 
@@ -190,10 +198,21 @@ class Credentials:
                  "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}
                 for row in self.db_read(credential_rows.tokens)]
 
-    def revoke_token(self, token_id: int) -> None:
-        """Revoke a token for good; NotFound when there is no such id."""
+    def revoke_token(self, token_id: int, *, actor: str | None = None) -> None:
+        """Revoke a token for good (recorded with ``actor`` the first time); NotFound when there is no such id."""
         now = self.runtime.clock()
-        if not self.runtime.db.transaction(lambda connection: credential_rows.revoke_token(connection, token_id, now)):
+
+        def work(connection: Connection) -> bool:
+            before = credential_rows.token_by_id(connection, token_id)
+            if before is None:
+                return False
+            credential_rows.revoke_token(connection, token_id, now)
+            if before.revoked_at is None:
+                administration.record(self.runtime, connection, actor or administration.SYSTEM_ACTOR,
+                                      "token_revoked", before.username, {"token": token_id, "name": before.name})
+            return True
+
+        if not self.runtime.db.transaction(work):
             raise NotFound(f"token {token_id} not found; see `treckk token list`", field="id", value=token_id)
 
     def authenticate_token(self, token: str) -> StaffMember:

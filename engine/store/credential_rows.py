@@ -115,6 +115,18 @@ def token_by_hash(connection: Connection, token_hash: str) -> TokenRow | None:
     return TokenRow(*row) if row is not None else None
 
 
+def token_by_id(connection: Connection, token_id: int) -> TokenRow | None:
+    """The token with this id, or None."""
+    row = connection.execute(select(*_TOKEN_COLUMNS).join(staff, staff.c.id == api_tokens.c.staff_id)
+                             .where(api_tokens.c.id == token_id)).first()
+    return TokenRow(*row) if row is not None else None
+
+
+def has_password(connection: Connection, staff_id: int) -> bool:
+    """Whether the member has a web password."""
+    return password_hash(connection, staff_id) is not None
+
+
 def tokens(connection: Connection) -> list[TokenRow]:
     """Every token, by id."""
     rows = connection.execute(select(*_TOKEN_COLUMNS).join(staff, staff.c.id == api_tokens.c.staff_id)
