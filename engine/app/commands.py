@@ -540,7 +540,8 @@ def _contacts(phone: str | None, email: str | None) -> tuple[str | None, str | N
     if phone:
         normal_phone = field_values.normalise_phone(phone)
         if normal_phone is None:
-            raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890")
+            raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890",
+                               field="phone", value=phone[:40])
     if email and ("@" not in email or len(email) > _EMAIL_LIMIT or any(c.isspace() for c in email)):
         raise InvalidInput(f"bad e-mail address {email[:80]!r}; write one address of at most {_EMAIL_LIMIT} "
                            "characters, e.g. nama@balangankab.go.id", field="email", value=email[:80])

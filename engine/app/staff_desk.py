@@ -79,6 +79,10 @@ class StaffDesk:
         return self.commands.db.read(read)
 
     # -- who may -------------------------------------------------------------------------------
+    def check(self, actor: str, what: str = "manage staff") -> None:
+        """PermissionDenied unless ``actor`` may manage staff (a page's form is shown only to them)."""
+        self._read(actor, lambda connection: None, what)
+
     def capabilities(self, member: StaffMember) -> frozenset[str]:
         """What ``member``'s roles may do beyond moving cases, in any deployed workflow (for menus)."""
 

@@ -54,7 +54,18 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     """Page ``name`` with ``context``, plus ``request``, the logged-in ``staff`` (or None) and ``csrf_token``."""
     from engine.adapters.web.auth import csrf_token
 
-    values = {"request": request, "staff": getattr(request.state, "staff", None), "csrf_token": csrf_token(request),
-              **(context or {})}
+    staff = getattr(request.state, "staff", None)
+    values = {"request": request, "staff": staff, "csrf_token": csrf_token(request),
+              "can": _capabilities(request, staff), **(context or {})}
     html = environment.get_template(name).render(values)
     return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def _capabilities(request: Request, staff: object) -> frozenset[str]:
+    """What the logged-in member's roles may do (``deploy``, ``manage_staff``, ...): base.html shows a menu
+    link per area only to them (the pages check again in the app layer)."""
+    from engine.app.credentials import StaffMember
+
+    if not isinstance(staff, StaffMember):
+        return frozenset()
+    return request.app.state.application.staff_desk.capabilities(staff)  # type: ignore[no-any-return]
