@@ -21,7 +21,8 @@ def audit(request: Request, staff: Staff, jenis: Annotated[str | None, Query(max
     app = common.application(request)
     found = app.staff_desk.audit(staff.username, kind=jenis or None, after=setelah or None)
     rows = [{**entry, "label": wording.ACTIONS.get(entry["action"], entry["action"]),
-             "text": wording.detail_text(entry)} for entry in found["entries"]]
+             "text": wording.detail_text(entry), "target_text": wording.target_text(entry)}
+            for entry in found["entries"]]
     next_href = "/admin/audit?" + urlencode({**({"jenis": jenis} if jenis else {}), "setelah": found["next"]}) \
         if found["next"] else None
     tabs = [{"label": label, "href": "/admin/audit" + (f"?jenis={kind}" if kind else ""),

@@ -51,6 +51,18 @@ def field_errors(exc: TreckkError, scope_label: str) -> dict[str, str]:
     return {}
 
 
+def target_text(entry: dict[str, Any]) -> str:
+    """What an audit entry was done to, when it is not its actor (a member, a workflow, a notice)."""
+    target = entry["target"]
+    if not target or target == entry["actor"]:
+        return ""
+    if entry["action"] == "notice_retry":
+        return f"kiriman #{target}"
+    if entry["action"] in ("deploy", "migration"):
+        return f"alur {target}"
+    return str(target)
+
+
 def detail_text(entry: dict[str, Any]) -> str:
     """One line saying what an audit entry's details hold."""
     detail = entry["detail"]
