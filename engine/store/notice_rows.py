@@ -170,7 +170,7 @@ def page_newest_first(connection: Connection, *, status: str | None = None, chan
                       recipient: str | None = None, before: int | None = None, limit: int = 50) -> list[NoticeRow]:
     """Up to ``limit`` notices with ids below ``before``, newest first, narrowed by status, channel and
     recipient (a username, or ``pelapor``: the complainant); bodies are not read. Each combination reads
-    one range of an index ending in ``id``: ``(status, id)``, ``(channel, status, id)``,
+    one range of an index ending in ``id``: ``(status, id)``, ``(channel, id)``,
     ``(recipient_username, id)``, or the primary key."""
     statement = (_select.where(and_(True, *_narrowed(status, channel, recipient, before)))
                  .order_by(notices.c.id.desc()).limit(limit))

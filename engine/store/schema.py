@@ -274,9 +274,9 @@ notices = Table(
     Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_notices_case_id", "case_id"),
     Index("ix_notices_body_digest", "body_digest"),
-    # The outbox page: newest first by status, by channel (and status), by recipient (revision 0010).
+    # The outbox page: newest first by status, by channel, by recipient (revision 0010).
     Index("ix_notices_status_id", "status", "id"),
-    Index("ix_notices_channel_status_id", "channel", "status", "id"),
+    Index("ix_notices_channel_id", "channel", "id"),
     Index("ix_notices_recipient_username_id", "recipient_username", "id"),
 )
 

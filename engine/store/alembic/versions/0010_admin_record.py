@@ -16,7 +16,7 @@ Create Date: 2026-12-01
 - ``staff.revision``: a counter raised by every change of a member, so two administrators editing
   the same member at once cannot silently overwrite each other (the second is refused).
 - ``ix_login_events_at``: the audit page reads the login record by time across usernames.
-- ``ix_notices_status_id``, ``ix_notices_channel_status_id``, ``ix_notices_recipient_username_id``:
+- ``ix_notices_status_id``, ``ix_notices_channel_id``, ``ix_notices_recipient_username_id``:
   the outbox page lists notices newest first by status, channel or recipient, a range of an index each.
 """
 
@@ -55,7 +55,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("revision", sa.Integer(), nullable=False, server_default="1"))
     op.create_index("ix_login_events_at", "login_events", ["at", "id"])
     op.create_index("ix_notices_status_id", "notices", ["status", "id"])
-    op.create_index("ix_notices_channel_status_id", "notices", ["channel", "status", "id"])
+    op.create_index("ix_notices_channel_id", "notices", ["channel", "id"])
     op.create_index("ix_notices_recipient_username_id", "notices", ["recipient_username", "id"])
     _backfill(admin_events)
 
@@ -97,7 +97,7 @@ def _backfill(admin_events: sa.Table | None) -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_notices_recipient_username_id", table_name="notices")
-    op.drop_index("ix_notices_channel_status_id", table_name="notices")
+    op.drop_index("ix_notices_channel_id", table_name="notices")
     op.drop_index("ix_notices_status_id", table_name="notices")
     op.drop_index("ix_login_events_at", table_name="login_events")
     with op.batch_alter_table("staff") as batch:
