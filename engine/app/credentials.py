@@ -97,9 +97,12 @@ class Credentials:
         return self.hasher.hash(_DUMMY_PASSWORD)
 
     # -- passwords ------------------------------------------------------------------------------
-    def set_password(self, username: str, password: str, *, actor: str | None = None) -> None:
+    def set_password(self, username: str, password: str, *, actor: str | None = None,
+                     end_sessions_from: str | None = None) -> None:
         """Store ``password`` (checked for length) as the member's argon2id hash; recorded (never the
-        password) with ``actor`` (``engine.app.administration.actor_label``; default ``system``)."""
+        password) with ``actor`` (``engine.app.administration.actor_label``; default ``system``). With
+        ``end_sessions_from`` (the address of whoever reset it) every session the member has open ends
+        (a ``sessions_ended`` row of the login record)."""
         _check_password(password)
         hashed = self.hasher.hash(password)
 
@@ -111,6 +114,9 @@ class Credentials:
             credential_rows.set_password_hash(connection, member.id, hashed, self.runtime.clock())
             administration.record(self.runtime, connection, actor or administration.SYSTEM_ACTOR, "password_set",
                                   username)
+            if end_sessions_from is not None:
+                credential_rows.record_login(connection, self.runtime.clock(), username, end_sessions_from,
+                                             "sessions_ended")
 
         self.runtime.db.transaction(work)
 

@@ -25,7 +25,7 @@ from engine.store.admin_event_rows import AuditEntry, TrailPosition
 from engine.store.staff_rows import StaffMember
 
 AUDIT_KINDS = {
-    "masuk": (("login",), ("ok", "logout"), None),
+    "masuk": (("login",), ("ok", "logout", "sessions_ended"), None),
     "gagal": (("login",), ("wrong_password", "unknown_user", "disabled", "locked"), None),
     "pasang": (("deploy",), None, None),
     "migrasi": (("admin",), None, ("migration",)),
@@ -130,11 +130,12 @@ class StaffDesk:
                 "has_password": credential_rows.has_password(connection, member.id),
                 "grants": [{"workflow": g.workflow, "role": g.role, "scope": g.scope} for g in member.grants]}
 
-    def reset_password(self, actor: str, username: str) -> str:
-        """A new random password for ``username`` (returned once, to hand over), recorded with ``actor``."""
+    def reset_password(self, actor: str, username: str, address: str = "") -> str:
+        """A new random password for ``username`` (returned once, to hand over), recorded with ``actor``;
+        every session ``username`` has open ends (the old password may be what was misused)."""
         self._read(actor, lambda connection: None, "reset passwords")
         password = temporary_password()
-        self.credentials.set_password(username, password, actor=actor)
+        self.credentials.set_password(username, password, actor=actor, end_sessions_from=address or actor)
         return password
 
     # -- tokens --------------------------------------------------------------------------------

@@ -10,6 +10,10 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from engine.store.schema import api_tokens, login_events, staff, staff_passwords
 
 
+SESSION_ENDINGS = ("logout", "sessions_ended")
+"""Outcomes of the login record that end every session opened before them (a logout; a password reset)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LoginRecord:
     """One row of the login record."""
@@ -61,9 +65,9 @@ def record_login(connection: Connection, at: datetime, username: str, address: s
 
 
 def logged_out_after(connection: Connection, username: str, record_id: int) -> bool:
-    """Whether ``username`` logged out after the login record row ``record_id``."""
+    """Whether ``username`` logged out (or had their sessions ended) after the login record row ``record_id``."""
     found = connection.execute(select(login_events.c.id).where(
-        login_events.c.username == username[:64], login_events.c.outcome == "logout",
+        login_events.c.username == username[:64], login_events.c.outcome.in_(SESSION_ENDINGS),
         login_events.c.id > record_id).limit(1)).first()
     return found is not None
 

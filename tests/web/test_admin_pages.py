@@ -92,7 +92,7 @@ def test_an_administrator_adds_edits_disables_enables_and_resets_a_password(web:
     made = post(admin, "/admin/staf/baru", NEW, "/admin/staf/baru")
     assert made.status_code == 303 and made.headers["location"] == "/admin/staf/budi.tim?selesai=tambah"
     listed = admin.get("/admin/staf").text
-    assert "Budi Hartono" in listed and "belum punya kata sandi" in listed
+    assert "Budi Hartono" in listed and "<dt>Kata sandi</dt><dd>belum ada</dd>" in listed
     page = admin.get("/admin/staf/budi.tim").text
     assert "Ditambahkan oleh dewi" in page and 'value="paringin" selected' in page
 
@@ -110,6 +110,11 @@ def test_an_administrator_adds_edits_disables_enables_and_resets_a_password(web:
     assert password not in admin.get("/admin/staf/budi.tim").text
     budi = web.login("budi.tim", password)
     assert budi.get("/kotak-masuk").status_code == 200
+    # A second reset ends the session opened with the first password.
+    again = post(admin, "/admin/staf/budi.tim/sandi", {}, "/admin/staf/budi.tim")
+    assert budi.get("/kotak-masuk").status_code == 303
+    password = re.search(r'id="kata-sandi-baru">([^<]+)<', again.text).group(1)  # type: ignore[union-attr]
+    budi = web.login("budi.tim", password)
 
     page = admin.get("/admin/staf/budi.tim").text
     off = post(admin, "/admin/staf/budi.tim/aktif", {"aktif": "0", "revision": hidden(page, "revision")},
@@ -126,13 +131,17 @@ def test_an_administrator_adds_edits_disables_enables_and_resets_a_password(web:
     web.login("budi.tim", password)
 
     assert recorded(web) == [("dewi", "staff_added", "budi.tim"), ("dewi", "staff_updated", "budi.tim"),
-                             ("dewi", "password_set", "budi.tim"), ("dewi", "staff_disabled", "budi.tim"),
+                             ("dewi", "password_set", "budi.tim"), ("dewi", "password_set", "budi.tim"),
+                             ("dewi", "staff_disabled", "budi.tim"),
                              ("dewi", "staff_enabled", "budi.tim")]
     # Nobody disables themselves (the last administrator would lock everyone out).
     own = admin.get("/admin/staf/dewi").text
     assert "Nonaktifkan petugas" not in own
     refused_self = post(admin, "/admin/staf/dewi/aktif", {"aktif": "0", "revision": hidden(own, "revision")})
     assert refused_self.status_code == 409 and _member(web, "dewi").active
+    assert admin.get("/admin/staf/nobody").status_code == 404
+    assert admin.get("/admin/staf/" + "x" * 65).status_code == 422
+    assert post(admin, "/admin/staf/nobody/sandi", {}).status_code == 404
 
 
 def _member(web: Web, username: str):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 import engine.adapters.web.pages.common as common
 from engine.adapters.web import rendering
 from engine.adapters.web.admin import wording
-from engine.adapters.web.auth import csrf_checked, current_staff
+from engine.adapters.web.auth import client_address, csrf_checked, current_staff
 from engine.app.credentials import StaffMember
 from engine.definition.model import WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed
@@ -173,7 +173,8 @@ async def set_active(request: Request, staff: Staff, username: Username) -> Resp
 @router.post("/admin/staf/{username}/sandi", response_class=HTMLResponse, include_in_schema=False,
              dependencies=POSTED)
 def reset_password(request: Request, staff: Staff, username: Username) -> Response:
-    password = common.application(request).staff_desk.reset_password(staff.username, username)
+    password = common.application(request).staff_desk.reset_password(staff.username, username,
+                                                                      client_address(request))
     return _member_page(request, staff, username, password=password,
                         banner="Kata sandi baru dibuat. Berikan kepada petugasnya sekarang: kata sandi ini "
                                "hanya ditampilkan sekali.")

@@ -23,14 +23,15 @@ STALE = ("Data petugas ini sudah diubah orang lain sejak halaman dibuka. Perubah
          "halaman ini sekarang menampilkan data terbaru — periksa lalu simpan lagi bila masih perlu.")
 
 ACTIONS = {
-    "login_ok": "Masuk", "login_logout": "Keluar", "login_failed": "Gagal masuk", "deploy": "Pasang definisi",
+    "login_ok": "Masuk", "login_logout": "Keluar", "login_sessions_ended": "Sesi diakhiri", "login_failed": "Gagal masuk", "deploy": "Pasang definisi",
     "migration": "Migrasi kasus", "staff_added": "Petugas ditambahkan", "staff_updated": "Petugas diubah",
     "staff_disabled": "Petugas dinonaktifkan", "staff_enabled": "Petugas diaktifkan",
     "password_set": "Kata sandi diatur", "token_created": "Token dibuat", "token_revoked": "Token dicabut",
     "notice_retry": "Kiriman diulang",
 }
 OUTCOMES = {"wrong_password": "kata sandi salah", "unknown_user": "nama tidak dikenal",
-            "disabled": "akun nonaktif", "locked": "terkunci sementara", "ok": "berhasil", "logout": "keluar"}
+            "disabled": "akun nonaktif", "locked": "terkunci sementara", "ok": "berhasil", "logout": "keluar",
+            "sessions_ended": "semua sesi diakhiri (kata sandi diatur ulang)"}
 STATUSES = {"pending": "Menunggu", "sent": "Terkirim", "failed": "Gagal", "undeliverable": "Tanpa penerima"}
 KINDS = {"": "Semua", "masuk": "Masuk/keluar", "gagal": "Gagal masuk", "pasang": "Pasang definisi",
          "migrasi": "Migrasi", "staf": "Perubahan staf & token", "kiriman": "Kiriman diulang"}
