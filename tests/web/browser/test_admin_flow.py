@@ -3,7 +3,7 @@
 The inovator (``can: manage_staff``) adds a team member (a bad phone number first: the message
 appears next to the field), resets their password and hands it over (the member logs in with it),
 disables them (their login is refused), retries a failed notice from the outbox, and reads all of it
-on the audit page. The same is done once more with JavaScript off. Every page met is checked with
+on the audit page, then makes an integration token (shown once). The same is done once more with JavaScript off. Every page met is checked with
 axe-core and kept as a screenshot under test-artifacts/browser/.
 """
 
@@ -134,6 +134,18 @@ def administer(browser: Any, site: Site, shots: Shots, width: int, *, javascript
                   "Gagal masuk", "Masuk", "Pasang definisi"):
         assert label in trail, label
     desk.check("audit")
+
+    page.get_by_role("navigation", name="Administrasi").get_by_role("link", name="Token integrasi").click()
+    page.wait_for_url("**/admin/token")
+    page.get_by_label("Pemilik").select_option(value="rina")
+    page.get_by_label("Nama token").fill("SP4N-LAPOR")
+    page.get_by_role("button", name="Buat token").click()
+    page.wait_for_load_state()
+    token = page.locator("#token-baru").inner_text()
+    assert token.startswith("trk_") and "hanya ditampilkan sekali" in page.locator("main").inner_text()
+    desk.check("token-dibuat")
+    page.goto(site.url + "/admin/token")
+    assert token not in page.content()
     assert desk.axe == {}, desk.axe
     desk.close()
 
