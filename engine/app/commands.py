@@ -159,7 +159,7 @@ class Commands(Runtime):
                 bound = _grant_scope(definition, new_roles, scope if scope is not None else current.scope)
                 _refuse_own_manager_loss(self, connection, member, acting_for, definition, new_roles)
                 staff_rows.set_grants(connection, member.id, definition.name, new_roles, bound)
-                if list(dict.fromkeys(new_roles)) != list(current.roles) or bound != current.scope:
+                if set(new_roles) != set(current.roles) or bound != current.scope:
                     changes.update({"workflow": definition.name, "roles": list(dict.fromkeys(new_roles)),
                                     "scope": bound, "roles_before": list(current.roles),
                                     "scope_before": current.scope})

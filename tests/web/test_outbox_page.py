@@ -127,3 +127,26 @@ def test_personal_data_is_masked_for_a_role_that_may_not_read_it(web: Web) -> No
     page = web.login("dewi").get("/kotak-keluar?penerima=pelapor").text  # inovator: sees_pii false
     assert ids(page) and "Budi Santoso" not in page and "budi@contoh.id" not in page
     # (the web fixture also checks every body dewi received for any case's personal data)
+
+
+class _RefusingGateway:
+    """A channel whose gateway refuses every message, naming its URL with the key in it."""
+
+    name = "file"
+
+    def send(self, message: object) -> None:
+        from engine.channels.base import DeliveryFailure
+
+        raise DeliveryFailure("POST https://wa:sandi-gw@gateway.example/kirim?key=RAHASIA-123 answered 401",
+                              permanent=True)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_notice_shows_its_error_without_the_gateways_secrets(web: Web) -> None:
+    web.application.commands.submit("rina", COMPLAINT)
+    web.application.commands.deliver(channels=ChannelSet({"file": _RefusingGateway()}))  # type: ignore[dict-item]
+    page = web.login("ahmad").get("/kotak-keluar?status=failed").text
+    assert ids(page) and "gateway.example/kirim?key=***" in page and "answered 401" in page
+    assert "RAHASIA-123" not in page and "sandi-gw" not in page

@@ -68,4 +68,7 @@ def _capabilities(request: Request, staff: object) -> frozenset[str]:
 
     if not isinstance(staff, StaffMember):
         return frozenset()
-    return request.app.state.application.staff_desk.capabilities(staff)  # type: ignore[no-any-return]
+    try:
+        return request.app.state.application.staff_desk.capabilities(staff)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - a menu must not turn an error page (database down: 503) into a crash
+        return frozenset()
