@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 import engine.adapters.web.pages.common as common
 from engine.adapters.web.admin import wording
-from engine.adapters.web.admin.staff import Staff, page
+from engine.adapters.web.admin.page import Staff, page
 
 router = APIRouter()
 

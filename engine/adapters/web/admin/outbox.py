@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import engine.adapters.web.pages.common as common
 from engine.adapters.web.admin import wording
-from engine.adapters.web.admin.staff import POSTED, Staff, page
+from engine.adapters.web.admin.page import POSTED, Staff, page
 from engine.app.credentials import StaffMember
 from engine.errors import InvalidInput
 

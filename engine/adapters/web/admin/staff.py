@@ -9,23 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import engine.adapters.web.pages.common as common
-from engine.adapters.web import rendering
 from engine.adapters.web.admin import wording
-from engine.adapters.web.auth import client_address, csrf_checked, current_staff
+from engine.adapters.web.admin.page import POSTED, Staff, page
+from engine.adapters.web.auth import client_address
 from engine.app.credentials import StaffMember
 from engine.definition.model import WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed
 
 router = APIRouter()
 
-Staff = Annotated[StaffMember, Depends(current_staff)]
 Username = Annotated[str, Path(max_length=64)]
-POSTED = [Depends(current_staff), Depends(csrf_checked)]  # login first: no body read for nobody
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _definition(request: Request) -> WorkflowDefinition:
@@ -45,11 +42,6 @@ def _typed(form: Any) -> dict[str, Any]:
             "roles": [str(r) for r in form.getlist("roles")], "scope": str(form.get("scope", "")).strip(),
             "phone": str(form.get("phone", "")).strip(), "email": str(form.get("email", "")).strip(),
             "revision": str(form.get("revision", ""))}
-
-
-def page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    """An administrators' page from ``templates/admin/``; never cached (it may show a password or token once)."""
-    return rendering.render(request, f"admin/{template}", context, status_code=status, headers=dict(NO_STORE))
 
 
 @router.get("/admin/staf", response_class=HTMLResponse, include_in_schema=False)

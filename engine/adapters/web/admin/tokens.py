@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import engine.adapters.web.pages.common as common
-from engine.adapters.web.admin.staff import POSTED, Staff, page
+from engine.adapters.web.admin.page import POSTED, Staff, page
 from engine.app.credentials import StaffMember
 from engine.errors import InvalidInput, NotFound
 
