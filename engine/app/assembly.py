@@ -15,6 +15,7 @@ from engine.app.credentials import Credentials
 from engine.app.definition_desk import DefinitionDesk
 from engine.app.public_desk import PublicDesk
 from engine.app.queries import Queries
+from engine.app.staff_desk import StaffDesk
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
 from engine.compile.cache import CompileCache
@@ -44,6 +45,11 @@ class Application:
     def definitions(self) -> DefinitionDesk:
         """Editing, checking, trying and deploying definitions; migrating running cases (the web editor's door)."""
         return DefinitionDesk(self.commands)
+
+    @property
+    def staff_desk(self) -> StaffDesk:
+        """The administrators' desk: staff, passwords, tokens, the audit trail (``engine.app.staff_desk``)."""
+        return StaffDesk(self.commands, self.credentials)
 
     def close(self) -> None:
         """Close the database's pooled and kept connections."""

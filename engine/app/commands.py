@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from engine.app import administration
 from engine.app.escalation import EscalationFired, escalate_due
 from engine.app.outbox import prune_bodies, retry_notices
 from engine.app.account_seals import seal_accounts
@@ -41,7 +42,7 @@ from engine.store import case_rows, definition_rows, log_rows, notice_rows, staf
 from engine.store.definition_rows import StoredDefinition
 from engine.store.staff_rows import StaffMember
 
-SYSTEM_ACTOR = "system"
+SYSTEM_ACTOR = administration.SYSTEM_ACTOR
 MIGRATION_TRIGGER = "migrasi"
 MAX_COMMENT_LENGTH = 4000
 """The longest comment a move or an intake accepts, in characters."""
@@ -124,21 +125,21 @@ class Commands(Runtime):
 
         def work(connection: Connection) -> StaffMember:
             definition = self.compiled(connection, self.workflow_for_new(connection, workflow)).definition
-            if acting_for is not None:
-                member = self._staff(connection, acting_for, definition.name)
-                if not member.active:
-                    raise PermissionDenied(f"staff {acting_for!r} is disabled and cannot add staff")
-                capable_role(member, definition.roles, "manage_staff", "add staff")
+            administration.manager(self, connection, acting_for, "add staff", definition.name)
             bound = _grant_scope(definition, roles, scope)
             normal_phone, normal_email = _contacts(phone, email)
             if staff_rows.by_username(connection, username) is not None:
-                raise Conflict(f"staff {username!r} already exists")
-            added_by = None if operator is None else f"{operator} as {acting_for}" if acting_for else operator
+                raise Conflict(f"staff {username!r} already exists", field="username", value=username)
+            actor = administration.actor_label(operator, acting_for)
+            added_by = None if operator is None and acting_for is None else actor
             staff_id = staff_rows.add_staff(connection, username, name, normal_phone, normal_email, self.clock(),
                                             None if added_by is None else added_by[:128])
             staff_rows.set_grants(connection, staff_id, definition.name, roles, bound)
+            member = self._staff(connection, username)
+            administration.record(self, connection, actor, "staff_added", username,
+                                  {"name": name, **_grants_detail(member)})
             seal_accounts(connection, [username])
-            return self._staff(connection, username)
+            return member
 
         try:
             return self.db.transaction(work)
@@ -147,37 +148,80 @@ class Commands(Runtime):
 
     def update_staff(self, username: str, *, name: str | None = None, roles: Sequence[str] | None = None,
                      scope: str | None = None, phone: str | None = None, email: str | None = None,
-                     workflow: str | None = None) -> StaffMember:
-        """Change a member's name, contacts, or roles and scope in one workflow (what is not given stays)."""
+                     workflow: str | None = None, expected_revision: int | None = None,
+                     operator: str | None = None, acting_for: str | None = None) -> StaffMember:
+        """Change a member's name, contacts, or roles and scope in one workflow (what is not given stays).
+
+        With ``expected_revision`` the change is made only if nobody changed the member since that
+        revision was read (Conflict otherwise, nothing written): two administrators editing the same
+        member at once cannot overwrite each other. ``operator``/``acting_for`` as in ``add_staff``;
+        the change is recorded with its actor and what changed.
+        """
 
         def work(connection: Connection) -> StaffMember:
             member = self._staff(connection, username)
+            changes: dict[str, Any] = {}
             if roles is not None or scope is not None:
                 definition = self.compiled(connection, self.workflow_for_new(connection, workflow)).definition
+                administration.manager(self, connection, acting_for, "change staff", definition.name)
                 current = member.in_workflow(definition.name)
                 new_roles = list(roles) if roles is not None else list(current.roles)
                 if not new_roles:
                     raise InvalidInput(f"staff {username!r} holds no role in workflow {definition.name!r}; "
-                                       "give --role")
+                                       "give --role", field="role")
                 bound = _grant_scope(definition, new_roles, scope if scope is not None else current.scope)
+                _refuse_own_manager_loss(self, connection, member, acting_for, definition, new_roles)
                 staff_rows.set_grants(connection, member.id, definition.name, new_roles, bound)
+                if set(new_roles) != set(current.roles) or bound != current.scope:
+                    changes.update({"workflow": definition.name, "roles": list(dict.fromkeys(new_roles)),
+                                    "scope": bound, "roles_before": list(current.roles),
+                                    "scope_before": current.scope})
+            else:
+                administration.manager(self, connection, acting_for, "change staff")
             if name is not None:
                 _check_name(name)
             new_phone, new_email = _contacts(phone, email)
-            staff_rows.update_details(connection, member.id, name=name if name else member.name,
-                                      phone=new_phone if phone is not None else member.phone,
-                                      email=new_email if email is not None else member.email)
+            details = {"name": name if name else member.name,
+                       "phone": new_phone if phone is not None else member.phone,
+                       "email": new_email if email is not None else member.email}
+            for key, value in details.items():
+                if value != getattr(member, key):
+                    changes[key] = value
+            if not staff_rows.raise_revision(connection, member.id, expected_revision):
+                raise Conflict(f"staff {username!r} was changed by someone else since revision {expected_revision} "
+                               "was read; reload and make the change again", field="revision",
+                               value=expected_revision)
+            staff_rows.update_details(connection, member.id, name=str(details["name"]), phone=details["phone"],
+                                      email=details["email"])
+            if changes:
+                administration.record(self, connection, administration.actor_label(operator, acting_for),
+                                      "staff_updated", username, changes)
             seal_accounts(connection, [username])
             return self._staff(connection, username)
 
         return self.db.transaction(work)
 
-    def set_staff_active(self, username: str, active: bool) -> None:
-        """Enable or disable a member; a disabled member can neither act nor receive notices."""
+    def set_staff_active(self, username: str, active: bool, *, expected_revision: int | None = None,
+                         operator: str | None = None, acting_for: str | None = None) -> None:
+        """Enable or disable a member; a disabled member can neither act nor receive notices (and their
+        web sessions end). ``expected_revision``, ``operator`` and ``acting_for`` as in ``update_staff``;
+        nobody disables themselves (the last administrator would lock everyone out)."""
 
         def work(connection: Connection) -> None:
-            if not staff_rows.set_active(connection, username, active):
-                raise NotFound(f"staff {username!r} not found")
+            administration.manager(self, connection, acting_for, "disable or enable staff")
+            member = staff_rows.by_username(connection, username)
+            if member is None:
+                raise NotFound(f"staff {username!r} not found", field="username", value=username)
+            if not active and acting_for == username:
+                raise NotAllowed("you cannot disable yourself; ask another administrator", field="username",
+                                 value=username)
+            if not staff_rows.raise_revision(connection, member.id, expected_revision):
+                raise Conflict(f"staff {username!r} was changed by someone else since revision {expected_revision} "
+                               "was read; reload and try again", field="revision", value=expected_revision)
+            staff_rows.set_active(connection, username, active)
+            if member.active != active:
+                administration.record(self, connection, administration.actor_label(operator, acting_for),
+                                      "staff_enabled" if active else "staff_disabled", username)
             seal_accounts(connection, [username])
 
         self.db.transaction(work)
@@ -423,10 +467,12 @@ class Commands(Runtime):
         """Delete the bodies of notices delivered longer than ``retention`` ago (rows and digests stay)."""
         return prune_bodies(self, retention, should_stop=should_stop)
 
-    def retry_notices(self, references: Sequence[str], *, all_failed: bool = False,
-                      case: str | None = None) -> list[dict[str, Any]]:
-        """Make failed or pending notices due now with a fresh budget of attempts."""
-        return retry_notices(self, references, all_failed=all_failed, case=case)
+    def retry_notices(self, references: Sequence[str], *, all_failed: bool = False, case: str | None = None,
+                      operator: str | None = None, acting_for: str | None = None) -> list[dict[str, Any]]:
+        """Make failed or pending notices due now with a fresh budget of attempts (recorded with the actor;
+        ``acting_for`` must be able to see each notice and manage staff, see ``engine.app.outbox.retry_notices``)."""
+        return retry_notices(self, references, all_failed=all_failed, case=case, operator=operator,
+                             acting_for=acting_for)
 
     # -- migration ------------------------------------------------------------------------
     def migrate(self, workflow: str | None, to_version: int, numbers: Sequence[str], state_map: Mapping[str, str],
@@ -476,9 +522,31 @@ class Commands(Runtime):
                 case_rows.insert_event(connection, event)
                 _log_event(connection, case, event)
                 moved.append(case)
+            if moved:
+                administration.record(self, connection, member.username, "migration", named,
+                                      {"to_version": to_version, "cases": len(moved),
+                                       "numbers": [c.number for c in moved[:20]],
+                                       "state_map": dict(state_map)})
             return moved
 
         return self.db.transaction(work)
+
+
+def _grants_detail(member: StaffMember) -> dict[str, Any]:
+    """The member's grants as recorded in the administrators' record."""
+    return {"grants": [{"workflow": g.workflow, "role": g.role, "scope": g.scope} for g in member.grants]}
+
+
+def _refuse_own_manager_loss(runtime: Runtime, connection: Connection, member: StaffMember, acting_for: str | None,
+                             definition: WorkflowDefinition, new_roles: Sequence[str]) -> None:
+    """An administrator may not take ``manage_staff`` from themselves (nobody might be left to give it back)."""
+    if acting_for != member.username:
+        return
+    holders = definition.roles.with_capability("manage_staff")
+    if any(r in holders for r in member.in_workflow(definition.name).roles) and not any(r in holders
+                                                                                      for r in new_roles):
+        raise NotAllowed("you cannot take away your own right to manage staff; ask another administrator",
+                         field="role", value=list(new_roles))
 
 
 def _log_event(connection: Connection, case: CaseRecord, event: EventRecord) -> None:
@@ -531,7 +599,8 @@ def _contacts(phone: str | None, email: str | None) -> tuple[str | None, str | N
     if phone:
         normal_phone = field_values.normalise_phone(phone)
         if normal_phone is None:
-            raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890")
+            raise InvalidInput(f"bad phone number {phone!r}; write an Indonesian number such as 0812-3456-7890",
+                               field="phone", value=phone[:40])
     if email and ("@" not in email or len(email) > _EMAIL_LIMIT or any(c.isspace() for c in email)):
         raise InvalidInput(f"bad e-mail address {email[:80]!r}; write one address of at most {_EMAIL_LIMIT} "
                            "characters, e.g. nama@balangankab.go.id", field="email", value=email[:80])

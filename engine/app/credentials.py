@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
+from engine.app import administration
 from engine.app.account_seals import seal_accounts
 from engine.app.runtime import Runtime
 from engine.errors import InvalidInput, NotFound, TreckkError
@@ -97,8 +98,12 @@ class Credentials:
         return self.hasher.hash(_DUMMY_PASSWORD)
 
     # -- passwords ------------------------------------------------------------------------------
-    def set_password(self, username: str, password: str) -> None:
-        """Store ``password`` (checked for length) as the member's argon2id hash."""
+    def set_password(self, username: str, password: str, *, actor: str | None = None,
+                     end_sessions_from: str | None = None) -> None:
+        """Store ``password`` (checked for length) as the member's argon2id hash; recorded (never the
+        password) with ``actor`` (``engine.app.administration.actor_label``; default ``system``). With
+        ``end_sessions_from`` (the address of whoever reset it) every session the member has open ends
+        (a ``sessions_ended`` row of the login record)."""
         _check_password(password)
         hashed = self.hasher.hash(password)
 
@@ -108,7 +113,12 @@ class Credentials:
                 raise NotFound(f"staff {username!r} not found; add them with `treckk staff add`",
                                field="username", value=username)
             credential_rows.set_password_hash(connection, member.id, hashed, self.runtime.clock())
-            seal_accounts(connection, [member.username])
+            administration.record(self.runtime, connection, actor or administration.SYSTEM_ACTOR, "password_set",
+                                  username)
+            if end_sessions_from is not None:
+                credential_rows.record_login(connection, self.runtime.clock(), username, end_sessions_from,
+                                             "sessions_ended")
+            seal_accounts(connection, [username])
 
         self.runtime.db.transaction(work)
 
@@ -173,8 +183,9 @@ class Credentials:
         return [_record_view(row) for row in rows]
 
     # -- tokens ---------------------------------------------------------------------------------
-    def create_token(self, username: str, name: str | None = None) -> tuple[int, str]:
-        """A new bearer token for ``username``: (its id, the token). The token is shown only here."""
+    def create_token(self, username: str, name: str | None = None, *, actor: str | None = None) -> tuple[int, str]:
+        """A new bearer token for ``username``: (its id, the token). The token is shown only here; its
+        creation is recorded (id, owner and name, never the token) with ``actor``."""
         label = (name or "").strip() or "token"
         if len(label) > MAX_TOKEN_NAME or any(ord(c) < 32 for c in label):
             raise InvalidInput(f"bad token name {label[:40]!r}; use up to {MAX_TOKEN_NAME} printable characters",
@@ -186,7 +197,9 @@ class Credentials:
             if member is None:
                 raise NotFound(f"staff {username!r} not found", field="username", value=username)
             token_id = credential_rows.insert_token(connection, member.id, label, _digest(token), self.runtime.clock())
-            seal_accounts(connection, [member.username])
+            administration.record(self.runtime, connection, actor or administration.SYSTEM_ACTOR, "token_created",
+                                  username, {"token": token_id, "name": label})
+            seal_accounts(connection, [username])
             return token_id
 
         return self.runtime.db.transaction(work), token
@@ -198,15 +211,19 @@ class Credentials:
                  "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}
                 for row in self.db_read(credential_rows.tokens)]
 
-    def revoke_token(self, token_id: int) -> None:
-        """Revoke a token for good; NotFound when there is no such id."""
+    def revoke_token(self, token_id: int, *, actor: str | None = None) -> None:
+        """Revoke a token for good (recorded with ``actor`` the first time); NotFound when there is no such id."""
         now = self.runtime.clock()
 
         def work(connection: Connection) -> bool:
-            if not credential_rows.revoke_token(connection, token_id, now):
+            before = credential_rows.token_by_id(connection, token_id)
+            if before is None:
                 return False
-            owner = credential_rows.token_owner(connection, token_id)
-            seal_accounts(connection, [owner] if owner else [])
+            credential_rows.revoke_token(connection, token_id, now)
+            if before.revoked_at is None:
+                administration.record(self.runtime, connection, actor or administration.SYSTEM_ACTOR,
+                                      "token_revoked", before.username, {"token": token_id, "name": before.name})
+            seal_accounts(connection, [before.username])
             return True
 
         if not self.runtime.db.transaction(work):

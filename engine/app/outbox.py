@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine.app import administration
 from engine.app.runtime import Runtime
 from engine.channels.message import readable
+from engine.channels.registry import names as channel_names
 from engine.compile.notice_context import EventFacts, Recipient, case_context
 from engine.compile.templates import TemplateFailed
 from engine.compile.workflow import CompiledWorkflow
@@ -70,6 +72,10 @@ class _Lens:
             return viewer.scope is None
         case, compiled = self._case(row.case_id)
         return may_view(viewer.in_workflow(case.workflow), compiled.definition.roles, case.scope)
+
+    def workflow_of(self, row: NoticeRow) -> str | None:
+        """The workflow of the notice's case (None for a periodic notice)."""
+        return None if row.case_id is None else self._case(row.case_id)[0].workflow
 
     def masker(self, row: NoticeRow) -> Callable[[str | None], str | None]:
         """Replaces the case's personal data in a text, unless the viewer may read it."""
@@ -140,11 +146,16 @@ def show_notice(engine: Runtime, reference: str, viewer_name: str | None = None)
 
 
 def retry_notices(engine: Runtime, references: Sequence[str], *, all_failed: bool = False,
-                  case: str | None = None) -> list[dict[str, Any]]:
+                  case: str | None = None, operator: str | None = None,
+                  acting_for: str | None = None) -> list[dict[str, Any]]:
     """Make failed or pending notices due now with a fresh budget of attempts.
 
     ``all_failed`` re-queues every failed notice (of ``case``, when given) — after fixing a
-    gateway or mail server that was refusing everything.
+    gateway or mail server that was refusing everything. Each retry is recorded in the
+    administrators' record with its actor (``engine.app.administration.actor_label``). A staff
+    member retrying (``acting_for``: the web app) must be able to see the notice (the rules of
+    ``list_notices``) and hold a role with ``can: [manage_staff]`` in its workflow: retrying is
+    repairing delivery (a contact, a gateway), which is the administrators' work.
     """
     if not references and not all_failed:
         raise InvalidInput("give the notice(s) to retry (number or message id), or --all-failed")
@@ -156,13 +167,27 @@ def retry_notices(engine: Runtime, references: Sequence[str], *, all_failed: boo
                                                status=notice_rows.FAILED, bodies=False)
         else:
             targets = [find_notice(connection, reference) for reference in references]
+        lens = _Lens(engine, connection, engine.viewer(connection, acting_for)) if acting_for else None
+        actor = administration.actor_label(operator, acting_for)
         done = []
         for row in targets:
+            if lens is not None:
+                if not lens.may_see(row):
+                    raise NotFound(f"notice {row.id} not found", field="notice", value=row.id)
+                workflow = lens.workflow_of(row)
+                administration.manager(engine, connection, acting_for, "retry notices", workflow)
             if row.status == notice_rows.SENT:
-                raise InvalidInput(f"notice {row.id} was already sent ({_iso(row.sent_at)}); nothing to retry")
+                raise InvalidInput(f"notice {row.id} was already sent ({_iso(row.sent_at)}); nothing to retry",
+                                   field="notice", value=row.id)
+            if row.status == notice_rows.UNDELIVERABLE:
+                raise InvalidInput(f"notice {row.id} reached nobody (undeliverable); there is no one to retry it to",
+                                   field="notice", value=row.id)
             address = _current_address(engine, connection, row)
             changed = address is not None and address != row.address
             notice_rows.requeue(connection, row.id, now, address=address if changed else None)
+            administration.record(engine, connection, actor, "notice_retry", str(row.id),
+                                  {"case": row.case_number, "template": row.template, "channel": row.channel,
+                                   "previous_status": row.status, "address_changed": changed})
             done.append({"id": row.id, "message_id": row.message_id, "case": row.case_number,
                          "previous_status": row.status, "previous_attempts": row.attempts,
                          "last_error": row.last_error, "status": notice_rows.PENDING, "attempts": 0,
@@ -170,6 +195,61 @@ def retry_notices(engine: Runtime, references: Sequence[str], *, all_failed: boo
         return done
 
     return engine.db.transaction(work)
+
+
+OUTBOX_PAGE = 50
+"""Notices on one page of the outbox page."""
+_SCANS = 4
+"""How many index ranges of a page's size one outbox page reads at most while the viewer may see few
+of the notices (a kecamatan's team): the page is then shorter, and its ``next`` goes on from there."""
+
+
+def notices_page(engine: Runtime, viewer_name: str, *, status: str | None = None, channel: str | None = None,
+                 recipient: str | None = None, after: int | None = None,
+                 limit: int = OUTBOX_PAGE) -> dict[str, Any]:
+    """One page of the outbox for ``viewer_name``, newest first: ``{"notices", "next", "counts"}``.
+
+    The same rules as ``list_notices`` (``treckk notices --as``): a member sees the notices sent to
+    them, the notices of the cases they may see, and — unless bound to one scope value — the
+    periodic ones; personal data is masked unless their role may read it. Filters: ``status``,
+    ``channel``, ``recipient`` (a username, or ``pelapor`` for the complainant); ``after`` is the
+    ``next`` of the previous page (a notice id). Each read is one range of an index (revision 0010).
+    """
+    if status is not None and status not in notice_rows.STATUSES:
+        raise InvalidInput(f"unknown status {status!r}; use {', '.join(notice_rows.STATUSES)}", field="status",
+                           value=status, accepted=notice_rows.STATUSES)
+    if channel is not None and (len(channel) > 16 or not channel.isidentifier()):
+        raise InvalidInput(f"bad channel {channel[:20]!r}; give a channel name such as file, webhook or smtp",
+                           field="channel", value=channel[:20])
+    if recipient is not None and (len(recipient) > 64 or not recipient.strip()):
+        raise InvalidInput("bad recipient; give a staff username or pelapor", field="recipient",
+                           value=recipient[:64])
+    if limit < 1 or limit > 200:
+        raise InvalidInput(f"limit must be between 1 and 200, not {limit}", field="limit", value=limit)
+
+    def work(connection: Connection) -> dict[str, Any]:
+        lens = _Lens(engine, connection, engine.viewer(connection, viewer_name))
+        shown: list[dict[str, Any]] = []
+        position = after
+        more = False
+        for _ in range(_SCANS):
+            rows = notice_rows.page_newest_first(connection, status=status, channel=channel, recipient=recipient,
+                                                 before=position, limit=limit)
+            for row in rows:
+                position = row.id
+                if lens.may_see(row):
+                    shown.append(lens.summary(row))
+                    if len(shown) == limit:
+                        break
+            more = len(rows) == limit or len(shown) == limit
+            if len(shown) == limit or len(rows) < limit:
+                break
+        if more and position is not None:
+            more = notice_rows.any_before(connection, status=status, channel=channel, recipient=recipient,
+                                          before=position)
+        return {"notices": shown, "next": position if more else None, "channels": list(channel_names())}
+
+    return engine.db.read(work)
 
 
 def _current_address(engine: Runtime, connection: Connection, row: NoticeRow) -> str | None:

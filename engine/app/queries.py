@@ -428,6 +428,13 @@ class Queries:
         """Notices the viewer may see, personal data masked."""
         return outbox.list_notices(self.engine, case=case, status=status, viewer_name=viewer_name, limit=limit)
 
+    def outbox_page(self, viewer_name: str, *, status: str | None = None, channel: str | None = None,
+                    recipient: str | None = None, after: int | None = None, limit: int = outbox.OUTBOX_PAGE
+                    ) -> dict[str, Any]:
+        """One page of the outbox as ``viewer_name`` may see it, newest first (``outbox.notices_page``)."""
+        return outbox.notices_page(self.engine, viewer_name, status=status, channel=channel, recipient=recipient,
+                                   after=after, limit=limit)
+
     def notice(self, reference: str, viewer_name: str | None = None) -> dict[str, Any]:
         """One notice with its full text, as delivered (masked for the viewer)."""
         return outbox.show_notice(self.engine, reference, viewer_name)

@@ -10,6 +10,10 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from engine.store.schema import api_tokens, login_events, staff, staff_passwords
 
 
+SESSION_ENDINGS = ("logout", "sessions_ended")
+"""Outcomes of the login record that end every session opened before them (a logout; a password reset)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LoginRecord:
     """One row of the login record."""
@@ -61,9 +65,9 @@ def record_login(connection: Connection, at: datetime, username: str, address: s
 
 
 def logged_out_after(connection: Connection, username: str, record_id: int) -> bool:
-    """Whether ``username`` logged out after the login record row ``record_id``."""
+    """Whether ``username`` logged out (or had their sessions ended) after the login record row ``record_id``."""
     found = connection.execute(select(login_events.c.id).where(
-        login_events.c.username == username[:64], login_events.c.outcome == "logout",
+        login_events.c.username == username[:64], login_events.c.outcome.in_(SESSION_ENDINGS),
         login_events.c.id > record_id).limit(1)).first()
     return found is not None
 
@@ -115,6 +119,18 @@ def token_by_hash(connection: Connection, token_hash: str) -> TokenRow | None:
     return TokenRow(*row) if row is not None else None
 
 
+def token_by_id(connection: Connection, token_id: int) -> TokenRow | None:
+    """The token with this id, or None."""
+    row = connection.execute(select(*_TOKEN_COLUMNS).join(staff, staff.c.id == api_tokens.c.staff_id)
+                             .where(api_tokens.c.id == token_id)).first()
+    return TokenRow(*row) if row is not None else None
+
+
+def has_password(connection: Connection, staff_id: int) -> bool:
+    """Whether the member has a web password."""
+    return password_hash(connection, staff_id) is not None
+
+
 def tokens(connection: Connection) -> list[TokenRow]:
     """Every token, by id."""
     rows = connection.execute(select(*_TOKEN_COLUMNS).join(staff, staff.c.id == api_tokens.c.staff_id)
@@ -129,13 +145,6 @@ def revoke_token(connection: Connection, token_id: int, now: datetime) -> bool:
     connection.execute(update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
                        .values(revoked_at=now))
     return bool(exists)
-
-
-def token_owner(connection: Connection, token_id: int) -> str | None:
-    """The username of the token's owner, or None when there is no such token."""
-    value = connection.execute(select(staff.c.username).join(api_tokens, staff.c.id == api_tokens.c.staff_id)
-                               .where(api_tokens.c.id == token_id)).scalar()
-    return None if value is None else str(value)
 
 
 def touch_token(connection: Connection, token_id: int, now: datetime) -> None:

@@ -151,6 +151,39 @@ def list_notices(connection: Connection, *, case_id: int | None = None, status: 
     return _rows(connection, found) if bodies else [_without_body(row) for row in found]
 
 
+def _narrowed(status: str | None, channel: str | None, recipient: str | None, before: int | None) -> list[Any]:
+    where: list[Any] = []
+    if status is not None:
+        where.append(notices.c.status == status)
+    if channel is not None:
+        where.append(notices.c.channel == channel)
+    if recipient is not None:
+        # The complainant has no username: the NULL range of the same index, narrowed to their kind.
+        where.extend([notices.c.recipient_username.is_(None), notices.c.recipient_kind == recipient]
+                     if recipient == "pelapor" else [notices.c.recipient_username == recipient])
+    if before is not None:
+        where.append(notices.c.id < before)
+    return where
+
+
+def page_newest_first(connection: Connection, *, status: str | None = None, channel: str | None = None,
+                      recipient: str | None = None, before: int | None = None, limit: int = 50) -> list[NoticeRow]:
+    """Up to ``limit`` notices with ids below ``before``, newest first, narrowed by status, channel and
+    recipient (a username, or ``pelapor``: the complainant); bodies are not read. Each combination reads
+    one range of an index ending in ``id``: ``(status, id)``, ``(channel, id)``,
+    ``(recipient_username, id)``, or the primary key."""
+    statement = (_select.where(and_(True, *_narrowed(status, channel, recipient, before)))
+                 .order_by(notices.c.id.desc()).limit(limit))
+    return [_without_body(row) for row in connection.execute(statement)]
+
+
+def any_before(connection: Connection, *, status: str | None, channel: str | None, recipient: str | None,
+               before: int) -> bool:
+    """Whether any notice so narrowed has an id below ``before`` (one index probe)."""
+    return connection.execute(select(notices.c.id).where(and_(True, *_narrowed(status, channel, recipient, before)))
+                              .limit(1)).first() is not None
+
+
 def count_by_status(connection: Connection) -> dict[str, int]:
     """How many notices are in each status (every status present, zero when none)."""
     counts = dict.fromkeys(STATUSES, 0)

@@ -109,6 +109,8 @@ staff = Table(
     _column("created_at", UTCDateTime()),
     # Who ran ``treckk staff add``: ``os:ACCOUNT`` (the operator on the server), ``… as USER`` with ``--as``.
     _column("added_by", String(128), null=True),
+    # Raised by every change of the member: an edit made on an older revision is refused (revision 0010).
+    _column("revision", Integer, server_default="1"),
 )
 
 staff_grants = Table(
@@ -272,6 +274,10 @@ notices = Table(
     Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_notices_case_id", "case_id"),
     Index("ix_notices_body_digest", "body_digest"),
+    # The outbox page: newest first by status, by channel, by recipient (revision 0010).
+    Index("ix_notices_status_id", "status", "id"),
+    Index("ix_notices_channel_id", "channel", "id"),
+    Index("ix_notices_recipient_username_id", "recipient_username", "id"),
 )
 
 log_leaves = Table(
@@ -372,6 +378,7 @@ login_events = Table(
     _column("outcome", String(16)),
     Index("ix_login_events_username_at", "username", "at"),
     Index("ix_login_events_address_at", "address", "at"),
+    Index("ix_login_events_at", "at", "id"),
 )
 
 api_tokens = Table(
@@ -413,4 +420,17 @@ public_attempts = Table(
     _column("key", String(128)),
     _column("at", UTCDateTime()),
     Index("ix_public_attempts_kind_key_at", "kind", "key", "at"),
+)
+
+admin_events = Table(
+    "admin_events", metadata,
+    # The administrators' record: staff and token changes, migrations, notice retries — who, when,
+    # what to, and the details as JSON text (never a password or a token).
+    Column("id", Integer, primary_key=True),
+    _column("at", UTCDateTime()),
+    _column("actor", String(200)),
+    _column("action", String(32)),
+    _column("target", String(200), null=True),
+    _column("detail", Text, null=True),
+    Index("ix_admin_events_at", "at", "id"),
 )

@@ -127,7 +127,7 @@ def add_staff(connection: Connection, username: str, name: str, phone: str | Non
     """A new member without roles; returns their id. ``added_by`` names the operator who added them."""
     staff_id: int = connection.execute(
         insert(staff).values(username=username, name=name, phone=phone, email=email, active=True,
-                             created_at=now, added_by=added_by).returning(staff.c.id)
+                             created_at=now, added_by=added_by, revision=1).returning(staff.c.id)
     ).scalar_one()
     return staff_id
 
@@ -150,3 +150,24 @@ def update_details(connection: Connection, staff_id: int, *, name: str, phone: s
 def set_active(connection: Connection, username: str, active: bool) -> bool:
     """Enable or disable a member; False when there is no such member."""
     return connection.execute(update(staff).where(staff.c.username == username).values(active=active)).rowcount == 1
+
+
+def revision_of(connection: Connection, username: str) -> int | None:
+    """The member's revision (raised by each change), or None when there is no such member."""
+    found = connection.execute(select(staff.c.revision).where(staff.c.username == username)).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def added_by(connection: Connection, username: str) -> tuple[str | None, datetime] | None:
+    """(who added the member, when), or None when there is no such member."""
+    row = connection.execute(select(staff.c.added_by, staff.c.created_at).where(staff.c.username == username)).first()
+    return None if row is None else (row.added_by, row.created_at)
+
+
+def raise_revision(connection: Connection, staff_id: int, expected: int | None) -> bool:
+    """Raise the member's revision by one; with ``expected``, only while it still is that revision
+    (False otherwise: someone changed the member since ``expected`` was read)."""
+    condition = staff.c.id == staff_id
+    if expected is not None:
+        condition = and_(condition, staff.c.revision == expected)
+    return connection.execute(update(staff).where(condition).values(revision=staff.c.revision + 1)).rowcount == 1

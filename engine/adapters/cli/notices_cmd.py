@@ -146,7 +146,9 @@ def retry_notices(ctx: Context) -> int:
         from engine.errors import InvalidInput
 
         raise InvalidInput("--case only narrows --all-failed; give notice numbers, or add --all-failed")
-    done = ctx.engine.retry_notices(args.notices, all_failed=args.all_failed, case=args.case)
+    from engine.adapters.cli.staff_cmd import operator
+
+    done = ctx.engine.retry_notices(args.notices, all_failed=args.all_failed, case=args.case, operator=operator())
     ctx.emit(done, lambda rows: "\n".join(
         f"notice {r['id']}: {r['previous_status']} after {r['previous_attempts']} attempt(s) → pending, due now"
         + (" (to the recipient's corrected address)" if r["address_changed"] else "") for r in rows)

@@ -16,6 +16,11 @@ def _scope_option(parser: Any) -> None:
     parser.add_argument("--kecamatan", dest="scope", help=argparse.SUPPRESS)
 
 
+def _as_option(parser: Any) -> None:
+    parser.add_argument("--as", dest="actor", metavar="USER",
+                        help="the staff member (with manage_staff) the operator acts for; recorded with the change")
+
+
 def register(commands: Any) -> None:
     common = common_options()
     staff = commands.add_parser("staff", help="manage staff members")
@@ -41,14 +46,17 @@ def register(commands: Any) -> None:
     p.add_argument("--phone")
     p.add_argument("--email")
     p.add_argument("--workflow", help="the workflow whose roles change (default: the only deployed one)")
+    _as_option(p)
     p.set_defaults(handler=update)
     p = sub.add_parser("list", parents=[common], help="list staff members")
     p.set_defaults(handler=list_staff)
     p = sub.add_parser("disable", parents=[common], help="disable a staff member")
     p.add_argument("username")
+    _as_option(p)
     p.set_defaults(handler=disable)
     p = sub.add_parser("enable", parents=[common], help="enable a disabled staff member again")
     p.add_argument("username")
+    _as_option(p)
     p.set_defaults(handler=enable)
     p = sub.add_parser("passwd", parents=[common],
                        help="set a staff member's web password (asked twice, or read from standard input)")
@@ -79,7 +87,8 @@ def add(ctx: Context) -> int:
 def update(ctx: Context) -> int:
     args = ctx.args
     member = ctx.engine.update_staff(args.username, name=args.name, roles=args.roles, scope=args.scope,
-                                     phone=args.phone, email=args.email, workflow=args.workflow)
+                                     phone=args.phone, email=args.email, workflow=args.workflow,
+                                     operator=operator(), acting_for=args.actor)
     ctx.emit(ctx.views.staff_view(member), _text)
     return 0
 
@@ -91,13 +100,13 @@ def list_staff(ctx: Context) -> int:
 
 
 def disable(ctx: Context) -> int:
-    ctx.engine.disable_staff(ctx.args.username)
+    ctx.engine.set_staff_active(ctx.args.username, False, operator=operator(), acting_for=ctx.args.actor)
     ctx.emit({"username": ctx.args.username, "active": False}, lambda r: f"{r['username']} disabled")
     return 0
 
 
 def enable(ctx: Context) -> int:
-    ctx.engine.set_staff_active(ctx.args.username, True)
+    ctx.engine.set_staff_active(ctx.args.username, True, operator=operator(), acting_for=ctx.args.actor)
     ctx.emit({"username": ctx.args.username, "active": True}, lambda r: f"{r['username']} enabled")
     return 0
 
@@ -122,7 +131,7 @@ def _read_password() -> str:
 
 
 def passwd(ctx: Context) -> int:
-    ctx.application.credentials.set_password(ctx.args.username, _read_password())
+    ctx.application.credentials.set_password(ctx.args.username, _read_password(), actor=operator())
     ctx.emit({"username": ctx.args.username, "password_set": True},
              lambda r: f"kata sandi {r['username']} disimpan")
     return 0

@@ -59,7 +59,9 @@ def web(ctx: Context) -> int:
 
 
 def token_create(ctx: Context) -> int:
-    token_id, token = ctx.application.credentials.create_token(ctx.args.username, ctx.args.name)
+    from engine.adapters.cli.staff_cmd import operator
+
+    token_id, token = ctx.application.credentials.create_token(ctx.args.username, ctx.args.name, actor=operator())
     ctx.emit({"id": token_id, "username": ctx.args.username, "token": token},
              lambda r: f"{r['token']}\n(token {r['id']} untuk {r['username']}; simpan sekarang, token ini tidak "
                        "ditampilkan lagi)")
@@ -77,7 +79,9 @@ def token_list(ctx: Context) -> int:
 
 
 def token_revoke(ctx: Context) -> int:
-    ctx.application.credentials.revoke_token(ctx.args.id)
+    from engine.adapters.cli.staff_cmd import operator
+
+    ctx.application.credentials.revoke_token(ctx.args.id, actor=operator())
     ctx.emit({"id": ctx.args.id, "revoked": True}, lambda r: f"token {r['id']} dicabut")
     return 0
 

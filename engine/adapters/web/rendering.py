@@ -50,8 +50,8 @@ environment = _environment()
 
 
 class Capabilities:
-    """What the logged-in member's roles may do beyond moving cases (``'deploy' in capabilities``), read
-    from the application on first use; for showing menu links only (every action checks again)."""
+    """What the logged-in member's roles may do beyond moving cases (``'deploy' in can`` in a template),
+    read from the application on first use; for showing menu links only (every action checks again)."""
 
     def __init__(self, request: Request, username: str | None) -> None:
         self._request = request
@@ -64,7 +64,10 @@ class Capabilities:
         if self._known is None:
             from engine.adapters.web.auth import application_of
 
-            self._known = application_of(self._request).queries.capabilities(self._username)
+            try:
+                self._known = application_of(self._request).queries.capabilities(self._username)
+            except Exception:  # noqa: BLE001 - a menu must not turn an error page (database down: 503) into a crash
+                self._known = frozenset()
         return capability in self._known
 
 
@@ -75,6 +78,6 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
 
     staff = getattr(request.state, "staff", None)
     values = {"request": request, "staff": staff, "csrf_token": csrf_token(request),
-              "capabilities": Capabilities(request, staff.username if staff is not None else None), **(context or {})}
+              "can": Capabilities(request, staff.username if staff is not None else None), **(context or {})}
     html = environment.get_template(name).render(values)
     return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -1,0 +1,1 @@
+"""The administrators' pages (staff, tokens, audit) and the outbox page; ``routes.router`` for app.py."""
