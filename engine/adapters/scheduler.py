@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
@@ -49,6 +50,9 @@ from engine.notices.delivery import DeliveryReport
 __all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve"]
 
 log = logging.getLogger("treckk.scheduler")
+
+INBOX_INTERVAL = 2.0
+"""Seconds between two looks at what the WhatsApp webhook stored (a conversation waits on it)."""
 
 PRUNE_INTERVAL = 3600
 """Seconds between two retention passes in ``serve`` (a pass with nothing to prune is one query)."""
@@ -73,6 +77,8 @@ class CatchUp:
     delivery: DeliveryReport | None = None
     pruned: int = 0
     """Notice bodies retention deleted."""
+    inbox: object = None
+    """What processing the WhatsApp inbox did (``engine.app.whatsapp.Processed``), when it ran."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +95,10 @@ class Scheduler:
                  delivery_interval: float = DEFAULT_DELIVERY_INTERVAL,
                  schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000,
                  checkpoint: Callable[[], object] | None = None, checkpoint_interval: float = 3600.0,
-                 retention: timedelta | None = None) -> None:
+                 retention: timedelta | None = None, inbox: Callable[..., Any] | None = None) -> None:
         """``checkpoint`` (when given) signs and sends a transparency-log checkpoint every ``checkpoint_interval`` s;
-        ``retention``: how long a delivered notice keeps its body (None: for ever)."""
+        ``retention``: how long a delivered notice keeps its body (None: for ever); ``inbox`` (when given)
+        processes what the WhatsApp webhook stored (``WhatsAppDesk.process``), every ``INBOX_INTERVAL`` s."""
         if scan_interval <= 0 or delivery_interval <= 0:
             from engine.errors import InvalidInput
 
@@ -104,6 +111,7 @@ class Scheduler:
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
         self.retention = retention
+        self.inbox = inbox
         self.stopping = threading.Event()
         self._versions: tuple[tuple[str, int], ...] = ()
         self._schedules: list[_ScheduleJob] = []
@@ -127,6 +135,18 @@ class Scheduler:
         """Deliver the notices that are due (the application's delivery command); a stop abandons
         the sends under way, so no receiver can hold ``serve`` after a signal."""
         return self.engine.deliver(should_stop=self.stopping.is_set)
+
+    def process_inbox(self) -> object:
+        """Handle what the WhatsApp webhook stored; the replies it queued are delivered at once."""
+        if self.inbox is None:
+            return None
+        done = self.inbox(should_stop=self.stopping.is_set)
+        if getattr(done, "bodies", 0):
+            log.info("whatsapp: %d body(ies), %d message(s), %d duplicate(s), %d status(es), cases %s",
+                     done.bodies, done.messages, done.duplicates, done.statuses, ", ".join(done.cases) or "-")
+            if not self.stopping.is_set():
+                self.deliver()
+        return done
 
     def prune(self) -> int:
         """Prune the bodies of notices delivered longer than the retention ago (nothing without one)."""
@@ -154,6 +174,10 @@ class Scheduler:
         if self.stopping.is_set():
             return result
         result.schedules = self.run_due_schedules()
+        try:
+            result.inbox = self.process_inbox()
+        except Exception:  # noqa: BLE001 - a bad stored body must not stop deadlines and delivery
+            log.exception("processing the WhatsApp inbox failed during catch-up; it is tried again later")
         try:
             result.delivery = self.deliver()
         except Exception:  # noqa: BLE001 - a channel or delivery bug must not stop deadlines and schedules
@@ -221,6 +245,10 @@ class Scheduler:
             scheduler.add_job(self._guarded(self.checkpoint, "checkpoint"),
                               IntervalTrigger(seconds=self.checkpoint_interval), id="checkpoint", coalesce=True,
                               max_instances=1, misfire_grace_time=max(1, int(self.checkpoint_interval)))
+        if self.inbox is not None:
+            scheduler.add_job(self._guarded(self.process_inbox, "whatsapp inbox"),
+                              IntervalTrigger(seconds=INBOX_INTERVAL), id="whatsapp", coalesce=True, max_instances=1,
+                              misfire_grace_time=max(1, int(INBOX_INTERVAL)))
         if self.retention is not None:
             scheduler.add_job(self._guarded(self.prune, "retention"), IntervalTrigger(seconds=PRUNE_INTERVAL),
                               id="retention", coalesce=True, max_instances=1, misfire_grace_time=PRUNE_INTERVAL)
@@ -293,7 +321,8 @@ def serve(application: Application, *, scan_interval: float | None = None, once:
                        delivery_interval=settings.delivery_interval, schedule_grace=settings.schedule_grace,
                        checkpoint=checkpoint, checkpoint_interval=settings.checkpoint_interval,
                        retention=(timedelta(days=settings.outbox_retention_days)
-                                  if settings.outbox_retention_days is not None else None))
+                                  if settings.outbox_retention_days is not None else None),
+                       inbox=application.whatsapp.process if application.whatsapp.settings is not None else None)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if once:
         return runner.catch_up()

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from functools import partial
 
 from engine.app.commands import Commands
+from engine.app.attachments import Attachments
 from engine.app.credentials import Credentials
+from engine.app.whatsapp import CHANNEL as WHATSAPP, WhatsAppDesk
+from engine.errors import Unavailable
 from engine.app.queries import Queries
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
@@ -35,6 +38,8 @@ class Application:
     queries: Queries
     credentials: Credentials
     """Passwords, logins and API tokens (the web app's and the API's doors)."""
+    whatsapp: WhatsAppDesk
+    """La-Lisa on WhatsApp: the webhook's doors and processing what it stored."""
 
     def close(self) -> None:
         """Close the database's pooled and kept connections."""
@@ -61,4 +66,16 @@ def build(settings: Settings, *, clock: Clock | None = None, create_database: bo
     commands = Commands(database, clock, settings.home, routing=routing, base_url=settings.base_url,
                         channels=channels, delivery=settings.delivery,
                         cache=CompileCache(settings.cache_dir) if settings.cache_dir is not None else None)
-    return Application(settings, database, clock, channels, commands, Queries(commands), Credentials(commands))
+    queries = Queries(commands)
+    photos = Attachments(queries, settings.attachment_folder, settings.attachment_max_bytes)
+    whatsapp = WhatsAppDesk(commands, settings.channels.get(WHATSAPP), public=_no_public_desk,
+                            store_photo=partial(photos.store, PUBLIC_ACTOR), idle=settings.whatsapp_idle,
+                            max_photo_bytes=settings.attachment_max_bytes)
+    return Application(settings, database, clock, channels, commands, queries, Credentials(commands), whatsapp)
+
+
+PUBLIC_ACTOR = "pelapor:whatsapp"
+
+
+def _no_public_desk() -> object:
+    raise Unavailable("the public intake is not available in this build")

@@ -203,13 +203,13 @@ class WhatsAppDesk:
 
         return bool(self.engine.db.transaction(work))
 
-    def _message(self, message: dict[str, Any], profiles: dict[str, str]) -> str | None | bool:
-        """Handle one message; None when it was seen before, the case number when one was filed, else False."""
+    def _message(self, message: dict[str, Any], profiles: dict[str, str]) -> str | None:
+        """Handle one message; None when it was seen before, the case number when one was filed, else ""."""
         message_id, sender = message.get("id"), message.get("from")
         if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id) \
                 or not isinstance(sender, str) or not _WA_ID.fullmatch(sender):
             log.warning("whatsapp: a message without a usable id or sender; ignored")
-            return False
+            return ""
         now = self.engine.clock()
         seen_before, current = self.engine.db.read(lambda connection: (
             whatsapp_rows.is_seen(connection, message_id), whatsapp_rows.conversation(connection, sender)))
@@ -223,7 +223,7 @@ class WhatsAppDesk:
         else:
             turn = talk.step(self._form(), current.step, json.loads(current.data), incoming)
         replies.extend(turn.replies)
-        filed: str | bool = False
+        filed = ""
         if turn.action is not None:
             answer, filed = self._act(turn.action, sender, message_id)
             replies.extend(answer)
@@ -251,11 +251,8 @@ class WhatsAppDesk:
             return talk.Incoming("text", text=str(body or "")[:4096], profile_name=profile_name)
         if kind == "location":
             where = message.get("location") or {}
-            try:
-                latitude, longitude = float(where.get("latitude")), float(where.get("longitude"))
-            except (TypeError, ValueError):
-                return talk.Incoming("other", profile_name=profile_name)
-            if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            latitude, longitude = _number(where.get("latitude")), _number(where.get("longitude"))
+            if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
                 return talk.Incoming("other", profile_name=profile_name)
             place = ", ".join(str(where.get(k)) for k in ("name", "address") if where.get(k))
             return talk.Incoming("location", latitude=latitude, longitude=longitude, place=place[:500],
@@ -299,14 +296,14 @@ class WhatsAppDesk:
         found = self.public().open_cases_of(CHANNEL, sender)
         return tuple(_number_of(case) for case in found)
 
-    def _act(self, action: talk.Action, sender: str, message_id: str) -> tuple[list[str], str | bool]:
+    def _act(self, action: talk.Action, sender: str, message_id: str) -> tuple[list[str], str]:
         desk = self.public()
         if isinstance(action, talk.Status):
             try:
                 view = desk.track_by_contact(action.number, CHANNEL, sender)
             except NotFound:
-                return [f"Aduan {action.number} tidak ditemukan untuk nomor WhatsApp ini."], False
-            return [desk.tracking_text(view)], False
+                return [f"Aduan {action.number} tidak ditemukan untuk nomor WhatsApp ini."], ""
+            return [desk.tracking_text(view)], ""
         if isinstance(action, talk.AddNote):
             from engine.app.public_desk import ChannelSender
 
@@ -314,14 +311,14 @@ class WhatsAppDesk:
                 desk.add_note(action.number, ChannelSender(CHANNEL, sender), action.text or "(foto)",
                               attachments=action.photos)
             except TreckkError as error:
-                return [f"Keterangan tidak dapat ditambahkan pada {action.number}: {error}"], False
-            return [f"Keterangan Anda sudah ditambahkan pada aduan {action.number}. Terima kasih."], False
+                return [f"Keterangan tidak dapat ditambahkan pada {action.number}: {error}"], ""
+            return [f"Keterangan Anda sudah ditambahkan pada aduan {action.number}. Terima kasih."], ""
         try:
             receipt = desk.submit_whatsapp(action, sender, idempotency_key=f"whatsapp:{message_id}")
         except (InvalidInput, PermissionDenied) as error:
             log.warning("whatsapp: the complaint of a conversation was refused: %s", error)
             return ["Maaf, aduan belum dapat dicatat: " + str(error) + ". Kirim pesan apa saja untuk mencoba "
-                    "lagi."], False
+                    "lagi."], ""
         return [talk.receipt_text(receipt.number, receipt.tracking_code or "(sudah dikirim sebelumnya)",
                                   action.anonymous)], receipt.number
 
@@ -339,6 +336,14 @@ def _values(payload: Any) -> list[dict[str, Any]]:
             if isinstance(change, dict) and change.get("field") == "messages" and isinstance(change.get("value"), dict):
                 found.append(change["value"])
     return found
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(str(value))
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
 
 
 def _moment(timestamp: Any, now: datetime) -> datetime:
