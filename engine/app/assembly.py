@@ -13,8 +13,9 @@ from functools import partial
 from engine.app.commands import Commands
 from engine.app.attachments import Attachments
 from engine.app.credentials import Credentials
+from engine.app.public_desk import PublicDesk
 from engine.app.whatsapp import CHANNEL as WHATSAPP, WhatsAppDesk
-from engine.errors import Unavailable
+from engine.definition.model import public_actor
 from engine.app.queries import Queries
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
@@ -38,6 +39,8 @@ class Application:
     queries: Queries
     credentials: Credentials
     """Passwords, logins and API tokens (the web app's and the API's doors)."""
+    public: PublicDesk
+    """The public's door: complaints from public channels, tracking, notes, ratings."""
     whatsapp: WhatsAppDesk
     """La-Lisa on WhatsApp: the webhook's doors and processing what it stored."""
 
@@ -67,15 +70,10 @@ def build(settings: Settings, *, clock: Clock | None = None, create_database: bo
                         channels=channels, delivery=settings.delivery,
                         cache=CompileCache(settings.cache_dir) if settings.cache_dir is not None else None)
     queries = Queries(commands)
+    public = PublicDesk(commands)
     photos = Attachments(queries, settings.attachment_folder, settings.attachment_max_bytes)
-    whatsapp = WhatsAppDesk(commands, settings.channels.get(WHATSAPP), public=_no_public_desk,
-                            store_photo=partial(photos.store, PUBLIC_ACTOR), idle=settings.whatsapp_idle,
+    whatsapp = WhatsAppDesk(commands, settings.channels.get(WHATSAPP), public=public,
+                            store_photo=partial(photos.store, public_actor(WHATSAPP)), idle=settings.whatsapp_idle,
                             max_photo_bytes=settings.attachment_max_bytes)
-    return Application(settings, database, clock, channels, commands, queries, Credentials(commands), whatsapp)
-
-
-PUBLIC_ACTOR = "pelapor:whatsapp"
-
-
-def _no_public_desk() -> object:
-    raise Unavailable("the public intake is not available in this build")
+    return Application(settings, database, clock, channels, commands, queries, Credentials(commands), public,
+                       whatsapp)

@@ -50,6 +50,7 @@ from engine.definition.model import (
     frozen_map,
 )
 from engine.definition.channel_templates import parse_whatsapp
+from engine.definition.public import check_reserved_triggers, parse_public
 from engine.definition.yamlnodes import NAME, Reader, Where, allowed_list, shown, suggestion
 from engine.errors import Problem
 
@@ -265,7 +266,7 @@ _TOP_KEYS = (
     "case_label",
     "workflow", "title", "version", "timezone", "roles", "number_prefix", "scope_field",
     "contact", "calendars", "fields", "states", "initial", "intake", "transitions", "schedules", "reports",
-    "fallback", "whatsapp",
+    "fallback", "public", "whatsapp",
 )  # fmt: skip
 _TOP_REQUIRED = ("workflow", "title", "version", "timezone", "roles", "fields", "states", "initial",
                  "intake", "transitions")  # fmt: skip
@@ -332,7 +333,7 @@ class _WorkflowParser:
             return False
         return True
 
-    def state_ref(self, value: str, node: yaml.Node, what: str) -> bool:
+    def state_ref(self, value: str, node: yaml.Node | Where, what: str) -> bool:
         """Whether ``value`` names a declared state; an unknown one is reported."""
         if "states" in self.unreadable:
             return False
@@ -899,6 +900,8 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
                 else NO_CHANNEL_TEMPLATES)
 
     _check_graph(parser, top, initial, transitions, intake)
+    check_reserved_triggers(parser, transitions, intake)
+    public = parse_public(parser, top["public"]) if "public" in top else None
 
     if reader.problems or None in (name, title, version, initial, intake, roles):
         if not reader.problems:
@@ -910,7 +913,8 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
         fields=frozen_map(parser.fields), calendars=frozen_map(parser.calendars),  # type: ignore[arg-type]
         states=frozen_map(parser.states), initial=cast(str, initial),  # type: ignore[arg-type]
         intake=cast(IntakeSpec, intake), transitions=tuple(transitions), schedules=tuple(schedules),
-        roles=cast(RoleBook, roles), path=path, reports=reports, fallback=fallback, whatsapp_templates=whatsapp,
+        roles=cast(RoleBook, roles), path=path, reports=reports, fallback=fallback, public=public,
+        whatsapp_templates=whatsapp,
     )
     return definition, reader.problems
 
