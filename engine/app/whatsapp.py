@@ -30,8 +30,11 @@ from sqlalchemy import Connection
 from engine.app.runtime import Runtime
 from engine.channels.base import DeliveryFailure
 from engine.channels.whatsapp import CloudApi, WhatsAppSettings, wa_address
+from engine.app.public_desk import ChannelSender, PublicCaseView, PublicDesk, shown_code
 from engine.core import conversation as talk
-from engine.errors import InvalidInput, NotFound, PermissionDenied, TreckkError, Unavailable
+from engine.core.localtime import long_datetime_in, short_datetime_in
+from engine.definition.model import PublicChannelSpec, PublicSpec
+from engine.errors import InvalidInput, NotAllowed, NotFound, PermissionDenied, Unavailable
 from engine.notices.outbox import COMPLAINANT_NAME, new_message_id
 from engine.store import notice_rows, whatsapp_rows
 
@@ -80,11 +83,11 @@ class _Tally:
 class WhatsAppDesk:
     """The WhatsApp intake of one application (None settings: WhatsApp is not configured)."""
 
-    def __init__(self, engine: Runtime, settings: WhatsAppSettings | None, *, public: Callable[[], Any],
+    def __init__(self, engine: Runtime, settings: WhatsAppSettings | None, *, public: PublicDesk,
                  store_photo: Callable[[bytes, str], str], idle: timedelta = DEFAULT_IDLE,
                  max_photo_bytes: int = 5 * 1024 * 1024) -> None:
-        """``public`` gives the public intake desk (``application.public``); ``store_photo(data, name)``
-        keeps a photo as an attachment and returns its reference (or raises InvalidInput)."""
+        """``public`` is the public intake desk (``application.public``); ``store_photo(data, name)``
+        keeps a photo as an attachment of ``pelapor:whatsapp`` and returns its reference (or raises InvalidInput)."""
         self.engine = engine
         self.settings = settings
         self.public = public
@@ -290,37 +293,84 @@ class WhatsAppDesk:
             raise _Refused(str(refused)) from None
 
     def _form(self) -> talk.IntakeForm:
-        return self.public().whatsapp_form()  # type: ignore[no-any-return]
+        definition, spec = self.public.public_spec()
+        inputs = {i.field for i in _channel_of(spec).inputs}
+
+        def choices(name: str | None) -> tuple[tuple[str, str], ...]:
+            field = definition.fields.get(name or "")
+            if field is None or name not in inputs:
+                return ()
+            return tuple((value, label) for value, label in field.choices.items())
+
+        return talk.IntakeForm(scope_choices=choices(definition.scope_field), service_choices=choices(spec.services),
+                               has_photos=spec.photos is not None and spec.photos in inputs)
 
     def _open_cases(self, sender: str) -> tuple[str, ...]:
-        found = self.public().open_cases_of(CHANNEL, sender)
-        return tuple(_number_of(case) for case in found)
+        return tuple(view.number for view in self.public.open_cases_of(CHANNEL, sender))
 
     def _act(self, action: talk.Action, sender: str, message_id: str) -> tuple[list[str], str]:
-        desk = self.public()
+        desk = self.public
         if isinstance(action, talk.Status):
             try:
                 view = desk.track_by_contact(action.number, CHANNEL, sender)
             except NotFound:
                 return [f"Aduan {action.number} tidak ditemukan untuk nomor WhatsApp ini."], ""
-            return [desk.tracking_text(view)], ""
+            zone = desk.public_spec(view.workflow)[0].timezone
+            return [tracking_text(view, zone)], ""
         if isinstance(action, talk.AddNote):
-            from engine.app.public_desk import ChannelSender
-
             try:
-                desk.add_note(action.number, ChannelSender(CHANNEL, sender), action.text or "(foto)",
+                desk.add_note(action.number, ChannelSender(CHANNEL, sender), action.text,
                               attachments=action.photos)
-            except TreckkError as error:
+            except (InvalidInput, NotAllowed, NotFound) as error:
                 return [f"Keterangan tidak dapat ditambahkan pada {action.number}: {error}"], ""
             return [f"Keterangan Anda sudah ditambahkan pada aduan {action.number}. Terima kasih."], ""
+        values = self._values(action, sender)
         try:
-            receipt = desk.submit_whatsapp(action, sender, idempotency_key=f"whatsapp:{message_id}")
-        except (InvalidInput, PermissionDenied) as error:
+            receipt = desk.submit(CHANNEL, values, idempotency_key=f"whatsapp:{message_id}", contact_address=sender)
+        except (InvalidInput, PermissionDenied, NotFound) as error:
             log.warning("whatsapp: the complaint of a conversation was refused: %s", error)
-            return ["Maaf, aduan belum dapat dicatat: " + str(error) + ". Kirim pesan apa saja untuk mencoba "
-                    "lagi."], ""
-        return [talk.receipt_text(receipt.number, receipt.tracking_code or "(sudah dikirim sebelumnya)",
-                                  action.anonymous)], receipt.number
+            return ["Maaf, aduan belum dapat dicatat. Kirim pesan apa saja untuk mencoba lagi."], ""
+        return [talk.receipt_text(receipt.number, shown_code(receipt.tracking_code), action.anonymous)], receipt.number
+
+    def _values(self, action: talk.Submit, sender: str) -> dict[str, object]:
+        """The intake values of a finished conversation, only for fields the channel takes."""
+        definition, spec = self.public.public_spec()
+        inputs = {i.field for i in _channel_of(spec).inputs}
+        contact = definition.contact
+        given: dict[str | None, object] = {
+            spec.description: action.description, spec.location: action.location, spec.pin: action.pin,
+            definition.scope_field: action.scope, spec.services: action.service,
+            spec.photos: list(action.photos) or None, contact.anonymous: action.anonymous,
+            contact.name: action.name, contact.phone: "+" + sender,
+        }
+        return {name: value for name, value in given.items()
+                if name is not None and name in inputs and value is not None}
+
+
+def _channel_of(spec: PublicSpec) -> PublicChannelSpec:
+    channel = spec.channels.get(CHANNEL)
+    if channel is None:
+        raise NotFound("the workflow takes no complaints by WhatsApp (public.channels has no whatsapp)")
+    return channel
+
+
+def tracking_text(view: PublicCaseView, zone: str) -> str:
+    """The tracking page's text, for a WhatsApp reply: state, milestones in the workflow's zone, what comes next."""
+    lines = [f"Aduan {view.number}", f"Status: {view.state_label}", view.status_text]
+    if view.service_label or view.area_label:
+        lines.append(" · ".join(part for part in (view.service_label, view.area_label) if part))
+    if view.milestones:
+        lines.append("")
+        lines.append("Perjalanan aduan:")
+        lines.extend(f"- {short_datetime_in(m.at, zone)}: {m.label}" for m in view.milestones)
+    if not view.final and view.next_steps:
+        lines.append("")
+        lines.append("Berikutnya: " + ", ".join(view.next_steps))
+    if view.due_at is not None:
+        lines.append(f"Batas waktu tahap ini: {long_datetime_in(view.due_at, zone)}")
+    if view.may_add_note:
+        lines.append("Untuk menambahkan keterangan atau foto, kirim saja pesan ke nomor ini.")
+    return "\n".join(line for line in lines if line is not None)
 
 
 class _Refused(Exception):
@@ -353,14 +403,6 @@ def _moment(timestamp: Any, now: datetime) -> datetime:
     except (TypeError, ValueError, OverflowError, OSError):
         return now
     return min(moment, now)
-
-
-def _number_of(case: Any) -> str:
-    if isinstance(case, str):
-        return case
-    if isinstance(case, dict):
-        return str(case.get("number"))
-    return str(getattr(case, "number"))
 
 
 def _reply_row(address: str, text: str, now: datetime) -> dict[str, Any]:

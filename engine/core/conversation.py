@@ -76,7 +76,7 @@ class Submit:
     description: str
     location: str
     pin: str | None
-    scope: str
+    scope: str | None
     service: str | None
     photos: tuple[str, ...]
     anonymous: bool
@@ -148,7 +148,8 @@ def _question(step: str, form: IntakeForm) -> str:
 
 def _after(step: str, form: IntakeForm) -> str:
     order = [s for s in (SERVICE, DESCRIPTION, LOCATION, SCOPE, PHOTOS, ANONYMOUS)
-             if (s != SERVICE or form.service_choices) and (s != PHOTOS or form.has_photos)]
+             if (s != SERVICE or form.service_choices) and (s != PHOTOS or form.has_photos)
+             and (s != SCOPE or form.scope_choices)]
     if step == START:
         return order[0]
     return order[order.index(step) + 1] if order.index(step) + 1 < len(order) else ""
@@ -261,7 +262,7 @@ def step(form: IntakeForm, current: str, data: dict[str, Any], message: Incoming
         name = " ".join(message.profile_name.split())[:200] or None
         return Turn(None, action=Submit(
             description=str(data["description"]), location=str(data["location"]), pin=data.get("pin"),
-            scope=str(data["scope"]), service=data.get("service"), photos=tuple(data["photos"]),
+            scope=data.get("scope"), service=data.get("service"), photos=tuple(data["photos"]),
             anonymous=anonymous, name=None if anonymous else name))
     nxt = _after(current, form)
     return Turn(nxt, data, (*replies, _question(nxt, form)))

@@ -129,7 +129,7 @@ def personal_values(application: Application) -> set[str]:
     return {value for value in values if len(value) >= 4}
 
 
-def test_environment(database_url: str, tmp_path: Path, *, base_url: str = "http://127.0.0.1",
+def app_environment(database_url: str, tmp_path: Path, *, base_url: str = "http://127.0.0.1",
                      extra: dict[str, str] | None = None) -> dict[str, str]:
     """The settings a test application runs with (``extra`` adds or overrides some)."""
     return {"TRECKK_HOME": str(ROOT), "TRECKK_DATABASE_URL": database_url,
@@ -141,7 +141,7 @@ def seeded_application(database_url: str, clock: FakeClock, tmp_path: Path, *,
                        base_url: str = "http://127.0.0.1", extra: dict[str, str] | None = None) -> Application:
     """The application on a fresh database: shipped definition, demo staff with their demo passwords
     (``extra``: more settings, e.g. a channel's)."""
-    settings = Settings.from_environment(test_environment(database_url, tmp_path, base_url=base_url, extra=extra))
+    settings = Settings.from_environment(app_environment(database_url, tmp_path, base_url=base_url, extra=extra))
     application = build(settings, clock=clock)
     upgrade(application.database)
     application.credentials.hasher = CHEAP_HASHER

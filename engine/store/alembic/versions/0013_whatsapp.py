@@ -1,7 +1,7 @@
 """WhatsApp: the webhook's inbox, message ids seen, each number's window and conversation; notice receipts.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012 (0008 before the merge of citizen; the lead rechains)
 Create Date: 2026-12-01
 
 - ``whatsapp_inbox``: each signed webhook POST as received (raw bytes), until processed.
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
