@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from engine.app.runtime import Runtime
 from engine.channels.base import DeliveryFailure
 from engine.channels.whatsapp import CloudApi, WhatsAppSettings, wa_address
-from engine.app.public_desk import ChannelSender, PublicCaseView, PublicDesk, shown_code
+from engine.app.public_desk import ChannelSender, PublicCaseView, PublicDesk, Throttled, shown_code
 from engine.core import conversation as talk
 from engine.core.localtime import long_datetime_in, short_datetime_in
 from engine.definition.model import PublicChannelSpec, PublicSpec
@@ -150,12 +150,16 @@ class WhatsAppDesk:
                 bodies += 1
                 try:
                     self._body(row.body, tally)
-                except (DeliveryFailure, Unavailable) as failure:
+                except Exception as failure:  # noqa: BLE001 - one body must not stop the others; it is tried again
                     retried += 1
                     retry_at = self.engine.clock() + policy.delay(row.attempts, f"inbox-{row.id}")
-                    log.warning("whatsapp body %d: %s; tried again later", row.id, failure)
+                    if isinstance(failure, (DeliveryFailure, Unavailable)):
+                        log.warning("whatsapp body %d: %s; tried again later", row.id, failure)
+                    else:
+                        log.exception("whatsapp body %d could not be processed; tried again later", row.id)
+                    error = f"{type(failure).__name__}: {failure}"
                     self.engine.db.transaction(lambda connection: whatsapp_rows.fail_inbox(
-                        connection, row.id, retry_at, str(failure)))
+                        connection, row.id, retry_at, error))
                     continue
                 done = self.engine.clock()
                 self.engine.db.transaction(lambda connection: whatsapp_rows.finish_inbox(connection, row.id, done))
@@ -326,7 +330,10 @@ class WhatsAppDesk:
             return [f"Keterangan Anda sudah ditambahkan pada aduan {action.number}. Terima kasih."], ""
         values = self._values(action, sender)
         try:
-            receipt = desk.submit(CHANNEL, values, idempotency_key=f"whatsapp:{message_id}", contact_address=sender)
+            receipt = desk.submit(CHANNEL, values, idempotency_key=f"whatsapp:{message_id}", contact_address=sender,
+                                  client=f"whatsapp:{sender}")
+        except Throttled:
+            return ["Sudah terlalu banyak aduan dari nomor ini dalam waktu singkat. Coba lagi beberapa saat lagi."], ""
         except (InvalidInput, PermissionDenied, NotFound) as error:
             log.warning("whatsapp: the complaint of a conversation was refused: %s", error)
             return ["Maaf, aduan belum dapat dicatat. Kirim pesan apa saja untuk mencoba lagi."], ""
