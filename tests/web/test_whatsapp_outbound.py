@@ -169,3 +169,22 @@ def test_the_secrets_are_never_shown(lalisa: Web) -> None:
     settings = lalisa.application.settings.channels["whatsapp"]
     shown = repr(settings) + repr(lalisa.application.settings)
     assert APP_SECRET not in shown and VERIFY_TOKEN not in shown and settings.token not in shown
+
+
+def test_treckk_serve_once_processes_what_the_webhook_stored(lalisa: Web, peer: Peer, database_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                            clock: FakeClock) -> None:
+    from tests.conftest import run_cli
+    from tests.whatsapp_peer import message
+
+    assert _post(lalisa, message(CITIZEN, "wamid.CLI1", int(clock().timestamp()), "text", {"body": "Halo"})) == 200
+    for name, value in {**peer.settings(), "TRECKK_DATABASE_URL": database_url, "TRECKK_CHANNELS": "whatsapp,file",
+                        "TRECKK_NOW": clock.iso(), "TRECKK_CACHE_DIR": str(tmp_path / "cache"),
+                        "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox")}.items():
+        monkeypatch.setenv(name, value)
+    result = run_cli("serve", "--once", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["whatsapp"] == {"bodies": 1, "messages": 1, "duplicates": 0, "statuses": 0,
+                                                  "retried": 0, "cases": []}
+    assert any("Selamat datang di La-Lisa" in text for text in peer.texts_to(CITIZEN))
+    assert APP_SECRET not in result.err + result.out
