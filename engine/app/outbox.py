@@ -90,6 +90,7 @@ class _Lens:
             "address": mask(row.address), "subject": mask(row.subject), "is_html": row.is_html,
             "attempts": row.attempts, "next_attempt_at": _iso(row.next_attempt_at),
             "last_error": mask(row.last_error), "created_at": _iso(row.created_at), "sent_at": _iso(row.sent_at),
+            "provider_id": row.provider_id, "receipt": row.receipt,
         }
 
 

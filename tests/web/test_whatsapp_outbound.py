@@ -188,3 +188,12 @@ def test_treckk_serve_once_processes_what_the_webhook_stored(lalisa: Web, peer: 
                                                   "retried": 0, "cases": []}
     assert any("Selamat datang di La-Lisa" in text for text in peer.texts_to(CITIZEN))
     assert APP_SECRET not in result.err + result.out
+
+
+def test_without_the_whatsapp_settings_the_webhook_is_not_there(web: Web) -> None:
+    body, headers = signed(status("wamid.X", "read", 1796000000, CITIZEN))
+    client = web.client()
+    assert client.post("/webhooks/whatsapp", content=body, headers=headers).status_code == 404
+    assert client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN,
+                                                    "hub.challenge": "1"}).status_code == 404
+    assert web.application.whatsapp.stored() == 0
