@@ -20,8 +20,8 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 
 from engine.app.runtime import Runtime
 from engine.channels.base import DeliveryFailure
-from engine.channels.whatsapp import CloudApi, WhatsAppSettings, wa_address
+from engine.channels.whatsapp import CloudApi, WhatsAppSettings
 from engine.app.public_desk import ChannelSender, PublicCaseView, PublicDesk, Throttled, shown_code
 from engine.core import conversation as talk
 from engine.core.localtime import long_datetime_in, short_datetime_in
@@ -77,7 +77,7 @@ class _Tally:
     messages: int = 0
     duplicates: int = 0
     statuses: int = 0
-    cases: list[str] | None = None
+    cases: list[str] = field(default_factory=list)
 
 
 class WhatsAppDesk:
@@ -138,7 +138,7 @@ class WhatsAppDesk:
             return Processed()
         stop = should_stop or (lambda: False)
         policy = self.engine.delivery
-        tally = _Tally(cases=[])
+        tally = _Tally()
         bodies = retried = 0
         while bodies < limit and not stop():
             now = self.engine.clock()
@@ -163,7 +163,7 @@ class WhatsAppDesk:
                     continue
                 done = self.engine.clock()
                 self.engine.db.transaction(lambda connection: whatsapp_rows.finish_inbox(connection, row.id, done))
-        return Processed(bodies, tally.messages, tally.duplicates, tally.statuses, tuple(tally.cases or ()), retried)
+        return Processed(bodies, tally.messages, tally.duplicates, tally.statuses, tuple(tally.cases), retried)
 
     def _body(self, body: bytes, tally: _Tally) -> None:
         try:
@@ -186,7 +186,6 @@ class WhatsAppDesk:
                 else:
                     tally.messages += 1
                     if outcome:
-                        assert tally.cases is not None
                         tally.cases.append(outcome)
 
     def _status(self, status: dict[str, Any]) -> bool:

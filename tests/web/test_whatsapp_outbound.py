@@ -8,7 +8,7 @@ the peer (``tests.whatsapp_peer``); ``treckk serve --once`` is ``serve(applicati
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
