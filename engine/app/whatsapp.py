@@ -247,6 +247,12 @@ class WhatsAppDesk:
             return True
 
         if not self.engine.db.transaction(record):
+            if filed:
+                # Another runner handled the same message at the same moment. Its submission and ours
+                # were one case (same idempotency key), but ours issued the code that now works: send it.
+                receipt = [text for text in replies if talk.RECEIPT_MARK in text]
+                self.engine.db.transaction(lambda connection: notice_rows.insert_notices(
+                    connection, [_reply_row(sender, text, now) for text in receipt]))
             return None
         return filed
 

@@ -268,11 +268,15 @@ def step(form: IntakeForm, current: str, data: dict[str, Any], message: Incoming
     return Turn(nxt, data, (*replies, _question(nxt, form)))
 
 
+RECEIPT_MARK = "Kode pelacakan: "
+"""What only the receipt reply says (it carries the tracking code)."""
+
+
 def receipt_text(number: str, tracking_code: str, anonymous: bool) -> str:
     """The reply once the complaint is filed."""
     who = " Nama Anda dirahasiakan." if anonymous else ""
     return (f"Terima kasih, aduan Anda sudah kami terima dengan nomor {number}.{who}\n"
-            f"Kode pelacakan: {tracking_code}\n"
+            f"{RECEIPT_MARK}{tracking_code}\n"
             f"Simpan nomor dan kode ini. Untuk melihat perkembangannya, balas: STATUS {number}")
 
 

@@ -250,3 +250,27 @@ def test_notices_go_as_text_inside_the_window_and_as_a_template_outside(lalisa: 
     serve(lalisa.application, once=True)
     assert any(second.number in text for text in lalisa.replies(kabid))
     assert lalisa.peer.templates_to(kabid) == []
+
+
+def test_two_runners_handling_the_same_message_at_once_leave_a_working_code(lalisa: Lalisa,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.store import whatsapp_rows
+
+    talk_until_photos(lalisa)
+    last = finish(lalisa, process=False)
+    lalisa.text("1", message_id=last, process=False)
+    # Both copies are read as unseen, with the conversation as it stood, as when two runners take
+    # them at the same moment: both file (one case: the same idempotency key); one records first.
+    with lalisa.application.database.begin() as connection:
+        before = whatsapp_rows.conversation(connection, CITIZEN)
+    monkeypatch.setattr(whatsapp_rows, "is_seen", lambda connection, message_id: False)
+    monkeypatch.setattr(whatsapp_rows, "conversation", lambda connection, address: before)
+    serve(lalisa.application, once=True)
+    found = receipts(lalisa)
+    numbers = {text.split("nomor ")[1].split(".")[0] for text in found}
+    assert len(found) == 2 and len(numbers) == 1
+    number = numbers.pop()
+    code = found[-1].split("Kode pelacakan: ")[1].split("\n")[0]
+    assert lalisa.application.public.track(number, code).number == number  # the code last sent works
+    with lalisa.application.database.begin() as connection:
+        assert connection.execute(select(cases.c.number)).scalars().all() == [number]
