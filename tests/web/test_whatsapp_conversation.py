@@ -274,3 +274,14 @@ def test_two_runners_handling_the_same_message_at_once_leave_a_working_code(lali
     assert lalisa.application.public.track(number, code).number == number  # the code last sent works
     with lalisa.application.database.begin() as connection:
         assert connection.execute(select(cases.c.number)).scalars().all() == [number]
+
+
+def test_the_outbox_views_withhold_the_conversation_replies(lalisa: Lalisa) -> None:
+    talk_until_photos(lalisa)
+    finish(lalisa)
+    for viewer in (None, "rina", "ahmad"):
+        replies = [n for n in lalisa.application.queries.notices(viewer_name=viewer) if n["template"] ==
+                   "whatsapp:balasan"]
+        assert replies and all(n["address"] != CITIZEN and CITIZEN not in str(n) for n in replies)
+        shown = lalisa.application.queries.notice(str(replies[-1]["id"]), viewer)
+        assert "Kode pelacakan" not in str(shown) and CITIZEN not in str(shown)
