@@ -102,7 +102,8 @@ def test_a_copy_of_the_project_is_validated_with_its_own_roles_and_templates(tmp
     (templates / "pelapor_selesai_baru.txt.j2").write_text(
         (templates / "pelapor_selesai.txt.j2").read_text(encoding="utf-8"), encoding="utf-8")
     text = workflow.read_text(encoding="utf-8")
-    workflow.write_text(text.replace("template: pelapor_selesai.txt.j2", "template: pelapor_selesai_baru.txt.j2"),
+    workflow.write_text(text.replace("template: pelapor_selesai.txt.j2", "template: pelapor_selesai_baru.txt.j2")
+                        .replace("    pelapor_selesai.txt.j2:\n", "    pelapor_selesai_baru.txt.j2:\n"),  # whatsapp:
                         encoding="utf-8")
     result = treckk("validate", workflow)
     assert result.code == 0, result.err
