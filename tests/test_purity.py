@@ -21,7 +21,8 @@ from tests.conftest import ROOT
 FORBIDDEN = ("sqlalchemy", "apscheduler", "jinja2")
 PURE = sorted(
     [f"engine.definition.{p.stem}" for p in (ROOT / "engine" / "definition").glob("*.py") if p.stem != "__init__"]
-    + ["engine.definition", "engine.core.machine", "engine.core.deadlines", "engine.core.permissions"]
+    + ["engine.definition", "engine.core.machine", "engine.core.deadlines", "engine.core.permissions",
+       "engine.core.conversation"]
 )
 
 

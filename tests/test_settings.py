@@ -130,7 +130,7 @@ BAD_VALUES: dict[str, tuple[dict[str, str], str]] = {
     "now without offset": ({"TRECKK_NOW": "2026-11-30T08:00"},
                            "TRECKK_NOW '2026-11-30T08:00' has no UTC offset; write e.g. 2026-11-30T08:00:00+08:00"),
     "channels": ({"TRECKK_CHANNELS": "file,fax"},
-                 "TRECKK_CHANNELS names unknown channel 'fax'; allowed: file, smtp, webhook"),
+                 "TRECKK_CHANNELS names unknown channel 'fax'; allowed: file, smtp, webhook, whatsapp"),
     "smtp port": ({"TRECKK_SMTP_HOST": "mail", "TRECKK_SMTP_PORT": "x"}, "TRECKK_SMTP_PORT='x' is not a number"),
     "smtp tls": ({"TRECKK_SMTP_HOST": "mail", "TRECKK_SMTP_SSL": "ya", "TRECKK_SMTP_STARTTLS": "on"},
                  "TRECKK_SMTP_SSL and TRECKK_SMTP_STARTTLS are both true; choose one (SSL for port 465, "
@@ -166,7 +166,7 @@ def test_a_refused_value_carries_the_variable_and_the_value_as_fields() -> None:
     with pytest.raises(InvalidInput) as raised:
         Settings.from_environment({"TRECKK_CHANNELS": "webhook,fax"})
     assert raised.value.fields() == {"kind": "invalid_input", "field": "TRECKK_CHANNELS", "value": "fax",
-                                     "accepted": ["file", "smtp", "webhook"]}
+                                     "accepted": ["file", "smtp", "webhook", "whatsapp"]}
     with pytest.raises(InvalidInput) as raised:
         Settings.from_environment({"TRECKK_SMTP_HOST": "mail", "TRECKK_SMTP_PORT": "x"})
     assert (raised.value.field, raised.value.value) == ("TRECKK_SMTP_PORT", "x")
@@ -203,7 +203,7 @@ def test_build_wires_what_the_settings_say(tmp_path: Path) -> None:
         with app.channels() as channels:
             assert sorted(channels) == ["file", "webhook"]
             assert channels.how_to_configure("smtp") == "set TRECKK_SMTP_HOST"
-            assert channels.how_to_configure("fax") == "known channels are file, smtp, webhook"
+            assert channels.how_to_configure("fax") == "known channels are file, smtp, webhook, whatsapp"
         assert isinstance(build(Settings.from_environment({"TRECKK_SMTP_HOST": "mail"})).channels().get("smtp"),
                           SmtpChannel)
     finally:

@@ -102,7 +102,8 @@ def test_a_copy_of_the_project_is_validated_with_its_own_roles_and_templates(tmp
     (templates / "pelapor_selesai_baru.txt.j2").write_text(
         (templates / "pelapor_selesai.txt.j2").read_text(encoding="utf-8"), encoding="utf-8")
     text = workflow.read_text(encoding="utf-8")
-    workflow.write_text(text.replace("template: pelapor_selesai.txt.j2", "template: pelapor_selesai_baru.txt.j2"),
+    workflow.write_text(text.replace("template: pelapor_selesai.txt.j2", "template: pelapor_selesai_baru.txt.j2")
+                        .replace("    pelapor_selesai.txt.j2:\n", "    pelapor_selesai_baru.txt.j2:\n"),  # whatsapp:
                         encoding="utf-8")
     result = treckk("validate", workflow)
     assert result.code == 0, result.err
@@ -139,3 +140,15 @@ def test_a_copy_of_the_project_is_validated_with_its_own_roles_and_templates(tmp
         assert f": {templates}/pelapor_" in match["message"]
         assert match["message"].endswith(f", in the partial {footer}:{at}: 'None' has no attribute 'year'")
     assert treckk("validate").code == 0  # the project itself is untouched
+
+
+def test_a_whatsapp_template_parameter_that_does_not_render_is_reported_at_its_mapping(tmp_path: Path) -> None:
+    workflow = broken_copy(tmp_path, {'parameters: ["{{ case.number }}"]': 'parameters: ["{{ case.nomor_salah }}"]'})
+    result = treckk("validate", workflow)
+    assert result.code == 2
+    [line] = [m for m in (LOCATED.match(x) for x in result.err.splitlines()) if m]
+    line_of = next(i for i, text in enumerate(workflow.read_text().splitlines(), 1)
+                   if text.strip() == "pelapor_tanda_terima.txt.j2:")
+    assert int(line["line"]) == line_of
+    assert line["message"].startswith("parameter 1 of whatsapp.templates.pelapor_tanda_terima.txt.j2 "
+                                      "('{{ case.nomor_salah }}') does not render")

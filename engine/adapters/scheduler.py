@@ -53,6 +53,9 @@ __all__ = ["CatchUp", "Scheduler", "latest_fire_time", "serve"]
 
 log = logging.getLogger("treckk.scheduler")
 
+INBOX_INTERVAL = 2.0
+"""Seconds between two looks at what the WhatsApp webhook stored (a conversation waits on it)."""
+
 PRUNE_INTERVAL = 3600
 WITNESS_INTERVAL = 60
 """Seconds between tries to send the witness a checkpoint it is owed (each send backs off on its own)."""
@@ -78,6 +81,8 @@ class CatchUp:
     delivery: DeliveryReport | None = None
     pruned: int = 0
     """Notice bodies retention deleted."""
+    inbox: object = None
+    """What processing the WhatsApp inbox did (``engine.app.whatsapp.Processed``), when it ran."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +100,12 @@ class Scheduler:
                  schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000,
                  checkpoint: Callable[[], object] | None = None, checkpoint_interval: float = 3600.0,
                  witness: Callable[[], object] | None = None,
-                 retention: timedelta | None = None) -> None:
+                 retention: timedelta | None = None, inbox: Callable[..., Any] | None = None) -> None:
         """``checkpoint`` (when given) signs and sends a transparency-log checkpoint every ``checkpoint_interval`` s;
         ``witness`` (when given) sends the newest checkpoint owed to the witness, tried every
         ``WITNESS_INTERVAL`` s and right after each checkpoint;
-        ``retention``: how long a delivered notice keeps its body (None: for ever)."""
+        ``retention``: how long a delivered notice keeps its body (None: for ever); ``inbox`` (when given)
+        processes what the WhatsApp webhook stored (``WhatsAppDesk.process``), every ``INBOX_INTERVAL`` s."""
         if scan_interval <= 0 or delivery_interval <= 0:
             from engine.errors import InvalidInput
 
@@ -113,6 +119,7 @@ class Scheduler:
         self.checkpoint_interval = checkpoint_interval
         self.witness = witness
         self.retention = retention
+        self.inbox = inbox
         self.stopping = threading.Event()
         self._versions: tuple[tuple[str, int], ...] = ()
         self._schedules: list[_ScheduleJob] = []
@@ -144,6 +151,18 @@ class Scheduler:
         if self.witness is not None and not self.stopping.is_set():
             self.witness()
 
+    def process_inbox(self) -> object:
+        """Handle what the WhatsApp webhook stored; the replies it queued are delivered at once."""
+        if self.inbox is None:
+            return None
+        done = self.inbox(should_stop=self.stopping.is_set)
+        if getattr(done, "bodies", 0):
+            log.info("whatsapp: %d body(ies), %d message(s), %d duplicate(s), %d status(es), cases %s",
+                     done.bodies, done.messages, done.duplicates, done.statuses, ", ".join(done.cases) or "-")
+            if not self.stopping.is_set():
+                self.deliver()
+        return done
+
     def prune(self) -> int:
         """Prune the bodies of notices delivered longer than the retention ago (nothing without one)."""
         if self.retention is None:
@@ -170,6 +189,10 @@ class Scheduler:
         if self.stopping.is_set():
             return result
         result.schedules = self.run_due_schedules()
+        try:
+            result.inbox = self.process_inbox()
+        except Exception:  # noqa: BLE001 - a bad stored body must not stop deadlines and delivery
+            log.exception("processing the WhatsApp inbox failed during catch-up; it is tried again later")
         try:
             result.delivery = self.deliver()
         except Exception:  # noqa: BLE001 - a channel or delivery bug must not stop deadlines and schedules
@@ -245,6 +268,10 @@ class Scheduler:
             scheduler.add_job(self._guarded(self.checkpoint_and_witness, "checkpoint"),
                               IntervalTrigger(seconds=self.checkpoint_interval), id="checkpoint", coalesce=True,
                               max_instances=1, misfire_grace_time=max(1, int(self.checkpoint_interval)))
+        if self.inbox is not None:
+            scheduler.add_job(self._guarded(self.process_inbox, "whatsapp inbox"),
+                              IntervalTrigger(seconds=INBOX_INTERVAL), id="whatsapp", coalesce=True, max_instances=1,
+                              misfire_grace_time=max(1, int(INBOX_INTERVAL)))
         if self.retention is not None:
             scheduler.add_job(self._guarded(self.prune, "retention"), IntervalTrigger(seconds=PRUNE_INTERVAL),
                               id="retention", coalesce=True, max_instances=1, misfire_grace_time=PRUNE_INTERVAL)
@@ -335,7 +362,8 @@ def serve(application: Application, *, scan_interval: float | None = None, once:
                        delivery_interval=settings.delivery_interval, schedule_grace=settings.schedule_grace,
                        checkpoint=checkpoint, checkpoint_interval=settings.checkpoint_interval, witness=witness,
                        retention=(timedelta(days=settings.outbox_retention_days)
-                                  if settings.outbox_retention_days is not None else None))
+                                  if settings.outbox_retention_days is not None else None),
+                       inbox=application.whatsapp.process if application.whatsapp.settings is not None else None)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if once:
         return runner.catch_up()

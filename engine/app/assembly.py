@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from functools import partial
 
 from engine.app.commands import Commands
+from engine.app.attachments import Attachments
 from engine.app.credentials import Credentials
 from engine.app.definition_desk import DefinitionDesk
 from engine.app.public_desk import PublicDesk
+from engine.app.whatsapp import CHANNEL as WHATSAPP, WhatsAppDesk
+from engine.definition.model import public_actor
 from engine.app.queries import Queries
 from engine.app.staff_desk import StaffDesk
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
@@ -40,6 +43,8 @@ class Application:
     """Passwords, logins and API tokens (the web app's and the API's doors)."""
     public: PublicDesk
     """The public's door: complaints from public channels, tracking, notes, ratings."""
+    whatsapp: WhatsAppDesk
+    """La-Lisa on WhatsApp: the webhook's doors and processing what it stored."""
 
     @property
     def definitions(self) -> DefinitionDesk:
@@ -76,5 +81,11 @@ def build(settings: Settings, *, clock: Clock | None = None, create_database: bo
     commands = Commands(database, clock, settings.home, routing=routing, base_url=settings.base_url,
                         channels=channels, delivery=settings.delivery,
                         cache=CompileCache(settings.cache_dir) if settings.cache_dir is not None else None)
-    return Application(settings, database, clock, channels, commands, Queries(commands), Credentials(commands),
-                       PublicDesk(commands))
+    queries = Queries(commands)
+    public = PublicDesk(commands)
+    photos = Attachments(queries, settings.attachment_folder, settings.attachment_max_bytes)
+    whatsapp = WhatsAppDesk(commands, settings.channels.get(WHATSAPP), public=public,
+                            store_photo=partial(photos.store, public_actor(WHATSAPP)), idle=settings.whatsapp_idle,
+                            max_photo_bytes=settings.attachment_max_bytes)
+    return Application(settings, database, clock, channels, commands, queries, Credentials(commands), public,
+                       whatsapp)

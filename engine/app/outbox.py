@@ -80,6 +80,10 @@ class _Lens:
     def masker(self, row: NoticeRow) -> Callable[[str | None], str | None]:
         """Replaces the case's personal data in a text, unless the viewer may read it."""
         if row.case_id is None:
+            if row.recipient_kind == COMPLAINANT:
+                # A reply of a WhatsApp conversation: the citizen's number and what they were told
+                # (a tracking code, too) belong to them, whoever looks at the outbox.
+                return _withheld
             return lambda text: text
         case, compiled = self._case(row.case_id)
         viewer = self.viewer.in_workflow(case.workflow) if self.viewer is not None else None
@@ -96,7 +100,15 @@ class _Lens:
             "address": mask(row.address), "subject": mask(row.subject), "is_html": row.is_html,
             "attempts": row.attempts, "next_attempt_at": _iso(row.next_attempt_at),
             "last_error": mask(row.last_error), "created_at": _iso(row.created_at), "sent_at": _iso(row.sent_at),
+            "provider_id": row.provider_id, "receipt": row.receipt,
         }
+
+
+WITHHELD = "(disembunyikan: balasan percakapan WhatsApp kepada pelapor)"
+
+
+def _withheld(text: str | None) -> str | None:
+    return None if text is None else WITHHELD
 
 
 def _case_id(connection: Connection, number: str | None) -> int | None:

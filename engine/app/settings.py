@@ -52,6 +52,9 @@ CACHE_DIR = "TRECKK_CACHE_DIR"
 OUTBOX_RETENTION_DAYS = "TRECKK_OUTBOX_RETENTION_DAYS"
 """The variable for how many days a delivered notice keeps its body."""
 
+WHATSAPP_IDLE_MINUTES = "TRECKK_WHATSAPP_IDLE_MINUTES"
+"""The variable for how long a WhatsApp conversation may wait for the next answer before it expires."""
+DEFAULT_WHATSAPP_IDLE = timedelta(minutes=60)
 DEFAULT_SCAN_INTERVAL = 60.0
 DEFAULT_SESSION_IDLE = timedelta(minutes=30)
 DEFAULT_DELIVERY_INTERVAL = 30.0
@@ -113,6 +116,8 @@ class Settings:
     """Where compiled definitions are remembered across processes (``TRECKK_CACHE_DIR``); None: nowhere."""
     outbox_retention_days: float | None = None
     """Days after delivery a notice keeps its body (``TRECKK_OUTBOX_RETENTION_DAYS``); None: for ever."""
+    whatsapp_idle: timedelta = DEFAULT_WHATSAPP_IDLE
+    """How long a WhatsApp conversation waits for the next answer before it expires."""
 
     @property
     def checkpoint_folder(self) -> Path:
@@ -169,6 +174,9 @@ class Settings:
                                                       DEFAULT_SESSION_IDLE.total_seconds() / 60, minimum=1)),
             cache_dir=_cache_dir(env, os.environ if environ is None else environ),
             outbox_retention_days=_retention_days(env),
+            whatsapp_idle=timedelta(minutes=env.number(WHATSAPP_IDLE_MINUTES,
+                                                       DEFAULT_WHATSAPP_IDLE.total_seconds() / 60, minimum=1,
+                                                       maximum=7 * 24 * 60)),
         )
 
 

@@ -54,8 +54,9 @@ class Channel(Protocol):
     # A channel may also have ``deadline`` (seconds one send may take); the delivery loop stops
     # waiting for a send that outlives it (engine.notices.delivery.DEFAULT_DEADLINE otherwise).
 
-    def send(self, message: Outbound) -> None:
-        """Deliver ``message``; return only once the receiver has accepted it."""
+    def send(self, message: Outbound) -> str | None:
+        """Deliver ``message``; return only once the receiver has accepted it, with the receiver's own
+        id for it when it gives one (WhatsApp's ``wamid``, kept with the notice for status callbacks)."""
 
     def close(self) -> None:
         """Release connections kept between messages of one delivery run."""

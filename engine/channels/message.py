@@ -28,6 +28,8 @@ class Outbound:
     created_at: datetime
     case_number: str | None = None
     template: str = ""
+    channel_data: str | None = None
+    """What the channel needs beyond the text, as JSON (the WhatsApp template call), or None."""
 
     @property
     def header_id(self) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.channels import file, smtp, webhook
+from engine.channels import file, smtp, webhook, whatsapp
 from engine.channels.base import AddressKind, ChannelSet, ChannelSpec, Options
 
-CHANNELS: tuple[ChannelSpec[Any], ...] = (file.SPEC, smtp.SPEC, webhook.SPEC)
+CHANNELS: tuple[ChannelSpec[Any], ...] = (file.SPEC, smtp.SPEC, webhook.SPEC, whatsapp.SPEC)
 """Every channel, in the order they are listed to people."""
 
 BY_NAME: Mapping[str, ChannelSpec[Any]] = {spec.name: spec for spec in CHANNELS}

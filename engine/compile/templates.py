@@ -262,6 +262,7 @@ class TemplateSet:
         self.environment.filters = {name: template_budget.budgeted_filter(name, show)
                                     for name, show in self.environment.filters.items()}
         self._compile_problems: dict[str, str | None] = {}
+        self._snippets: dict[str, Any] = {}
 
     def _known(self) -> str:
         return ", ".join(sorted(self.sources)) or "(none)"
@@ -307,6 +308,22 @@ class TemplateSet:
             target = getattr(node, "template", None)
             if isinstance(target, nodes.Const) and isinstance(target.value, str):
                 yield target.value, node.lineno, isinstance(node, nodes.Include) and node.ignore_missing
+
+    def render_snippet(self, source: str, context: Mapping[str, Any]) -> str:
+        """Render a short template text (a WhatsApp template parameter) in the same sandbox, on one line;
+        raises TemplateFailed (named ``source``) when it does not compile or render."""
+        try:
+            template = self._snippets.get(source)
+            if template is None:
+                template = self._snippets[source] = self.environment.from_string(source)
+            budget = template_budget.start()
+            try:
+                text = template_budget.output(template.generate(context))
+            finally:
+                template_budget.finish(budget)
+        except Exception as exc:  # noqa: BLE001 - reported with where it is, never a traceback
+            raise TemplateFailed(source, (), _one_line(str(exc))) from exc
+        return " ".join(text.split())
 
     def render_problem(self, name: str, context: Mapping[str, Any]) -> TemplateFailed | None:
         """How ``name`` fails to render against ``context`` (e.g. an unknown variable), or None."""

@@ -24,7 +24,7 @@ from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
 from engine.compile.guards import Guard, compile_guard, guard_problem
 from engine.core.machine import WorkflowMachine
 from engine.compile.notice_context import template_uses
-from engine.compile.templates import TemplateSet
+from engine.compile.templates import TemplateFailed, TemplateSet
 
 if TYPE_CHECKING:
     from engine.compile.cache import CompileCache
@@ -268,7 +268,8 @@ def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> li
     template file and line, and the partial when the fault is in one.
     """
     problems = []
-    for use in template_uses(definition):
+    uses = template_uses(definition)
+    for use in uses:
         for situation, context in use.situations:
             failed = templates.render_problem(use.template, context)
             if failed:
@@ -276,4 +277,29 @@ def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> li
                                         f"template {use.template!r} does not render {situation}: "
                                         f"{failed.located(templates.directory)}"))
                 break
+    problems.extend(_channel_template_checks(definition, templates, uses))
+    return problems
+
+
+def _channel_template_checks(definition: WorkflowDefinition, templates: TemplateSet,
+                             uses: list[Any]) -> list[Problem]:
+    """Each WhatsApp template parameter renders, in every context its notice meets, to a non-empty line."""
+    problems = []
+    for call in definition.whatsapp_templates.values():
+        where = call.where
+        for index, source in enumerate(call.parameters, start=1):
+            problem = None
+            for use in (u for u in uses if u.template == call.notice):
+                for situation, context in use.situations:
+                    try:
+                        templates.render_snippet(source, context)
+                    except TemplateFailed as failed:
+                        problem = f"{situation}: {failed.reason}"
+                        break
+                if problem:
+                    break
+            if problem:
+                problems.append(Problem(where.path, where.line, where.column,
+                                        f"parameter {index} of whatsapp.templates.{call.notice} ({source!r}) does "
+                                        f"not render {problem}"))
     return problems

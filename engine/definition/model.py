@@ -7,7 +7,7 @@ a file carries ``where`` so later checks (and the engine) can point at the line 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, time
 from types import MappingProxyType
 from typing import Literal
@@ -262,6 +262,22 @@ class ContactSpec:
     anonymous: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelTemplate:
+    """The approved message template a notice is sent as where free text may not be sent
+    (WhatsApp outside the 24-hour window): its name, language and body parameters, each
+    parameter a short Jinja text rendered with the notice's own context."""
+
+    notice: str
+    name: str
+    language: str
+    parameters: tuple[str, ...]
+    where: Where
+
+
+NO_CHANNEL_TEMPLATES: Mapping[str, ChannelTemplate] = MappingProxyType({})
+
+
 PUBLIC_ROLE = "pelapor"
 """The role recorded on the events a complainant causes through a public channel (no staff role has it)."""
 
@@ -356,6 +372,8 @@ class WorkflowDefinition:
     """The notice sent with each transparency-log checkpoint (``checkpoints:``), or None."""
     """Who is told when a notice's staff recipients resolve to nobody active (roles of scope
     ``all`` or ``@username``); empty: the notice is only kept as undeliverable."""
+    whatsapp_templates: Mapping[str, ChannelTemplate] = field(default_factory=lambda: NO_CHANNEL_TEMPLATES)
+    """Notice template → the WhatsApp message template it is sent as outside the 24-hour window."""
 
     def transitions_from(self, state: str) -> tuple[TransitionSpec, ...]:
         return tuple(t for t in self.transitions if state in t.sources)

@@ -24,6 +24,7 @@ from engine.definition.model import (
     ALL_SCOPE,
     CAPABILITIES,
     COMPLAINANT,
+    NO_CHANNEL_TEMPLATES,
     NO_REPORTS,
     FIELD_TYPES,
     STAFF_PREFIX,
@@ -49,6 +50,7 @@ from engine.definition.model import (
     WorkflowDefinition,
     frozen_map,
 )
+from engine.definition.channel_templates import parse_whatsapp
 from engine.definition.public import check_reserved_triggers, parse_public
 from engine.definition.yamlnodes import NAME, Reader, Where, allowed_list, shown, suggestion
 from engine.errors import Problem
@@ -265,7 +267,7 @@ _TOP_KEYS = (
     "case_label",
     "workflow", "title", "version", "timezone", "roles", "number_prefix", "scope_field",
     "contact", "calendars", "fields", "states", "initial", "intake", "transitions", "schedules", "reports",
-    "fallback", "checkpoints", "public",
+    "fallback", "checkpoints", "public", "whatsapp",
 )  # fmt: skip
 _TOP_REQUIRED = ("workflow", "title", "version", "timezone", "roles", "fields", "states", "initial",
                  "intake", "transitions")  # fmt: skip
@@ -907,6 +909,8 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
     reports = _parse_reports(parser, top["reports"]) if "reports" in top else NO_REPORTS
     fallback = _parse_fallback(parser, top["fallback"]) if "fallback" in top else ()
     checkpoints = parser.checkpoint_notice(top["checkpoints"]) if "checkpoints" in top else None
+    whatsapp = (parse_whatsapp(reader, top["whatsapp"], frozenset(parser.templates_seen)) if "whatsapp" in top
+                else NO_CHANNEL_TEMPLATES)
 
     _check_graph(parser, top, initial, transitions, intake)
     check_reserved_triggers(parser, transitions, intake)
@@ -923,7 +927,7 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
         states=frozen_map(parser.states), initial=cast(str, initial),  # type: ignore[arg-type]
         intake=cast(IntakeSpec, intake), transitions=tuple(transitions), schedules=tuple(schedules),
         roles=cast(RoleBook, roles), path=path, reports=reports, fallback=fallback, public=public,
-        checkpoints=checkpoints,
+        checkpoints=checkpoints, whatsapp_templates=whatsapp,
     )
     return definition, reader.problems
 

@@ -84,7 +84,8 @@ def outbound_of(row: NoticeRow) -> Outbound:
                        f"with sha256:{row.body_digest}")
     return Outbound(message_id=row.message_id, channel=row.channel, address=row.address,
                     recipient_name=row.recipient_name, subject=row.subject, body=row.body, is_html=row.is_html,
-                    created_at=row.created_at, case_number=row.case_number, template=row.template)
+                    created_at=row.created_at, case_number=row.case_number, template=row.template,
+                    channel_data=row.channel_data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,7 @@ class _Lane:
         the flag says whether this lane may go on sending (its channel is not stuck)."""
         if self.budget.stop():
             return _release(self.run, row, "delivery stopped"), False
-        outcome: list[BaseException | None] = []
+        outcome: list[BaseException | str | None] = []
         sender = threading.Thread(target=_send, args=(self.run, self.channel, row, outcome),
                                   name=f"treckk-send-{row.channel}", daemon=True)
         started = time.monotonic()
@@ -231,26 +232,27 @@ class _Lane:
         return _result_of(self.run, row, outcome[0] if outcome else None), True
 
 
-def _send(run: _Run, channel: Channel | None, row: NoticeRow, outcome: list[BaseException | None]) -> None:
+def _send(run: _Run, channel: Channel | None, row: NoticeRow, outcome: list[BaseException | str | None]) -> None:
     try:
         if channel is None:
             raise DeliveryFailure(f"channel {row.channel!r} is not configured in this process "
                                   f"({run.channels.how_to_configure(row.channel)})")
-        channel.send(outbound_of(row))
+        provider_id = channel.send(outbound_of(row))
     except Exception as exc:  # noqa: BLE001 - a channel bug must not stop the other notices; it is recorded
         outcome.append(exc)
         return
-    outcome.append(None)
+    outcome.append(provider_id if isinstance(provider_id, str) else None)
 
 
-def _result_of(run: _Run, row: NoticeRow, error: BaseException | None) -> DeliveryResult:
+def _result_of(run: _Run, row: NoticeRow, error: BaseException | str | None) -> DeliveryResult:
+    """``error`` is the send's exception, or (when it succeeded) the receiver's id for the message or None."""
     if isinstance(error, DeliveryFailure):
         return _record_failure(run, row, str(error), error.permanent)
-    if error is not None:
+    if isinstance(error, BaseException):
         return _record_failure(run, row, f"unexpected {type(error).__name__} in channel {row.channel!r}: {error}",
                                False)
     finished = run.moment()
-    run.database.transaction(lambda connection: notice_rows.mark_sent(connection, row, finished))
+    run.database.transaction(lambda connection: notice_rows.mark_sent(connection, row, finished, error))
     return DeliveryResult(row.id, row.message_id, row.channel, "sent", row.attempts)
 
 

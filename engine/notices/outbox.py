@@ -20,6 +20,7 @@ from engine.core.records import CaseRecord
 from engine.compile.workflow import CompiledWorkflow
 from engine.definition.model import COMPLAINANT, STAFF_PREFIX
 from engine.compile.notice_context import CaseContexts, EventFacts, Recipient
+from engine.notices import channel_templates
 from engine.notices.routing import Routing
 from engine.store import body_rows, notice_rows, staff_rows
 from engine.store.body_rows import Dictionary
@@ -97,13 +98,14 @@ def render_rows(compiled: CompiledWorkflow, template: str,
     for (recipient, phone, email), context in zip(recipients, contexts, strict=True):
         rendered = compiled.templates.render(template, context)
         channel, address = routing.route(phone, email)
+        channel_data = channel_templates.template_call(compiled, template, channel, context)
         rows.append({
             "message_id": new_message_id(), "case_id": case_id, "event_seq": event_seq, "source": source,
             "template": template, "recipient_kind": recipient.kind, "recipient_name": recipient.name,
             "recipient_username": recipient.username, "recipient_role": recipient.role, "channel": channel,
             "address": address, "subject": rendered.subject, "body": rendered.body, "is_html": rendered.is_html,
             "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None, "created_at": now,
-            "sent_at": None,
+            "sent_at": None, "channel_data": channel_data,
         })
     return rows
 
@@ -120,6 +122,7 @@ def body_dictionary(compiled: CompiledWorkflow) -> Dictionary | None:
 
 def queue(connection: Connection, compiled: CompiledWorkflow, rows: Sequence[dict[str, Any]]) -> None:
     """Queue rows rendered from ``compiled`` in the caller's transaction, each body stored once, compressed."""
+    channel_templates.apply_window(connection, rows)
     notice_rows.insert_notices(connection, rows, body_dictionary(compiled))
 
 

@@ -64,6 +64,12 @@ class NoticeRow:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    channel_data: str | None = None
+    """What the channel needs beyond the text, as JSON (a WhatsApp template call), or None."""
+    provider_id: str | None = None
+    """The receiver's id for the sent message (WhatsApp's ``wamid``), when it gave one."""
+    receipt: str | None = None
+    """The last status the receiver reported for it (``delivered``, ``read``, ``failed``), if any."""
     body: str | None = None
     """The body sent, or None when retention pruned it (``body_digest`` proves what it was)."""
 
@@ -77,7 +83,7 @@ _COLUMNS = (
     notices.c.template, notices.c.recipient_kind, notices.c.recipient_name, notices.c.recipient_username,
     notices.c.recipient_role, notices.c.channel, notices.c.address, notices.c.subject,
     notices.c.body_digest, notices.c.is_html, notices.c.status, notices.c.attempts, notices.c.next_attempt_at, notices.c.last_error,
-    notices.c.created_at, notices.c.sent_at,
+    notices.c.created_at, notices.c.sent_at, notices.c.channel_data, notices.c.provider_id, notices.c.receipt,
 )  # fmt: skip
 
 _select = select(*_COLUMNS).select_from(notices.outerjoin(cases, cases.c.id == notices.c.case_id))
@@ -106,7 +112,10 @@ _NOTICE_FIELDS = (
     "recipient_username", "recipient_role", "channel", "address", "subject", "body_digest", "is_html", "status",
     "attempts", "next_attempt_at", "last_error", "created_at", "sent_at",
 )
-_insert_notice = PreparedStatement(insert(notices).values({name: bindparam(name) for name in _NOTICE_FIELDS}))
+_OPTIONAL_FIELDS = ("channel_data",)
+"""Columns a rendered row may leave out (None)."""
+_insert_notice = PreparedStatement(insert(notices).values({name: bindparam(name)
+                                                           for name in (*_NOTICE_FIELDS, *_OPTIONAL_FIELDS)}))
 
 
 def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]],
@@ -121,6 +130,7 @@ def insert_notices(connection: Connection, rows: Sequence[dict[str, Any]],
         return
     digests = body_rows.store(connection, [row["body"] for row in rows], dictionary)
     _insert_notice.many(connection, [{**{name: row[name] for name in _NOTICE_FIELDS if name != "body_digest"},
+                                      **{name: row.get(name) for name in _OPTIONAL_FIELDS},
                                       "body_digest": bytes.fromhex(digest)}
                                      for row, digest in zip(rows, digests, strict=True)])
 
@@ -251,15 +261,38 @@ def _claim_holds(row: NoticeRow) -> Any:
                 notices.c.next_attempt_at == row.next_attempt_at)
 
 
-def mark_sent(connection: Connection, row: NoticeRow, now: datetime) -> bool:
-    """Record that a channel accepted the notice.
+def mark_sent(connection: Connection, row: NoticeRow, now: datetime, provider_id: str | None = None) -> bool:
+    """Record that a channel accepted the notice (``provider_id``: the receiver's id for it, if given).
 
     Not fenced by the claim: the message did go out, which is true whoever claimed the row since.
     """
+    values: dict[str, Any] = {"status": SENT, "sent_at": now, "next_attempt_at": None, "last_error": None}
+    if provider_id is not None:
+        values["provider_id"] = provider_id[:128]
     result = connection.execute(
-        update(notices).where(and_(notices.c.id == row.id, notices.c.status != SENT)).values(
-            status=SENT, sent_at=now, next_attempt_at=None, last_error=None))
+        update(notices).where(and_(notices.c.id == row.id, notices.c.status != SENT)).values(**values))
     return result.rowcount == 1
+
+
+def receipt_of(connection: Connection, provider_id: str) -> str | None:
+    """The last status recorded for the message the receiver knows as ``provider_id``: ``""`` when none yet,
+    None when no notice carries that id."""
+    row = connection.execute(select(notices.c.receipt).where(notices.c.provider_id == provider_id).limit(1)).first()
+    return None if row is None else (row.receipt or "")
+
+
+def record_receipt(connection: Connection, provider_id: str, receipt: str, *, error: str | None = None) -> bool:
+    """Record what the receiver reported about the message it knows as ``provider_id``.
+
+    ``failed`` (the receiver could not deliver what it had accepted) makes a sent notice ``failed``
+    with ``error``, so it is listed with the other failures and can be retried; other statuses
+    are kept in ``receipt``. False when no notice carries that id.
+    """
+    values: dict[str, Any] = {"receipt": receipt[:16]}
+    if receipt == FAILED:
+        values.update(status=FAILED, last_error=error or "the receiver reported the message as failed")
+    result = connection.execute(update(notices).where(notices.c.provider_id == provider_id).values(**values))
+    return result.rowcount >= 1
 
 
 def mark_retry(connection: Connection, row: NoticeRow, next_attempt_at: datetime, error: str) -> bool:

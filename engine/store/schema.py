@@ -271,7 +271,14 @@ notices = Table(
     _column("last_error", Text, null=True),
     _column("created_at", UTCDateTime()),
     _column("sent_at", UTCDateTime(), null=True),
+    # What a channel needs beyond the text, as JSON: the WhatsApp template a notice is sent as when
+    # the recipient's 24-hour window is closed (``engine.notices.channel_templates``); None for most.
+    _column("channel_data", Text, null=True),
+    # The receiver's own id for the message (WhatsApp's ``wamid``), and the last status it reported.
+    _column("provider_id", String(128), null=True),
+    _column("receipt", String(16), null=True),
     Index("ix_notices_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_notices_provider_id", "provider_id"),
     Index("ix_notices_case_id", "case_id"),
     Index("ix_notices_body_digest", "body_digest"),
     # The outbox page: newest first by status, by channel, by recipient (revision 0010).
@@ -391,6 +398,46 @@ api_tokens = Table(
     _column("created_at", UTCDateTime()),
     _column("last_used_at", UTCDateTime(), null=True),
     _column("revoked_at", UTCDateTime(), null=True),
+)
+
+
+whatsapp_inbox = Table(
+    "whatsapp_inbox", metadata,
+    # A webhook POST from the WhatsApp Cloud API whose signature checked out, kept as received
+    # (the raw bytes) until ``treckk serve`` has processed it (``engine.app.whatsapp``).
+    Column("id", Integer, primary_key=True),
+    _column("received_at", UTCDateTime()),
+    _column("body", LargeBinary),
+    # When it may be (re)processed: received_at, the end of a runner's lease, or a retry's time.
+    _column("due_at", UTCDateTime()),
+    _column("processed_at", UTCDateTime(), null=True),
+    _column("attempts", Integer, default=0),
+    _column("last_error", Text, null=True),
+    Index("ix_whatsapp_inbox_processed_at_due_at", "processed_at", "due_at"),
+)
+
+whatsapp_seen = Table(
+    "whatsapp_seen", metadata,
+    # Every incoming message id handled once: the platform delivers at least once.
+    Column("message_id", String(128), primary_key=True),
+    _column("seen_at", UTCDateTime()),
+)
+
+whatsapp_contacts = Table(
+    "whatsapp_contacts", metadata,
+    # When a number (digits only, as WhatsApp writes a wa_id) last wrote to us: the start of its
+    # 24-hour window for free text.
+    Column("address", String(32), primary_key=True),
+    _column("last_heard_at", UTCDateTime()),
+)
+
+whatsapp_conversations = Table(
+    "whatsapp_conversations", metadata,
+    # The guided conversation of one number under way: its step and what it gathered (JSON).
+    Column("address", String(32), primary_key=True),
+    _column("step", String(32)),
+    _column("data", Text),
+    _column("updated_at", UTCDateTime()),
 )
 
 public_cases = Table(

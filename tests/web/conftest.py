@@ -129,13 +129,19 @@ def personal_values(application: Application) -> set[str]:
     return {value for value in values if len(value) >= 4}
 
 
+def app_environment(database_url: str, tmp_path: Path, *, base_url: str = "http://127.0.0.1",
+                     extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The settings a test application runs with (``extra`` adds or overrides some)."""
+    return {"TRECKK_HOME": str(ROOT), "TRECKK_DATABASE_URL": database_url,
+            "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox"), "TRECKK_SECRET_KEY": SECRET,
+            "TRECKK_ATTACHMENT_DIR": str(tmp_path / "attachments"), "TRECKK_BASE_URL": base_url, **(extra or {})}
+
+
 def seeded_application(database_url: str, clock: FakeClock, tmp_path: Path, *,
-                       base_url: str = "http://127.0.0.1") -> Application:
-    """The application on a fresh database: shipped definition, demo staff with their demo passwords."""
-    settings = Settings.from_environment({"TRECKK_HOME": str(ROOT), "TRECKK_DATABASE_URL": database_url,
-                                          "TRECKK_OUTBOX_DIR": str(tmp_path / "outbox"), "TRECKK_SECRET_KEY": SECRET,
-                                          "TRECKK_ATTACHMENT_DIR": str(tmp_path / "attachments"),
-                                          "TRECKK_BASE_URL": base_url})
+                       base_url: str = "http://127.0.0.1", extra: dict[str, str] | None = None) -> Application:
+    """The application on a fresh database: shipped definition, demo staff with their demo passwords
+    (``extra``: more settings, e.g. a channel's)."""
+    settings = Settings.from_environment(app_environment(database_url, tmp_path, base_url=base_url, extra=extra))
     application = build(settings, clock=clock)
     upgrade(application.database)
     application.credentials.hasher = CHEAP_HASHER

@@ -102,17 +102,28 @@ def serve(ctx: Context) -> int:
         if web is not None:
             web.stop()
     if ctx.args.once:
-        summary = {
+        summary: dict[str, Any] = {
             "escalations": _fired_json(result.escalations),
             "schedules": [{"workflow": r.workflow, "schedule": r.schedule, "fire_at": r.fire_at.isoformat(),
                            "status": r.status, "notices": r.notices} for r in result.schedules],
         }
+        inbox = result.inbox
+        if inbox is not None:
+            counts: dict[str, Any] = {name: getattr(inbox, name) for name in
+                                      ("bodies", "messages", "duplicates", "statuses", "retried")}
+            counts["cases"] = list(getattr(inbox, "cases", ()))
+            summary["whatsapp"] = counts
+
         def human(s: dict[str, Any]) -> str:
             zones = _zones(ctx)
+            wa = s.get("whatsapp")
             return "\n".join(
                 [_fired_text(s["escalations"], zones)]
                 + [f"Jadwal {r['schedule']} ({zones.short(r['fire_at'], zones.of_workflow(r['workflow']))}): "
-                   f"{r['status']}, {r['notices']} pemberitahuan" for r in s["schedules"]])
+                   f"{r['status']}, {r['notices']} pemberitahuan" for r in s["schedules"]]
+                + ([f"WhatsApp: {wa['messages']} pesan, {wa['duplicates']} ganda, {wa['statuses']} status, "
+                    f"{wa['retried']} dicoba lagi nanti; aduan baru: {', '.join(wa['cases']) or '-'}"]
+                   if wa and wa["bodies"] else []))
 
         ctx.emit(summary, human)
     return 0

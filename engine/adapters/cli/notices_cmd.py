@@ -110,6 +110,8 @@ def show_notice(ctx: Context) -> int:
             status.append(f"Next attempt: {zones.short(v['next_attempt_at'], zone)}")
         if v["sent_at"]:
             status.append(f"Sent: {zones.short(v['sent_at'], zone)}")
+        if v.get("provider_id"):
+            status.append(f"Receiver's id: {v['provider_id']}  last status: {v.get('receipt') or '-'}")
         if v["last_error"]:
             status.append(f"Last error: {v['last_error']}")
         if v["pruned"]:
