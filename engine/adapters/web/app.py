@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.adapters.web import api, login, pages
+from engine.adapters.web import dashboard
 from engine.adapters.web.auth import (
     API_PREFIX, SESSION_COOKIE, CsrfRejected, LoginRequired, application_of, current_staff,
 )
@@ -166,6 +167,7 @@ def create_app(application: Application, settings: Settings | None = None, *, de
     app.include_router(api.router)
     for router in pages.routers():
         app.include_router(router)
+    app.include_router(dashboard.router)
     app.add_api_route("/", _home, include_in_schema=False)
     _install_error_answers(app)
     return app
