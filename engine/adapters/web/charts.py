@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH = 400
+WIDTH = 320
 """The viewBox width: the chart scales to its box, so its text stays readable on a phone."""
 BLUE, RED, GREEN, GREY = "#0b4f8a", "#a00000", "#2c7a3b", "#6b6b6b"
 
@@ -62,7 +62,7 @@ def bars(key: str, title: str, description: str, labels: Sequence[str], values: 
     group_height = 16 + bars_per_group * per_bar + (16 if texts is not None else 0) + gap
     height = top + 8 + group_height * len(labels)
     most = max([v for row in values for v in row] + [1.0])
-    room = WIDTH - 70
+    room = WIDTH - 60
     body = _legend(series, 14)
     for index, (label, row) in enumerate(zip(labels, values)):
         y = top + 8 + index * group_height
@@ -90,12 +90,12 @@ def columns(key: str, title: str, description: str, labels: Sequence[str], value
     most = max([v for row in values for v in row] + [1.0])
     step = (WIDTH - left) / max(1, len(labels))
     width = max(1.0, (step - 3) / max(1, len(series)))
-    shown = every or max(1, -(-len(labels) // 6))
+    shown = every or max(1, -(-len(labels) // 4))
     body = _legend(series, 14)
     for tick in (0.0, most / 2, most):
         y = top + plot - plot * tick / most
         body.append(f'<line x1="{_number(left)}" x2="{WIDTH}" y1="{_number(y)}" y2="{_number(y)}" stroke="#cccccc"/>'
-                    f'<text x="{_number(left - 4)}" y="{_number(y + 4)}" text-anchor="end" fill="{GREY}">'
+                    f'<text x="{_number(left - 4)}" y="{_number(y + 4)}" text-anchor="end" font-size="11" fill="{GREY}">'
                     f'{_number(tick)}</text>')
     for index, (label, row) in enumerate(zip(labels, values)):
         x = left + index * step + 1
@@ -104,5 +104,6 @@ def columns(key: str, title: str, description: str, labels: Sequence[str], value
             body.append(f'<rect x="{_number(x + bar * width)}" y="{_number(top + plot - h)}" width="{_number(width)}" '
                         f'height="{_number(h)}" fill="{series[bar].colour}"/>')
         if index % shown == 0:
-            body.append(f'<text x="{_number(x)}" y="{_number(top + plot + 16)}" fill="{GREY}">{escape(label)}</text>')
+            body.append(f'<text x="{_number(x)}" y="{_number(top + plot + 16)}" font-size="11" fill="{GREY}">'
+                        f'{escape(label)}</text>')
     return _frame(key, title, description, height, body)

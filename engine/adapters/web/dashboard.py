@@ -92,13 +92,14 @@ def _shown(value: Any, kind: str) -> str:
     return str(value)
 
 
-def _table(table: Table, query: str, *, hide: tuple[str, ...] = ()) -> dict[str, Any]:
+def _table(table: Table, query: str, *, hide: tuple[str, ...] = (), stack: bool = False) -> dict[str, Any]:
+    """A table as the page shows it; ``stack``: on a phone, each row as a card of labelled values."""
     keep = [i for i, c in enumerate(table.columns) if c.key not in hide]
     return {"name": table.name, "title": table.title, "description": table.description,
             "headings": [(table.columns[i].label, table.columns[i].kind) for i in keep],
             "rows": [[(_shown(row[i], table.columns[i].kind), table.columns[i].kind) for i in keep]
                      for row in table.rows],
-            "csv": f"/dasbor/{table.name}.csv?{query}"}
+            "csv": f"/dasbor/{table.name}.csv?{query}", "stack": stack}
 
 
 def _open_chart(table: Table) -> Markup:
@@ -153,7 +154,7 @@ def page_context(view: DashboardView) -> dict[str, Any]:
     if scope_table is not None:
         sections.append({**_table(scope_table, query, hide=("kode",)),
                          "chart": _open_chart(scope_table)})
-    sections.append({**_table(tables["terlambat"], query), "chart": None, "wide": True})
+    sections.append({**_table(tables["terlambat"], query, stack=True), "chart": None})
     sections.append({**_table(tables["mingguan"], query, hide=("mulai",)), "chart": _weekly_chart(tables["mingguan"])})
     sections.append({**_table(tables["durasi"], query), "chart": _durations_chart(tables["durasi"])})
     recap = [_table(tables["rekap"], query),
