@@ -7,7 +7,7 @@ a third of its cases still open, older months a few stale ones, all past their d
 
 Measured in one run, on SQLite (and on PostgreSQL when an admin URL is given):
 - ``view``: ``Dashboard.view`` in-process for three periods (the default 30 days, last month, a
-  whole year), p50 / p99 of 20 runs after two warm-ups;
+  whole year), p50 / p99 (the slowest) of 10 runs after two warm-ups;
 - ``floor``: the very statements ``view`` sent, with the same parameters, replayed on the plain
   driver (``sqlite3`` / ``psycopg``) in one read transaction and fetched: what the database alone
   costs; ``ratio`` = floor / view (1.0: the engine adds nothing);
@@ -167,7 +167,7 @@ def _floor(url: str, statements: list[tuple[str, Any]]) -> Callable[[], None]:
     return run_postgres
 
 
-def measure(url: str, workdir: Path, repeat: int = 20) -> dict[str, Any]:
+def measure(url: str, workdir: Path, repeat: int = 10) -> dict[str, Any]:
     """The view, its floor, the page and a CSV on the seeded database at ``url``."""
     from engine.app.commands import Commands
     from engine.app.dashboard import Dashboard

@@ -3,7 +3,9 @@ every statement behind it on an index; who may open it; its period. On SQLite an
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from engine.core import dashboard as periods
 from engine.core.reports import percentile
 from engine.errors import InvalidInput, NotFound, PermissionDenied
 from engine.store.schema import UTCDateTime
-from tests.conftest import COMPLAINT, FakeClock
+from tests.conftest import COMPLAINT, ROOT, STAFF, FakeClock
 from tests.test_query_plans import full_scans, recorded, _reads_growing
 
 WITA = timezone(timedelta(hours=8))
@@ -229,3 +231,33 @@ def test_weeks_are_monday_to_sunday_in_the_zone_and_clipped() -> None:
     assert weeks[1].start == datetime(2026, 11, 1, 16, 0, tzinfo=timezone.utc)  # Monday 00:00 WITA
     assert periods.previous_month(date(2026, 1, 15)) == (date(2025, 12, 1), date(2025, 12, 31))
     assert periods.days_label(date(2026, 11, 1), date(2026, 11, 30)) == "1 Nov 2026 – 30 Nov 2026"
+
+
+def test_another_workflows_cases_are_not_counted(engine: Commands, clock: FakeClock, seeded: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    """With a second workflow's cases in the same tables, each event's case is looked up, on an index."""
+    before = november(engine).tables
+    for folder in ("roles", "templates"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    (tmp_path / "workflows").mkdir()
+    text = (ROOT / "workflows" / "treckk.yaml").read_text()
+    (tmp_path / "workflows" / "lain.yaml").write_text(
+        text.replace("workflow: treckk", "workflow: lain").replace("number_prefix: TRK", "number_prefix: LNN"))
+    engine.deploy(tmp_path / "workflows" / "lain.yaml", None)
+    for username, _name, roles, _scope, _phone, _email in STAFF[:2]:
+        engine.update_staff(username, roles=roles, workflow="lain")
+    for day in (2, 9, 16):
+        clock.set(at(day, 9))
+        number = engine.submit("admin", COMPLAINT, workflow="lain").number
+        clock.set(at(day, 10))
+        engine.advance(number, "teruskan", "admin")
+        engine.advance(number, "tolak", "kabid", {"alasan": "Uji"})
+    clock.set(NOW)
+    with recorded(engine) as statements:
+        after = november(engine).tables
+    assert {name: t.rows for name, t in after.items()} == {name: t.rows for name, t in before.items()}
+    problems = [line for statement, parameters in statements if _reads_growing(statement)
+                for line in full_scans(engine, statement, parameters)]
+    assert not problems, problems
+    assert len(rows_as_dicts(Dashboard(engine).view("kabid", workflow="lain", first=date(2026, 11, 1),
+                                                    last=date(2026, 11, 30)).tables["mingguan"])) == 6
