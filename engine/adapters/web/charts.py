@@ -49,17 +49,19 @@ def _legend(series: Sequence[Series], y: float) -> list[str]:
 
 
 def bars(key: str, title: str, description: str, labels: Sequence[str], values: Sequence[Sequence[float]],
-         series: Sequence[Series], *, texts: Sequence[str] | None = None, stacked_inside: bool = False) -> Markup:
+         series: Sequence[Series], *, texts: Sequence[Sequence[str]] | None = None,
+         stacked_inside: bool = False) -> Markup:
     """Horizontal bars, one group per label (its name above it), one bar per series.
 
     ``stacked_inside``: the second series is part of the first (overdue among open) and is drawn
     over the start of the first bar instead of below it. The numbers are written at the end of the
-    bars, or, with ``texts``, on a line of their own under them.
+    bars, or, with ``texts``, as each group's lines of text under them.
     """
     top = 22.0
     per_bar, gap = 14.0, 10.0
     bars_per_group = 1 if stacked_inside else len(series)
-    group_height = 16 + bars_per_group * per_bar + (16 if texts is not None else 0) + gap
+    lines = max((len(t) for t in texts), default=0) if texts is not None else 0
+    group_height = 16 + bars_per_group * per_bar + 15 * lines + gap
     height = top + 8 + group_height * len(labels)
     most = max([v for row in values for v in row] + [1.0])
     room = WIDTH - 60
@@ -72,8 +74,9 @@ def bars(key: str, title: str, description: str, labels: Sequence[str], values: 
             body.append(f'<rect x="0" y="{_number(offset)}" width="{_number(room * value / most)}" '
                         f'height="{_number(per_bar - 2)}" fill="{series[bar].colour}"/>')
         if texts is not None:
-            below = y + 16 + bars_per_group * per_bar + 11
-            body.append(f'<text x="0" y="{_number(below)}" fill="{GREY}">{escape(texts[index])}</text>')
+            for line, said in enumerate(texts[index]):
+                below = y + 16 + bars_per_group * per_bar + 11 + 15 * line
+                body.append(f'<text x="0" y="{_number(below)}" fill="{GREY}">{escape(said)}</text>')
         else:
             end = room * (max(row) if row else 0) / most
             said = " / ".join(_number(v) for v in row)

@@ -122,8 +122,9 @@ def _weekly_chart(table: Table) -> Markup:
 
 def _durations_chart(table: Table) -> Markup:
     labels, medians, p90s = table.column("keadaan"), table.column("median_menit"), table.column("p90_menit")
-    texts = [f"median {_shown(m, 'minutes')} · p90 {_shown(p, 'minutes')}" for m, p in zip(medians, p90s)]
-    said = "; ".join(f"{label}: {text}" for label, text in zip(labels, texts))
+    texts = [(f"median {_shown(m, 'minutes')}", f"persentil ke-90 {_shown(p, 'minutes')}") if m is not None
+             else ("belum ada",) for m, p in zip(medians, p90s)]
+    said = "; ".join(f"{label}: {', '.join(text)}" for label, text in zip(labels, texts))
     return charts.bars(table.name, table.title, f"Dalam menit. {said}.", labels,
                        [(float(m or 0), float(p or 0)) for m, p in zip(medians, p90s)],
                        (charts.Series("Median", charts.BLUE), charts.Series("Persentil ke-90", charts.GREY)),
