@@ -31,6 +31,22 @@ from pathlib import Path
 from typing import Any
 
 from bench.reads import KATEGORI, KECAMATAN, timed
+from bench.recorder import Recorder
+from bench.seed import ROOT, START, add_staff, fixed, new_engine
+
+CASES = 50_000
+OPEN_STATES = ("diterima", "ditelaah", "verifikasi", "ditugaskan", "ditangani", "menunggu_pengesahan")
+FULL_PATH = (("teruskan", "diterima", "ditelaah"), ("minta_verifikasi", "ditelaah", "verifikasi"),
+             ("laporkan_verifikasi", "verifikasi", "ditelaah"), ("tugaskan", "ditelaah", "ditugaskan"),
+             ("mulai_tangani", "ditugaskan", "ditangani"), ("laporkan_hasil", "ditangani", "menunggu_pengesahan"),
+             ("sahkan", "menunggu_pengesahan", "selesai"))
+SHORT_PATHS = ((("teruskan", "diterima", "ditelaah"), ("tolak", "ditelaah", "ditolak")),
+               (("teruskan", "diterima", "ditelaah"), ("limpahkan", "ditelaah", "dilimpahkan")))
+CASE_COLUMNS = ("id", "number", "workflow", "definition_version", "definition_digest", "state", "data", "scope",
+                "version", "created_at", "updated_at", "state_entered_at", "state_entry", "due_at", "next_step",
+                "next_step_at", "last_hash")
+EVENT_COLUMNS = ("case_id", "seq", "trigger", "from_state", "to_state", "actor", "role", "at", "input", "comment",
+                 "idempotency_key", "prev_hash", "hash")
 
 
 def timed_cpu(run: Callable[[], object], repeat: int) -> dict[str, float]:
@@ -63,7 +79,7 @@ def histories(count: int, digest: str, rng: random.Random) -> Iterator[tuple[tup
         still_open = rng.random() < (0.33 if young else 0.01)
         if still_open:
             path = path[:rng.randrange(len(path))]
-        events = [(i, 1, "catat", None, "diterima", "admin", "admin_lalisa", created, data, None, None, "", "0" * 64)]
+        events: list[tuple[Any, ...]] = [(i, 1, "catat", None, "diterima", "admin", "admin_lalisa", created, data, None, None, "", "0" * 64)]
         moment = created
         for seq, (trigger, before, after) in enumerate(path, start=2):
             moment = min(moment + timedelta(minutes=rng.uniform(20, 3 * 1440)), START - timedelta(minutes=1))
