@@ -262,7 +262,8 @@ def durations(definition: WorkflowDefinition, stays: Mapping[str, Stay], recap: 
                  _rounded(recap.get("p90_minutes"))))
     return Table("durasi", "Lama waktu di setiap keadaan",
                  "Median dan persentil ke-90 lamanya tinggal di setiap keadaan, atas kunjungan yang berakhir dalam "
-                 "periode; baris terakhir: dari aduan masuk sampai keadaan akhir, atas yang ditutup dalam periode.",
+                 f"periode; baris terakhir: dari {definition.case_label} masuk sampai keadaan akhir, atas yang "
+                 "ditutup dalam periode.",
                  (Column("keadaan", "Keadaan", "text"), Column("jumlah", "Jumlah"),
                   Column("median_menit", "Median", "minutes"), Column("p90_menit", "Persentil ke-90", "minutes")),
                  tuple(rows))
