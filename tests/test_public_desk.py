@@ -217,6 +217,15 @@ def test_a_closed_case_is_rated_once_and_the_ratings_are_summed_up(
     summary = desk.ratings_summary("treckk")
     assert (summary.count, summary.average, summary.by_score[4], summary.by_score[2]) == (2, 3.0, 1, 1)
     assert desk.ratings_summary("treckk", since=clock() + timedelta(minutes=1)).count == 0
+    # The dashboard shows the same summary for the period the ratings fall in, and none before it.
+    from engine.app.dashboard import Dashboard
+    from engine.core.localtime import to_local
+
+    today = to_local(clock(), "Asia/Makassar").date()
+    shown = Dashboard(engine).view("kabid", first=today, last=today).ratings
+    assert shown is not None and (shown.count, shown.average, shown.by_score[4]) == (2, 3.0, 1)
+    earlier = Dashboard(engine).view("kabid", first=today - timedelta(days=40), last=today - timedelta(days=10))
+    assert earlier.ratings is not None and earlier.ratings.count == 0
     last = application.queries.history(receipt.number, "kabid")[-1]
     assert (last["trigger"], last["from"], last["to"]) == ("penilaian_pelapor", "selesai", "selesai")
 

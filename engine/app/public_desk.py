@@ -183,6 +183,17 @@ def shown_code(code: str) -> str:
 _UNKNOWN = "aduan {number} tidak ditemukan, atau kode pelacakannya salah; periksa nomor dan kode pada tanda terima"
 
 
+def ratings_in(connection: Connection, workflow: str, since: datetime | None,
+               until: datetime | None) -> RatingsSummary:
+    """The ratings of ``workflow`` given in [since, until), counted in the caller's transaction."""
+    by_score = {score: 0 for score in range(1, 6)}
+    for score, count in public_rows.ratings(connection, workflow, since, until):
+        by_score[score] = by_score.get(score, 0) + count
+    total = sum(by_score.values())
+    average = round(sum(s * n for s, n in by_score.items()) / total, 2) if total else None
+    return RatingsSummary(workflow, since, until, total, average, by_score)
+
+
 class PublicDesk:
     """The public's door (``application.public``): submit, track, note, rate; ratings for the dashboard."""
 
@@ -336,13 +347,7 @@ class PublicDesk:
     def ratings_summary(self, workflow: str, since: datetime | None = None,
                         until: datetime | None = None) -> RatingsSummary:
         """How the complainants of ``workflow`` rated closed cases in [since, until) (for the dashboard)."""
-        rows = self.commands.db.read(lambda connection: public_rows.ratings(connection, workflow, since, until))
-        by_score = {score: 0 for score in range(1, 6)}
-        for score, count in rows:
-            by_score[score] = by_score.get(score, 0) + count
-        total = sum(by_score.values())
-        average = round(sum(s * n for s, n in by_score.items()) / total, 2) if total else None
-        return RatingsSummary(workflow, since, until, total, average, by_score)
+        return self.commands.db.read(lambda connection: ratings_in(connection, workflow, since, until))
 
     def public_spec(self, workflow: str | None = None) -> tuple[WorkflowDefinition, PublicSpec]:
         """The newest deployed definition of ``workflow`` (the only one when None) and its public section."""

@@ -17,25 +17,27 @@ from sqlalchemy import Connection
 from engine.app.runtime import Runtime
 from engine.compile.notice_context import report_context
 from engine.compile.workflow import CompiledWorkflow
-from engine.core.reports import DIGEST_ROWS, assemble_report, recap_period
+from engine.core.reports import DIGEST_ROWS, Period, assemble_report, recap_period
 from engine.definition.model import ScheduleSpec, WorkflowDefinition
 from engine.errors import NotFound
 from engine.notices.outbox import notice_rows_for, queue
 from engine.store import definition_rows, report_rows
 
-__all__ = ["ScheduleRun", "build_report", "run_schedule", "schedule_spec"]
+__all__ = ["ScheduleRun", "build_report", "open_states_of", "run_schedule", "schedule_spec"]
 
 
 def build_report(connection: Connection, definition: WorkflowDefinition, fire_at: datetime,
-                 now: datetime, *, open_states: Sequence[str] | None = None) -> dict[str, Any]:
+                 now: datetime, *, open_states: Sequence[str] | None = None,
+                 period: Period | None = None) -> dict[str, Any]:
     """Count what a report needs in the caller's transaction (in the database) and assemble it.
 
     ``open_states``: every non-final state a case may be in, older versions' included (default:
-    those of ``definition``).
+    those of ``definition``). ``period``: what the recap part covers (default: the calendar month
+    before ``fire_at``; the dashboard gives its own).
     """
     states = definition.states.values()
     opened = list(open_states) if open_states is not None else [s.name for s in states if not s.final]
-    period = recap_period(fire_at, definition.timezone)
+    period = period or recap_period(fire_at, definition.timezone)
     digest = report_rows.digest(connection, definition.name, opened, now, DIGEST_ROWS)
     totals, groups = report_rows.recap(connection, report_rows.RecapQuery(
         workflow=definition.name, open_states=opened, final_states=[s.name for s in states if s.final],
@@ -46,7 +48,7 @@ def build_report(connection: Connection, definition: WorkflowDefinition, fire_at
                            overdue_count=digest.overdue_count, totals=totals, groups=groups, period=period, now=now)
 
 
-def _open_states(engine: Runtime, connection: Connection, workflow: str) -> list[str]:
+def open_states_of(engine: Runtime, connection: Connection, workflow: str) -> list[str]:
     """The non-final states of every deployed version of ``workflow`` that the newest does not make final."""
     newest = engine.compiled(connection, workflow).definition
     found: dict[str, None] = {}
@@ -99,7 +101,7 @@ def run_schedule(engine: Runtime, workflow: str, schedule: str, fire_at: datetim
         if report_rows.has_run(connection, workflow, schedule, fire_at):
             return ScheduleRun(workflow, schedule, fire_at, "already_ran")
         return build_report(connection, definition, fire_at, moment,
-                            open_states=_open_states(engine, connection, workflow))
+                            open_states=open_states_of(engine, connection, workflow))
 
     # The report is counted in a read transaction, so moves go on while it runs; the claim and
     # the notices are one short write transaction after it.

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (ColumnElement, Connection, Float, Integer, String, and_, case, cast, func, literal, null,
+from sqlalchemy import (ColumnElement, Connection, String, and_, case, cast, func, literal, null,
                         or_, select, union_all)
 
-from engine.core.reports import Measures, OpenCaseRow, percentile_ranks
+from engine.core.reports import Measures, OpenCaseRow
+from engine.store import percentiles
+from engine.store.percentiles import minutes_between
 from engine.store.schema import cases, escalations, events, schedule_runs
 
-PERCENTILES = (0.5, 0.9)
+PERCENTILES = percentiles.PERCENTILES
 """The median and the 90th percentile of minutes from intake to a final state."""
 
 
@@ -147,10 +149,7 @@ def _percentiles(connection: Connection, done: Any, groupings: Sequence[str | No
                  scoped: set[str]) -> dict[tuple[int, Any], tuple[float, float]]:
     """Per (grouping, value): the median and 90th percentile of minutes from intake to the final state."""
     d = done.c
-    if connection.dialect.name == "postgresql":
-        minutes: ColumnElement[Any] = cast(func.extract("epoch", d.final_at - d.created_at), Float) / 60.0
-    else:
-        minutes = func.round((func.julianday(d.final_at) - func.julianday(d.created_at)) * 86400.0, 3) / 60.0
+    minutes = minutes_between(connection, d.created_at, d.final_at)
 
     def key(field: str | None) -> ColumnElement[Any]:
         if field is None:
@@ -158,32 +157,9 @@ def _percentiles(connection: Connection, done: Any, groupings: Sequence[str | No
         column = d.scope if field in scoped else d.data[field].as_string()
         return cast(func.nullif(column, ""), String).label("value")
 
-    keys = [key(field) for field in groupings]
-    if connection.dialect.name == "postgresql":
-        statement = union_all(*(
-            select(literal(index).label("grouping"), keys[index],
-                   *(func.percentile_cont(f).within_group(minutes) for f in PERCENTILES)).group_by(keys[index])
-            for index in range(len(groupings))))
-        return {(row[0], row[1]): (float(row[2]), float(row[3])) for row in connection.execute(statement)}
-    # SQLite has no percentile function: a window ranks the minutes within each group, and only
-    # the (at most four) ranks the two percentiles interpolate between come back.
-    ranked = union_all(*(
-        select(literal(index).label("grouping"), keys[index], minutes.label("minutes"),
-               (func.row_number().over(partition_by=keys[index], order_by=minutes) - 1).label("rank"),
-               func.count().over(partition_by=keys[index]).label("n"))
-        for index in range(len(groupings)))).subquery()
-    wanted = [ranked.c.rank == cast((ranked.c.n - 1) * f, Integer) + step for f in PERCENTILES for step in (0, 1)]
-    picked: dict[tuple[int, Any], tuple[int, dict[int, float]]] = {}
-    for row in connection.execute(select(ranked).where(or_(*wanted))):
-        picked.setdefault((row.grouping, row.value), (int(row.n), {}))[1][int(row.rank)] = float(row.minutes)
-    found: dict[tuple[int, Any], tuple[float, float]] = {}
-    for group, (count, at) in picked.items():
-        values = []
-        for f in PERCENTILES:
-            low, high, weight = percentile_ranks(count, f)
-            values.append(at[low] + (at[high] - at[low]) * weight)
-        found[group] = (values[0], values[1])
-    return found
+    source = union_all(*(select(literal(index).label("grouping"), key(field), minutes.label("minutes"))
+                         for index, field in enumerate(groupings))).subquery()
+    return {group: (values[0], values[1]) for group, values in percentiles.grouped(connection, source).items()}
 
 
 def has_run(connection: Connection, workflow: str, schedule: str, fire_at: datetime) -> bool:

@@ -21,7 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.adapters.web import api, definitions, login, pages, public, whatsapp
+from engine.adapters.web import api, dashboard, definitions, login, pages, public, whatsapp
 from engine.adapters.web.admin import routes as admin_pages
 from engine.adapters.web.auth import (
     API_PREFIX, SESSION_COOKIE, CsrfRejected, LoginRequired, application_of, current_staff,
@@ -172,6 +172,7 @@ def create_app(application: Application, settings: Settings | None = None, *, de
         app.include_router(router)
     app.include_router(definitions.router)
     app.include_router(admin_pages.router)
+    app.include_router(dashboard.router)
     app.add_api_route("/", _home, include_in_schema=False)
     _install_error_answers(app)
     return app
