@@ -262,6 +262,15 @@ class PublicDesk:
         """The public view of case ``number`` for the holder of its tracking code (NotFound otherwise)."""
         return self._as_owner(number, code, client, False, self._view)
 
+    def proof(self, number: str, code: str, *, client: str | None = None) -> dict[str, Any]:
+        """The inclusion proof of case ``number``'s history against the newest checkpoint, for the holder
+        of its tracking code (``engine.app.transparency.case_proof``: hashes, indexes and the signed
+        checkpoint, nothing of the case's content); NotFound as ``track``, or when no checkpoint exists."""
+        from engine.app.transparency import case_proof
+
+        view = self.track(number, code, client=client)
+        return case_proof(self.commands, view.number)
+
     def track_by_contact(self, number: str, channel: str, address: str) -> PublicCaseView:
         """The public view of case ``number`` for the sender who filed it on ``channel`` (NotFound otherwise)."""
         return self._as_owner(number, ChannelSender(channel, address), None, False, self._view)

@@ -219,3 +219,30 @@ def test_a_note_while_open_and_one_rating_after_the_end(web: Web) -> None:
     assert again.status_code in (303, 409)
     assert web.application.public.ratings_summary("treckk").by_score == {1: 0, 2: 0, 3: 1, 4: 0, 5: 0}
     assert "Anda memberi nilai 3 dari 5" in citizen.get(f"/lacak/{number}").text
+
+
+def test_the_tracking_page_gives_an_inclusion_proof_that_checks_offline(web: Web, tmp_path: Any) -> None:
+    import json
+
+    from engine.app.transparency import check_proof, keygen, private_key, write_checkpoint
+
+    citizen = web.client()
+    number, code = file_complaint(web, citizen)
+    assert citizen.get(f"/lacak/{number}").status_code == 200  # the session holds the code
+    before = citizen.get(f"/lacak/{number}/bukti")
+    assert before.status_code == 404 and "Bukti belum tersedia" in before.text
+    keygen(tmp_path / "signing.key")
+    key = private_key(tmp_path / "signing.key", "TRECKK_SIGNING_KEY_FILE")
+    write_checkpoint(web.application.commands, key, tmp_path / "checkpoints")
+    page = citizen.get(f"/lacak/{number}")
+    assert f'href="/lacak/{number}/bukti"' in page.text
+    answer = citizen.get(f"/lacak/{number}/bukti")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")
+    assert f'filename="bukti-{number}.json"' in answer.headers["content-disposition"]
+    value = json.loads(answer.text)
+    checked = check_proof(value, "bukti", key.public_key())
+    assert checked.problems == [] and checked.proven == 1 and checked.signature == "holds"
+    for private in (COMPLAINT["nama_pelapor"], "0813", COMPLAINT["uraian"][:20], code):
+        assert private not in answer.text
+    # Someone without the code is sent to the form, as for the page itself.
+    assert web.client().get(f"/lacak/{number}/bukti").status_code == 303

@@ -1,5 +1,6 @@
 """Following a complaint: ``/lacak`` (number and code), ``/lacak/{number}`` (where it stands), a note
-while it is open (``POST /lacak/{number}/catatan``), a rating once it is closed (``POST /lacak/{number}/nilai``).
+while it is open (``POST /lacak/{number}/catatan``), a rating once it is closed (``POST /lacak/{number}/nilai``), and the
+inclusion proof of its history against the newest signed checkpoint (``/lacak/{number}/bukti``).
 
 The code is POSTed once and then kept for a short while in the visitor's signed session
 (``visitor``), never put in a URL. A wrong code and an unknown number get the same page; wrong
@@ -9,6 +10,7 @@ codes are throttled by the desk, per address and per number. The page shows only
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -33,6 +35,8 @@ NOTE_FIELD = "catatan"
 PHOTO_FIELD = "foto"
 SCORE_FIELD = "nilai"
 COMMENT_FIELD = "komentar"
+NO_PROOF_YET = ("Bukti belum tersedia: riwayat aduan ini belum masuk tanda tangan digital berkala. "
+                "Coba lagi nanti (tanda tangan dibuat paling lama setiap jam).")
 DONE = {"catatan": "Keterangan Anda sudah kami terima dan diteruskan kepada petugas.",
         "nilai": "Terima kasih atas penilaian Anda."}
 
@@ -98,6 +102,30 @@ def case_page(request: Request, number: str) -> Response:
         return _form(request, number=number[:32], error=UNKNOWN, status=404)
     done = DONE.get(request.query_params.get("terkirim", ""))
     return _case_page(request, view, banner=done)
+
+
+@router.get("/lacak/{number}/bukti", include_in_schema=False)
+def proof(request: Request, number: str) -> Response:
+    """The case's inclusion proof as a JSON file, for the visitor holding its code (checked offline with
+    ``treckk verify --proof FILE``); a page saying so while no checkpoint has been signed yet."""
+    held = _held(request, number)
+    if held is None:
+        return RedirectResponse(f"/lacak?nomor={number[:32]}", status_code=303)
+    desk = application_of(request).public
+    try:
+        value = desk.proof(held.number, held.code, client=visitor.address(request))
+    except Throttled as exc:
+        return throttled_page(request, exc.until, TOO_MANY)
+    except NotFound:
+        try:
+            view = desk.track(held.number, held.code, client=visitor.address(request))
+        except NotFound:
+            visitor.forget_tracking(request)
+            return _form(request, number=number[:32], error=UNKNOWN, status=404)
+        return _case_page(request, view, error=NO_PROOF_YET, status=404)
+    body = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    return Response(body, media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="bukti-{value["case"]}.json"', "Cache-Control": "no-store"})
 
 
 @router.post("/lacak/{number}/catatan", response_class=HTMLResponse, include_in_schema=False,
