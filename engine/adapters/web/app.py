@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.adapters.web import api, login, pages
+from engine.adapters.web import open311
 from engine.adapters.web.auth import (
     API_PREFIX, SESSION_COOKIE, CsrfRejected, LoginRequired, application_of, current_staff,
 )
@@ -164,6 +165,7 @@ def create_app(application: Application, settings: Settings | None = None, *, de
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC), minimum_size=500), name="static")
     app.include_router(login.router)
     app.include_router(api.router)
+    app.include_router(open311.router)  # /open311/v2: no session, no CSRF, its own error format
     for router in pages.routers():
         app.include_router(router)
     app.add_api_route("/", _home, include_in_schema=False)
