@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import event
 
 from engine.app.commands import Commands
+from engine.app.credentials import Credentials
+from engine.app.georeport import GeoReport, RequestQuery
 from engine.app.queries import Queries
 from tests.conftest import COMPLAINT, FakeClock
 from tests.test_escalation import wita
@@ -74,6 +76,7 @@ def _views(engine: Commands, clock: FakeClock) -> dict[str, Callable[[], object]
     clock.advance(hours=30)
     engine.escalate()
     first = views.inbox_page("kabid", limit=1)["next"]
+    open311 = GeoReport(engine, Credentials(engine))
     return {
         "inbox": lambda: views.inbox_page("kabid"),
         "inbox, next page": lambda: views.inbox_page("kabid", after=first, limit=1),
@@ -94,6 +97,13 @@ def _views(engine: Commands, clock: FakeClock) -> dict[str, Callable[[], object]
                                                  idempotency_key="wa-0"),
         "advance with a key": lambda: engine.advance(numbers[2], "teruskan", "admin", idempotency_key="k-1"),
         "advance, retried": lambda: engine.advance(numbers[2], "teruskan", "admin", idempotency_key="k-1"),
+        "open311 requests": lambda: open311.requests("treckk", RequestQuery()),
+        "open311 requests, filtered": lambda: open311.requests("treckk", RequestQuery(
+            service_codes=("pkl_tempat_usaha",), statuses=("open",), limit=1)),
+        "open311 requests, next page": lambda: open311.requests("treckk", RequestQuery(
+            limit=1, after=open311.requests("treckk", RequestQuery(limit=1)).next)),
+        "open311 requests by id": lambda: open311.requests("treckk", RequestQuery(ids=tuple(numbers))),
+        "open311 request": lambda: open311.request("treckk", numbers[1]),
         "digest": lambda: engine.run_schedule("treckk", "ringkasan_pagi", wita(2026, 12, 2, 7, 0)),
         "recap": lambda: engine.run_schedule("treckk", "rekap_bulanan", wita(2026, 12, 1, 7, 0)),
     }

@@ -212,18 +212,16 @@ class GeoReport:
                            field="jurisdiction_id", accepted=list(offered))
 
     def changeset(self) -> datetime | None:
-        """When the newest version of any offered workflow was deployed (discovery's ``changeset``)."""
+        """When the newest version of any offered workflow was deployed (discovery's ``changeset``), in
+        that workflow's zone."""
+        offered = self.jurisdictions()
 
         def read(connection: Connection) -> datetime | None:
-            times = [stored.deployed_at for name in self.jurisdictions()
-                     if (stored := definition_rows.latest(connection, name)) is not None]
+            times = [to_local(stored.deployed_at, self.commands.compiled(connection, name).definition.timezone)
+                     for name in offered if (stored := definition_rows.latest(connection, name)) is not None]
             return max(times, default=None)
 
         return self.commands.db.read(read)
-
-    def timezone(self, workflow: str) -> str:
-        """The zone a workflow shows its times in."""
-        return self._definition(workflow).timezone
 
     # -- services --------------------------------------------------------------------------------
     def services(self, workflow: str) -> list[Service]:

@@ -143,8 +143,7 @@ def _discovery(call: _Call, fmt: str) -> tuple[bytes, dict[str, str]]:
     application = application_of(call.request)
     base = (application.settings.base_url or str(call.request.base_url)).rstrip("/")
     changed = call.georeport.changeset()
-    zone = call.georeport.timezone(call.georeport.jurisdictions()[0]) if call.georeport.jurisdictions() else "UTC"
-    changeset = _time(changed, zone) if changed is not None else ""
+    changeset = _iso(changed) if changed is not None else ""
     document = {
         "changeset": changeset,
         "contact": f"The operators of this TRECKK installation at {base}.",
@@ -214,13 +213,13 @@ def _requests(call: _Call, fmt: str) -> tuple[bytes, dict[str, str]]:
         kept = [(name, value) for name, values in call.params.items() if name not in ("after", "api_key")
                 for value in values]
         headers["Link"] = f'<{call.request.url.path}?{urlencode([*kept, ("after", page.next)])}>; rel="next"'
-    return _request_list(page.requests, call.georeport.timezone(workflow), fmt), headers
+    return _request_list(page.requests, fmt), headers
 
 
 def _request(call: _Call, fmt: str) -> tuple[bytes, dict[str, str]]:
     workflow = call.workflow()
     found = call.georeport.request(workflow, call.argument)
-    return _request_list([found], call.georeport.timezone(workflow), fmt), {}
+    return _request_list([found], fmt), {}
 
 
 def _post(call: _Call, fmt: str) -> tuple[bytes, dict[str, str]]:
@@ -248,21 +247,22 @@ def _token(call: _Call, fmt: str) -> tuple[bytes, dict[str, str]]:
     raise AssertionError("token() always refuses")  # pragma: no cover
 
 
-def _request_list(requests: Iterable[ServiceRequest], zone: str, fmt: str) -> bytes:
-    rows = [_request_row(found, zone) for found in requests]
+def _request_list(requests: Iterable[ServiceRequest], fmt: str) -> bytes:
+    rows = [_request_row(found) for found in requests]
     if fmt == "json":
         return _json(rows)
     return _xml(_wrap("service_requests", "".join(_wrap("request", _fields(row)) for row in rows)))
 
 
-def _request_row(found: ServiceRequest, zone: str) -> dict[str, Any]:
+def _request_row(found: ServiceRequest) -> dict[str, Any]:
+    """A request's fields in the spec's order; its times are already in its workflow's zone."""
     return {
         "service_request_id": found.service_request_id, "status": found.status, "status_notes": found.status_notes,
         "service_name": found.service_name, "service_code": found.service_code, "description": found.description,
         "agency_responsible": found.agency_responsible, "service_notice": found.service_notice,
-        "requested_datetime": _time(found.requested_datetime, zone),
-        "updated_datetime": _time(found.updated_datetime, zone),
-        "expected_datetime": _time(found.expected_datetime, zone) if found.expected_datetime else None,
+        "requested_datetime": _iso(found.requested_datetime),
+        "updated_datetime": _iso(found.updated_datetime),
+        "expected_datetime": _iso(found.expected_datetime) if found.expected_datetime else None,
         "address": found.address, "address_id": found.address_id, "zipcode": found.zipcode,
         "lat": found.lat, "long": found.long, "media_url": found.media_url,
     }
@@ -333,10 +333,8 @@ def _limit(text: str | None) -> int:
 
 
 # -- formats -------------------------------------------------------------------------------------
-def _time(moment: datetime | None, zone: str) -> str:
-    from engine.core.localtime import to_local
-
-    return to_local(moment, zone).isoformat(timespec="seconds") if moment is not None else ""
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
 
 
 def _safe(text: str) -> str:
