@@ -12,6 +12,7 @@ from functools import partial
 
 from engine.app.commands import Commands
 from engine.app.credentials import Credentials
+from engine.app.public_desk import PublicDesk
 from engine.app.queries import Queries
 from engine.app.settings import DATABASE_URL, DB_POOL_SIZE, PREFIX, Settings
 from engine.channels.base import ChannelSet
@@ -35,6 +36,8 @@ class Application:
     queries: Queries
     credentials: Credentials
     """Passwords, logins and API tokens (the web app's and the API's doors)."""
+    public: PublicDesk
+    """The public's door: complaints from public channels, tracking, notes, ratings."""
 
     def close(self) -> None:
         """Close the database's pooled and kept connections."""
@@ -61,4 +64,5 @@ def build(settings: Settings, *, clock: Clock | None = None, create_database: bo
     commands = Commands(database, clock, settings.home, routing=routing, base_url=settings.base_url,
                         channels=channels, delivery=settings.delivery,
                         cache=CompileCache(settings.cache_dir) if settings.cache_dir is not None else None)
-    return Application(settings, database, clock, channels, commands, Queries(commands), Credentials(commands))
+    return Application(settings, database, clock, channels, commands, Queries(commands), Credentials(commands),
+                       PublicDesk(commands))

@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from engine.app.queries import Queries
 from engine.core.localtime import to_local
+from engine.definition.model import PUBLIC_ACTOR_PREFIX
 from engine.errors import InvalidInput, NotFound
 from engine.store import attachment_rows
 from engine.store.attachment_rows import AttachmentRow
@@ -124,7 +125,8 @@ class Attachments:
                             actor, self.engine.clock())
 
         def record(connection: Connection) -> None:
-            self.engine.viewer(connection, actor)  # an unknown or disabled member stores nothing
+            if not actor.startswith(PUBLIC_ACTOR_PREFIX):  # a complainant (pelapor:<channel>) is no member
+                self.engine.viewer(connection, actor)  # an unknown or disabled member stores nothing
             if attachment_rows.by_digest(connection, digest) is None:
                 attachment_rows.insert_attachment(connection, row)
 

@@ -221,6 +221,20 @@ class Commands(Runtime):
         data = _parse_inputs(definition, intake.inputs, values, f"recording a complaint ({intake.trigger})")
         scope = data.get(definition.scope_field) if definition.scope_field else None
         role = acting_role(member, intake.roles, definition.roles, scope, "record a complaint")
+        return self.open_case(connection, compiled, data, member.username, role, member.name, comment,
+                              idempotency_key)
+
+    def open_case(self, connection: Connection, compiled: CompiledWorkflow, data: dict[str, Any], actor: str,
+                  role: str, actor_name: str, comment: str | None, idempotency_key: str | None,
+                  before_log: Callable[[CaseRecord], None] | None = None) -> CaseRecord:
+        """Write a new case of checked ``data`` in the initial state, its intake event, notices and log leaf.
+
+        ``before_log`` runs with the new case just before its log leaf is appended (rows that belong
+        with the case, e.g. a public case's tracking code, are written in the same transaction).
+        """
+        definition = compiled.definition
+        intake = definition.intake
+        scope = data.get(definition.scope_field) if definition.scope_field else None
         now = self.clock()
         number = case_rows.next_number(connection, definition.number_prefix, _local_year(definition, now))
         case = CaseRecord(
@@ -229,19 +243,49 @@ class Commands(Runtime):
             version=1, created_at=now, updated_at=now, state_entered_at=now, state_entry=1,
         )
         self._enter(compiled, case, definition.initial, now)
-        event = sealed(number, EventRecord(0, 1, intake.trigger, None, definition.initial, member.username, role,
+        event = sealed(number, EventRecord(0, 1, intake.trigger, None, definition.initial, actor, role,
                                            now, dict(data), comment, idempotency_key, ""))
         case.last_hash = event.hash
         case.id = case_rows.insert_case(connection, case)
         case_rows.insert_event(connection, replace(event, case_id=case.id))
-        facts = EventFacts(intake.trigger, intake.label, None, definition.initial, member.name, role, now, comment,
+        facts = EventFacts(intake.trigger, intake.label, None, definition.initial, actor_name, role, now, comment,
                            data)
         rows = case_notices(connection, compiled, case, ((n.to, n.template) for n in intake.notices), now,
                             self.routing, event=facts, base_url=self.base_url)
         queue(connection, compiled, rows)
         case.undelivered = undelivered(rows)
+        if before_log is not None:
+            before_log(case)
         _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
         return case
+
+    def record_remark(self, connection: Connection, compiled: CompiledWorkflow, case: CaseRecord, trigger: str,
+                      label: str, actor: str, role: str, actor_name: str, given: dict[str, Any],
+                      comment: str | None, notices: Sequence[tuple[Sequence[str], str]] = (), *,
+                      into_data: bool = True) -> EventRecord:
+        """Append an event that leaves the state as it is (a complainant's note or rating): ``given``
+        is its input, merged into the data unless ``into_data`` is false; the deadline runs on;
+        notices queued; sealed into the chain and the log."""
+        _check_comment(comment)
+        previous_version = case.version
+        now = self.clock()
+        if into_data:
+            case.data = {**case.data, **given}
+        case.version = previous_version + 1
+        case.updated_at = now
+        event = sealed(case.number, EventRecord(case.id, case.version, trigger, case.state, case.state, actor, role,
+                                                now, given, comment, None, case.last_hash))
+        case.last_hash = event.hash
+        if not case_rows.save_case(connection, case, previous_version):
+            raise Conflict(f"case {case.number} was changed by someone else at the same time; try again")
+        case_rows.insert_event(connection, event)
+        facts = EventFacts(trigger, label, case.state, case.state, actor_name, role, now, comment, given)
+        rows = case_notices(connection, compiled, case, notices, now, self.routing, event=facts,
+                            base_url=self.base_url)
+        queue(connection, compiled, rows)
+        case.undelivered = undelivered(rows)
+        _log_event(connection, case, event)  # last: the log head stays locked from here to the commit
+        return event
 
     def advance(self, number: str, trigger: str, actor: str, values: Mapping[str, object] | None = None, *,
                 comment: str | None = None, expect_version: int | None = None,

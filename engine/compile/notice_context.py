@@ -12,7 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.core.records import CaseRecord
-from engine.definition.model import COMPLAINANT, InputSpec, ScheduleSpec, WorkflowDefinition
+from engine.definition.model import (
+    COMPLAINANT,
+    NOTE_TRIGGER,
+    PUBLIC_ROLE,
+    InputSpec,
+    ScheduleSpec,
+    WorkflowDefinition,
+)
 from engine.definition.yamlnodes import Where
 from engine.core.reports import OpenCaseRow, Period, RecapCaseRow, compute_report
 from engine.core.fields import display_value
@@ -213,6 +220,8 @@ def sample_data(definition: WorkflowDefinition, kept: frozenset[str] | None = No
             data[name] = moment.isoformat()
         elif spec.type == "references":
             data[name] = ["foto-1.jpg", "foto-2.jpg"]
+        elif spec.type == "coordinates":
+            data[name] = "-2.3245,115.6123"
         else:
             data[name] = f"Contoh {spec.label.lower()}"
     return data
@@ -307,6 +316,7 @@ def template_uses(definition: WorkflowDefinition) -> list[TemplateUse]:
             uses.append(TemplateUse(step.template, step.where, tuple(_case_situations(
                 definition, step.notify, state.name, step=index, kept=must_have, event=None,
                 lead=f"at escalation step {index + 1} in {state.name!r}"))))
+    uses.extend(_note_uses(definition, must_have))
     now = sample_moment()
     reports = sample_reports(definition) if definition.schedules else []
     for schedule in definition.schedules:
@@ -314,6 +324,31 @@ def template_uses(definition: WorkflowDefinition) -> list[TemplateUse]:
             (f"for schedule {schedule.name!r}, to {who}, {what}",
              report_context(definition, schedule, recipient, now, report))
             for what, report in reports for recipient, who in _sample_recipients(definition, schedule.to, {}, False))))
+    return uses
+
+
+def _note_uses(definition: WorkflowDefinition, must_have: frozenset[str]) -> list[TemplateUse]:
+    """The public note template, in every open state, to the roles the case waits on there, with a
+    note of text only and of photos only."""
+    public = definition.public
+    if public is None or public.note_template is None:
+        return []
+    photos = public.photos
+    uses = []
+    for state in definition.states.values():
+        waiting = tuple(dict.fromkeys(role for t in definition.transitions_from(state.name) for role in t.roles))
+        if state.final or not waiting:
+            continue
+
+        def note(data: Mapping[str, Any], filled: bool, state: str = state.name) -> EventFacts:
+            given = {photos: ["foto-3.jpg"]} if photos and filled else {}
+            return EventFacts(NOTE_TRIGGER, "Catatan dari pelapor", state, state, "Pelapor (kanal web)",
+                              PUBLIC_ROLE, sample_moment(), "Contoh keterangan tambahan" if not filled else None,
+                              given)
+
+        uses.append(TemplateUse(public.note_template, public.where, tuple(_case_situations(
+            definition, waiting, state.name, step=None, kept=must_have, event=note,
+            lead=f"on a complainant's note in {state.name!r}"))))
     return uses
 
 

@@ -153,6 +153,38 @@ def _references(spec: FieldSpec, raw: object) -> list[str]:
     return refs
 
 
+_DECIMAL = re.compile(r"^[+-]?[0-9]{1,3}(\.[0-9]+)?$")
+COORDINATE_DECIMALS = 6
+"""Decimal places a ``coordinates`` value keeps (about 0.1 m): finer digits are rounded away."""
+
+
+def _coordinates(spec: FieldSpec, raw: object) -> str:
+    """``"LAT,LON"`` in decimal degrees (a string, or a pair of numbers), normalised to ``-3.2,115.4``."""
+    if isinstance(raw, (list, tuple)) and len(raw) == 2:
+        parts = [str(part).strip() for part in raw]
+    else:
+        parts = [part.strip() for part in str(raw).split(",")]
+    refusal = (f"field {spec.name!r} does not accept {str(raw)[:60]!r}; write latitude,longitude in decimal degrees, "
+               "e.g. -2.3245,115.6123 (latitude -90..90, longitude -180..180)")
+    if len(parts) != 2 or not all(_DECIMAL.fullmatch(part) for part in parts):
+        raise InvalidInput(refusal)
+    latitude, longitude = (round(float(part), COORDINATE_DECIMALS) for part in parts)
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise InvalidInput(refusal)
+    return f"{_degrees(latitude)},{_degrees(longitude)}"
+
+
+def _degrees(value: float) -> str:
+    text = f"{value:.{COORDINATE_DECIMALS}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def coordinates_of(value: str) -> tuple[float, float]:
+    """(latitude, longitude) of a stored ``coordinates`` value."""
+    latitude, longitude = value.split(",")
+    return float(latitude), float(longitude)
+
+
 _PARSERS = {
     "text": _text,
     "choice": _choice,
@@ -160,6 +192,7 @@ _PARSERS = {
     "email": _email,
     "boolean": _boolean,
     "references": _references,
+    "coordinates": _coordinates,
 }
 
 
@@ -178,4 +211,6 @@ def display_value(spec: FieldSpec | None, value: Any, zone: str = "UTC") -> str:
         return localtime.long_datetime_in(moment, zone)
     if spec.type == "references":
         return ", ".join(value)
+    if spec.type == "coordinates":
+        return str(value).replace(",", ", ")
     return str(value)

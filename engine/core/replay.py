@@ -18,7 +18,13 @@ from engine.core.deadlines import WorkingCalendar, deadline_on_entry
 from engine.core.integrity import first_broken
 from engine.core.log_entries import event_entry
 from engine.core.records import CaseRecord, EventRecord
-from engine.definition.model import WorkflowDefinition
+from engine.definition.model import (
+    NOTE_TRIGGER,
+    PUBLIC_ACTOR_PREFIX,
+    PUBLIC_ROLE,
+    RATING_TRIGGER,
+    WorkflowDefinition,
+)
 
 
 class PinnedLeaf(Protocol):
@@ -111,6 +117,7 @@ def _against_rules(case: CaseRecord, events: Sequence[EventRecord], leaves: Mapp
     due: tuple[datetime | None, int | None, datetime | None] = (None, None, None)
     entry_definition: WorkflowDefinition | None = None
     pin: tuple[int, str] | None = None
+    rated = False
     for event in events:
         leaf = leaves[event.seq]
         version, digest = leaf.definition_version, leaf.definition_digest
@@ -120,6 +127,7 @@ def _against_rules(case: CaseRecord, events: Sequence[EventRecord], leaves: Mapp
                                                        f"{case.workflow!r} with digest {digest[:12]}…, which is not "
                                                        "deployed")]
         migration = event.trigger == migration_trigger and event.seq > 1
+        remark = event.trigger in (NOTE_TRIGGER, RATING_TRIGGER) and event.seq > 1
         if pin is not None and not migration and pin != (version, digest):
             found.append(Finding(number, event.seq, f"the event was decided under version {version} but the case "
                                                     f"was on version {pin[0]}"))
@@ -137,6 +145,13 @@ def _against_rules(case: CaseRecord, events: Sequence[EventRecord], leaves: Mapp
             if target != version:
                 found.append(Finding(number, event.seq, f"the migration names version {target!r} but the log pins "
                                                         f"version {version}"))
+        elif remark:
+            problem = _remark_problem(definition, event, state or "", rated)
+            if problem is not None:
+                found.append(Finding(number, event.seq, problem))
+            if event.trigger == NOTE_TRIGGER:
+                data = {**data, **event.input}
+            rated = rated or event.trigger == RATING_TRIGGER
         else:
             if not any(t.trigger == event.trigger and t.dest == event.to_state and event.role in t.roles
                        for t in definition.transitions_from(event.from_state or "")):
@@ -146,7 +161,7 @@ def _against_rules(case: CaseRecord, events: Sequence[EventRecord], leaves: Mapp
             data = {**data, **event.input}
         if not migration:
             scope = data.get(definition.scope_field) if definition.scope_field else None
-        if not migration or event.to_state != state:
+        if not (migration or remark) or event.to_state != state:
             if event.to_state not in definition.states:
                 return [*found, Finding(number, event.seq, f"state {event.to_state!r} is not in version {version}")]
             entered, entry, entry_definition = event.at, event.seq, definition
@@ -175,6 +190,31 @@ def _against_rules(case: CaseRecord, events: Sequence[EventRecord], leaves: Mapp
         found.append(Finding(number, None, f"the case row's data differs from what its history gives (field "
                                            f"{', '.join(changed)})"))
     return found
+
+
+def _remark_problem(definition: WorkflowDefinition, event: EventRecord, state: str, rated: bool) -> str | None:
+    """What is wrong with a complainant's note or rating event, or None: it keeps the state, comes from
+    a public channel, a note only on an open case and only into the public photos field, a rating once
+    on a closed one."""
+    what = "note" if event.trigger == NOTE_TRIGGER else "rating"
+    if event.to_state != state:
+        return f"the complainant's {what} moves the case from {state!r} to {event.to_state!r}"
+    if event.role != PUBLIC_ROLE or not event.actor.startswith(PUBLIC_ACTOR_PREFIX):
+        return f"the complainant's {what} is recorded for {event.actor!r} as {event.role!r}, not a public channel"
+    final = definition.states[state].final if state in definition.states else False
+    if event.trigger == NOTE_TRIGGER:
+        if final:
+            return f"a complainant's note on the closed case (final state {state!r})"
+        photos = definition.public.photos if definition.public is not None else None
+        extra = sorted(set(event.input) - ({photos} if photos else set()))
+        if extra:
+            return f"the complainant's note changes field {', '.join(extra)}, which a note may not change"
+        return None
+    if not final:
+        return f"a rating of the open case (state {state!r})"
+    if rated:
+        return "a second rating of the case (a case is rated once)"
+    return None
 
 
 def _calendars(definition: WorkflowDefinition, calendar_of: CalendarOf) -> Callable[[str], WorkingCalendar]:

@@ -14,8 +14,9 @@ from typing import Literal
 
 from engine.definition.yamlnodes import Where
 
-FieldType = Literal["text", "choice", "phone", "email", "boolean", "datetime", "references"]
-FIELD_TYPES: tuple[str, ...] = ("text", "choice", "phone", "email", "boolean", "datetime", "references")
+FieldType = Literal["text", "choice", "phone", "email", "boolean", "datetime", "references", "coordinates"]
+FIELD_TYPES: tuple[str, ...] = ("text", "choice", "phone", "email", "boolean", "datetime", "references",
+                                "coordinates")
 
 DurationUnit = Literal["m", "h", "d"]
 
@@ -248,6 +249,63 @@ class ContactSpec:
     anonymous: str | None
 
 
+PUBLIC_ROLE = "pelapor"
+"""The role recorded on the events a complainant causes through a public channel (no staff role has it)."""
+
+PUBLIC_ACTOR_PREFIX = "pelapor:"
+"""A public event's actor is ``pelapor:<channel>`` (``pelapor:web``); ':' is never in a staff username."""
+
+NOTE_TRIGGER = "catatan_pelapor"
+"""The trigger of a complainant's note: an event that changes neither state nor data."""
+
+RATING_TRIGGER = "penilaian_pelapor"
+"""The trigger of a complainant's rating of a closed case: an event that changes neither state nor data."""
+
+RESERVED_TRIGGERS = frozenset({NOTE_TRIGGER, RATING_TRIGGER, "migrasi"})
+"""Triggers the engine records itself; a definition may not name a transition or its intake so."""
+
+
+def public_actor(channel: str) -> str:
+    """The actor recorded for a complainant who came through ``channel``."""
+    return PUBLIC_ACTOR_PREFIX + channel
+
+
+@dataclass(frozen=True, slots=True)
+class PublicChannelSpec:
+    """A public channel that may open a case by itself: the intake fields it may fill, the values it sets."""
+
+    name: str
+    inputs: tuple[InputSpec, ...]
+    set: Mapping[str, object]
+    """Field → the stored (parsed) value the channel records on every case it opens (``kanal: web``)."""
+    where: Where
+
+    def input_for(self, field: str) -> InputSpec | None:
+        return next((spec for spec in self.inputs if spec.field == field), None)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicSpec:
+    """How the public (citizens, other systems) reach the workflow: which fields mean what, and the channels."""
+
+    services: str
+    """The choice field other systems list as services (Open311 ``service_code``)."""
+    description: str
+    """The text field holding what happened."""
+    location: str
+    """The text field holding where, as text."""
+    pin: str | None
+    """A ``coordinates`` field holding the map pin or shared location, if any."""
+    photos: str | None
+    """The ``references`` field holding the complainant's photos, if any."""
+    channels: Mapping[str, PublicChannelSpec]
+    states: Mapping[str, str]
+    """State → what it means, in plain words for the complainant (``public.states``); others show their label."""
+    note_template: str | None
+    """The template announcing a complainant's note to the staff the case waits on (None: not announced)."""
+    where: Where
+
+
 DEFAULT_CASE_LABEL = "kasus"
 """What people call one case when the workflow does not say (``case_label``)."""
 
@@ -275,6 +333,8 @@ class WorkflowDefinition:
     roles: RoleBook
     path: str
     reports: ReportSpec = NO_REPORTS
+    public: PublicSpec | None = None
+    """The public intake (``public:``), or None when only staff open cases."""
     fallback: tuple[str, ...] = ()
     """Who is told when a notice's staff recipients resolve to nobody active (roles of scope
     ``all`` or ``@username``); empty: the notice is only kept as undeliverable."""
@@ -294,4 +354,6 @@ class WorkflowDefinition:
             if state.deadline:
                 names.update(step.template for step in state.deadline.escalation)
         names.update(s.template for s in self.schedules)
+        if self.public is not None and self.public.note_template is not None:
+            names.add(self.public.note_template)
         return frozenset(names)

@@ -48,6 +48,7 @@ from engine.definition.model import (
     WorkflowDefinition,
     frozen_map,
 )
+from engine.definition.public import check_reserved_triggers, parse_public
 from engine.definition.yamlnodes import NAME, Reader, Where, allowed_list, shown, suggestion
 from engine.errors import Problem
 
@@ -263,7 +264,7 @@ _TOP_KEYS = (
     "case_label",
     "workflow", "title", "version", "timezone", "roles", "number_prefix", "scope_field",
     "contact", "calendars", "fields", "states", "initial", "intake", "transitions", "schedules", "reports",
-    "fallback",
+    "fallback", "public",
 )  # fmt: skip
 _TOP_REQUIRED = ("workflow", "title", "version", "timezone", "roles", "fields", "states", "initial",
                  "intake", "transitions")  # fmt: skip
@@ -330,7 +331,7 @@ class _WorkflowParser:
             return False
         return True
 
-    def state_ref(self, value: str, node: yaml.Node, what: str) -> bool:
+    def state_ref(self, value: str, node: yaml.Node | Where, what: str) -> bool:
         """Whether ``value`` names a declared state; an unknown one is reported."""
         if "states" in self.unreadable:
             return False
@@ -895,6 +896,8 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
     fallback = _parse_fallback(parser, top["fallback"]) if "fallback" in top else ()
 
     _check_graph(parser, top, initial, transitions, intake)
+    check_reserved_triggers(parser, transitions, intake)
+    public = parse_public(parser, top["public"]) if "public" in top else None
 
     if reader.problems or None in (name, title, version, initial, intake, roles):
         if not reader.problems:
@@ -906,7 +909,7 @@ def parse_workflow(text: str, path: str, roles_loader: Callable[[str], RoleBook 
         fields=frozen_map(parser.fields), calendars=frozen_map(parser.calendars),  # type: ignore[arg-type]
         states=frozen_map(parser.states), initial=cast(str, initial),  # type: ignore[arg-type]
         intake=cast(IntakeSpec, intake), transitions=tuple(transitions), schedules=tuple(schedules),
-        roles=cast(RoleBook, roles), path=path, reports=reports, fallback=fallback,
+        roles=cast(RoleBook, roles), path=path, reports=reports, fallback=fallback, public=public,
     )
     return definition, reader.problems
 

@@ -370,3 +370,32 @@ api_tokens = Table(
     _column("last_used_at", UTCDateTime(), null=True),
     _column("revoked_at", UTCDateTime(), null=True),
 )
+
+public_cases = Table(
+    "public_cases", metadata,
+    # A case a complainant opened through a public channel (``engine.app.public_desk``): the
+    # channel, the SHA-256 of its tracking code (the code itself is shown once and never kept),
+    # the channel's address of the sender (a WhatsApp wa_id) and the complainant's rating.
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    _column("workflow", String(64)),
+    _column("channel", String(32)),
+    _column("code_hash", String(64)),
+    _column("contact_address", String(128), null=True),
+    _column("created_at", UTCDateTime()),
+    _column("rating", Integer, null=True),
+    _column("rating_comment", Text, null=True),
+    _column("rated_at", UTCDateTime(), null=True),
+    Index("ix_public_cases_channel_contact_address", "channel", "contact_address"),
+    Index("ix_public_cases_workflow_rated_at", "workflow", "rated_at"),
+)
+
+public_attempts = Table(
+    "public_attempts", metadata,
+    # What the public throttles count: one row per counted attempt (a submission from an address, a
+    # wrong tracking code from an address or for a number), so every runner agrees on the limits.
+    Column("id", Integer, primary_key=True),
+    _column("kind", String(16)),
+    _column("key", String(128)),
+    _column("at", UTCDateTime()),
+    Index("ix_public_attempts_kind_key_at", "kind", "key", "at"),
+)

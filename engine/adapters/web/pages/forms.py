@@ -89,6 +89,8 @@ def _widget(spec: FieldSpec) -> str:
         return "tel"
     if spec.type == "email":
         return "email"
+    if spec.type == "coordinates":
+        return "text"
     return "textarea" if spec.max_length is None or spec.max_length > TEXTAREA_FROM else "text"
 
 
