@@ -375,7 +375,7 @@ def request_view(definition: WorkflowDefinition, case: CaseRecord) -> ServiceReq
     return ServiceRequest(
         service_request_id=case.number,
         status=CLOSED if state.final else OPEN,
-        status_notes=state.label,
+        status_notes=public.states.get(case.state, state.label) if public is not None else state.label,
         service_name=services.choices.get(code) if services is not None and code is not None else None,
         service_code=code,
         description=shown(public.description) if public is not None else None,

@@ -1,7 +1,7 @@
 """An index for the cases opened in a time window, newest first: Open311's ``GET requests``.
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-01
 
 ``(workflow, state, created_at, id)`` on ``cases``: a request list is one workflow's cases of
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
