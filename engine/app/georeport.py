@@ -251,7 +251,7 @@ class GeoReport:
         public, channel = _offered(definition)
         values, comment = _values(definition, public, channel, submission)
         case = self.commands.submit(member.username, values, workflow=workflow, comment=comment)
-        return Posted(case.number)
+        return Posted(case.number, service_notice=public.states.get(definition.initial))
 
     def _member(self, api_key: str | None) -> Any:
         if not api_key:
@@ -530,7 +530,8 @@ def _values(definition: WorkflowDefinition, public: PublicSpec, channel: PublicC
         elif given[0] != "":
             values[code_given] = given[0]
     for spec in channel.inputs:
-        if spec.required and spec.field not in values and spec.field not in channel.set:
+        if spec.required and spec.field not in values and spec.field not in channel.set \
+                and spec.field != public.services:  # a missing or unknown service_code is said above
             carrier = _carried(definition, public).get(spec.field, f"attribute[{spec.field}]")
             problems.append((carrier, f"{carrier} is required for this service"))
     comment = None

@@ -101,7 +101,7 @@ def errors_of(response: httpx.Response, status: int) -> list[str]:
 
 @pytest.fixture
 def bot_key(web: Web) -> str:
-    web.application.commands.add_staff(BOT, "Sistem aduan kota", ["integrasi"], None, None, None)
+    """A token of the demo's integration account."""
     return web.application.credentials.create_token(BOT, "open311")[1]
 
 

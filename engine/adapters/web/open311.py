@@ -74,7 +74,7 @@ async def open311(request: Request, resource: str) -> Response:
                            f"unknown format {('.' + suffix)[:20]!r}; end the resource in .xml or .json"
                            if dot else "end the resource in .xml or .json (e.g. services.xml)")
         handler, methods, argument = _route(path)
-        if request.method not in methods:
+        if request.method not in methods and not (request.method == "HEAD" and "GET" in methods):
             raise _Refused(405, f"{request.method} is not accepted here; use {' or '.join(methods)}",
                            headers={"Allow": ", ".join(methods)})
         if len(request.url.query) > MAX_QUERY:
@@ -185,7 +185,8 @@ def _service_definition(call: _Call, fmt: str) -> tuple[bytes, dict[str, str]]:
         return _json({"service_code": found.service_code, "attributes": attributes}), {}
     inner = "".join(
         _wrap("attribute", _fields({k: v for k, v in row.items() if k != "values"})
-              + _wrap("values", "".join(_wrap("value", _fields(value)) for value in row["values"])))
+              + (_wrap("values", "".join(_wrap("value", _fields(value)) for value in row["values"]))
+                 if "values" in row else ""))
         for row in attributes)
     return _xml(_wrap("service_definition", _element("service_code", found.service_code)
                       + _wrap("attributes", inner))), {}
@@ -195,7 +196,9 @@ def _attribute_row(attribute: Attribute) -> dict[str, Any]:
     return {"variable": attribute.variable, "code": attribute.code, "datatype": attribute.datatype,
             "required": attribute.required, "datatype_description": attribute.datatype_description,
             "order": attribute.order, "description": attribute.description,
-            "values": [{"key": key, "name": name} for key, name in attribute.values]}
+            # Only a list has values (the spec's singlevaluelist and multivaluelist).
+            **({"values": [{"key": key, "name": name} for key, name in attribute.values]}
+               if attribute.values else {})}
 
 
 def _requests(call: _Call, fmt: str) -> tuple[bytes, dict[str, str]]:
