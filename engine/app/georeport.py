@@ -20,25 +20,24 @@ opened in a window of at most 90 days, newest first, at most ``MAX_REQUESTS`` pe
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection
 
 from engine.app.commands import Commands
-from engine.app.credentials import Credentials, LoginFailed
+from engine.app.credentials import Credentials, LoginFailed, StaffMember
+from engine.app.queries import _cursor as page_cursor, _position as page_position
 from engine.compile.workflow import CompiledWorkflow
 from engine.core.localtime import to_local
 from engine.core.records import CaseRecord
 from engine.definition.model import FieldSpec, PublicChannelSpec, PublicSpec, WorkflowDefinition
 from engine.errors import InvalidInput, NotFound, PermissionDenied
 from engine.store import case_windows, definition_rows
+from engine.store.case_lists import Position
 from engine.store.case_windows import Mark, Window
 
 CHANNEL = "open311"
@@ -253,7 +252,7 @@ class GeoReport:
         case = self.commands.submit(member.username, values, workflow=workflow, comment=comment)
         return Posted(case.number, service_notice=public.states.get(definition.initial))
 
-    def _member(self, api_key: str | None) -> Any:
+    def _member(self, api_key: str | None) -> StaffMember:
         if not api_key:
             raise PermissionDenied("api_key is required to post a request; ask the operators for one",
                                    field="api_key")
@@ -586,22 +585,15 @@ def _check_identifier(value: str, name: str) -> None:
 
 
 def _cursor(mark: Mark) -> str:
-    text = f"{mark.created_at.isoformat()}|{mark.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return page_cursor(Position(mark.created_at, mark.id))
 
 
 def _mark(cursor: str | None) -> Mark | None:
-    if not cursor:
+    if cursor is not None and len(cursor) > 200:
+        raise InvalidInput("bad page cursor; give the after= value of the previous page's Link header", field="after")
+    position = page_position(cursor)
+    if position is None:
         return None
-    try:
-        if len(cursor) > 200:
-            raise ValueError("too long")
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, number = text.partition("|")
-        created_at = datetime.fromisoformat(moment)
-        if created_at.tzinfo is None:
-            raise ValueError("naive time")
-        return Mark(created_at, int(number))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(f"bad page cursor {cursor[:40]!r}; give the after= value of the previous page's "
-                           "Link header", field="after", value=cursor[:40]) from None
+    if position.due_at is None:
+        raise InvalidInput("bad page cursor; give the after= value of the previous page's Link header", field="after")
+    return Mark(position.due_at, position.id)
