@@ -243,7 +243,9 @@ def test_posting_needs_no_csrf_and_refuses_other_bodies(web: Web, bot_key: str) 
     assert "control character" in control[0]
     assert errors_of(client.post(url, data={f"attribute[a{i}]": "1" for i in range(300)}), 400)
     assert errors_of(client.put(url, data={"api_key": bot_key}), 405)
-    assert errors_of(post(web, bot_key, service_code="keributan&service_code=ternak_lepas"), 400)
+    twice = client.post(url, content=f"api_key={bot_key}&service_code=keributan&service_code=ternak_lepas".encode(),
+                        headers={"content-type": "application/x-www-form-urlencoded"})
+    assert "service_code was given 2 times" in errors_of(twice, 400)[0]
     assert web.application.queries.list_cases() == []
 
 
