@@ -257,3 +257,29 @@ def test_a_recognised_sender_follows_their_open_cases_without_a_code(desk: Publi
     _close(engine, first.number)
     assert [v.number for v in desk.open_cases_of("whatsapp", "6281277770202")] == [second.number]
     assert desk.rate(first.number, sender, 3).rating == 3
+
+
+def test_verify_flags_remarks_the_rules_do_not_allow_even_when_sealed_and_logged(
+        desk: PublicDesk, engine: Commands) -> None:
+    """A rating of an open case, or a "note" by a staff member, written through the engine's own
+    sealing and logging (so chain and log hold): replay still names them."""
+    receipt = desk.submit("web", WEB_COMPLAINT)
+
+    def forge(trigger: str, actor: str, role: str, given: dict[str, Any]) -> None:
+        def work(connection: Any) -> None:
+            from engine.store import case_rows
+
+            case = case_rows.existing_case(connection, receipt.number)
+            compiled = engine.compiled(connection, case.workflow, case.definition_version)
+            engine.record_remark(connection, compiled, case, trigger, "palsu", actor, role, actor, given, None,
+                                 into_data=trigger == "catatan_pelapor")
+
+        engine.db.transaction(work)
+
+    forge("penilaian_pelapor", "pelapor:web", "pelapor", {"nilai": 5})
+    forge("catatan_pelapor", "admin", "admin_lalisa", {})
+    forge("catatan_pelapor", "pelapor:web", "pelapor", {"uraian": "diubah oleh pelapor"})
+    reasons = [f["reason"] for f in verify(engine.db.url, anchors=Anchors(None), jobs=1).findings]
+    assert any("a rating of the open case" in r for r in reasons), reasons
+    assert any("recorded for 'admin'" in r for r in reasons), reasons
+    assert any("changes field uraian" in r for r in reasons), reasons

@@ -56,6 +56,7 @@ CASE_TEMPLATES: dict[str, tuple[str, str | None, str]] = {
     "pelapor_selesai.txt.j2": ("selesai", "sahkan", "pelapor"),
     "pengingat.txt.j2": ("ditelaah", None, "kabid_trantibum"),
     "eskalasi.txt.j2": ("ditangani", None, "penanggung_jawab"),
+    "petugas_catatan_pelapor.txt.j2": ("ditelaah", None, "kabid_trantibum"),
 }
 REPORT_TEMPLATES = {"ringkasan_pagi.txt.j2": "ringkasan_pagi", "rekap_bulanan.txt.j2": "rekap_bulanan"}
 ALL_TEMPLATES = sorted([*CASE_TEMPLATES, *REPORT_TEMPLATES])
@@ -63,7 +64,7 @@ ALL_TEMPLATES = sorted([*CASE_TEMPLATES, *REPORT_TEMPLATES])
 WITH_DEADLINE = {
     "kabid_aduan_baru.txt.j2", "tim_permintaan_verifikasi.txt.j2", "kabid_hasil_verifikasi.txt.j2",
     "tim_surat_perintah_tugas.html.j2", "tim_perintah_tugas.txt.j2", "kabid_laporan_hasil.txt.j2",
-    "tim_hasil_dikembalikan.txt.j2", "pengingat.txt.j2", "eskalasi.txt.j2",
+    "tim_hasil_dikembalikan.txt.j2", "pengingat.txt.j2", "eskalasi.txt.j2", "petugas_catatan_pelapor.txt.j2",
 }
 PELAPOR_TEMPLATES = sorted(name for name, (_, _, who) in CASE_TEMPLATES.items() if who == "pelapor")
 

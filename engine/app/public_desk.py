@@ -355,6 +355,12 @@ class PublicDesk:
             raise NotFound(f"workflow {definition.name!r} has no public intake (no public: section)")
         return definition, definition.public
 
+    def submissions_blocked(self, client: str) -> datetime | None:
+        """Until when ``client`` may submit no more (``limits.submissions`` reached), or None; counts nothing
+        (an adapter asks before it spends work on an upload that ``submit`` would refuse)."""
+        return self.commands.db.read(lambda connection: self._blocked(connection, "submit", client,
+                                                                      self.limits.submissions))
+
     def throttle(self, kind: str, key: str, limit: Limit, message: str) -> None:
         """Count one attempt of ``kind`` by ``key``; Throttled (nothing counted) when ``limit`` is reached."""
         self.commands.db.transaction(lambda connection: self._throttle(connection, kind, key, limit, message))

@@ -304,6 +304,9 @@ class PublicSpec:
     note_template: str | None
     """The template announcing a complainant's note to the staff the case waits on (None: not announced)."""
     where: Where
+    map_center: tuple[float, float] | None = None
+    """Where the public form's map opens (latitude, longitude), and at which ``map_zoom``."""
+    map_zoom: int = 11
 
 
 DEFAULT_CASE_LABEL = "kasus"

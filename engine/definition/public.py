@@ -6,6 +6,7 @@ with the same reader, so its problems carry lines like every other. Pure, like `
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -48,7 +49,8 @@ _ROLES = {
 }
 """Each key of ``public:`` that names a field → the type that field must have."""
 _REQUIRED = ("services", "description", "location", "channels")
-_ALLOWED = (*_ROLES, "channels", "states", "note_template")
+_ALLOWED = (*_ROLES, "channels", "states", "note_template", "map_center", "map_zoom")
+_CENTER = re.compile(r"^\s*([+-]?[0-9]{1,3}(?:\.[0-9]+)?)\s*,\s*([+-]?[0-9]{1,3}(?:\.[0-9]+)?)\s*$")
 _MAX_STATUS_TEXT = 300
 
 
@@ -98,11 +100,26 @@ def parse_public(parser: _WorkflowParser, node: yaml.Node) -> PublicSpec | None:
             texts[state] = text.strip()
     note_template = parser.template_ref(keys["note_template"], "public note_template") \
         if "note_template" in keys else None
+    center: tuple[float, float] | None = None
+    if "map_center" in keys:
+        text_center = reader.string(keys["map_center"], "public map_center")
+        match = _CENTER.fullmatch(text_center or "")
+        if text_center is not None and (match is None or not (-90 <= float(match.group(1)) <= 90
+                                                              and -180 <= float(match.group(2)) <= 180)):
+            reader.problem(keys["map_center"], f"public map_center {shown(text_center)} must be \"LAT,LON\" in decimal "
+                                               "degrees, e.g. \"-2.33,115.47\"")
+        elif match is not None:
+            center = (float(match.group(1)), float(match.group(2)))
+    zoom = 11
+    if "map_zoom" in keys:
+        zoom = reader.integer(keys["map_zoom"], "public map_zoom", minimum=1) or 11
+        if zoom > 19:
+            reader.problem(keys["map_zoom"], f"public map_zoom {zoom} must be 1 to 19")
     if not usable or not channels or None in (named["services"], named["description"], named["location"]):
         return None
     return PublicSpec(str(named["services"]), str(named["description"]), str(named["location"]), named["pin"],
                       named["photos"], frozen_map(channels), frozen_map(texts), note_template,  # type: ignore[arg-type]
-                      reader.where(node))
+                      reader.where(node), center, zoom)
 
 
 def _channel(parser: _WorkflowParser, channel: str, node: yaml.Node,

@@ -21,7 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.adapters.web import api, login, pages
+from engine.adapters.web import api, login, pages, public
 from engine.adapters.web import open311
 from engine.adapters.web.auth import (
     API_PREFIX, SESSION_COOKIE, CsrfRejected, LoginRequired, application_of, current_staff,
@@ -167,6 +167,8 @@ def create_app(application: Application, settings: Settings | None = None, *, de
     app.include_router(api.router)
     app.include_router(open311.router)  # /open311/v2: no session, no CSRF, its own error format
     for router in pages.routers():
+        app.include_router(router)
+    for router in public.routers():
         app.include_router(router)
     app.add_api_route("/", _home, include_in_schema=False)
     _install_error_answers(app)

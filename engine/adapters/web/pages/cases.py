@@ -22,7 +22,13 @@ import engine.adapters.web.pages.forms as forms
 import engine.adapters.web.pages.uploads as uploads
 from engine.core.fields import display_value
 from engine.core.masking import MASK
-from engine.definition.model import TransitionSpec, WorkflowDefinition
+from engine.definition.model import (
+    NOTE_TRIGGER,
+    PUBLIC_ACTOR_PREFIX,
+    RATING_TRIGGER,
+    TransitionSpec,
+    WorkflowDefinition,
+)
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.app.credentials import StaffMember
 
@@ -87,7 +93,13 @@ def page_context(request: Request, staff: StaffMember, number: str, *, failed: f
         data_rows.append({"label": spec.label, "value": MASK if masked else display_value(spec, value, zone),
                           "masked": masked, "long": spec.type == "text" and (spec.max_length or 9999) > 300})
     timeline = []
+    remarks = []
     for event in history:
+        if event["trigger"] in (NOTE_TRIGGER, RATING_TRIGGER):
+            remarks.append({"at": event["at"], "what": _event_label(definition, event), "text": event["comment"],
+                            "photos": len(event["input"].get(definition.public.photos, []) or [])
+                            if definition.public and definition.public.photos else 0,
+                            "score": event["input"].get("nilai") if event["trigger"] == RATING_TRIGGER else None})
         changes = []
         for name, value in event["input"].items():
             known = definition.fields.get(name)
@@ -96,12 +108,18 @@ def page_context(request: Request, staff: StaffMember, number: str, *, failed: f
             shown = (MASK if value == MASK else f"{len(value)} foto" if known.type == "references"
                      and isinstance(value, list) else display_value(known, value, zone))
             changes.append({"label": known.label, "value": shown})
+        if event["trigger"] == RATING_TRIGGER and isinstance(event["input"].get("nilai"), int):
+            changes.append({"label": "Nilai", "value": f"{event['input']['nilai']} dari 5"})
+        public_channel = _public_channel(event["actor"])
         timeline.append({
-            "at": event["at"], "actor": names.get(event["actor"], event["actor"]),
-            "role": definition.roles.label(event["role"]),
+            "at": event["at"],
+            "actor": (f"Pelapor melalui {_channel_label(definition, public_channel)}" if public_channel is not None
+                      else names.get(event["actor"], event["actor"])),
+            "role": "" if public_channel is not None else definition.roles.label(event["role"]),
             "what": _event_label(definition, event), "from": _state_label(definition, event["from"]),
             "to": _state_label(definition, event["to"]), "changes": changes, "comment": event["comment"],
         })
+    source = _public_channel(history[0]["actor"]) if history else None
     timeline.reverse()
     action_forms = []
     for trigger in view["allowed_triggers"]:
@@ -121,10 +139,30 @@ def page_context(request: Request, staff: StaffMember, number: str, *, failed: f
         "banner_kind": banner_kind, "countdown": common.countdown(view.get("deadline"), now),
         "scope_label": _scope_label(definition, view.get("scope")), "case_label": definition.case_label,
         "comment_limit": forms.COMMENT_LIMIT, "comment_field": forms.COMMENT_FIELD,
+        "source": _channel_label(definition, source) if source is not None else None, "remarks": remarks,
     }
 
 
+def _public_channel(actor: str) -> str | None:
+    """The public channel of an event's actor (``pelapor:web`` → ``web``), None for staff."""
+    return actor[len(PUBLIC_ACTOR_PREFIX):] if actor.startswith(PUBLIC_ACTOR_PREFIX) else None
+
+
+def _channel_label(definition: WorkflowDefinition, channel: str) -> str:
+    """How a public channel reads: the label of the choice value it sets (``kanal: web`` → Situs web)."""
+    spec = definition.public.channels.get(channel) if definition.public else None
+    for name, value in (spec.set.items() if spec else ()):
+        field = definition.fields.get(name)
+        if field is not None and field.type == "choice" and value in field.choices:
+            return field.choices[str(value)]
+    return f"kanal {channel}"
+
+
 def _event_label(definition: WorkflowDefinition, event: dict[str, Any]) -> str:
+    if event["trigger"] == NOTE_TRIGGER:
+        return "Keterangan tambahan dari pelapor"
+    if event["trigger"] == RATING_TRIGGER:
+        return "Penilaian dari pelapor"
     if event["trigger"] == definition.intake.trigger:
         return definition.intake.label
     found = next((t for t in definition.transitions if t.trigger == event["trigger"]), None)
