@@ -136,6 +136,7 @@ STAFF = (
     ("inovator", "Dewi Inovator", ["inovator"], None, None, "inovator@satpolpp.balangankab.go.id"),
     ("tim_paringin", "Tim TRECKK Paringin", ["tim_treckk"], "paringin", "081200000005", None),
     ("tim_juai", "Tim TRECKK Juai", ["tim_treckk"], "juai", "081200000006", None),
+    ("sistem_kota", "Sistem aduan kota", ["integrasi"], None, None, None),  # another system, through Open311
 )
 
 

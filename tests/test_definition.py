@@ -148,7 +148,8 @@ def test_shipped_roles_validate() -> None:
     book, problems = parse_roles(path.read_text(encoding="utf-8"), str(path), "treckk")
     assert problems == []
     assert book is not None
-    assert set(book.roles) == {"penanggung_jawab", "inovator", "admin_lalisa", "kabid_trantibum", "tim_treckk"}
+    assert set(book.roles) == {"penanggung_jawab", "inovator", "admin_lalisa", "kabid_trantibum", "tim_treckk",
+                               "integrasi"}
 
 
 # -- broken definitions ------------------------------------------------------------------------------

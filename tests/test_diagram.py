@@ -38,7 +38,7 @@ def test_mermaid_from_the_cli() -> None:
     assert result.out.startswith("stateDiagram-v2\n")
     assert treckk("diagram").out == result.out  # mermaid is the default
     lines = result.out.splitlines()
-    assert "    [*] --> diterima: catat (admin_lalisa)" in lines
+    assert "    [*] --> diterima: catat (admin_lalisa, integrasi)" in lines
     for transition in DEFINITION.transitions:
         for source in transition.sources:
             assert f"    {source} --> {transition.dest}: {transition.trigger} ({', '.join(transition.roles)})" in lines

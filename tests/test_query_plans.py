@@ -21,6 +21,8 @@ from sqlalchemy import event
 from argon2 import PasswordHasher
 
 from engine.app.commands import Commands
+from engine.app.credentials import Credentials
+from engine.app.georeport import GeoReport, RequestQuery
 from engine.app.staff_desk import StaffDesk
 from engine.app.queries import Queries
 from tests.conftest import COMPLAINT, FakeClock
@@ -92,6 +94,7 @@ def _views(engine: Commands, clock: FakeClock) -> dict[str, Callable[[], object]
     outbox_next = views.outbox_page("kabid", limit=1)["next"]
     desk = _desk(engine)
     audit_next = desk.audit("inovator", limit=1)["next"]
+    open311 = GeoReport(engine, Credentials(engine))
     return {
         "outbox page": lambda: views.outbox_page("kabid"),
         "outbox page, next page": lambda: views.outbox_page("kabid", after=outbox_next, limit=1),
@@ -124,6 +127,13 @@ def _views(engine: Commands, clock: FakeClock) -> dict[str, Callable[[], object]
                                                  idempotency_key="wa-0"),
         "advance with a key": lambda: engine.advance(numbers[2], "teruskan", "admin", idempotency_key="k-1"),
         "advance, retried": lambda: engine.advance(numbers[2], "teruskan", "admin", idempotency_key="k-1"),
+        "open311 requests": lambda: open311.requests("treckk", RequestQuery()),
+        "open311 requests, filtered": lambda: open311.requests("treckk", RequestQuery(
+            service_codes=("pkl_tempat_usaha",), statuses=("open",), limit=1)),
+        "open311 requests, next page": lambda: open311.requests("treckk", RequestQuery(
+            limit=1, after=open311.requests("treckk", RequestQuery(limit=1)).next)),
+        "open311 requests by id": lambda: open311.requests("treckk", RequestQuery(ids=tuple(numbers))),
+        "open311 request": lambda: open311.request("treckk", numbers[1]),
         "digest": lambda: engine.run_schedule("treckk", "ringkasan_pagi", wita(2026, 12, 2, 7, 0)),
         "recap": lambda: engine.run_schedule("treckk", "rekap_bulanan", wita(2026, 12, 1, 7, 0)),
     }

@@ -221,7 +221,8 @@ def test_staff_are_checked_against_the_definition(engine: Commands, cli: Any) ->
         run(cli, "staff", "add", *args, code=code)
     run(cli, "staff", "disable", "siapa", code=6)
     assert [m["username"] for m in run(cli, "staff", "list", "--json")] == sorted(
-        ["admin", "kabid", "kasat", "inovator", "tim_paringin", "tim_juai", "tim_halong"])
+        ["admin", "kabid", "kasat", "inovator", "tim_paringin", "tim_juai", "tim_halong",
+         "sistem_kota"])
     with pytest.raises(InvalidInput):
         engine.add_staff("x6", "X", [], None, None, None)
 

@@ -41,7 +41,7 @@ def test_the_shipped_files_validate_with_a_one_line_summary() -> None:
     assert result.err == ""
     [line] = result.out.splitlines()
     assert line.startswith("OK: 2 file(s) valid: workflow treckk v1 (9 states, 11 transitions")
-    assert "roles treckk (5 roles)" in line
+    assert "roles treckk (6 roles)" in line
     explicit = treckk("validate", ROOT / "workflows" / "treckk.yaml", ROOT / "roles" / "treckk.yaml")
     assert explicit.code == 0 and explicit.out == result.out
 

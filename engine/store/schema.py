@@ -174,6 +174,8 @@ cases = Table(
     Index("ix_cases_workflow_state_due_at", "workflow", "state", "due_at", "id"),
     Index("ix_cases_workflow_state_scope_due_at", "workflow", "state", "scope", "due_at", "id"),
     Index("ix_cases_workflow_scope_due_at", "workflow", "scope", "due_at", "id"),
+    # Cases opened in a time window, newest first (Open311's request lists; revision 0014).
+    Index("ix_cases_workflow_state_created_at", "workflow", "state", "created_at", "id"),
 )
 
 events = Table(

@@ -21,7 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.adapters.web import api, dashboard, definitions, login, pages, public, whatsapp
+from engine.adapters.web import api, dashboard, definitions, login, open311, pages, public, whatsapp
 from engine.adapters.web.admin import routes as admin_pages
 from engine.adapters.web.auth import (
     API_PREFIX, SESSION_COOKIE, CsrfRejected, LoginRequired, application_of, current_staff,
@@ -166,6 +166,7 @@ def create_app(application: Application, settings: Settings | None = None, *, de
     app.include_router(login.router)
     app.include_router(api.router)
     app.include_router(whatsapp.router)
+    app.include_router(open311.router)  # /open311/v2: no session, no CSRF, its own error format
     for router in pages.routers():
         app.include_router(router)
     for router in public.routers():

@@ -1,7 +1,7 @@
 """The sends of checkpoints to an outside witness, and staff accounts sealed in the log.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-01
 
 - ``checkpoint_witness``: one row per checkpoint offered to the witness URL
@@ -21,7 +21,7 @@ from alembic import op
 
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0013"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
