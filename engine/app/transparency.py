@@ -33,7 +33,7 @@ from sqlalchemy import Connection
 from engine.app.runtime import Runtime
 from engine.channels.base import DeliveryFailure
 from engine.channels.deadline import SendDeadline
-from engine.channels.http_post import post
+from engine.channels.http_exchange import request
 from engine.compile.notice_context import checkpoint_context
 from engine.core import tree_heads
 from engine.core.log_entries import event_entry
@@ -231,7 +231,8 @@ def _post_checkpoint(url: str, where: str, checkpoint: TreeHead, timeout: float)
     try:
         with SendDeadline(timeout, f"POST to witness {where}") as deadline:
             try:
-                status, reason, body = post(url, data, headers, deadline, "witness")
+                answer = request("POST", url, data, headers, deadline, f"witness {where}")
+                status, reason, body = answer.status, answer.reason, answer.body
             except DeliveryFailure as exc:
                 return str(deadline.failure()) if deadline.expired else str(exc)
             deadline.check()

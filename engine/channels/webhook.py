@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 from engine.channels.deadline import InFlight, SendDeadline
-from engine.channels.http_post import post
+from engine.channels.http_exchange import request
 from engine.core.masking import without_secrets
 from engine.errors import InvalidInput
 
@@ -133,7 +133,8 @@ class WebhookChannel:
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
         data = json.dumps(payload(message), ensure_ascii=False).encode("utf-8")
-        return post(self.settings.url, data, headers, deadline, "webhook")
+        answer = request("POST", self.settings.url, data, headers, deadline, f"webhook {self.where}")
+        return answer.status, answer.reason, answer.body
 
     def close(self) -> None:
         """Nothing is kept open between notices; a send still under way (abandoned by delivery) is cut."""

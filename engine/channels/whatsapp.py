@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 from engine.channels.deadline import InFlight, SendDeadline
+from engine.channels.http_exchange import request
 from engine.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -120,8 +121,6 @@ class CloudApi:
                  what: str = "the WhatsApp Cloud API") -> Answer:
         """``method`` ``url`` (absolute) with the bearer token; raises DeliveryFailure (temporary) when the
         API cannot be reached or does not answer in time, or answers more than ``limit`` bytes."""
-        import http.client
-
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DeliveryFailure(f"{what} gave an unusable URL", permanent=True)
@@ -131,29 +130,18 @@ class CloudApi:
         if payload is not None:
             data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json; charset=utf-8"
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         with SendDeadline(self.settings.timeout, f"{method} to {what}") as deadline:
             self._in_flight.begin(deadline)
             try:
-                connection: http.client.HTTPConnection
-                kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-                connection = kind(parts.hostname, parts.port, timeout=deadline.remaining())
-                deadline.watch(lambda: connection.sock)
-                try:
-                    connection.request(method, target, body=data, headers=headers)
-                    response = connection.getresponse()
-                    body = response.read(limit + 1)
-                    answer = Answer(int(response.status), str(response.reason), body,
-                                    response.getheader("Content-Type", "") or "")
-                finally:
-                    connection.close()
-            except (OSError, ValueError, http.client.HTTPException) as exc:
+                found = request(method, url, data, headers, deadline, what, limit=limit)
+            except DeliveryFailure:
                 if deadline.expired:
                     raise deadline.failure() from None
-                raise DeliveryFailure(f"{what} is not reachable: {type(exc).__name__}") from None
+                raise
             finally:
                 self._in_flight.end(deadline)
             deadline.check()
+        answer = Answer(found.status, found.reason, found.body, found.media_type)
         if len(answer.body) > limit:
             raise DeliveryFailure(f"{what} answered more than {limit} bytes", permanent=True)
         return answer
