@@ -292,3 +292,31 @@ def test_verify_flags_remarks_the_rules_do_not_allow_even_when_sealed_and_logged
     assert any("a rating of the open case" in r for r in reasons), reasons
     assert any("recorded for 'admin'" in r for r in reasons), reasons
     assert any("changes field uraian" in r for r in reasons), reasons
+
+
+def test_serve_forgets_the_throttles_old_record(desk: PublicDesk, engine: Commands, application: Application,
+                                                clock: FakeClock) -> None:
+    from sqlalchemy import func, select
+
+    from engine.adapters.scheduler import Scheduler
+    from engine.store.schema import public_attempts
+
+    def attempts() -> int:
+        with application.database.begin() as connection:
+            return int(connection.execute(select(func.count()).select_from(public_attempts)).scalar_one())
+
+    receipt = desk.submit("web", WEB_COMPLAINT, client="10.0.0.7")
+    with pytest.raises(NotFound):
+        desk.track(receipt.number, "WRONGCODE0", client="10.0.0.7")
+    assert attempts() >= 2
+    runner = Scheduler(engine, forget_attempts=desk.forget_attempts)
+    runner.catch_up()
+    assert attempts() >= 2  # still inside their windows
+    clock.advance(days=2)
+    runner.catch_up()
+    assert attempts() == 0
+    runner.start()
+    try:
+        assert "public_attempts" in {job.id for job in runner.jobs()}
+    finally:
+        runner.stop()

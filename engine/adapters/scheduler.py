@@ -8,6 +8,8 @@ every schedule run. Jobs live in the in-memory job store, and:
   ``delivery_interval`` seconds;
 - with an outbox retention set (``Settings.outbox_retention_days``), the bodies of notices delivered longer
   ago are pruned every ``PRUNE_INTERVAL`` seconds (``Commands.prune_notice_bodies``);
+- the public throttles' record of attempts older than a day is deleted every ``PRUNE_INTERVAL``
+  seconds (``PublicDesk.forget_attempts``);
 - with a witness URL set, the newest checkpoint the witness is owed is POSTed to it (every
   ``WITNESS_INTERVAL`` seconds while one is due, and right after each checkpoint);
 - each schedule of each deployed workflow's newest definition is a cron job in the workflow's
@@ -100,12 +102,14 @@ class Scheduler:
                  schedule_grace: timedelta = DEFAULT_SCHEDULE_GRACE, limit: int = 1000,
                  checkpoint: Callable[[], object] | None = None, checkpoint_interval: float = 3600.0,
                  witness: Callable[[], object] | None = None,
-                 retention: timedelta | None = None, inbox: Callable[..., Any] | None = None) -> None:
+                 retention: timedelta | None = None, inbox: Callable[..., Any] | None = None,
+                 forget_attempts: Callable[[], int] | None = None) -> None:
         """``checkpoint`` (when given) signs and sends a transparency-log checkpoint every ``checkpoint_interval`` s;
         ``witness`` (when given) sends the newest checkpoint owed to the witness, tried every
         ``WITNESS_INTERVAL`` s and right after each checkpoint;
         ``retention``: how long a delivered notice keeps its body (None: for ever); ``inbox`` (when given)
-        processes what the WhatsApp webhook stored (``WhatsAppDesk.process``), every ``INBOX_INTERVAL`` s."""
+        processes what the WhatsApp webhook stored (``WhatsAppDesk.process``), every ``INBOX_INTERVAL`` s;
+        ``forget_attempts`` (when given) deletes the public throttles' old record, every ``PRUNE_INTERVAL`` s."""
         if scan_interval <= 0 or delivery_interval <= 0:
             from engine.errors import InvalidInput
 
@@ -118,6 +122,7 @@ class Scheduler:
         self.checkpoint = checkpoint
         self.checkpoint_interval = checkpoint_interval
         self.witness = witness
+        self.forget_attempts = forget_attempts
         self.retention = retention
         self.inbox = inbox
         self.stopping = threading.Event()
@@ -202,6 +207,11 @@ class Scheduler:
                 self.witness()
             except Exception:  # noqa: BLE001 - the witness is retried; deadlines and delivery come first
                 log.exception("sending the checkpoint to the witness failed during catch-up; it is retried later")
+        if self.forget_attempts is not None:
+            try:
+                self.forget_attempts()
+            except Exception:  # noqa: BLE001 - housekeeping; it runs again at its next time
+                log.exception("forgetting the public throttles' old record failed during catch-up; it runs again later")
         try:
             result.pruned = self.prune()
         except Exception:  # noqa: BLE001 - retention is housekeeping; it runs again at its next time
@@ -272,6 +282,10 @@ class Scheduler:
             scheduler.add_job(self._guarded(self.process_inbox, "whatsapp inbox"),
                               IntervalTrigger(seconds=INBOX_INTERVAL), id="whatsapp", coalesce=True, max_instances=1,
                               misfire_grace_time=max(1, int(INBOX_INTERVAL)))
+        if self.forget_attempts is not None:
+            scheduler.add_job(self._guarded(self.forget_attempts, "public throttles"),
+                              IntervalTrigger(seconds=PRUNE_INTERVAL), id="public_attempts", coalesce=True,
+                              max_instances=1, misfire_grace_time=PRUNE_INTERVAL)
         if self.retention is not None:
             scheduler.add_job(self._guarded(self.prune, "retention"), IntervalTrigger(seconds=PRUNE_INTERVAL),
                               id="retention", coalesce=True, max_instances=1, misfire_grace_time=PRUNE_INTERVAL)
@@ -363,7 +377,8 @@ def serve(application: Application, *, scan_interval: float | None = None, once:
                        checkpoint=checkpoint, checkpoint_interval=settings.checkpoint_interval, witness=witness,
                        retention=(timedelta(days=settings.outbox_retention_days)
                                   if settings.outbox_retention_days is not None else None),
-                       inbox=application.whatsapp.process if application.whatsapp.settings is not None else None)
+                       inbox=application.whatsapp.process if application.whatsapp.settings is not None else None,
+                       forget_attempts=application.public.forget_attempts)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if once:
         return runner.catch_up()

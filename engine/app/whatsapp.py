@@ -46,7 +46,7 @@ MAX_BODY = 1024 * 1024
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 REPLY_TEMPLATE = "whatsapp:balasan"
 """The outbox's ``template`` of a conversation reply (it is not rendered from a template file)."""
-REPLY_SOURCE = "whatsapp"
+REPLY_SOURCE = "whatsapp"  # in engine.notices.delivery.FORGOTTEN_ONCE_SENT: its text goes once sent
 INBOX_BATCH = 20
 INBOX_LEASE = timedelta(minutes=5)
 DEFAULT_IDLE = timedelta(minutes=60)

@@ -34,15 +34,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
 from engine.channels.base import Channel, ChannelSet, DeliveryFailure
 from engine.channels.message import Outbound
 from engine.core.masking import without_secrets
 from engine.errors import InvalidInput, NotFound
 from engine.notices.policy import DeliveryPolicy
-from engine.store import notice_rows
+from engine.store import body_rows, notice_rows
 from engine.core.clock import Clock
 from engine.store.database import Database
 from engine.store.notice_rows import NoticeRow
+
+FORGOTTEN_ONCE_SENT = frozenset({"whatsapp"})
+"""Sources of notices whose text is deleted as soon as they are delivered (the row and the digest of
+what was sent stay): the WhatsApp conversation's replies, which carry the tracking code — kept
+nowhere else but as a hash."""
 
 _ERROR_LIMIT = 2000
 
@@ -252,7 +259,12 @@ def _result_of(run: _Run, row: NoticeRow, error: BaseException | str | None) -> 
         return _record_failure(run, row, f"unexpected {type(error).__name__} in channel {row.channel!r}: {error}",
                                False)
     finished = run.moment()
-    run.database.transaction(lambda connection: notice_rows.mark_sent(connection, row, finished, error))
+
+    def sent(connection: Connection) -> None:
+        if notice_rows.mark_sent(connection, row, finished, error) and row.source in FORGOTTEN_ONCE_SENT:
+            body_rows.forget_delivered(connection, row.body_digest)
+
+    run.database.transaction(sent)
     return DeliveryResult(row.id, row.message_id, row.channel, "sent", row.attempts)
 
 

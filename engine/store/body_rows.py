@@ -140,6 +140,19 @@ def load(connection: Connection, digests: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def forget_delivered(connection: Connection, digest: str) -> bool:
+    """Delete the body ``digest`` now if every notice that has it was delivered (``sent``); whether it went.
+
+    For notices whose text must not outlive its delivery (a reply carrying a tracking code): the
+    notice row keeps the digest of what was sent, as after retention.
+    """
+    key = bytes.fromhex(digest)
+    still_needed = exists().where(and_(notices.c.body_digest == key, notices.c.status != "sent"))
+    if connection.execute(select(still_needed)).scalar():
+        return False
+    return bool(connection.execute(delete_rows(notice_bodies).where(notice_bodies.c.digest == key)).rowcount)
+
+
 def prune(connection: Connection, delivered_before: datetime, limit: int) -> int:
     """Delete up to ``limit`` bodies whose every notice was delivered (``sent``) before ``delivered_before``.
 

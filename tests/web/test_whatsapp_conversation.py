@@ -145,6 +145,22 @@ def test_a_whole_conversation_becomes_a_case_and_the_receipt_goes_back(lalisa: L
     [photo] = data["foto_aduan"]
     assert photo.endswith(".jpg")
     assert lalisa.application.public.track(number, code).number == number
+    # Once delivered, the receipt's text (the one place the plain code was) is gone; its digest stays.
+    from engine.app.whatsapp import REPLY_SOURCE
+    from engine.notices.delivery import FORGOTTEN_ONCE_SENT
+    from engine.store.schema import notice_bodies, notices
+
+    assert REPLY_SOURCE in FORGOTTEN_ONCE_SENT
+    with lalisa.application.database.begin() as connection:
+        kept = [bytes(row[0]) for row in connection.execute(select(notice_bodies.c.content))]
+        replies = list(connection.execute(select(notices.c.status, notices.c.body_digest)
+                                          .where(notices.c.source == REPLY_SOURCE)))
+    assert replies and all(status == "sent" and digest for status, digest in replies)
+    from engine.store.body_rows import load
+
+    with lalisa.application.database.begin() as connection:
+        assert load(connection, [bytes(digest).hex() for _status, digest in replies]) == {}
+    assert kept and not any(code.encode() in blob for blob in kept)
     # The workflow's own receipt notice went by WhatsApp too, as text: the citizen had just written.
     assert any(text.startswith(f"Tanda terima aduan {number}") or number in text.split("\n")[0]
                for text in lalisa.replies() if "Kode pelacakan" not in text)
