@@ -32,8 +32,7 @@ from sqlalchemy import Connection
 
 from engine.app.runtime import Runtime
 from engine.channels.base import DeliveryFailure
-from engine.channels.deadline import SendDeadline
-from engine.channels.http_exchange import request
+from engine.channels.http_exchange import bounded_request
 from engine.compile.notice_context import checkpoint_context
 from engine.core import tree_heads
 from engine.core.log_entries import event_entry
@@ -229,15 +228,10 @@ def _post_checkpoint(url: str, where: str, checkpoint: TreeHead, timeout: float)
     data = json.dumps(checkpoint.as_json()).encode("utf-8")
     headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "TRECKK-witness/1"}
     try:
-        with SendDeadline(timeout, f"POST to witness {where}") as deadline:
-            try:
-                answer = request("POST", url, data, headers, deadline, f"witness {where}")
-                status, reason, body = answer.status, answer.reason, answer.body
-            except DeliveryFailure as exc:
-                return str(deadline.failure()) if deadline.expired else str(exc)
-            deadline.check()
+        answer = bounded_request("POST", url, data, headers, timeout=timeout, what=f"witness {where}")
     except DeliveryFailure as exc:
         return str(exc)
+    status, reason, body = answer.status, answer.reason, answer.body
     if 200 <= status < 300:
         return body
     text = " ".join(body.decode("utf-8", "replace").split())[:300]

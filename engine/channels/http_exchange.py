@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from engine.channels.base import DeliveryFailure
-from engine.channels.deadline import SendDeadline
+from engine.channels.deadline import InFlight, SendDeadline
 from engine.core.masking import without_secrets
 
 ANSWER_LIMIT = 65536
@@ -65,3 +65,27 @@ def request(method: str, url: str, data: bytes | None, headers: dict[str, str], 
     except (OSError, ValueError, http.client.HTTPException) as exc:
         raise DeliveryFailure(f"{what} is not reachable: {type(exc).__name__}: "
                               f"{without_secrets(str(exc))}") from exc
+
+
+def bounded_request(method: str, url: str, data: bytes | None, headers: dict[str, str], *, timeout: float,
+                    what: str, in_flight: InFlight | None = None, limit: int = ANSWER_LIMIT) -> HttpAnswer:
+    """``request`` with its own deadline of ``timeout`` seconds for the whole exchange.
+
+    A peer still connecting, sending or answering at the deadline is cut off and the request fails
+    as temporary (the deadline's own message); an answer cut off mid-way is no answer either.
+    With ``in_flight``, the send can be cut from outside while it runs (a channel being closed).
+    """
+    with SendDeadline(timeout, f"{method} to {what}") as deadline:
+        if in_flight is not None:
+            in_flight.begin(deadline)
+        try:
+            answer = request(method, url, data, headers, deadline, what, limit=limit)
+        except DeliveryFailure:
+            if deadline.expired:
+                raise deadline.failure() from None
+            raise
+        finally:
+            if in_flight is not None:
+                in_flight.end(deadline)
+        deadline.check()
+    return answer

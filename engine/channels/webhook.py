@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
-from engine.channels.deadline import InFlight, SendDeadline
-from engine.channels.http_exchange import request
+from engine.channels.deadline import InFlight
+from engine.channels.http_exchange import bounded_request
 from engine.core.masking import without_secrets
 from engine.errors import InvalidInput
 
@@ -102,19 +102,9 @@ class WebhookChannel:
         """
         if not message.address:
             raise DeliveryFailure("the notice has no phone number for the gateway", permanent=True)
-        with SendDeadline(self.settings.timeout, f"POST to webhook {self.where}") as deadline:
-            self._in_flight.begin(deadline)
-            try:
-                status, reason, body = self._post(message, deadline)
-            except DeliveryFailure:
-                if deadline.expired:
-                    raise deadline.failure() from None
-                raise
-            finally:
-                self._in_flight.end(deadline)
-            # An answer cut off by the deadline (a status line, then a stall) is no answer:
-            # the gateway drops the repeat by its Idempotency-Key.
-            deadline.check()
+        # An answer cut off by the deadline (a status line, then a stall) is no answer:
+        # the gateway drops the repeat by its Idempotency-Key.
+        status, reason, body = self._post(message)
         if 200 <= status < 300:
             return
         permanent = 400 <= status < 500 and status not in RETRIED_4XX
@@ -122,7 +112,7 @@ class WebhookChannel:
         detail = f": {text}" if text else ""
         raise DeliveryFailure(f"webhook {self.where} answered HTTP {status} {reason}{detail}", permanent=permanent)
 
-    def _post(self, message: Outbound, deadline: SendDeadline) -> tuple[int, str, bytes]:
+    def _post(self, message: Outbound) -> tuple[int, str, bytes]:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "application/json",
@@ -133,7 +123,8 @@ class WebhookChannel:
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
         data = json.dumps(payload(message), ensure_ascii=False).encode("utf-8")
-        answer = request("POST", self.settings.url, data, headers, deadline, f"webhook {self.where}")
+        answer = bounded_request("POST", self.settings.url, data, headers, timeout=self.settings.timeout,
+                                 what=f"webhook {self.where}", in_flight=self._in_flight)
         return answer.status, answer.reason, answer.body
 
     def close(self) -> None:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
-from engine.channels.deadline import InFlight, SendDeadline
-from engine.channels.http_exchange import request
+from engine.channels.deadline import InFlight
+from engine.channels.http_exchange import HttpAnswer, bounded_request
 from engine.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -86,28 +86,21 @@ def wa_address(address: str) -> str:
     return "62" + digits[1:] if digits.startswith("0") else digits
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """One HTTP answer of the Cloud API."""
+def json_of(answer: HttpAnswer) -> Any:
+    """The answer's body as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(answer.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
-    status: int
-    reason: str
-    body: bytes
-    media_type: str = ""
 
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return None
-
-    def error_text(self) -> str:
-        """The API's error message when it gave one (never the request, so never the token)."""
-        found = self.json()
-        if isinstance(found, dict) and isinstance(found.get("error"), dict):
-            error = found["error"]
-            return " ".join(str(error.get(key, "")) for key in ("code", "message") if error.get(key) is not None)[:300]
-        return " ".join(self.body.decode("utf-8", "replace").split())[:300]
+def error_text(answer: HttpAnswer) -> str:
+    """The API's error message when it gave one (never the request, so never the token)."""
+    found = json_of(answer)
+    if isinstance(found, dict) and isinstance(found.get("error"), dict):
+        error = found["error"]
+        return " ".join(str(error.get(key, "")) for key in ("code", "message") if error.get(key) is not None)[:300]
+    return " ".join(answer.body.decode("utf-8", "replace").split())[:300]
 
 
 class CloudApi:
@@ -118,7 +111,7 @@ class CloudApi:
         self._in_flight = InFlight()
 
     def exchange(self, method: str, url: str, payload: Any = None, *, limit: int = _ANSWER_LIMIT,
-                 what: str = "the WhatsApp Cloud API") -> Answer:
+                 what: str = "the WhatsApp Cloud API") -> HttpAnswer:
         """``method`` ``url`` (absolute) with the bearer token; raises DeliveryFailure (temporary) when the
         API cannot be reached or does not answer in time, or answers more than ``limit`` bytes."""
         parts = urlsplit(url)
@@ -130,18 +123,8 @@ class CloudApi:
         if payload is not None:
             data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json; charset=utf-8"
-        with SendDeadline(self.settings.timeout, f"{method} to {what}") as deadline:
-            self._in_flight.begin(deadline)
-            try:
-                found = request(method, url, data, headers, deadline, what, limit=limit)
-            except DeliveryFailure:
-                if deadline.expired:
-                    raise deadline.failure() from None
-                raise
-            finally:
-                self._in_flight.end(deadline)
-            deadline.check()
-        answer = Answer(found.status, found.reason, found.body, found.media_type)
+        answer = bounded_request(method, url, data, headers, timeout=self.settings.timeout, what=what,
+                                 in_flight=self._in_flight, limit=limit)
         if len(answer.body) > limit:
             raise DeliveryFailure(f"{what} answered more than {limit} bytes", permanent=True)
         return answer
@@ -151,14 +134,14 @@ class CloudApi:
         url = f"{self.settings.api_url}/{self.settings.phone_number_id}/messages"
         answer = self.exchange("POST", url, payload, what="the WhatsApp messages endpoint")
         if 200 <= answer.status < 300:
-            found = answer.json()
+            found = json_of(answer)
             messages = found.get("messages") if isinstance(found, dict) else None
             if isinstance(messages, list) and messages and isinstance(messages[0], dict):
                 wamid = messages[0].get("id")
                 return str(wamid) if wamid else None
             return None
         permanent = 400 <= answer.status < 500 and answer.status not in RETRIED_4XX
-        detail = answer.error_text()
+        detail = error_text(answer)
         raise DeliveryFailure(f"the WhatsApp messages endpoint answered HTTP {answer.status} {answer.reason}"
                               + (f": {detail}" if detail else ""), permanent=permanent)
 
@@ -174,7 +157,7 @@ class CloudApi:
         if lookup.status != 200:
             raise DeliveryFailure(f"the WhatsApp media endpoint answered HTTP {lookup.status}",
                                   permanent=400 <= lookup.status < 500 and lookup.status not in RETRIED_4XX)
-        found = lookup.json()
+        found = json_of(lookup)
         if not isinstance(found, dict) or not isinstance(found.get("url"), str):
             raise DeliveryFailure("the WhatsApp media endpoint gave no URL", permanent=True)
         media_type = str(found.get("mime_type") or "").split(";")[0].strip().lower()
