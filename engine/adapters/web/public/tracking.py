@@ -147,11 +147,7 @@ def _add_note(request: Request, held: visitor.Access, text: str, received: uploa
     typed = {NOTE_FIELD: text}
 
     def again(error: str, status: int) -> Response:
-        try:
-            view = desk.track(held.number, held.code, client=address)
-        except (NotFound, Throttled):
-            return RedirectResponse(f"/lacak?nomor={held.number}", status_code=303)
-        return _case_page(request, view, error=error, typed=typed, status=status)
+        return _refused(request, held, error, typed, status)
 
     count = len(received.files.get(PHOTO_FIELD, []))
     if count > MAX_NOTE_PHOTOS:
@@ -183,6 +179,16 @@ def _add_note(request: Request, held: visitor.Access, text: str, received: uploa
     return RedirectResponse(f"/lacak/{held.number}?terkirim=catatan", status_code=303)
 
 
+def _refused(request: Request, held: visitor.Access, error: str, typed: dict[str, str], status: int) -> Response:
+    """The case page again with ``error`` next to what was typed (the form when the case is no longer
+    the visitor's to see)."""
+    try:
+        view = application_of(request).public.track(held.number, held.code, client=visitor.address(request))
+    except (NotFound, Throttled):
+        return RedirectResponse(f"/lacak?nomor={held.number}", status_code=303)
+    return _case_page(request, view, error=error, typed=typed, status=status)
+
+
 @router.post("/lacak/{number}/nilai", response_class=HTMLResponse, include_in_schema=False,
              dependencies=[Depends(csrf_checked)])
 async def rate(request: Request, number: str) -> Response:
@@ -204,12 +210,7 @@ def _rate(request: Request, held: visitor.Access, score_text: str, comment: str)
             raise InvalidInput("pilih nilai 1 sampai 5", field=SCORE_FIELD)
         desk.rate(held.number, held.code, int(score_text), comment, client=address)
     except (InvalidInput, NotAllowed, Conflict) as exc:
-        try:
-            view = desk.track(held.number, held.code, client=address)
-        except (NotFound, Throttled):
-            return RedirectResponse(f"/lacak?nomor={held.number}", status_code=303)
-        return _case_page(request, view, error=_sentence(str(exc)), typed=typed,
-                          status=422 if isinstance(exc, InvalidInput) else 409)
+        return _refused(request, held, _sentence(str(exc)), typed, 422 if isinstance(exc, InvalidInput) else 409)
     except Throttled as exc:
         return throttled_page(request, exc.until, TOO_MANY)
     except NotFound:
