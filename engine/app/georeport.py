@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 
 from engine.app.commands import Commands
 from engine.app.credentials import Credentials, LoginFailed, StaffMember
-from engine.app.queries import _cursor as page_cursor, _position as page_position
+from engine.app.queries import page_cursor, page_position
 from engine.compile.workflow import CompiledWorkflow
 from engine.core.localtime import to_local
 from engine.core.records import CaseRecord

@@ -6,8 +6,6 @@ and staff of scoped roles only see the cases of their own scope value.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.app import outbox
+from engine.app import outbox, page_cursors
 from engine.core import localtime as wita
 from engine.core.records import CaseRecord, EventRecord
 from engine.compile.workflow import CompiledWorkflow
@@ -101,25 +99,23 @@ MAX_PAGE = 1000
 """The most cases one page may hold (the cost of a page grows with it)."""
 
 
-def _cursor(position: Position) -> str:
+def page_cursor(position: Position) -> str:
     """An opaque cursor for the page after ``position``."""
-    text = f"{position.due_at.isoformat() if position.due_at else ''}|{position.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return page_cursors.encode(position.due_at.isoformat() if position.due_at else "", str(position.id))
 
 
-def _position(cursor: str | None) -> Position | None:
+def page_position(cursor: str | None) -> Position | None:
+    """The position a ``page_cursor`` names (None for no cursor); InvalidInput for anything else."""
     if not cursor:
         return None
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        due, _, number = text.partition("|")
+        due, number = page_cursors.decode(cursor, 2)
         due_at = datetime.fromisoformat(due) if due else None
         if due_at is not None and due_at.tzinfo is None:
             raise ValueError("naive time")
         return Position(due_at, int(number))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(f"bad page cursor {cursor!r}; give the `next` value of the previous page",
-                           field="after", value=cursor) from None
+    except ValueError:
+        raise page_cursors.refused(cursor) from None
 
 
 def scope_keys(definition: WorkflowDefinition, case: CaseRecord) -> dict[str, Any]:
@@ -228,7 +224,7 @@ class Queries:
         ``engine.store.case_lists``); a viewer bound to a scope value is bound to it in SQL.
         """
         _check_limit(limit)
-        position = _position(after)
+        position = page_position(after)
 
         def work(connection: Connection) -> dict[str, Any]:
             viewer = self._viewer(connection, viewer_name)
@@ -270,7 +266,7 @@ class Queries:
         shown = found[:limit]
         last = shown[-1] if more else None
         return {"cases": self._summaries(connection, shown, viewer),
-                "next": _cursor(Position(last.due_at, last.id)) if last is not None else None}
+                "next": page_cursor(Position(last.due_at, last.id)) if last is not None else None}
 
     def _summaries(self, connection: Connection, found: list[CaseRecord], viewer: StaffMember | None) -> list[dict[str, Any]]:
         rows = []
@@ -326,7 +322,7 @@ class Queries:
         page. The counts are the tabs: every filter but ``state`` and ``overdue`` applies to them.
         """
         _check_limit(limit)
-        position = _position(after)
+        position = page_position(after)
 
         def work(connection: Connection) -> dict[str, Any]:
             viewer = self._viewer(connection, viewer_name)

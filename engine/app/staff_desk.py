@@ -8,15 +8,13 @@ a link is not the permission. Changes of staff themselves go through ``Commands`
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.app import administration
+from engine.app import administration, page_cursors
 from engine.app.commands import Commands
 from engine.app.credentials import Credentials
 from engine.errors import InvalidInput, NotFound
@@ -45,23 +43,20 @@ def temporary_password() -> str:
 
 
 def _trail_cursor(entry: AuditEntry) -> str:
-    text = f"{entry.at.isoformat()}|{entry.source}|{entry.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return page_cursors.encode(entry.at.isoformat(), entry.source, str(entry.id))
 
 
 def _trail_position(cursor: str | None) -> TrailPosition | None:
     if not cursor:
         return None
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, source, number = text.split("|")
+        at, source, number = page_cursors.decode(cursor, 3)
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None or source not in admin_event_rows.SOURCES:
-            raise ValueError(text)
+            raise ValueError(at)
         return TrailPosition(moment, source, int(number))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(f"bad page cursor {cursor[:40]!r}; give the `next` value of the previous page",
-                           field="after", value=cursor[:40]) from None
+    except ValueError:
+        raise page_cursors.refused(cursor[:40]) from None
 
 
 class StaffDesk:
