@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.app import administration
 from engine.app.escalation import EscalationFired, escalate_due
+from engine.app.migration_batches import BATCH_SIZE, MigrationProgress, check_state_map, migrate_running
 from engine.app.outbox import prune_bodies, retry_notices
 from engine.app.account_seals import seal_accounts
 from engine.app.reports import ScheduleRun, run_schedule
@@ -102,13 +103,6 @@ class Commands(Runtime):
                            "concurrent command with other content; run deploy again to see where it stands") from exc
 
     # -- staff ----------------------------------------------------------------------------
-    def _staff(self, connection: Connection, username: str, workflow: str | None = None) -> StaffMember:
-        """The member, with only ``workflow``'s grants when given; NotFound when there is none."""
-        member = staff_rows.by_username(connection, username, workflow)
-        if member is None:
-            raise NotFound(f"staff {username!r} not found; add them with `treckk staff add`")
-        return member
-
     def add_staff(self, username: str, name: str, roles: Sequence[str], scope: str | None,
                   phone: str | None, email: str | None, workflow: str | None = None, *,
                   operator: str | None = None, acting_for: str | None = None) -> StaffMember:
@@ -489,7 +483,7 @@ class Commands(Runtime):
             role = capable_role(member, target.definition.roles, "migrate", "migrate cases")
             now = self.clock()
             moved = []
-            _check_state_map(target.definition, state_map)
+            check_state_map(target.definition, state_map)
             for number in numbers:
                 case = case_rows.existing_case(connection, number)
                 number = case.number
@@ -506,22 +500,7 @@ class Commands(Runtime):
                     raise InvalidInput(
                         f"case {number} is in state {case.state!r}, which version {to_version} does not have; map it "
                         f"with --map {case.state}=STATE (states: {', '.join(target.definition.states)})")
-                previous_version = case.version
-                before = case.state
-                case.version += 1
-                case.updated_at = now
-                case.definition_version, case.definition_digest = to_version, target.digest
-                if new_state != before:
-                    self._enter(target, case, new_state, now)
-                event = sealed(number, EventRecord(
-                    case.id, case.version, MIGRATION_TRIGGER, before, new_state, member.username, role, now,
-                    {"to_version": to_version}, f"migrasi ke versi {to_version}", None, case.last_hash))
-                case.last_hash = event.hash
-                if not case_rows.save_case(connection, case, previous_version):
-                    raise Conflict(f"case {number} changed during the migration; run it again")
-                case_rows.insert_event(connection, event)
-                _log_event(connection, case, event)
-                moved.append(case)
+                moved.append(self.migrate_case(connection, target, member.username, role, case, new_state, now))
             if moved:
                 administration.record(self, connection, member.username, "migration", named,
                                       {"to_version": to_version, "cases": len(moved),
@@ -530,6 +509,38 @@ class Commands(Runtime):
             return moved
 
         return self.db.transaction(work)
+
+    def migrate_case(self, connection: Connection, target: CompiledWorkflow, actor: str, role: str,
+                     case: CaseRecord, new_state: str, now: datetime) -> CaseRecord:
+        """The one write of a migration for one case: ``case`` goes to ``target``'s version in ``new_state``,
+        with its ``migrasi`` event in its history and the transparency log (every migration, named cases
+        or batches, writes each case through here)."""
+        to_version = target.definition.version
+        previous_version = case.version
+        before = case.state
+        case.version += 1
+        case.updated_at = now
+        case.definition_version, case.definition_digest = to_version, target.digest
+        if new_state != before:
+            self._enter(target, case, new_state, now)
+        event = sealed(case.number, EventRecord(
+            case.id, case.version, MIGRATION_TRIGGER, before, new_state, actor, role, now,
+            {"to_version": to_version}, f"migrasi ke versi {to_version}", None, case.last_hash))
+        case.last_hash = event.hash
+        if not case_rows.save_case(connection, case, previous_version):
+            raise Conflict(f"case {case.number} changed during the migration; run it again")
+        case_rows.insert_event(connection, event)
+        _log_event(connection, case, event)
+        return case
+
+    def migrate_running(self, workflow: str, to_version: int, state_map: Mapping[str, str], actor: str, *,
+                        batch_size: int = BATCH_SIZE, keep_numbers: bool = False,
+                        after_batch: Callable[[MigrationProgress], None] | None = None) -> MigrationProgress:
+        """Move every running case of ``workflow`` on a version older than ``to_version`` to it, in batches of
+        ``batch_size`` (each its own short transaction), renaming states by ``state_map``; resumable and
+        safe to run twice at once (see ``engine.app.migration_batches``)."""
+        return migrate_running(self, self.migrate_case, workflow, to_version, state_map, actor, batch_size=batch_size,
+                               keep_numbers=keep_numbers, after_batch=after_batch)
 
 
 def _grants_detail(member: StaffMember) -> dict[str, Any]:
@@ -605,19 +616,6 @@ def _contacts(phone: str | None, email: str | None) -> tuple[str | None, str | N
         raise InvalidInput(f"bad e-mail address {email[:80]!r}; write one address of at most {_EMAIL_LIMIT} "
                            "characters, e.g. nama@balangankab.go.id", field="email", value=email[:80])
     return normal_phone, email or None
-
-
-def _check_state_map(target: WorkflowDefinition, state_map: Mapping[str, str]) -> None:
-    """Every state a migration renames to must exist in the target version; all wrong ones are named."""
-    problems = []
-    for old, new in state_map.items():
-        if new not in target.states:
-            close = difflib.get_close_matches(new, list(target.states), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(f"--map {old}={new}: version {target.version} of workflow {target.name!r} has no state "
-                            f"{new!r}; its states are {', '.join(target.states)}{hint}")
-    if problems:
-        raise InvalidInput("\n".join(problems), field="map", accepted=list(target.states))
 
 
 MAX_KEY_LENGTH = 128

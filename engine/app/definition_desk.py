@@ -14,16 +14,18 @@ from __future__ import annotations
 import difflib
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.app import diagram_svg
+from engine.app import diagram_svg, page_cursors
 from engine.app.commands import Commands
+from engine.app.migration_batches import BATCH_SIZE, MigrationProgress, running_groups
 from engine.compile.sources import MAX_SOURCE_BYTES
 from engine.compile.workflow import TEMPLATE_SUFFIXES, Bundle, compile_bundle
 from engine.core.permissions import capable_role
@@ -47,6 +49,8 @@ MAX_TEMPLATES = 200
 """The most templates one edit may hold."""
 SHOWN_PER_GROUP = 50
 """How many case numbers of one (version, state) group a migration plan lists by name."""
+DRY_RUN_PAGE = 200
+"""How many cases one page of a migration's dry run lists."""
 _TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}){0,3}")
 
 
@@ -181,6 +185,11 @@ class MigrationPlan:
     state_map: Mapping[str, str]
     """Each old state met → the target state it becomes ("" when unmapped)."""
     outcomes: tuple[CaseOutcome, ...] = field(default=())
+    """One page of the dry run (``DRY_RUN_PAGE`` cases, by version, state and id), from ``after``."""
+    after: str | None = None
+    """The cursor this page starts after (None: the first page)."""
+    next: str | None = None
+    """The cursor of the next page (None: this is the last)."""
 
     @property
     def unmapped(self) -> tuple[str, ...]:
@@ -189,6 +198,17 @@ class MigrationPlan:
     @property
     def count(self) -> int:
         return sum(group.count for group in self.groups)
+
+    @property
+    def becomes(self) -> tuple[tuple[str, int], ...]:
+        """How many cases go to each state of the target version ("": unmapped, they cannot move), by state."""
+        found: dict[str, int] = {}
+        for group in self.groups:
+            target = self.state_map.get(group.state, "")
+            found[target] = found.get(target, 0) + group.count
+        order = [name for name, _ in self.target_states]
+        return tuple(sorted(found.items(), key=lambda item: (item[0] not in order,
+                                                             order.index(item[0]) if item[0] in order else 0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +226,8 @@ class DefinitionDesk:
 
     def __init__(self, engine: Commands) -> None:
         self.engine = engine
+        self._lock = threading.Lock()
+        self._progress: dict[str, MigrationProgress] = {}
 
     # -- who may --------------------------------------------------------------------------------
     def _authorised(self, connection: Connection, username: str, workflow: str, capability: str,
@@ -402,36 +424,31 @@ class DefinitionDesk:
             found = []
             for name in names:
                 latest = self.engine.compiled(connection, name)
-                running = self._running(connection, name, latest.definition.version)
-                found.append(MigrationSummary(name, latest.definition.title, latest.definition.version, len(running)))
+                running = running_groups(self.engine, connection, name, latest.definition.version)
+                found.append(MigrationSummary(name, latest.definition.title, latest.definition.version,
+                                              sum(count for _, _, count in running)))
             return found
 
         return self.engine.db.read(work)
 
-    def _running(self, connection: Connection, workflow: str, below: int) -> list[CaseRecord]:
-        found = case_rows.list_cases(connection, workflow=workflow, below_version=below)
-        return [case for case in found
-                if not self.engine.compiled(connection, workflow, case.definition_version)
-                .definition.states[case.state].final]
-
-    def plan(self, username: str, workflow: str, state_map: Mapping[str, str] | None = None) -> MigrationPlan:
-        """The running cases of older versions, grouped by version and state; the state map (a state the
-        newest version has maps to itself unless ``state_map`` says otherwise; "" is unmapped); what each
-        case becomes. A map naming a state no case is in, or a target state the version lacks, is refused
-        (InvalidInput whose field is ``peta.STATE``)."""
+    def plan(self, username: str, workflow: str, state_map: Mapping[str, str] | None = None, *,
+             after: str | None = None, page_size: int = DRY_RUN_PAGE) -> MigrationPlan:
+        """The running cases of older versions, grouped by version and state (one grouped count); the state
+        map (a state the newest version has maps to itself unless ``state_map`` says otherwise; "" is
+        unmapped); one page of what each case becomes, after the cursor ``after`` (a previous page's
+        ``next``). A map naming a state no case is in, or a target state the version lacks, is refused
+        (InvalidInput whose field is ``peta.STATE``); so is a cursor that is no page's (field ``after``)."""
+        start = _plan_cursor(after) if after else None
 
         def work(connection: Connection) -> MigrationPlan:
             latest = self._authorised(connection, username, workflow, "migrate", "migrate cases")
             target = self.engine.compiled(connection, workflow, latest.version).definition
-            running = self._running(connection, workflow, latest.version)
-            groups: dict[tuple[int, str], list[str]] = {}
+            running = running_groups(self.engine, connection, workflow, latest.version)
             labels: dict[str, str] = {}
-            for case in running:
-                groups.setdefault((case.definition_version, case.state), []).append(case.number)
-                if case.state not in labels:
-                    own = self.engine.compiled(connection, workflow, case.definition_version).definition
-                    labels[case.state] = own.states[case.state].label
-            met = sorted({state for _, state in groups}, key=lambda s: (s not in target.states, s))
+            for version, state, _ in running:
+                own = self.engine.compiled(connection, workflow, version).definition.states.get(state)
+                labels.setdefault(state, own.label if own is not None else state)
+            met = sorted({state for _, state, _ in running}, key=lambda s: (s not in target.states, s))
             mapping = {state: state if state in target.states else "" for state in met}
             for old, new in (state_map or {}).items():
                 if old not in mapping:
@@ -443,34 +460,79 @@ class DefinitionDesk:
                                        f"{', '.join(target.states)}", field=f"peta.{old}", value=new,
                                        accepted=tuple(target.states))
                 mapping[old] = new
-            made = tuple(CaseGroup(version, state, labels[state], len(numbers), tuple(numbers[:SHOWN_PER_GROUP]))
-                         for (version, state), numbers in sorted(groups.items()))
-            outcomes = tuple(CaseOutcome(case.number, case.definition_version, case.state,
-                                         mapping[case.state] or None) for case in running)
+            made = tuple(CaseGroup(version, state, labels[state], count,
+                                   tuple(n for _, n in case_rows.numbers_in_group(connection, workflow, version, state,
+                                                                                  limit=SHOWN_PER_GROUP)))
+                         for version, state, count in running)
+            page, following = _dry_run_page(connection, workflow, running, mapping, start, page_size)
             return MigrationPlan(workflow, target.version, tuple((n, s.label) for n, s in target.states.items()),
-                                 made, mapping, outcomes)
+                                 made, mapping, page, after, following)
 
         return self.engine.db.read(work)
 
     def migrate(self, username: str, workflow: str, state_map: Mapping[str, str], *,
-                expected: int | None = None) -> list[CaseRecord]:
-        """Move every running case of an older version to the newest, by ``state_map`` (one history event
-        each, in one transaction). Refused while a state met is unmapped; ``expected`` (the count the
-        dry run showed) refuses (Conflict) when the running cases changed since."""
-        plan = self.plan(username, workflow, state_map)
-        if plan.unmapped:
-            first = plan.unmapped[0]
-            raise InvalidInput(f"state {', '.join(plan.unmapped)} is not mapped to a state of version "
-                               f"{plan.target_version}; choose one for each", field=f"peta.{first}", value=first,
-                               accepted=tuple(name for name, _ in plan.target_states))
-        if expected is not None and expected != plan.count:
-            raise Conflict(f"{plan.count} running case(s) are now on older versions, not {expected} as in the dry "
+                expected: int | None = None, batch_size: int = BATCH_SIZE,
+                after_batch: Callable[[MigrationProgress], None] | None = None) -> MigrationProgress:
+        """Move every running case of an older version to the newest, by ``state_map``, in batches of
+        ``batch_size`` cases (each its own transaction, one history event per case; see
+        ``engine.app.migration_batches``). Refused while a state met is unmapped; ``expected`` (the count
+        the dry run showed) refuses (Conflict) when the running cases changed since. Running it again
+        after a crash continues with the cases not yet migrated; ``progress`` shows a run under way."""
+        made = self.plan(username, workflow, state_map, page_size=0)
+        if made.unmapped:
+            first = made.unmapped[0]
+            raise InvalidInput(f"state {', '.join(made.unmapped)} is not mapped to a state of version "
+                               f"{made.target_version}; choose one for each", field=f"peta.{first}", value=first,
+                               accepted=tuple(name for name, _ in made.target_states))
+        if expected is not None and expected != made.count:
+            raise Conflict(f"{made.count} running case(s) are now on older versions, not {expected} as in the dry "
                            "run; check the plan again", field="jumlah", value=expected)
-        renames = {old: new for old, new in plan.state_map.items() if new != old}
-        numbers = [outcome.number for outcome in plan.outcomes]
-        if not numbers:
-            return []
-        return self.engine.migrate(workflow, plan.target_version, numbers, renames, username)
+        renames = {old: new for old, new in made.state_map.items() if new != old}
+
+        def report(progress: MigrationProgress) -> None:
+            with self._lock:
+                self._progress[workflow] = replace(progress, moved=[])
+            if after_batch is not None:
+                after_batch(progress)
+
+        return self.engine.migrate_running(workflow, made.target_version, renames, username, batch_size=batch_size,
+                                           after_batch=report)
+
+    def progress(self, workflow: str) -> MigrationProgress | None:
+        """The last batch of the last migration of ``workflow`` this process ran (``done`` False: under way)."""
+        with self._lock:
+            return self._progress.get(workflow)
+
+
+def _plan_cursor(after: str) -> tuple[int, str, int]:
+    """The (version, state, id) a dry-run page cursor names; InvalidInput when it is no page's."""
+    try:
+        version, state, last = page_cursors.decode(after, 3)
+        return int(version), state, int(last)
+    except ValueError:
+        raise page_cursors.refused(after[:40]) from None
+
+
+def _dry_run_page(connection: Connection, workflow: str, running: Sequence[tuple[int, str, int]],
+                  mapping: Mapping[str, str], start: tuple[int, str, int] | None,
+                  size: int) -> tuple[tuple[CaseOutcome, ...], str | None]:
+    """Up to ``size`` cases after ``start`` by (version, state, id), each with what it becomes, and the next
+    page's cursor: keyset on the (version, state) groups, each one range of the index."""
+    found: list[CaseOutcome] = []
+    last: tuple[int, str, int] | None = None
+    for version, state, _ in running:
+        if len(found) > size:
+            break
+        if start is not None and (version, state) < start[:2]:
+            continue
+        after_id = start[2] if start is not None and (version, state) == start[:2] else 0
+        for case_id, number in case_rows.numbers_in_group(connection, workflow, version, state, after_id=after_id,
+                                                          limit=size + 1 - len(found)):
+            if len(found) == size:
+                return tuple(found), page_cursors.encode(*(str(part) for part in last or (version, state, 0)))
+            found.append(CaseOutcome(number, version, state, mapping.get(state) or None))
+            last = (version, state, case_id)
+    return tuple(found), None
 
 
 def _lines(text: str) -> str:

@@ -408,10 +408,6 @@ class Queries:
                 reaches.append(Reach(workflow, name, bound, None if found == versions else tuple(found)))
         return reaches
 
-    def _final(self, connection: Connection, case: CaseRecord) -> bool:
-        compiled = self.engine.compiled(connection, case.workflow, case.definition_version)
-        return compiled.definition.states[case.state].final
-
     def verify(self, number: str | None = None) -> list[dict[str, Any]]:
         """Every finding of ``engine.app.verification.verify`` on this database (no outside checkpoints)."""
         from engine.app.verification import Anchors, verify
@@ -462,15 +458,6 @@ class Queries:
             "scope": member.scope, **named, "phone": member.phone, "email": member.email, "active": member.active,
             "grants": [{"workflow": g.workflow, "role": g.role, "scope": g.scope} for g in member.grants],
         }
-
-    def open_cases_below(self, workflow: str, version: int) -> list[str]:
-        """Numbers of the open cases of ``workflow`` still on a version older than ``version``."""
-
-        def work(connection: Connection) -> list[str]:
-            found = case_rows.list_cases(connection, workflow=workflow, below_version=version)
-            return [c.number for c in found if not self._final(connection, c)]
-
-        return self.engine.db.read(work)
 
     def definition(self, workflow: str, version: int | None = None) -> WorkflowDefinition:
         """A deployed definition (the newest when ``version`` is None): labels, time zone, nouns."""

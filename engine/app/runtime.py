@@ -88,6 +88,13 @@ class Runtime:
         """A deployed version's definition (compiled once per process)."""
         return self.db.read(lambda connection: self.compiled(connection, workflow, version)).definition
 
+    def _staff(self, connection: Connection, username: str, workflow: str | None = None) -> StaffMember:
+        """The member, with only ``workflow``'s grants when given; NotFound when there is none."""
+        member = staff_rows.by_username(connection, username, workflow)
+        if member is None:
+            raise NotFound(f"staff {username!r} not found; add them with `treckk staff add`")
+        return member
+
     def viewer(self, connection: Connection, username: str | None) -> StaffMember | None:
         """The staff member who looks (None: nobody in particular, who sees no personal data).
 

@@ -156,14 +156,11 @@ def list_cases(
     scope: str | None = None,
     overdue_at: datetime | None = None,
     workflow: str | None = None,
-    below_version: int | None = None,
     limit: int | None = None,
 ) -> list[CaseRecord]:
     statement = _select_case
     if workflow is not None:
         statement = statement.where(cases.c.workflow == workflow)
-    if below_version is not None:
-        statement = statement.where(cases.c.definition_version < below_version)
     if states is not None:
         statement = statement.where(cases.c.state.in_(list(states)))
     if scope is not None:
@@ -182,3 +179,39 @@ def all_case_ids(connection: Connection) -> list[tuple[int, str]]:
 
 def count_cases(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(cases)).scalar_one())
+
+
+# -- the cases of older versions (a migration's counts, dry-run pages and batches) ------------------
+# Each (version, state) group is one range of ix_cases_workflow_version_state (revision 0017).
+
+def version_state_counts(connection: Connection, workflow: str, below_version: int) -> list[tuple[int, str, int]]:
+    """(version, state, how many) of ``workflow``'s cases on versions older than ``below_version``, in that
+    order: one grouped statement over the index, whatever the table holds."""
+    statement = (select(cases.c.definition_version, cases.c.state, func.count())
+                 .where(and_(cases.c.workflow == workflow, cases.c.definition_version < below_version))
+                 .group_by(cases.c.definition_version, cases.c.state)
+                 .order_by(cases.c.definition_version, cases.c.state))
+    return [(int(version), str(state), int(count)) for version, state, count in connection.execute(statement)]
+
+
+def numbers_in_group(connection: Connection, workflow: str, version: int, state: str, *, after_id: int = 0,
+                     limit: int) -> list[tuple[int, str]]:
+    """(id, number) of the first ``limit`` cases of one (version, state) group after ``after_id``, by id."""
+    statement = (select(cases.c.id, cases.c.number)
+                 .where(and_(cases.c.workflow == workflow, cases.c.definition_version == version,
+                             cases.c.state == state, cases.c.id > after_id))
+                 .order_by(cases.c.id).limit(limit))
+    return [(int(row.id), str(row.number)) for row in connection.execute(statement)]
+
+
+def lock_group(connection: Connection, workflow: str, version: int, state: str, *, limit: int) -> list[CaseRecord]:
+    """The first ``limit`` cases of one (version, state) group, by id, locked until the transaction ends
+    (PostgreSQL: ``FOR UPDATE``, so a case another transaction is changing is waited for and, if it left
+    the group meanwhile, not returned; SQLite's write transaction holds the whole database already)."""
+    statement = (_select_case
+                 .where(and_(cases.c.workflow == workflow, cases.c.definition_version == version,
+                             cases.c.state == state))
+                 .order_by(cases.c.id).limit(limit))
+    if connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    return [_record(row) for row in connection.execute(statement)]

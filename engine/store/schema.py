@@ -176,6 +176,9 @@ cases = Table(
     Index("ix_cases_workflow_scope_due_at", "workflow", "scope", "due_at", "id"),
     # Cases opened in a time window, newest first (Open311's request lists; revision 0014).
     Index("ix_cases_workflow_state_created_at", "workflow", "state", "created_at", "id"),
+    # The cases of older versions by (version, state): a migration's counts, dry-run pages and
+    # batches are ranges of this index (revision 0017).
+    Index("ix_cases_workflow_version_state", "workflow", "definition_version", "state", "id"),
 )
 
 events = Table(

@@ -51,6 +51,8 @@ def register(commands: Any) -> None:
     p.add_argument("--include-final", action="store_true",
                    help="also move named cases that are closed (in a final state); refused without it")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
+    p.add_argument("--batch-size", type=whole(1), default=None, metavar="N",
+                   help="with --all: cases per transaction (default 500); an interrupted run continues when run again")
     p.set_defaults(handler=migrate)
 
 
@@ -181,6 +183,7 @@ def deploy(ctx: Context) -> int:
 
 
 def migrate(ctx: Context) -> int:
+    from engine.app.migration_batches import BATCH_SIZE
     from engine.errors import InvalidInput
 
     args = ctx.args
@@ -190,17 +193,28 @@ def migrate(ctx: Context) -> int:
         if not sep or not old or not new:
             raise InvalidInput(f"bad --map {item!r}; write OLD_STATE=NEW_STATE")
         mapping[old] = new
-    numbers = list(args.cases)
-    workflow = args.workflow
-    if args.all:
-        workflow = ctx.engine.resolve_workflow(args.workflow)
-        numbers += [n for n in ctx.views.open_cases_below(workflow, args.to_version) if n not in numbers]
-    elif not numbers:
+    numbers = list(dict.fromkeys(args.cases))
+    if not numbers and not args.all:
         raise InvalidInput("name the cases to migrate, or give --all")
-    # With --all and nothing older the command still checks the target version and the actor.
-    moved = ctx.engine.migrate(workflow, args.to_version, numbers, mapping, args.actor,
-                               include_final=args.include_final)
-    ctx.emit([{"number": c.number, "state": c.state, "definition_version": c.definition_version} for c in moved],
-             lambda rows: "\n".join(f"{r['number']}: now version {r['definition_version']}, state {r['state']}"
-                                    for r in rows) or "(tidak ada kasus yang perlu dipindahkan)")
+    rows: list[dict[str, object]] = []
+    if numbers:
+        # Named cases: checked and moved together, in one transaction.
+        moved = ctx.engine.migrate(args.workflow, args.to_version, numbers, mapping, args.actor,
+                                   include_final=args.include_final)
+        rows += [{"number": c.number, "state": c.state, "definition_version": c.definition_version} for c in moved]
+    if args.all:
+        # Every running case of older versions, in batches (each its own transaction): a run that was
+        # interrupted continues with the cases not yet migrated. With nothing older the command still
+        # checks the target version and the actor.
+        workflow = ctx.engine.resolve_workflow(args.workflow)
+        done = ctx.engine.migrate_running(workflow, args.to_version, mapping, args.actor,
+                                          batch_size=args.batch_size or BATCH_SIZE, keep_numbers=True)
+        rows += [{"number": number, "state": state, "definition_version": args.to_version}
+                 for number, state in done.moved]
+        for group in done.unmapped:
+            ctx.note(f"{group.count} case(s) of version {group.version} left in state {group.state!r}: it is not "
+                     f"mapped to a state of version {args.to_version} (staff moved them there during the migration); "
+                     f"map it with --map {group.state}=STATE and run it again")
+    ctx.emit(rows, lambda found: "\n".join(f"{r['number']}: now version {r['definition_version']}, state {r['state']}"
+                                            for r in found) or "(tidak ada kasus yang perlu dipindahkan)")
     return 0

@@ -2,15 +2,18 @@
 
 The plan groups the running cases of older versions by version and state; the state map names, for
 each state met, the state of the newest version it becomes (flagged when there is none); ``uji``
-(dry run) lists what each case becomes and only then offers ``pindahkan``, which moves them through
-``application.definitions.migrate`` (which checks the ``migrate`` capability and records one
-``migrasi`` event in each case's history).
+(dry run) lists what each case becomes, a page at a time (``GET .../uji?peta.S=T&setelah=CURSOR``
+for the next pages), with how many go to each new state, and only then offers ``pindahkan``, which
+moves them through ``application.definitions.migrate`` in batches (each its own transaction; the
+``migrate`` capability checked, one ``migrasi`` event in each case's history). The plan page
+shows a migration under way in this process and, after one, how many moved and how many are left.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,7 +23,7 @@ import engine.adapters.web.pages.common as common
 from engine.adapters.web.definitions.view import forbidden as view_forbidden, render as render_page
 from engine.adapters.web.auth import csrf_checked, current_staff
 from engine.app.credentials import StaffMember
-from engine.app.definition_desk import MigrationPlan
+from engine.app.definition_desk import DRY_RUN_PAGE, MigrationPlan
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 router = APIRouter()
@@ -28,8 +31,6 @@ router = APIRouter()
 Staff = Annotated[StaffMember, Depends(current_staff)]
 MAP_PREFIX = "peta."
 """The select of old state S is named ``peta.S``."""
-SHOWN_OUTCOMES = 500
-"""How many cases a dry run lists one by one (the rest are counted)."""
 FORBIDDEN = "Anda tidak berwenang memigrasikan kasus."
 
 
@@ -50,15 +51,30 @@ def overview(request: Request, staff: Staff) -> HTMLResponse:
 def plan(request: Request, staff: Staff, workflow: str,
          dipindahkan: Annotated[int | None, Query(ge=0, le=10**9)] = None) -> HTMLResponse:
     try:
-        made = common.application(request).definitions.plan(staff.username, workflow)
+        made = common.application(request).definitions.plan(staff.username, workflow, page_size=0)
     except PermissionDenied:
         return _forbidden(request, staff)
     except NotFound:
-        return common.render(request, "not_found.html", {"staff": staff, "message": f"Alur {workflow!r} tidak ada."},
-                             status=404)
-    banner = (f"{dipindahkan} kasus dipindahkan ke versi {made.target_version}; setiap pemindahan tercatat di "
-              "riwayat kasusnya.") if dipindahkan is not None else None
+        return _not_found(request, staff, workflow)
+    banner = None
+    if dipindahkan is not None:
+        banner = (f"{dipindahkan} kasus dipindahkan ke versi {made.target_version}; setiap pemindahan tercatat di "
+                  "riwayat kasusnya.")
+        if made.count:
+            banner += f" {made.count} kasus berjalan masih pada versi lama"
+            banner += (f": keadaan {', '.join(made.unmapped)} belum dipetakan (staf memindahkannya ke sana selama "
+                       "migrasi); petakan lalu migrasikan lagi." if made.unmapped else
+                       "; migrasikan lagi untuk melanjutkan.")
     return _page(request, staff, made, banner=banner)
+
+
+@router.get("/admin/migrasi/{workflow}/uji", response_class=HTMLResponse, include_in_schema=False)
+def dry_run_page(request: Request, staff: Staff, workflow: str,
+                 setelah: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    """A later page of a dry run (the state map in ``peta.STATE`` query fields, ``setelah`` the cursor)."""
+    state_map = {key[len(MAP_PREFIX):]: value for key, value in request.query_params.multi_items()
+                 if key.startswith(MAP_PREFIX)}
+    return _act(request, staff, workflow, "uji", state_map, None, setelah or None)
 
 
 @router.post("/admin/migrasi/{workflow}/{action}", response_class=HTMLResponse, include_in_schema=False,
@@ -72,32 +88,37 @@ async def act(request: Request, staff: Staff, workflow: str, action: str) -> Res
                  if key.startswith(MAP_PREFIX) and isinstance(value, str)}
     raw = form.get("jumlah")
     expected = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) < 10 else None
-    return await run_in_threadpool(_act, request, staff, workflow, action, state_map, expected)
+    return await run_in_threadpool(_act, request, staff, workflow, action, state_map, expected, None)
+
+
+def _not_found(request: Request, staff: StaffMember, workflow: str) -> HTMLResponse:
+    return common.render(request, "not_found.html", {"staff": staff, "message": f"Alur {workflow!r} tidak ada."},
+                         status=404)
 
 
 def _act(request: Request, staff: StaffMember, workflow: str, action: str, state_map: Mapping[str, str],
-         expected: int | None) -> Response:
+         expected: int | None, after: str | None) -> Response:
     desk = common.application(request).definitions
     try:
-        made = desk.plan(staff.username, workflow, state_map)
+        made = desk.plan(staff.username, workflow, state_map, after=after,
+                         page_size=DRY_RUN_PAGE if action == "uji" else 0)
     except PermissionDenied:
         return _forbidden(request, staff)
     except NotFound:
-        return common.render(request, "not_found.html", {"staff": staff, "message": f"Alur {workflow!r} tidak ada."},
-                             status=404)
+        return _not_found(request, staff, workflow)
     except InvalidInput as exc:
-        fallback = desk.plan(staff.username, workflow)
+        fallback = desk.plan(staff.username, workflow, page_size=0)
         return _page(request, staff, fallback, chosen=state_map, errors={exc.field or "": str(exc)}, status=422)
     if action == "uji":
         return _page(request, staff, made, dry_run=True)
     try:
-        moved = desk.migrate(staff.username, workflow, state_map, expected=expected)
+        done = desk.migrate(staff.username, workflow, state_map, expected=expected)
     except InvalidInput as exc:
         return _page(request, staff, made, dry_run=True, errors={exc.field or "": str(exc)}, status=422)
     except Conflict as exc:
         return _page(request, staff, made, dry_run=True, status=409,
                      banner=f"Tidak dimigrasikan: {exc}")
-    return RedirectResponse(f"/admin/migrasi/{workflow}?dipindahkan={len(moved)}", status_code=303)
+    return RedirectResponse(f"/admin/migrasi/{workflow}?dipindahkan={done.migrated}", status_code=303)
 
 
 def _page(request: Request, staff: StaffMember, made: MigrationPlan, *, dry_run: bool = False,
@@ -106,10 +127,15 @@ def _page(request: Request, staff: StaffMember, made: MigrationPlan, *, dry_run:
     labels = dict(made.target_states)
     mapping = {**made.state_map, **{k: v for k, v in (chosen or {}).items() if k in made.state_map}}
     unmapped = [state for state, target in mapping.items() if not target or target not in labels]
+    kept = [(MAP_PREFIX + old, new) for old, new in mapping.items()]
+    next_href = (f"/admin/migrasi/{made.workflow}/uji?" + urlencode([*kept, ("setelah", made.next)])
+                 if dry_run and made.next else None)
+    under_way = common.application(request).definitions.progress(made.workflow)
     return render_page(request, "migration.html", {
         "staff": staff, "plan": made, "labels": labels, "mapping": mapping, "unmapped": unmapped,
         "errors": {key.removeprefix(MAP_PREFIX): value for key, value in (errors or {}).items()},
-        "dry_run": dry_run, "outcomes": made.outcomes[:SHOWN_OUTCOMES],
-        "more": max(0, len(made.outcomes) - SHOWN_OUTCOMES), "banner": banner,
+        "dry_run": dry_run, "outcomes": made.outcomes, "next_href": next_href,
+        "first_href": (f"/admin/migrasi/{made.workflow}/uji?" + urlencode(kept)) if dry_run and made.after else None,
+        "banner": banner, "under_way": under_way if under_way is not None and not under_way.done else None,
         "group_labels": {group.state: group.label for group in made.groups},
     }, status=status)
