@@ -38,14 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get("TRECKK_BENCH_POSTGRES_URL")
                         or os.environ.get("TRECKK_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server")
     parser.add_argument("--only", action="append",
-                        choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox", "dashboard"))
+                        choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox", "dashboard", "migration"))
     args = parser.parse_args(argv)
     sizes: dict[str, Any] = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200,
-                             "reads": [1_000, 10_000], "dashboard": 5_000} if args.quick else \
+                             "reads": [1_000, 10_000], "dashboard": 5_000, "migration": 5_000} if args.quick else \
         {"moves": 5_000, "pg_moves": 1_000, "scan": 1_000_000, "memory": 100_000, "peer": 2_000,
-         "reads": [1_000, 100_000, 1_000_000], "dashboard": 50_000}
+         "reads": [1_000, 100_000, 1_000_000], "dashboard": 50_000, "migration": 50_000}
     wanted = set(args.only or ("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox",
-                               "dashboard"))
+                               "dashboard", "migration"))
     results: dict[str, Any] = {}
     if args.only and RESULTS.exists():
         # A partial run updates its own sections and keeps the others' last results.
@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench.dashboard import dashboard
 
             results["dashboard"] = dashboard(work, sizes["dashboard"], args.postgres)
+        if "migration" in wanted:
+            from bench.migration import migration
+
+            results["migration"] = migration(work, sizes["migration"], args.postgres)
     results["total_s"] = time.perf_counter() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
@@ -160,6 +164,10 @@ def table(results: dict[str, Any]) -> str:
         from bench.dashboard import table as dashboard_table
 
         lines += dashboard_table(results["dashboard"])
+    if results.get("migration"):
+        from bench.migration import table as migration_table
+
+        lines += migration_table(results["migration"])
     lines.append(f"\ntotal {results['total_s']:.0f} s")
     return "\n".join(lines)
 

@@ -82,7 +82,8 @@ def test_a_run_killed_between_batches_continues_when_run_again_and_migrates_no_c
             raise Killed
 
     with pytest.raises(Killed):
-        engine.migrate_running("treckk", 2, {}, "inovator", batch_size=150, after_batch=crash_after_the_fourth)
+        engine.migrate_running("treckk", 2, {}, "inovator", batch_size=150, after_batch=crash_after_the_fourth,
+                               pause_s=0)
     assert seen == [150, 300, 450, 600]
     assert (on_version(engine, 2), on_version(engine, 1)) == (600, 1400)
     assert set(migration_events(engine).values()) == {1} and len(migration_events(engine)) == 600
@@ -91,13 +92,13 @@ def test_a_run_killed_between_batches_continues_when_run_again_and_migrates_no_c
                                               .where(admin_events.c.action == "migration")).scalars().all()
     assert [json.loads(detail)["cases"] for detail in recorded_batches] == [150] * 4
 
-    again = engine.migrate_running("treckk", 2, {}, "inovator", batch_size=150)
+    again = engine.migrate_running("treckk", 2, {}, "inovator", batch_size=150, pause_s=0)
     assert (again.migrated, again.batches, again.left, again.unmapped, again.done) == (1400, 10, 0, (), True)
     assert (on_version(engine, 2), on_version(engine, 1)) == (2000, 0)
     counted = migration_events(engine)
     assert len(counted) == 2000 and set(counted.values()) == {1}
     # A third run finds nothing left and writes nothing.
-    assert engine.migrate_running("treckk", 2, {}, "inovator", batch_size=150).migrated == 0
+    assert engine.migrate_running("treckk", 2, {}, "inovator", batch_size=150, pause_s=0).migrated == 0
     assert len(migration_events(engine)) == 2000
 
 
@@ -113,7 +114,8 @@ def test_a_case_staff_move_meanwhile_migrates_by_its_state_then_or_is_left_with_
             engine.advance(forwarded, "teruskan", "admin")  # diterima → ditelaah, which version 2 has
             engine.advance(to_check, "minta_verifikasi", "kabid")  # → verifikasi, which it renamed
 
-    done = engine.migrate_running("treckk", 2, {}, "inovator", batch_size=100, after_batch=staff_move_after_the_first)
+    done = engine.migrate_running("treckk", 2, {}, "inovator", batch_size=100,
+                                  after_batch=staff_move_after_the_first, pause_s=0)
     assert (done.migrated, done.left) == (599, 1)
     assert done.unmapped == (LeftGroup(1, "verifikasi", 1,
                                        "keadaan 'verifikasi' tidak dipetakan ke keadaan versi 2"),)
@@ -150,7 +152,7 @@ def test_two_administrators_migrating_at_once_move_each_case_once(engine: Comman
     def administrator(commands: Commands, username: str) -> None:
         try:
             start.wait()
-            results[username] = commands.migrate_running("treckk", 2, {}, username, batch_size=50)
+            results[username] = commands.migrate_running("treckk", 2, {}, username, batch_size=50, pause_s=0)
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
 
@@ -198,7 +200,7 @@ def test_the_dry_run_is_paged_and_sums_what_each_state_becomes(application: Appl
     with pytest.raises(InvalidInput, match="state verifikasi is not mapped to a state of version 2"):
         desk.migrate("inovator", "treckk", {})
     assert on_version(engine, 2) == 0
-    done = desk.migrate("inovator", "treckk", {"verifikasi": "verifikasi_lapangan"}, expected=12, batch_size=5)
+    done = desk.migrate("inovator", "treckk", {"verifikasi": "verifikasi_lapangan"}, expected=12, batch_size=5, pause_s=0)
     assert (done.migrated, done.batches, done.left) == (12, 3, 0)
     assert desk.progress("treckk") is not None and desk.progress("treckk").done  # type: ignore[union-attr]
 
@@ -212,7 +214,8 @@ def test_the_counts_pages_and_batches_of_a_migration_read_indexes(application: A
         "plan": lambda: desk.plan("inovator", "treckk"),
         "behind": lambda: desk.behind("inovator"),
         "dry run, next page": lambda: desk.plan("inovator", "treckk", after=first.next, page_size=7),
-        "migration in batches": lambda: engine.migrate_running("treckk", 2, {}, "inovator", batch_size=25),
+        "migration in batches": lambda: engine.migrate_running("treckk", 2, {}, "inovator", batch_size=25,
+                                                              pause_s=0),
     }
     problems = []
     for what, work in runs.items():

@@ -535,12 +535,13 @@ class Commands(Runtime):
 
     def migrate_running(self, workflow: str, to_version: int, state_map: Mapping[str, str], actor: str, *,
                         batch_size: int = BATCH_SIZE, keep_numbers: bool = False,
-                        after_batch: Callable[[MigrationProgress], None] | None = None) -> MigrationProgress:
+                        after_batch: Callable[[MigrationProgress], None] | None = None,
+                        pause_s: float | None = None) -> MigrationProgress:
         """Move every running case of ``workflow`` on a version older than ``to_version`` to it, in batches of
         ``batch_size`` (each its own short transaction), renaming states by ``state_map``; resumable and
         safe to run twice at once (see ``engine.app.migration_batches``)."""
         return migrate_running(self, self.migrate_case, workflow, to_version, state_map, actor, batch_size=batch_size,
-                               keep_numbers=keep_numbers, after_batch=after_batch)
+                               keep_numbers=keep_numbers, after_batch=after_batch, pause_s=pause_s)
 
 
 def _grants_detail(member: StaffMember) -> dict[str, Any]:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import difflib
 import re
 import tempfile
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from sqlalchemy import Connection
 
 from engine.app import diagram_svg, page_cursors
 from engine.app.commands import Commands
-from engine.app.migration_batches import BATCH_SIZE, MigrationProgress, running_groups
+from engine.app.migration_batches import BATCH_SIZE, MigrationProgress, latest_run, running_groups
 from engine.compile.sources import MAX_SOURCE_BYTES
 from engine.compile.workflow import TEMPLATE_SUFFIXES, Bundle, compile_bundle
 from engine.core.permissions import capable_role
@@ -226,8 +225,6 @@ class DefinitionDesk:
 
     def __init__(self, engine: Commands) -> None:
         self.engine = engine
-        self._lock = threading.Lock()
-        self._progress: dict[str, MigrationProgress] = {}
 
     # -- who may --------------------------------------------------------------------------------
     def _authorised(self, connection: Connection, username: str, workflow: str, capability: str,
@@ -472,7 +469,8 @@ class DefinitionDesk:
 
     def migrate(self, username: str, workflow: str, state_map: Mapping[str, str], *,
                 expected: int | None = None, batch_size: int = BATCH_SIZE,
-                after_batch: Callable[[MigrationProgress], None] | None = None) -> MigrationProgress:
+                after_batch: Callable[[MigrationProgress], None] | None = None,
+                pause_s: float | None = None) -> MigrationProgress:
         """Move every running case of an older version to the newest, by ``state_map``, in batches of
         ``batch_size`` cases (each its own transaction, one history event per case; see
         ``engine.app.migration_batches``). Refused while a state met is unmapped; ``expected`` (the count
@@ -488,20 +486,12 @@ class DefinitionDesk:
             raise Conflict(f"{made.count} running case(s) are now on older versions, not {expected} as in the dry "
                            "run; check the plan again", field="jumlah", value=expected)
         renames = {old: new for old, new in made.state_map.items() if new != old}
-
-        def report(progress: MigrationProgress) -> None:
-            with self._lock:
-                self._progress[workflow] = replace(progress, moved=[])
-            if after_batch is not None:
-                after_batch(progress)
-
         return self.engine.migrate_running(workflow, made.target_version, renames, username, batch_size=batch_size,
-                                           after_batch=report)
+                                           after_batch=after_batch, pause_s=pause_s)
 
     def progress(self, workflow: str) -> MigrationProgress | None:
-        """The last batch of the last migration of ``workflow`` this process ran (``done`` False: under way)."""
-        with self._lock:
-            return self._progress.get(workflow)
+        """Where the last migration of ``workflow`` this process ran stands (``done`` False: under way)."""
+        return latest_run(self.engine, workflow)
 
 
 def _plan_cursor(after: str) -> tuple[int, str, int]:

@@ -26,8 +26,11 @@ is refused (InvalidInput, nothing written) while any running state is unmapped.
 from __future__ import annotations
 
 import difflib
+import threading
+import time
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -47,6 +50,11 @@ case, new state, now."""
 
 BATCH_SIZE = 500
 """How many cases one batch (one write transaction) migrates."""
+BATCH_PAUSE_S = 0.1
+"""On SQLite, how long a run waits between two full batches: SQLite lets writers in in no order (a
+waiting one polls, sleeping up to 100 ms between tries), so without a pause a run would take the
+write lock again before a staff member's move got it. PostgreSQL queues lock waiters in order (and
+a batch locks only its own cases and the log head), so it needs none."""
 RECORDED_NUMBERS = 20
 """How many case numbers of a batch its entry in the administrators' record names."""
 
@@ -80,6 +88,23 @@ class MigrationProgress:
     """(number, new state) of each migrated case, when the run was asked to keep them."""
 
 
+_BOARD: weakref.WeakKeyDictionary[Runtime, dict[str, MigrationProgress]] = weakref.WeakKeyDictionary()
+_BOARD_LOCK = threading.Lock()
+
+
+def _post(runtime: Runtime, progress: MigrationProgress) -> None:
+    """Keep ``progress`` (without its numbers) as the latest of its workflow's runs on ``runtime``."""
+    with _BOARD_LOCK:
+        _BOARD.setdefault(runtime, {})[progress.workflow] = replace(progress, moved=[])
+
+
+def latest_run(runtime: Runtime, workflow: str) -> MigrationProgress | None:
+    """Where the last migration of ``workflow`` this process ran on ``runtime`` stands (``done`` False: under
+    way, as of its last batch), for a page to show; None when there was none."""
+    with _BOARD_LOCK:
+        return _BOARD.get(runtime, {}).get(workflow)
+
+
 def running_groups(runtime: Runtime, connection: Connection, workflow: str,
                    below: int) -> list[tuple[int, str, int]]:
     """(version, state, count) of ``workflow``'s running cases (not in a final state of their own version)
@@ -106,15 +131,18 @@ def check_state_map(target: WorkflowDefinition, state_map: Mapping[str, str]) ->
 
 
 def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_version: int,
-                    state_map: Mapping[str, str], actor: str, *, batch_size: int = BATCH_SIZE, keep_numbers: bool = False,
-                    after_batch: Callable[[MigrationProgress], None] | None = None) -> MigrationProgress:
+                    state_map: Mapping[str, str], actor: str, *, batch_size: int = BATCH_SIZE,
+                    keep_numbers: bool = False, after_batch: Callable[[MigrationProgress], None] | None = None,
+                    pause_s: float | None = None) -> MigrationProgress:
     """Move every running case of ``workflow`` on a version older than ``to_version`` to it, ``state_map``
     renaming states (a state not named keeps its name), ``batch_size`` cases per transaction.
 
-    ``after_batch`` is called with the progress after each committed batch (an exception it raises
-    ends the run there: what was committed stays). Refused before anything is written when the
-    target version or the actor's ``migrate`` capability is missing, the map names a state the target
-    lacks, or a running case is in a state that is neither mapped nor in the target version.
+    ``after_batch`` is called with the progress after each committed batch and once more when done
+    (an exception it raises ends the run there: what was committed stays). ``pause_s`` (default
+    ``BATCH_PAUSE_S`` on SQLite, none on PostgreSQL) is waited between two full batches, so staff
+    moves get the write lock. Refused before anything is written when the target version or the
+    actor's ``migrate`` capability is missing, the map names a state the target lacks, or a running
+    case is in a state that is neither mapped nor in the target version.
     """
     if batch_size < 1:
         raise InvalidInput(f"bad batch size {batch_size}; give a whole number of at least 1", field="batch_size")
@@ -138,6 +166,7 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
 
     role = runtime.db.read(prepare)
     progress = MigrationProgress(workflow, to_version)
+    pause = pause_s if pause_s is not None else (BATCH_PAUSE_S if runtime.db.is_sqlite else 0.0)
 
     def batch(connection: Connection) -> tuple[list[tuple[str, str]], int]:
         target = runtime.compiled(connection, workflow, to_version)
@@ -165,15 +194,20 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
                                    "state_map": renames})
         return taken, waiting
 
+    full = False
     while True:
+        if full and pause > 0:
+            time.sleep(pause)
         taken, waiting = runtime.db.transaction(batch)
         if not waiting:
             break
+        full = len(taken) == batch_size
         if taken:
             progress.migrated += len(taken)
             progress.batches += 1
             if keep_numbers:
                 progress.moved.extend(taken)
+            _post(runtime, progress)
             if after_batch is not None:
                 after_batch(progress)
         # Nothing taken while some were waiting: another run (or staff) took them as this batch
@@ -189,6 +223,7 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
 
     progress.left, progress.unmapped = runtime.db.read(outcome)
     progress.done = True
+    _post(runtime, progress)
     if after_batch is not None:
         after_batch(progress)
     return progress

@@ -286,6 +286,47 @@ def test_the_migration_plan_flags_unmapped_states_dry_runs_and_records_each_move
     assert "Tidak ada kasus berjalan pada versi yang lebih lama." in client.get("/admin/migrasi/treckk").text
 
 
+def test_the_dry_run_is_paged_sums_each_new_state_and_the_page_shows_a_migration_under_way(
+        web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.adapters.web.definitions.migration as migration_page
+
+    checking = [_case_in(web, "verifikasi"), _case_in(web, "verifikasi")]
+    numbers = [_case_in(web, "ditangani"), *checking]  # the dry run's order: by version, state, then case
+    client = web.login("dewi")
+    deploy(web, client, RENAMED)
+    monkeypatch.setattr(migration_page, "DRY_RUN_PAGE", 2)
+    token = web.csrf(client, "/admin/migrasi/treckk")
+    mapped = {"csrf_token": token, "peta.verifikasi": "verifikasi_lapangan", "peta.ditangani": "ditangani"}
+    first = client.post("/admin/migrasi/treckk/uji", data=mapped)
+    assert first.status_code == 200
+    assert re.findall(r'data-case="([^"]+)"', first.text) == numbers[:2]
+    assert re.search(r'data-becomes="verifikasi_lapangan">.*?<td>2</td>', first.text, re.S)
+    assert re.search(r'data-becomes="ditangani">.*?<td>1</td>', first.text, re.S)
+    assert "2 dari 3 kasus ditampilkan" in first.text
+    following = html.unescape(re.search(r'<a href="([^"]+)" rel="next">', first.text).group(1))  # type: ignore[union-attr]
+    assert following.startswith("/admin/migrasi/treckk/uji?") and "peta.verifikasi=verifikasi_lapangan" in following
+    second = client.get(following)
+    assert second.status_code == 200 and re.findall(r'data-case="([^"]+)"', second.text) == numbers[2:]
+    assert 'rel="next"' not in second.text and "Halaman pertama" in second.text
+    assert 'name="jumlah" value="3"' in second.text
+    assert client.get("/admin/migrasi/treckk/uji?setelah=bm90LWEtY3Vyc29y").status_code == 422
+    # The outcome page says how many are left and that running it again continues.
+    resumed = client.get("/admin/migrasi/treckk?dipindahkan=0").text
+    assert "3 kasus berjalan masih pada versi lama; keadaan verifikasi belum dipetakan" in resumed
+
+    seen: list[str] = []
+
+    def look(progress: object) -> None:
+        if len(seen) == 0:
+            seen.append(client.get("/admin/migrasi/treckk").text)
+
+    done = web.application.definitions.migrate("dewi", "treckk", {"verifikasi": "verifikasi_lapangan"},
+                                               batch_size=1, after_batch=look)
+    assert (done.migrated, done.batches, done.left) == (3, 3, 0)
+    assert "sedang berjalan: 1 kasus sudah dipindahkan (1 kelompok), 2 masih pada versi lama" in seen[0]
+    assert "sedang berjalan" not in client.get("/admin/migrasi/treckk").text
+
+
 def test_a_dry_run_that_went_stale_is_refused(web: Web) -> None:
     _case_in(web, "ditangani")
     client = web.login("dewi")

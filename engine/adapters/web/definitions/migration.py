@@ -62,8 +62,8 @@ def plan(request: Request, staff: Staff, workflow: str,
                   "riwayat kasusnya.")
         if made.count:
             banner += f" {made.count} kasus berjalan masih pada versi lama"
-            banner += (f": keadaan {', '.join(made.unmapped)} belum dipetakan (staf memindahkannya ke sana selama "
-                       "migrasi); petakan lalu migrasikan lagi." if made.unmapped else
+            banner += (f"; keadaan {', '.join(made.unmapped)} belum dipetakan (mungkin staf memindahkan kasus ke "
+                       "sana selama migrasi): petakan lalu migrasikan lagi." if made.unmapped else
                        "; migrasikan lagi untuk melanjutkan.")
     return _page(request, staff, made, banner=banner)
 
