@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from bench.seed import bulk_cases
 from engine.app.assembly import Application, build
 from engine.app.commands import Commands
 from engine.app.definition_desk import DefinitionDesk
-from engine.app.migration_batches import LeftGroup, MigrationProgress
+from engine.app.migration_batches import LeftGroup, MigrationProgress, latest_run
 from engine.app.queries import Queries
 from engine.app.settings import Settings
 from engine.errors import InvalidInput
@@ -85,6 +86,8 @@ def test_a_run_killed_between_batches_continues_when_run_again_and_migrates_no_c
         engine.migrate_running("treckk", 2, {}, "inovator", batch_size=150, after_batch=crash_after_the_fourth,
                                pause_s=0)
     assert seen == [150, 300, 450, 600]
+    stopped = latest_run(engine, "treckk")
+    assert stopped is not None and (stopped.migrated, stopped.done, stopped.interrupted) == (600, True, True)
     assert (on_version(engine, 2), on_version(engine, 1)) == (600, 1400)
     assert set(migration_events(engine).values()) == {1} and len(migration_events(engine)) == 600
     with engine.db.engine.connect() as connection:
@@ -210,7 +213,7 @@ def test_the_counts_pages_and_batches_of_a_migration_read_indexes(application: A
     seeded(engine, tmp_path, ditelaah=30, diterima=30)
     desk: DefinitionDesk = application.definitions
     first = desk.plan("inovator", "treckk", page_size=7)
-    runs = {
+    runs: dict[str, Callable[[], object]] = {
         "plan": lambda: desk.plan("inovator", "treckk"),
         "behind": lambda: desk.behind("inovator"),
         "dry run, next page": lambda: desk.plan("inovator", "treckk", after=first.next, page_size=7),

@@ -28,7 +28,6 @@ from engine.app.migration_batches import BATCH_SIZE, MigrationProgress, latest_r
 from engine.compile.sources import MAX_SOURCE_BYTES
 from engine.compile.workflow import TEMPLATE_SUFFIXES, Bundle, compile_bundle
 from engine.core.permissions import capable_role
-from engine.core.records import CaseRecord
 from engine.definition import diagram
 from engine.definition.model import WorkflowDefinition
 from engine.errors import Conflict, DefinitionError, InvalidInput, NotFound, PermissionDenied, Problem

@@ -80,6 +80,8 @@ class MigrationProgress:
     batches: int = 0
     """Batches this run committed."""
     done: bool = False
+    interrupted: bool = False
+    """The run ended before it was through (an error, a stop): run it again to continue."""
     left: int = 0
     """Running cases still on older versions when the run ended (0 while it runs)."""
     unmapped: tuple[LeftGroup, ...] = ()
@@ -195,23 +197,28 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
         return taken, waiting
 
     full = False
-    while True:
-        if full and pause > 0:
-            time.sleep(pause)
-        taken, waiting = runtime.db.transaction(batch)
-        if not waiting:
-            break
-        full = len(taken) == batch_size
-        if taken:
-            progress.migrated += len(taken)
-            progress.batches += 1
-            if keep_numbers:
-                progress.moved.extend(taken)
-            _post(runtime, progress)
-            if after_batch is not None:
-                after_batch(progress)
-        # Nothing taken while some were waiting: another run (or staff) took them as this batch
-        # waited for their locks; count again.
+    try:
+        while True:
+            if full and pause > 0:
+                time.sleep(pause)
+            taken, waiting = runtime.db.transaction(batch)
+            if not waiting:
+                break
+            full = len(taken) == batch_size
+            if taken:
+                progress.migrated += len(taken)
+                progress.batches += 1
+                if keep_numbers:
+                    progress.moved.extend(taken)
+                _post(runtime, progress)
+                if after_batch is not None:
+                    after_batch(progress)
+            # Nothing taken while some were waiting: another run (or staff) took them as this batch
+            # waited for their locks; count again.
+    except BaseException:
+        progress.interrupted = progress.done = True
+        _post(runtime, progress)
+        raise
 
     def outcome(connection: Connection) -> tuple[int, tuple[LeftGroup, ...]]:
         states = runtime.compiled(connection, workflow, to_version).definition.states
