@@ -5,7 +5,8 @@ version 1, each with its intake event); version 2 (``ditangani`` renamed ``penan
 deployed. A fresh process (so its peak memory is the migration's own) then:
 
 - reads the plan (the grouped counts and the first dry-run page) and a later dry-run page, timed;
-- runs ``Commands.migrate_running`` with the default batch size while a staff member keeps moving
+- runs ``Commands.migrate_running`` with the default batch size (and, on a fresh seed, with batches
+  of ``SMALL_BATCH``) while a staff member keeps moving
   other cases in another thread, and measures the whole run, each transaction (SQLAlchemy's
   ``begin``/``commit`` events on the engine: the longest is the longest time any lock was held
   by the migration) and each staff move (how long staff wait meanwhile);
@@ -32,6 +33,8 @@ from bench.seed import ROOT, START, add_staff, bulk_cases, fixed, new_engine
 
 CASES = 50_000
 STATES = ("diterima", "ditelaah", "ditugaskan", "ditangani")
+SMALL_BATCH = 100
+"""The smaller batch size measured beside the default."""
 STAFF_CASES = 2_000
 """Cases (already on the new version) a staff member moves while the migration runs."""
 
@@ -68,7 +71,7 @@ def _version_2(folder: Path) -> Path:
     return target
 
 
-def _child(url: str, count: int) -> dict[str, Any]:
+def _child(url: str, count: int, batch_size: int) -> dict[str, Any]:
     """The measured run (in its own process)."""
     from sqlalchemy import event
 
@@ -117,12 +120,12 @@ def _child(url: str, count: int) -> dict[str, Any]:
     mover = threading.Thread(target=staff)
     mover.start()
     started = time.perf_counter()
-    done = engine.migrate_running("treckk", 2, {"ditangani": "penanganan"}, "inovator")
+    before = _peak_mb()
+    done = engine.migrate_running("treckk", 2, {"ditangani": "penanganan"}, "inovator", batch_size=batch_size)
     total = time.perf_counter() - started
     stop.set()
     mover.join()
     assert (done.migrated, done.left) == (count, 0), (done.migrated, done.left)
-    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     return {
         "plan_cold_ms": cold_ms, "plan_ms": plan_ms, "dry_run_page_ms": page_ms, "dry_run_page_rows": len(later.outcomes),
         "migrate_s": total, "cases_per_s": count / total, "batches": done.batches,
@@ -131,12 +134,17 @@ def _child(url: str, count: int) -> dict[str, Any]:
         "staff_moves_meanwhile": len(moves),
         "staff_move_p50_ms": statistics.median(moves) if moves else None,
         "staff_move_max_ms": max(moves) if moves else None,
-        "peak_rss_mb": peak / 1024,
+        "peak_rss_before_mb": before, "peak_rss_mb": _peak_mb(),
     }
 
 
-def _measure(url: str, count: int) -> dict[str, Any]:
-    found = subprocess.run([sys.executable, "-m", "bench.migration", url, str(count)], capture_output=True, text=True,
+def _peak_mb() -> float:
+    """This process's peak RSS so far (VmHWM; not ru_maxrss, which Linux carries over exec)."""
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
+
+
+def _measure(url: str, count: int, batch_size: int) -> dict[str, Any]:
+    found = subprocess.run([sys.executable, "-m", "bench.migration", url, str(count), str(batch_size)], capture_output=True, text=True,
                            cwd=ROOT, check=False)
     if found.returncode:
         raise RuntimeError(found.stderr.strip().splitlines()[-1] if found.stderr.strip() else "child failed")
@@ -144,18 +152,21 @@ def _measure(url: str, count: int) -> dict[str, Any]:
 
 
 def migration(workdir: Path, count: int = CASES, postgres: str | None = None) -> dict[str, Any]:
+    """Each backend at the default batch size, and at ``SMALL_BATCH`` (shorter locks, more transactions)."""
     from engine.app.migration_batches import BATCH_SIZE
 
-    results: dict[str, Any] = {"cases": count, "batch_size": BATCH_SIZE}
-    path = workdir / "migration.db"
-    url = f"sqlite:///{path}"
-    results["sqlite"] = {"seed_s": _seed(url, count, workdir / "sqlite"), **_measure(url, count)}
-    if postgres:
-        results["postgresql"] = _postgres(postgres, workdir, count)
+    results: dict[str, Any] = {"cases": count, "batch_size": BATCH_SIZE, "small_batch_size": SMALL_BATCH}
+    for key, size in (("", BATCH_SIZE), ("_small_batches", SMALL_BATCH)):
+        folder = workdir / f"sqlite{key}"
+        url = f"sqlite:///{folder / 'migration.db'}"
+        folder.mkdir(parents=True)
+        results[f"sqlite{key}"] = {"seed_s": _seed(url, count, folder), **_measure(url, count, size)}
+        if postgres:
+            results[f"postgresql{key}"] = _postgres(postgres, workdir / f"postgresql{key}", count, size)
     return results
 
 
-def _postgres(admin_url: str, workdir: Path, count: int) -> dict[str, Any]:
+def _postgres(admin_url: str, workdir: Path, count: int, batch_size: int) -> dict[str, Any]:
     import psycopg
 
     libpq = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -164,7 +175,7 @@ def _postgres(admin_url: str, workdir: Path, count: int) -> dict[str, Any]:
     with psycopg.connect(libpq, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        return {"seed_s": _seed(url, count, workdir / "postgresql"), **_measure(url, count)}
+        return {"seed_s": _seed(url, count, workdir), **_measure(url, count, batch_size)}
     except Exception as exc:  # noqa: BLE001 - an absent server is reported, not fatal
         return {"skipped": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -173,23 +184,24 @@ def _postgres(admin_url: str, workdir: Path, count: int) -> dict[str, Any]:
 
 
 def table(data: dict[str, Any]) -> list[str]:
-    lines = ["", f"migration ({data['cases']:,} running cases, batches of {data['batch_size']}; staff moving "
-                 "cases meanwhile):"]
-    for backend in ("sqlite", "postgresql"):
-        found = data.get(backend)
-        if not found:
-            continue
-        if "skipped" in found:
-            lines.append(f"  {backend}: skipped ({found['skipped']})")
-            continue
-        lines.append(f"  {backend}: {found['migrate_s']:.1f} s ({found['cases_per_s']:.0f} cases/s, "
-                     f"{found['batches']} batches), longest transaction {found['longest_transaction_ms']:.0f} ms "
-                     f"(median {found['median_transaction_ms']:.0f}), peak RSS {found['peak_rss_mb']:.0f} MiB; "
-                     f"plan {found['plan_ms']:.0f} ms, a dry-run page {found['dry_run_page_ms']:.0f} ms; "
-                     f"{found['staff_moves_meanwhile']} staff moves meanwhile, p50 "
-                     f"{found['staff_move_p50_ms'] or 0:.0f} ms, max {found['staff_move_max_ms'] or 0:.0f} ms")
+    lines = ["", f"migration ({data['cases']:,} running cases; staff moving cases meanwhile):"]
+    for key, size in (("", data["batch_size"]), ("_small_batches", data.get("small_batch_size"))):
+        for backend in ("sqlite", "postgresql"):
+            found = data.get(f"{backend}{key}")
+            if not found:
+                continue
+            if "skipped" in found:
+                lines.append(f"  {backend}: skipped ({found['skipped']})")
+                continue
+            lines.append(f"  {backend}, batches of {size}: {found['migrate_s']:.1f} s ({found['cases_per_s']:.0f} "
+                         f"cases/s, {found['batches']} batches), longest transaction "
+                         f"{found['longest_transaction_ms']:.0f} ms (median {found['median_transaction_ms']:.0f}), "
+                         f"peak RSS {found['peak_rss_before_mb']:.0f} -> {found['peak_rss_mb']:.0f} MiB; plan "
+                         f"{found['plan_ms']:.0f} ms, a dry-run page {found['dry_run_page_ms']:.0f} ms; "
+                         f"{found['staff_moves_meanwhile']} staff moves meanwhile, p50 "
+                         f"{found['staff_move_p50_ms'] or 0:.0f} ms, max {found['staff_move_max_ms'] or 0:.0f} ms")
     return lines
 
 
 if __name__ == "__main__":
-    print(json.dumps(_child(sys.argv[1], int(sys.argv[2]))), flush=True)
+    print(json.dumps(_child(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))), flush=True)

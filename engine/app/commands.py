@@ -33,7 +33,7 @@ from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files,
 from engine.definition.model import InputSpec, TransitionSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
-from engine.core.log_entries import deploy_entry, event_entry
+from engine.core.log_entries import LogEntry, deploy_entry, event_entry
 from engine.compile.notice_context import EventFacts
 from engine.notices.delivery import DeliveryReport, deliver_due
 from engine.notices.outbox import case_notices, nobody_reason, queue, resolve_recipients
@@ -511,10 +511,13 @@ class Commands(Runtime):
         return self.db.transaction(work)
 
     def migrate_case(self, connection: Connection, target: CompiledWorkflow, actor: str, role: str,
-                     case: CaseRecord, new_state: str, now: datetime) -> CaseRecord:
+                     case: CaseRecord, new_state: str, now: datetime, *,
+                     log: list[LogEntry] | None = None) -> CaseRecord:
         """The one write of a migration for one case: ``case`` goes to ``target``'s version in ``new_state``,
         with its ``migrasi`` event in its history and the transparency log (every migration, named cases
-        or batches, writes each case through here)."""
+        or batches, writes each case through here). With ``log`` the log entry is added to that list
+        instead, for the caller to append a whole batch's entries at once (``log_rows.append``) at the end
+        of its transaction: the log head is then locked only for that last statement, not for the batch."""
         to_version = target.definition.version
         previous_version = case.version
         before = case.state
@@ -530,7 +533,10 @@ class Commands(Runtime):
         if not case_rows.save_case(connection, case, previous_version):
             raise Conflict(f"case {case.number} changed during the migration; run it again")
         case_rows.insert_event(connection, event)
-        _log_event(connection, case, event)
+        if log is None:
+            _log_event(connection, case, event)
+        else:
+            log.append(_log_entry(case, event))
         return case
 
     def migrate_running(self, workflow: str, to_version: int, state_map: Mapping[str, str], actor: str, *,
@@ -563,8 +569,13 @@ def _refuse_own_manager_loss(runtime: Runtime, connection: Connection, member: S
 
 def _log_event(connection: Connection, case: CaseRecord, event: EventRecord) -> None:
     """Append ``event`` of ``case`` to the transparency log, with the definition pin it was decided under."""
-    log_rows.append(connection, [event_entry(case.id, case.number, event.seq, event.hash, case.workflow,
-                                             case.definition_version, case.definition_digest)])
+    log_rows.append(connection, [_log_entry(case, event)])
+
+
+def _log_entry(case: CaseRecord, event: EventRecord) -> LogEntry:
+    """The transparency log's entry of ``event`` of ``case``, with the definition pin it was decided under."""
+    return event_entry(case.id, case.number, event.seq, event.hash, case.workflow, case.definition_version,
+                       case.definition_digest)
 
 
 def _local_year(definition: WorkflowDefinition, now: datetime) -> int:

@@ -5,14 +5,17 @@ in one transaction would hold the write lock (SQLite) or thousands of row locks 
 minutes while staff cannot move a case. Here each batch (``BATCH_SIZE`` cases) is its own short
 write transaction:
 
-1. it counts the workflow's cases on older versions by (version, state) in one grouped statement
-   (``case_rows.version_state_counts``, an index range) and keeps the running groups whose state
-   the map sends to a state of the target version;
-2. it takes the first cases of those groups by id, locked (``case_rows.lock_group``: PostgreSQL
+1. the run counts the workflow's cases on older versions by (version, state) in one grouped
+   statement (``case_rows.version_state_counts``, an index range) and keeps the running groups
+   whose state the map sends to a state of the target version (again whenever the batches have
+   emptied those groups, until a count finds none);
+2. a batch takes the first cases of those groups by id, locked (``case_rows.lock_group``: PostgreSQL
    waits for a case another transaction is changing and leaves it out if it left the group
    meanwhile; SQLite's write transaction holds the database already), and writes each through
    ``write`` (``Commands.migrate_case``: one ``migrasi`` event in its history, as every migration does);
-3. it records the batch in the administrators' record, and commits.
+3. it records the batch in the administrators' record, appends the batch's entries to the
+   transparency log in one statement (so the log head, which every staff move takes too, is held
+   only from there to the commit), and commits.
 
 A migrated case is on the target version, so no later batch (of this run, a resumed run, or another
 administrator's run at the same time) takes it again: a crash or kill between batches leaves the
@@ -32,21 +35,26 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Connection
 
 from engine.app import administration
 from engine.app.runtime import Runtime
 from engine.compile.workflow import CompiledWorkflow
+from engine.core.log_entries import LogEntry
 from engine.core.permissions import capable_role
 from engine.core.records import CaseRecord
 from engine.definition.model import WorkflowDefinition
 from engine.errors import InvalidInput
-from engine.store import case_rows
+from engine.store import case_rows, log_rows
 
-CaseWrite = Callable[[Connection, CompiledWorkflow, str, str, CaseRecord, str, datetime], CaseRecord]
-"""The one write of a migration for one case (``Commands.migrate_case``): connection, target, actor, role,
-case, new state, now."""
+class CaseWrite(Protocol):
+    """The one write of a migration for one case (``Commands.migrate_case``); with ``log``, its transparency
+    log entry is added to that list instead of appended to the log."""
+
+    def __call__(self, connection: Connection, target: CompiledWorkflow, actor: str, role: str, case: CaseRecord,
+                 new_state: str, now: datetime, *, log: list[LogEntry] | None = None) -> CaseRecord: ...
 
 BATCH_SIZE = 500
 """How many cases one batch (one write transaction) migrates."""
@@ -170,40 +178,61 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
     progress = MigrationProgress(workflow, to_version)
     pause = pause_s if pause_s is not None else (BATCH_PAUSE_S if runtime.db.is_sqlite else 0.0)
 
-    def batch(connection: Connection) -> tuple[list[tuple[str, str]], int]:
-        target = runtime.compiled(connection, workflow, to_version)
-        now = runtime.clock()
-        locked: list[tuple[CaseRecord, str]] = []
-        waiting = 0
-        for version, state, count in running_groups(runtime, connection, workflow, to_version):
-            new_state = renames.get(state, state)
-            if new_state not in target.definition.states:
-                continue
-            waiting += count
-            if len(locked) < batch_size:
-                locked += [(case, new_state) for case in case_rows.lock_group(connection, workflow, version, state,
-                                                                            limit=batch_size - len(locked))]
-        # Every case of the batch is locked before the first write, which takes the log head: the
-        # same order (a case, then the log) as a staff member's move, so the two never deadlock.
-        taken: list[tuple[str, str]] = []
-        for case, new_state in locked:
-            write(connection, target, actor, role, case, new_state, now)
-            taken.append((case.number, new_state))
-        if taken:
-            administration.record(runtime, connection, actor, "migration", workflow,
-                                  {"to_version": to_version, "cases": len(taken),
-                                   "numbers": [number for number, _ in taken[:RECORDED_NUMBERS]],
-                                   "state_map": renames})
-        return taken, waiting
+    def eligible(connection: Connection) -> list[tuple[int, str, str]]:
+        """(version, state, new state) of the running groups the map sends to a state of the target."""
+        states = runtime.compiled(connection, workflow, to_version).definition.states
+        return [(version, state, renames.get(state, state))
+                for version, state, _ in running_groups(runtime, connection, workflow, to_version)
+                if renames.get(state, state) in states]
 
+    def batch(groups: list[tuple[int, str, str]]) -> Callable[[Connection], tuple[list[tuple[str, str]], int]]:
+        def work(connection: Connection) -> tuple[list[tuple[str, str]], int]:
+            """Up to ``batch_size`` cases of ``groups``, in order, migrated; and how many groups it emptied."""
+            target = runtime.compiled(connection, workflow, to_version)
+            now = runtime.clock()
+            locked: list[tuple[CaseRecord, str]] = []
+            emptied = 0
+            for version, state, new_state in groups:
+                wanted = batch_size - len(locked)
+                found = case_rows.lock_group(connection, workflow, version, state, limit=wanted)
+                locked += [(case, new_state) for case in found]
+                if len(found) == wanted:
+                    break
+                emptied += 1
+            taken: list[tuple[str, str]] = []
+            entries: list[LogEntry] = []
+            for case, new_state in locked:
+                write(connection, target, actor, role, case, new_state, now, log=entries)
+                taken.append((case.number, new_state))
+            if taken:
+                administration.record(runtime, connection, actor, "migration", workflow,
+                                      {"to_version": to_version, "cases": len(taken),
+                                       "numbers": [number for number, _ in taken[:RECORDED_NUMBERS]],
+                                       "state_map": renames})
+                # Last, in one statement: the log head (which every move of staff also takes) stays
+                # locked only from here to the commit, and the batch's cases were all locked before it,
+                # the same order (cases, then the log) as a move's, so the two never deadlock.
+                log_rows.append(connection, entries)
+            return taken, emptied
+
+        return work
+
+    # The groups are counted once, and again whenever the batches have emptied them all: then the
+    # count also finds the cases staff moved into another mapped state meanwhile, and those another
+    # run was still holding when a batch looked (PostgreSQL leaves out a case that left its group
+    # while the batch waited for its lock). A count that finds none ends the run.
+    groups: list[tuple[int, str, str]] = []
     full = False
     try:
         while True:
+            if not groups:
+                groups = runtime.db.read(eligible)
+                if not groups:
+                    break
             if full and pause > 0:
                 time.sleep(pause)
-            taken, waiting = runtime.db.transaction(batch)
-            if not waiting:
-                break
+            taken, emptied = runtime.db.transaction(batch(groups))
+            groups = groups[emptied:]
             full = len(taken) == batch_size
             if taken:
                 progress.migrated += len(taken)
@@ -213,8 +242,6 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
                 _post(runtime, progress)
                 if after_batch is not None:
                     after_batch(progress)
-            # Nothing taken while some were waiting: another run (or staff) took them as this batch
-            # waited for their locks; count again.
     except BaseException:
         progress.interrupted = progress.done = True
         _post(runtime, progress)
