@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -325,6 +326,37 @@ def test_the_dry_run_is_paged_sums_each_new_state_and_the_page_shows_a_migration
     assert (done.migrated, done.batches, done.left) == (3, 3, 0)
     assert "sedang berjalan: 1 kasus sudah dipindahkan (1 kelompok), 2 masih pada versi lama" in seen[0]
     assert "sedang berjalan" not in client.get("/admin/migrasi/treckk").text
+
+
+def test_a_migration_longer_than_the_request_goes_on_and_the_page_shows_it_then_its_outcome(
+        web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import engine.adapters.web.definitions.migration as migration_page
+    from engine.app.definition_desk import DefinitionDesk
+
+    numbers = [_case_in(web, "ditangani"), _case_in(web, "ditangani")]
+    client = web.login("dewi")
+    deploy(web, client, full_edit())
+    go_on = threading.Event()
+    original = DefinitionDesk.migrate
+
+    def held(self: DefinitionDesk, *args: Any, **kwargs: Any) -> Any:
+        go_on.wait()  # the migration is "long": it starts only once the page has answered
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DefinitionDesk, "migrate", held)
+    monkeypatch.setattr(migration_page, "SYNC_WAIT_S", 0.0)
+    token = web.csrf(client, "/admin/migrasi/treckk")
+    answer = client.post("/admin/migrasi/treckk/pindahkan", data={"csrf_token": token, "peta.ditangani": "ditangani",
+                                                                 "jumlah": "2"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/admin/migrasi/treckk?berjalan=1"
+    assert "Kasus berjalan pada versi lama (2)" in client.get(answer.headers["location"]).text
+    go_on.set()
+    migration_page.RUNS["treckk"].join()
+    after = client.get(answer.headers["location"]).text
+    assert "2 kasus dipindahkan ke versi 2" in after and "sedang berjalan" not in after
+    assert all(web.application.queries.show(n)["definition_version"] == 2 for n in numbers)
 
 
 def test_a_dry_run_that_went_stale_is_refused(web: Web) -> None:

@@ -5,14 +5,17 @@ each state met, the state of the newest version it becomes (flagged when there i
 (dry run) lists what each case becomes, a page at a time (``GET .../uji?peta.S=T&setelah=CURSOR``
 for the next pages), with how many go to each new state, and only then offers ``pindahkan``, which
 moves them through ``application.definitions.migrate`` in batches (each its own transaction; the
-``migrate`` capability checked, one ``migrasi`` event in each case's history). The plan page
-shows a migration under way in this process and, after one, how many moved and how many are left.
+``migrate`` capability checked, one ``migrasi`` event in each case's history) on a thread of its
+own: the POST waits up to ``SYNC_WAIT_S`` for it, then answers with the plan page, which shows a
+migration under way in this process and, after one, how many moved and how many are left.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -32,6 +35,12 @@ Staff = Annotated[StaffMember, Depends(current_staff)]
 MAP_PREFIX = "peta."
 """The select of old state S is named ``peta.S``."""
 FORBIDDEN = "Anda tidak berwenang memigrasikan kasus."
+SYNC_WAIT_S = 20.0
+"""How long the migrate POST waits for the migration to end before it answers with the plan page
+showing it under way (the batches go on, on their own thread)."""
+RUNS: dict[str, threading.Thread] = {}
+"""The thread of the last migration each workflow's page started in this process."""
+LOG = logging.getLogger(__name__)
 
 
 def _forbidden(request: Request, staff: StaffMember) -> HTMLResponse:
@@ -49,17 +58,25 @@ def overview(request: Request, staff: Staff) -> HTMLResponse:
 
 @router.get("/admin/migrasi/{workflow}", response_class=HTMLResponse, include_in_schema=False)
 def plan(request: Request, staff: Staff, workflow: str,
-         dipindahkan: Annotated[int | None, Query(ge=0, le=10**9)] = None) -> HTMLResponse:
+         dipindahkan: Annotated[int | None, Query(ge=0, le=10**9)] = None,
+         berjalan: Annotated[int | None, Query(ge=0, le=1)] = None) -> HTMLResponse:
+    desk = common.application(request).definitions
     try:
-        made = common.application(request).definitions.plan(staff.username, workflow, page_size=0)
+        made = desk.plan(staff.username, workflow, page_size=0)
     except PermissionDenied:
         return _forbidden(request, staff)
     except NotFound:
         return _not_found(request, staff, workflow)
     banner = None
+    run = desk.progress(workflow)
+    if berjalan and run is not None and run.done:
+        dipindahkan = run.migrated
     if dipindahkan is not None:
         banner = (f"{dipindahkan} kasus dipindahkan ke versi {made.target_version}; setiap pemindahan tercatat di "
                   "riwayat kasusnya.")
+        if berjalan and run is not None and run.interrupted:
+            banner = (f"Migrasi terhenti setelah {dipindahkan} kasus dipindahkan; yang sudah dipindahkan tetap "
+                      "pada versi baru.")
         if made.count:
             banner += f" {made.count} kasus berjalan masih pada versi lama"
             banner += (f"; keadaan {', '.join(made.unmapped)} belum dipetakan (mungkin staf memindahkan kasus ke "
@@ -111,14 +128,35 @@ def _act(request: Request, staff: StaffMember, workflow: str, action: str, state
         return _page(request, staff, fallback, chosen=state_map, errors={exc.field or "": str(exc)}, status=422)
     if action == "uji":
         return _page(request, staff, made, dry_run=True)
-    try:
-        done = desk.migrate(staff.username, workflow, state_map, expected=expected)
-    except InvalidInput as exc:
-        return _page(request, staff, made, dry_run=True, errors={exc.field or "": str(exc)}, status=422)
-    except Conflict as exc:
-        return _page(request, staff, made, dry_run=True, status=409,
-                     banner=f"Tidak dimigrasikan: {exc}")
-    return RedirectResponse(f"/admin/migrasi/{workflow}?dipindahkan={done.migrated}", status_code=303)
+    outcome: dict[str, Any] = {}
+
+    def migrate() -> None:
+        try:
+            outcome["done"] = desk.migrate(staff.username, workflow, state_map, expected=expected)
+        except Exception as exc:  # noqa: BLE001 - answered below, or logged when nobody waits any more
+            outcome["error"] = exc
+            if not isinstance(exc, InvalidInput | Conflict | PermissionDenied):
+                LOG.exception("migration of %s stopped; running it again continues with the rest", workflow)
+
+    # The batches run on their own thread: a long migration outlives the request, which then answers
+    # with the plan page showing it under way (a restart stops it between two batches; pressing
+    # "migrate" again continues with the rest).
+    thread = threading.Thread(target=migrate, name=f"treckk-migrasi-{workflow}", daemon=True)
+    RUNS[workflow] = thread
+    thread.start()
+    thread.join(SYNC_WAIT_S)
+    if thread.is_alive():
+        return RedirectResponse(f"/admin/migrasi/{workflow}?berjalan=1", status_code=303)
+    error = outcome.get("error")
+    if isinstance(error, InvalidInput):
+        return _page(request, staff, made, dry_run=True, errors={error.field or "": str(error)}, status=422)
+    if isinstance(error, Conflict):
+        return _page(request, staff, made, dry_run=True, status=409, banner=f"Tidak dimigrasikan: {error}")
+    if isinstance(error, PermissionDenied):
+        return _forbidden(request, staff)
+    if error is not None:
+        raise error
+    return RedirectResponse(f"/admin/migrasi/{workflow}?dipindahkan={outcome['done'].migrated}", status_code=303)
 
 
 def _page(request: Request, staff: StaffMember, made: MigrationPlan, *, dry_run: bool = False,
