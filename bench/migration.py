@@ -5,8 +5,8 @@ version 1, each with its intake event); version 2 (``ditangani`` renamed ``penan
 deployed. A fresh process (so its peak memory is the migration's own) then:
 
 - reads the plan (the grouped counts and the first dry-run page) and a later dry-run page, timed;
-- runs ``Commands.migrate_running`` with the default batch size (and, on a fresh seed, with batches
-  of ``SMALL_BATCH``) while a staff member keeps moving
+- runs ``Commands.migrate_running`` with the default batch size (and, each on a fresh seed, with
+  batches of ``SMALL_BATCH`` and ``LARGE_BATCH``) while a staff member keeps moving
   other cases in another thread, and measures the whole run, each transaction (SQLAlchemy's
   ``begin``/``commit`` events on the engine: the longest is the longest time any lock was held
   by the migration) and each staff move (how long staff wait meanwhile);
@@ -33,8 +33,9 @@ from bench.seed import ROOT, START, add_staff, bulk_cases, fixed, new_engine
 
 CASES = 50_000
 STATES = ("diterima", "ditelaah", "ditugaskan", "ditangani")
-SMALL_BATCH = 100
-"""The smaller batch size measured beside the default."""
+SMALL_BATCH = 50
+LARGE_BATCH = 500
+"""The smaller and the larger batch size measured beside the default."""
 STAFF_CASES = 2_000
 """Cases (already on the new version) a staff member moves while the migration runs."""
 
@@ -155,8 +156,9 @@ def migration(workdir: Path, count: int = CASES, postgres: str | None = None) ->
     """Each backend at the default batch size, and at ``SMALL_BATCH`` (shorter locks, more transactions)."""
     from engine.app.migration_batches import BATCH_SIZE
 
-    results: dict[str, Any] = {"cases": count, "batch_size": BATCH_SIZE, "small_batch_size": SMALL_BATCH}
-    for key, size in (("", BATCH_SIZE), ("_small_batches", SMALL_BATCH)):
+    results: dict[str, Any] = {"cases": count, "batch_size": BATCH_SIZE, "small_batch_size": SMALL_BATCH,
+                               "large_batch_size": LARGE_BATCH}
+    for key, size in (("", BATCH_SIZE), ("_small_batches", SMALL_BATCH), ("_large_batches", LARGE_BATCH)):
         folder = workdir / f"sqlite{key}"
         url = f"sqlite:///{folder / 'migration.db'}"
         folder.mkdir(parents=True)
@@ -185,7 +187,8 @@ def _postgres(admin_url: str, workdir: Path, count: int, batch_size: int) -> dic
 
 def table(data: dict[str, Any]) -> list[str]:
     lines = ["", f"migration ({data['cases']:,} running cases; staff moving cases meanwhile):"]
-    for key, size in (("", data["batch_size"]), ("_small_batches", data.get("small_batch_size"))):
+    for key, size in (("", data["batch_size"]), ("_small_batches", data.get("small_batch_size")),
+                      ("_large_batches", data.get("large_batch_size"))):
         for backend in ("sqlite", "postgresql"):
             found = data.get(f"{backend}{key}")
             if not found:

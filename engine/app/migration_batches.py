@@ -56,13 +56,17 @@ class CaseWrite(Protocol):
     def __call__(self, connection: Connection, target: CompiledWorkflow, actor: str, role: str, case: CaseRecord,
                  new_state: str, now: datetime, *, log: list[LogEntry] | None = None) -> CaseRecord: ...
 
-BATCH_SIZE = 500
-"""How many cases one batch (one write transaction) migrates."""
+BATCH_SIZE = 200
+"""How many cases one batch (one write transaction) migrates: about 0.1 s of SQLite's write lock, or
+0.2-0.8 s of 200 cases' row locks on PostgreSQL (bench/migration.py); smaller batches make the
+run no faster, larger ones hold the locks longer."""
 BATCH_PAUSE_S = 0.1
-"""On SQLite, how long a run waits between two full batches: SQLite lets writers in in no order (a
-waiting one polls, sleeping up to 100 ms between tries), so without a pause a run would take the
-write lock again before a staff member's move got it. PostgreSQL queues lock waiters in order (and
-a batch locks only its own cases and the log head), so it needs none."""
+"""On SQLite, the longest pause between two full batches. SQLite lets writers in in no order: a
+waiting one polls, sleeping longer the longer it has waited (up to 100 ms between tries), so a run
+that took the write lock again at once would keep a staff member's move waiting. Between two
+batches a run pauses half as long as the last one took (at most this), long enough for a move
+that waited through that batch to get in. PostgreSQL queues lock waiters in order (and a batch
+holds only its own cases' rows and, for its last statement, the log head), so it needs none."""
 RECORDED_NUMBERS = 20
 """How many case numbers of a batch its entry in the administrators' record names."""
 
@@ -149,10 +153,11 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
 
     ``after_batch`` is called with the progress after each committed batch and once more when done
     (an exception it raises ends the run there: what was committed stays). ``pause_s`` (default
-    ``BATCH_PAUSE_S`` on SQLite, none on PostgreSQL) is waited between two full batches, so staff
-    moves get the write lock. Refused before anything is written when the target version or the
-    actor's ``migrate`` capability is missing, the map names a state the target lacks, or a running
-    case is in a state that is neither mapped nor in the target version.
+    ``BATCH_PAUSE_S`` on SQLite, none on PostgreSQL) caps the pause between two full batches (half
+    the last one's time), so staff moves get the write lock. Refused before anything is written
+    when the target version or the actor's ``migrate`` capability is missing, the map names a state
+    the target lacks, or a running case is in a state that is neither mapped nor in the target
+    version.
     """
     if batch_size < 1:
         raise InvalidInput(f"bad batch size {batch_size}; give a whole number of at least 1", field="batch_size")
@@ -177,6 +182,7 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
     role = runtime.db.read(prepare)
     progress = MigrationProgress(workflow, to_version)
     pause = pause_s if pause_s is not None else (BATCH_PAUSE_S if runtime.db.is_sqlite else 0.0)
+    took = 0.0
 
     def eligible(connection: Connection) -> list[tuple[int, str, str]]:
         """(version, state, new state) of the running groups the map sends to a state of the target."""
@@ -230,8 +236,10 @@ def migrate_running(runtime: Runtime, write: CaseWrite, workflow: str, to_versio
                 if not groups:
                     break
             if full and pause > 0:
-                time.sleep(pause)
+                time.sleep(min(pause, took / 2))
+            started = time.monotonic()
             taken, emptied = runtime.db.transaction(batch(groups))
+            took = time.monotonic() - started
             groups = groups[emptied:]
             full = len(taken) == batch_size
             if taken:

@@ -52,7 +52,7 @@ def register(commands: Any) -> None:
                    help="also move named cases that are closed (in a final state); refused without it")
     p.add_argument("--as", dest="actor", required=True, metavar="USER")
     p.add_argument("--batch-size", type=whole(1), default=None, metavar="N",
-                   help="with --all: cases per transaction (default 500); an interrupted run continues when run again")
+                   help="with --all: cases per transaction (default 200); an interrupted run continues when run again")
     p.set_defaults(handler=migrate)
 
 
@@ -183,7 +183,9 @@ def deploy(ctx: Context) -> int:
 
 
 def migrate(ctx: Context) -> int:
-    from engine.app.migration_batches import BATCH_SIZE
+    import sys
+
+    from engine.app.migration_batches import BATCH_SIZE, MigrationProgress
     from engine.errors import InvalidInput
 
     args = ctx.args
@@ -207,8 +209,13 @@ def migrate(ctx: Context) -> int:
         # interrupted continues with the cases not yet migrated. With nothing older the command still
         # checks the target version and the actor.
         workflow = ctx.engine.resolve_workflow(args.workflow)
+        def progress(run: MigrationProgress) -> None:
+            if not run.done:
+                ctx.note(f"{run.migrated} case(s) migrated so far ({run.batches} batch(es))")
+
         done = ctx.engine.migrate_running(workflow, args.to_version, mapping, args.actor,
-                                          batch_size=args.batch_size or BATCH_SIZE, keep_numbers=True)
+                                          batch_size=args.batch_size or BATCH_SIZE, keep_numbers=True,
+                                          after_batch=progress if sys.stderr.isatty() else None)
         rows += [{"number": number, "state": state, "definition_version": args.to_version}
                  for number, state in done.moved]
         for group in done.unmapped:
