@@ -383,8 +383,3 @@ class TemplateSet:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split()) or "(no message)"
-
-
-def sample_moment() -> datetime:
-    """A fixed moment used in sample contexts, so template checks are repeatable."""
-    return datetime.fromisoformat("2026-11-30T08:00:00+08:00")
