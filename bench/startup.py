@@ -65,7 +65,10 @@ def startup(runs: int = 5) -> dict[str, Any]:
     results: dict[str, Any] = {"runs": runs}
     with tempfile.TemporaryDirectory(prefix="treckk-startup-") as tmp:
         work = Path(tmp)
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0", "TRECKK_DATABASE_URL": f"sqlite:///{work / 'treckk.db'}",
+        # Any value of PYTHONDONTWRITEBYTECODE (even "0") stops Python writing bytecode: every process
+        # would then compile the engine's sources again, which no installed engine does.
+        env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+               "TRECKK_DATABASE_URL": f"sqlite:///{work / 'treckk.db'}",
                "TRECKK_CACHE_DIR": str(work / "cache"), "TRECKK_NOW": NOW, "TRECKK_OUTBOX_DIR": str(work / "files")}
         numbers = _prepare(work, env, runs + 1)
         show = _treckk("show", "TRK-2026-000001", "--as", "ahmad")

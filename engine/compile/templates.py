@@ -20,7 +20,6 @@ import re
 import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from jinja2 import (BaseLoader, Environment, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound,
