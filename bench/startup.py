@@ -7,12 +7,18 @@ time on another fresh case, with the compile cache (``TRECKK_CACHE_DIR``) warmed
 before, as every command after a deploy finds it; ``show`` is also measured with the cache off
 (every process compiles and checks the definition in full, as before the cache). Two floors are
 measured the same way: the interpreter alone and ``import sqlalchemy`` alone.
+
+Wall and CPU times follow the load of a shared machine; where ``valgrind`` is installed, the
+instructions each process executes are counted too (one run each, under callgrind): a count does
+not change with the load, so it compares a command with the floors, and one run with another,
+whatever else the machine was doing.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +47,19 @@ def _median(commands: list[list[str]], env: dict[str, str]) -> dict[str, float]:
             "min_s": min(s[0] for s in samples)}
 
 
+def _instructions(command: list[str], env: dict[str, str]) -> int | None:
+    """Instructions one process executes (callgrind's count), or None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    done = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *command], cwd=ROOT,
+                          env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in done.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1].strip())
+    return None
+
+
 def _treckk(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "runner.py"), *args]
 
@@ -65,22 +84,34 @@ def startup(runs: int = 5) -> dict[str, Any]:
     results: dict[str, Any] = {"runs": runs}
     with tempfile.TemporaryDirectory(prefix="treckk-startup-") as tmp:
         work = Path(tmp)
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0", "TRECKK_DATABASE_URL": f"sqlite:///{work / 'treckk.db'}",
+        # Any value of PYTHONDONTWRITEBYTECODE (even "0") stops Python writing bytecode: every process
+        # would then compile the engine's sources again, which no installed engine does.
+        env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+               "TRECKK_DATABASE_URL": f"sqlite:///{work / 'treckk.db'}",
                "TRECKK_CACHE_DIR": str(work / "cache"), "TRECKK_NOW": NOW, "TRECKK_OUTBOX_DIR": str(work / "files")}
-        numbers = _prepare(work, env, runs + 1)
+        numbers = _prepare(work, env, runs + 2)
+
+        def advance(number: str) -> list[str]:
+            return _treckk("advance", number, "teruskan", "--as", "rina", "--set", "kategori=keributan", "--set",
+                           "kecamatan=paringin", "--set", "lokasi=Jl. Uji")
+
         show = _treckk("show", "TRK-2026-000001", "--as", "ahmad")
         _run(show, env)  # warms the file cache and bytecode, and leaves the compile cache's mark
-        _run(_treckk("advance", numbers[-1], "teruskan", "--as", "rina", "--set", "kategori=keributan",
-                     "--set", "kecamatan=paringin", "--set", "lokasi=Jl. Uji"), env)  # and the templates' code
+        _run(advance(numbers[-1]), env)  # and the templates' code
         results["floor_python"] = _median([[sys.executable, "-c", "pass"]] * runs, env)
         results["floor_import_sqlalchemy"] = _median([[sys.executable, "-c", "import sqlalchemy"]] * runs, env)
         results["help"] = _median([_treckk("--help")] * runs, env)
         results["show"] = _median([show] * runs, env)
-        results["advance"] = _median([_treckk("advance", number, "teruskan", "--as", "rina", "--set",
-                                              "kategori=keributan", "--set", "kecamatan=paringin", "--set",
-                                              "lokasi=Jl. Uji") for number in numbers[:runs]], env)
+        results["advance"] = _median([advance(number) for number in numbers[:runs]], env)
         results["show_cache_off"] = _median([show] * runs, {**env, "TRECKK_CACHE_DIR": "off"})
         results["validate"] = _median([_treckk("validate")] * runs, env)
+        counted = {"floor_python": [sys.executable, "-c", "pass"],
+                   "floor_import_sqlalchemy": [sys.executable, "-c", "import sqlalchemy"],
+                   "help": _treckk("--help"), "show": show, "advance": advance(numbers[-2])}
+        for key, command in counted.items():
+            instructions = _instructions(command, env)
+            if instructions is not None:
+                results[key]["instructions"] = instructions
     bundle = bundle_from_files(ROOT / "workflows" / "treckk.yaml")
     _compile_cached.__wrapped__(bundle.to_json())  # first compile pays imports once
     samples = []
@@ -98,15 +129,17 @@ TARGETS = {"help": 0.1, "show": 0.3, "advance": 0.3}
 
 
 def table(results: dict[str, Any]) -> list[str]:
-    row = "  {:<34} {:>10} {:>10} {:>8}"
+    row = "  {:<34} {:>10} {:>10} {:>8} {:>14}"
     lines = [f"start-up, whole processes (median of {results['runs']}):",
-             row.format("", "wall ms", "CPU ms", "target")]
+             row.format("", "wall ms", "CPU ms", "target", "instructions")]
     for key, label in (("help", "treckk --help"), ("show", "treckk show (one case)"),
                        ("advance", "treckk advance (one case, notices)"), ("show_cache_off", "treckk show, cache off"),
                        ("validate", "treckk validate"), ("floor_python", "floor: python -c pass"),
                        ("floor_import_sqlalchemy", "floor: import sqlalchemy")):
         m = results[key]
         target = f"{TARGETS[key] * 1000:.0f}" if key in TARGETS else ""
-        lines.append(row.format(label, f"{m['median_s'] * 1000:.0f}", f"{m['cpu_median_s'] * 1000:.0f}", target))
+        counted = f"{m['instructions'] / 1e6:,.0f} M" if "instructions" in m else ""
+        lines.append(row.format(label, f"{m['median_s'] * 1000:.0f}", f"{m['cpu_median_s'] * 1000:.0f}", target,
+                                counted))
     lines.append(f"  load+validate in-process {results['load_validate_ms']:.1f} ms")
     return lines

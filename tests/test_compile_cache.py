@@ -1,12 +1,15 @@
-"""The compile cache: a mark per fully checked bundle and Jinja's compiled templates, in a folder of our own.
+"""The compile cache: a mark per fully checked bundle, the definitions parsed from them and Jinja's compiled
+templates, in a folder of our own.
 
 Real files under ``tmp_path``; whole processes where what a command imports is the point.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import stat
 import subprocess
 import sys
@@ -103,6 +106,7 @@ def _imported_by(tmp_path: Path, *args: str) -> set[str]:
     env = {**os.environ, "TRECKK_CACHE_DIR": str(tmp_path / "cache"),
            "TRECKK_DATABASE_URL": f"sqlite:///{tmp_path / 'treckk.db'}"}
     done = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
     return set(done.stderr.split())
 
 
@@ -114,3 +118,84 @@ def test_help_and_a_read_import_only_what_they_use(tmp_path: Path) -> None:
     listed = _imported_by(tmp_path, "cases")
     assert "sqlalchemy" in listed
     assert not {"sqlalchemy.orm", "sqlalchemy.dialects.postgresql", "holidays", "apscheduler", "alembic"} & listed
+
+
+def _definition_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.definition"))
+
+
+def _key(bundle: Bundle) -> str:
+    return hashlib.sha256(bundle.to_json().encode("utf-8")).hexdigest()
+
+
+class _Runs:
+    """Pickles as a call of ``os.system``: what a forged cache file would hold."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (self.command,)
+
+
+def test_the_parsed_definition_is_kept_privately_and_a_damaged_stale_or_foreign_one_is_parsed_again(
+        tmp_path: Path) -> None:
+    bundle = bundle_from_files(SHIPPED)
+    folder = tmp_path / "cache"
+    _compiled_with_cache.clear()
+    full = compile_bundle(bundle, CompileCache(folder))
+    (kept,) = _definition_files(folder)
+    assert mode(kept) == 0o600
+    assert CompileCache(folder).definition(_key(bundle)) == full.definition
+    _compiled_with_cache.clear()
+    again = compile_bundle(bundle, CompileCache(folder))
+    assert again.definition == full.definition and again.guards.keys() == full.guards.keys()
+    assert again.templates.sources == full.templates.sources
+    # The same texts read from elsewhere are another bundle (the model's locations name the paths).
+    moved = Bundle("elsewhere/treckk.yaml", bundle.workflow_text, bundle.roles_path, bundle.roles_text,
+                   bundle.templates, bundle.templates_path)
+    assert moved.digest == bundle.digest and CompileCache(folder).definition(_key(moved)) is None
+    other_engine = CompileCache(folder)
+    other_engine._fingerprint = "0" * 64
+    assert other_engine.definition(_key(bundle)) is None  # another engine's file has another name
+
+    damaged = bytearray(kept.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    kept.write_bytes(bytes(damaged))
+    assert CompileCache(folder).definition(_key(bundle)) is None
+    _compiled_with_cache.clear()
+    assert compile_bundle(bundle, CompileCache(folder)).definition == full.definition  # parsed, and kept again
+    assert CompileCache(folder).definition(_key(bundle)) == full.definition
+
+    cache = CompileCache(folder)
+    witness = tmp_path / "ran"
+    forged = pickle.dumps((1, _key(bundle), cache.fingerprint, _Runs(f"touch {witness}")))
+    kept.write_bytes(forged + hashlib.sha256(forged).digest())  # a well-formed file naming os.system
+    assert cache.definition(_key(bundle)) is None and not witness.exists()
+    cache.remember_definition(_key(moved), full.definition)
+    (other,) = set(_definition_files(folder)) - {kept}
+    kept.write_bytes(other.read_bytes())  # a genuine file of another bundle, under this bundle's name
+    assert cache.definition(_key(bundle)) is None
+    _compiled_with_cache.clear()
+    assert compile_bundle(bundle, CompileCache(folder)).definition == full.definition
+
+
+def test_showing_and_advancing_a_case_import_only_what_they_use(tmp_path: Path) -> None:
+    env = {**os.environ, "TRECKK_CACHE_DIR": str(tmp_path / "cache"), "TRECKK_NOW": "2026-12-01T09:00:00+08:00"}
+    subprocess.run([sys.executable, "runner.py", "demo", "--keep", str(tmp_path), "--quiet-notices"], cwd=ROOT,
+                   env=env, check=True, capture_output=True)
+    submitted = subprocess.run([sys.executable, "runner.py", "submit", "--as", "rina", "--set", "kanal=telepon",
+                                "--set", "uraian=Musik keras tengah malam.", "--set", "nomor_pelapor=0812-5100-9999"],
+                               cwd=ROOT, env={**env, "TRECKK_DATABASE_URL": f"sqlite:///{tmp_path / 'treckk.db'}"},
+                               check=True, capture_output=True, text=True)
+    number = submitted.stdout.split()[0]
+    never = {"yaml", "cryptography", "argon2", "PIL", "holidays", "apscheduler", "alembic", "sqlalchemy.orm",
+             "sqlalchemy.ext", "sqlalchemy.dialects.postgresql", "psycopg", "engine.definition.parse",
+             "engine.app.public_desk", "engine.app.whatsapp", "engine.app.credentials", "engine.app.definition_desk",
+             "engine.app.escalation", "engine.app.reports", "engine.notices.delivery", "engine.core.tree_heads"}
+    shown = _imported_by(tmp_path, "show", number, "--as", "ahmad")
+    assert not (never | {"jinja2", "transitions", "engine.compile.templates"}) & shown
+    advanced = _imported_by(tmp_path, "advance", number, "teruskan", "--as", "rina", "--set", "kategori=keributan",
+                            "--set", "kecamatan=paringin", "--set", "lokasi=Jl. Uji")
+    assert "jinja2" in advanced  # its notices are rendered in its transaction
+    assert not never & advanced

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from engine.core.deadlines import WorkingCalendar
 from engine.definition.model import CalendarSpec, Duration
-from engine.definition.yamlnodes import Where
+from engine.definition.where import Where
 
 WITA_NAME = "Asia/Makassar"
 WITA = ZoneInfo(WITA_NAME)

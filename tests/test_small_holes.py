@@ -20,7 +20,7 @@ from engine.channels.smtp import compose
 from engine.channels.webhook import WebhookChannel, WebhookSettings
 from engine.core.masking import MASK, text_masker, without_secrets
 from engine.definition.model import FieldSpec
-from engine.definition.yamlnodes import Where
+from engine.definition.where import Where
 from engine.errors import DefinitionError, Problem
 from engine.store.database import Database
 from tests.conftest import COMPLAINT

@@ -13,35 +13,36 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from engine.app import administration
-from engine.app.escalation import EscalationFired, escalate_due
 from engine.app.migration_batches import BATCH_SIZE, MigrationProgress, check_state_map, migrate_running
-from engine.app.outbox import prune_bodies, retry_notices
 from engine.app.account_seals import seal_accounts
-from engine.app.reports import ScheduleRun, run_schedule
 from engine.app.runtime import Runtime
 from engine.core import fields as field_values
 from engine.core.deadlines import deadline_on_entry
 from engine.core.records import CaseRecord, EventRecord, enter_state
-from engine.channels.base import ChannelSet
 from engine.compile.workflow import Bundle, CompiledWorkflow, bundle_from_files, compile_bundle
 from engine.definition.model import InputSpec, TransitionSpec, WorkflowDefinition
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, PermissionDenied
 from engine.core.integrity import sealed
 from engine.core.log_entries import LogEntry, deploy_entry, event_entry
 from engine.compile.notice_context import EventFacts
-from engine.notices.delivery import DeliveryReport, deliver_due
 from engine.notices.outbox import case_notices, nobody_reason, queue, resolve_recipients
 from engine.core.permissions import acting_role, capable_role, may_view
-from engine.notices.policy import DeliveryPolicy
 from engine.store import case_rows, definition_rows, log_rows, notice_rows, staff_rows
 from engine.store.definition_rows import StoredDefinition
 from engine.store.staff_rows import StaffMember
+
+if TYPE_CHECKING:
+    from engine.app.escalation import EscalationFired
+    from engine.app.reports import ScheduleRun
+    from engine.channels.base import ChannelSet
+    from engine.notices.delivery import DeliveryReport
+    from engine.notices.policy import DeliveryPolicy
 
 SYSTEM_ACTOR = administration.SYSTEM_ACTOR
 MIGRATION_TRIGGER = "migrasi"
@@ -437,6 +438,8 @@ class Commands(Runtime):
                 policy: DeliveryPolicy | None = None, should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
         """Send up to ``limit`` due notices; channels and policy default to the application's.
         ``should_stop`` abandons the sends under way once it answers true (``serve`` on a signal)."""
+        from engine.notices.delivery import deliver_due
+
         owned = channels is None
         active = channels if channels is not None else self.open_channels()
         try:
@@ -450,21 +453,29 @@ class Commands(Runtime):
     def escalate(self, *, limit: int = 1000, now: datetime | None = None,
                  should_stop: Callable[[], bool] | None = None) -> list[EscalationFired]:
         """Fire every escalation step that is due (each once, whoever else scans at the same time)."""
+        from engine.app.escalation import escalate_due
+
         return escalate_due(self, limit=limit, now=now, should_stop=should_stop)
 
     def run_schedule(self, workflow: str, schedule: str, fire_at: datetime, *,
                      now: datetime | None = None) -> ScheduleRun:
         """Queue a schedule's notices for its fire time, once."""
+        from engine.app.reports import run_schedule
+
         return run_schedule(self, workflow, schedule, fire_at, now=now)
 
     def prune_notice_bodies(self, retention: timedelta, *, should_stop: Callable[[], bool] | None = None) -> int:
         """Delete the bodies of notices delivered longer than ``retention`` ago (rows and digests stay)."""
+        from engine.app.outbox import prune_bodies
+
         return prune_bodies(self, retention, should_stop=should_stop)
 
     def retry_notices(self, references: Sequence[str], *, all_failed: bool = False, case: str | None = None,
                       operator: str | None = None, acting_for: str | None = None) -> list[dict[str, Any]]:
         """Make failed or pending notices due now with a fresh budget of attempts (recorded with the actor;
         ``acting_for`` must be able to see each notice and manage staff, see ``engine.app.outbox.retry_notices``)."""
+        from engine.app.outbox import retry_notices
+
         return retry_notices(self, references, all_failed=all_failed, case=case, operator=operator,
                              acting_for=acting_for)
 

@@ -14,17 +14,14 @@ from sqlalchemy import Connection
 
 from engine.app import administration
 from engine.app.runtime import Runtime
-from engine.channels.message import readable
 from engine.channels.registry import names as channel_names
 from engine.compile.notice_context import EventFacts, Recipient, case_context
-from engine.compile.templates import TemplateFailed
 from engine.compile.workflow import CompiledWorkflow
 from engine.core.masking import text_masker
 from engine.core.permissions import may_view, sees_pii
 from engine.core.records import CaseRecord
 from engine.definition.model import COMPLAINANT
 from engine.errors import InvalidInput, NotFound, PermissionDenied
-from engine.notices.delivery import outbound_of
 from engine.notices.outbox import COMPLAINANT_NAME, complainant_of
 from engine.store import body_rows, case_rows, notice_rows, staff_rows
 from engine.store.notice_rows import NoticeRow
@@ -150,6 +147,9 @@ def show_notice(engine: Runtime, reference: str, viewer_name: str | None = None)
         if row.pruned:
             view["body"] = view["text"] = None
         else:
+            from engine.channels.message import readable
+            from engine.notices.delivery import outbound_of
+
             view["body"] = mask(row.body)
             view["text"] = mask(readable(outbound_of(row)))
         return view
@@ -322,6 +322,8 @@ def preview(engine: Runtime, template: str, number: str, viewer_name: str | None
         now = engine.clock()
         context = case_context(definition, case, recipient, now, event=_last_event(connection, compiled, case),
                                escalation_step=step, base_url=engine.base_url)
+        from engine.compile.templates import TemplateFailed
+
         try:
             rendered = compiled.templates.render(template, context)
         except TemplateFailed as exc:

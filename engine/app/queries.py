@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -23,9 +23,14 @@ from engine.core.masking import masked_values
 from engine.core.integrity import first_broken
 from engine.core.permissions import may_view, role_for, sees_pii
 from engine.app.commands import Commands
-from engine.store import case_lists, case_rows, definition_rows, staff_rows
-from engine.store.case_lists import Narrowing, Position, Reach
+from engine.store import case_rows, definition_rows, staff_rows
 from engine.store.staff_rows import StaffMember
+
+if TYPE_CHECKING:
+    from engine.store.case_lists import Position, Reach
+
+# The lists' queries (``engine.store.case_lists``) are imported by the views that page: a command
+# that shows one case does not build them.
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -108,6 +113,8 @@ def page_position(cursor: str | None) -> Position | None:
     """The position a ``page_cursor`` names (None for no cursor); InvalidInput for anything else."""
     if not cursor:
         return None
+    from engine.store.case_lists import Position
+
     try:
         due, number = page_cursors.decode(cursor, 2)
         due_at = datetime.fromisoformat(due) if due else None
@@ -223,6 +230,9 @@ class Queries:
         for the following page. Each filter narrows an index range of one workflow (see
         ``engine.store.case_lists``); a viewer bound to a scope value is bound to it in SQL.
         """
+        from engine.store import case_lists
+        from engine.store.case_lists import Narrowing, Reach
+
         _check_limit(limit)
         position = page_position(after)
 
@@ -262,6 +272,8 @@ class Queries:
 
     def _page(self, connection: Connection, found: list[CaseRecord], viewer: StaffMember | None,
               limit: int) -> dict[str, Any]:
+        from engine.store.case_lists import Position
+
         more = len(found) > limit
         shown = found[:limit]
         last = shown[-1] if more else None
@@ -321,6 +333,9 @@ class Queries:
         "terlambat": n, "by_state": {state: n}}}``: give ``next`` as ``after`` for the following
         page. The counts are the tabs: every filter but ``state`` and ``overdue`` applies to them.
         """
+        from engine.store import case_lists
+        from engine.store.case_lists import Narrowing, Reach
+
         _check_limit(limit)
         position = page_position(after)
 
@@ -380,6 +395,8 @@ class Queries:
         A state counts for the versions where it does (``versions`` None when it does in all of
         them), so a case is listed exactly when ``allowed_triggers`` would offer it something.
         """
+        from engine.store.case_lists import Reach
+
         if not viewer.active:
             return []
         reaches: list[Reach] = []

@@ -8,12 +8,12 @@ their calendars, notice routing, and who is looking.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from engine.channels.base import ChannelSet, Options
-from engine.channels.registry import configure, open_channels
 from engine.compile.cache import CompileCache
 from engine.compile.workflow import Bundle, CompiledWorkflow, compile_bundle
 from engine.core.clock import Clock
@@ -25,6 +25,9 @@ from engine.notices.routing import Routing
 from engine.store import definition_rows, staff_rows
 from engine.store.database import Database
 from engine.store.staff_rows import StaffMember
+
+if TYPE_CHECKING:
+    from engine.channels.base import ChannelSet
 
 
 class Runtime:
@@ -43,7 +46,7 @@ class Runtime:
         self.home = home
         self.routing = routing or Routing()
         self.base_url = base_url
-        self.open_channels = channels or (lambda: open_channels(configure(Options(home=home))))
+        self.open_channels = channels or partial(_file_channel, home)
         self.delivery = delivery or DeliveryPolicy()
         self.cache = cache
         self._compiled: dict[tuple[str, int], CompiledWorkflow] = {}
@@ -108,3 +111,11 @@ class Runtime:
         if not member.active:
             raise PermissionDenied(f"staff {username!r} is disabled and may not see cases")
         return member
+
+
+def _file_channel(home: Path) -> ChannelSet:
+    """The channels of a runtime given none: those that need no settings (the file channel under ``home``)."""
+    from engine.channels.base import Options
+    from engine.channels.registry import configure, open_channels
+
+    return open_channels(configure(Options(home=home)))

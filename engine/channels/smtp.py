@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 from engine.channels.base import ChannelSpec, DeliveryFailure, Options
 from engine.channels.deadline import InFlight, SendDeadline
-from engine.channels.message import header_text
 from engine.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -93,6 +92,8 @@ def compose(message: Outbound, sender: str) -> EmailMessage:
     from email.headerregistry import Address
     from email.message import EmailMessage
     from email.utils import format_datetime
+
+    from engine.channels.message import header_text
 
     if not message.address:
         raise DeliveryFailure("the notice has no e-mail address", permanent=True)

@@ -1,28 +1,35 @@
 """What compiling a definition bundle leaves for the next process: which bundles passed the full checks,
-Jinja's compiled template code, and the holidays its calendars looked up.
+the definitions parsed from them, Jinja's compiled template code, and the holidays its calendars looked up.
 
 Compiling a stored bundle in full renders every template in every kind of context it can meet,
 looks the holiday country up and parses each cron line: about a third of a second, in every
 process, for a bundle whose content cannot change (it is known by its digest) and which passed
 exactly these checks before it was deployed. The structure itself parses in a few milliseconds.
 So a process that compiled a bundle in full leaves a *mark* for it, and a later process that
-finds the mark compiles the same bundle with the structure parse only (``compile_bundle``).
+finds the mark compiles the same bundle with the structure parse only (``compile_bundle``); and it
+leaves the parsed definition itself, so a later process with the mark does not parse at all (nor
+import PyYAML): the parse and its imports are most of what a short command does besides SQLAlchemy.
 
 Why a mark and not the pickled compiled object: the compiled workflow holds a Jinja environment,
 closures and a ``transitions`` machine, which do not pickle; and unpickling runs whatever the file
 says, so a cache file anybody else could write would be a way in. A mark is a small JSON text
 holding the bundle's digest and the engine's fingerprint (a digest of the sources of the modules
-that do the checking, and the Jinja version); it is believed only when its name and its whole
+that do the checking, and of Jinja's, which names its version); it is believed only when its name and its whole
 content match what is asked. A stale mark (another engine, another bundle) is never found under
 the name asked for; a corrupt one (truncated, edited) does not match and is rewritten. Nothing read
 from a mark is run or used beyond that comparison: a forged mark can at most skip checks on a
 bundle that came from the database, where only a validated deploy puts one — a template that then
 failed would fail on render as ``TemplateFailed``, as it would have at the check.
 
-Jinja's compiled template code (``marshal``-ed code objects, run when loaded) is another matter:
-it is cached only in a folder of our own, mode 0700, with files of our own, mode 0600, each file
+Jinja's compiled template code (``marshal``-ed code objects, run when loaded) and the parsed
+definitions (pickled frozen dataclasses of ``engine.definition.model``) are another matter: they
+are cached only in a folder of our own, mode 0700, with files of our own, mode 0600, each file
 ending with the SHA-256 of what comes before it; anything else is ignored and rebuilt from the
-template source (Jinja itself recompiles when a template's source checksum differs).
+source (Jinja itself recompiles when a template's source checksum differs). A definition file is
+named after the engine's fingerprint and the digest of the whole stored bundle (its paths too,
+which the model's locations name), holds both again, and is unpickled by an unpickler that makes
+only the model's own classes, ``Where`` and dates and times — a file that names anything else, or
+that does not hold what its name promises, is ignored and the bundle parsed again.
 
 Every file is written to a temporary name and renamed, so a reader never sees half a file. A
 cache folder that cannot be used (not ours, not writable) just means compiling in full, as before.
@@ -30,21 +37,28 @@ cache folder that cannot be used (not ours, not writable) just means compiling i
 
 from __future__ import annotations
 
+import copyreg
 import functools
 import hashlib
+import importlib.util
+import io
 import json
 import os
+import pickle
 import stat
 import sys
 import tempfile
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from engine.core.deadlines import HolidaySource, PackageHolidays
 
 if TYPE_CHECKING:
     from jinja2.bccache import Bucket
+
+    from engine.definition.model import WorkflowDefinition
 
 MARK_FORMAT = 1
 _CHECKING_MODULES = ("engine.compile.workflow", "engine.compile.templates", "engine.compile.template_budget",
@@ -56,19 +70,18 @@ _DIGEST_SIZE = hashlib.sha256().digest_size
 
 
 def engine_fingerprint() -> str:
-    """A digest of the checking modules' sources and the Jinja version (imported by then)."""
+    """A digest of the checking modules' sources and of Jinja's (its version), whether imported yet or not."""
     digest = hashlib.sha256(f"{MARK_FORMAT}|{sys.version_info[:2]}".encode())
-    for name in _CHECKING_MODULES:
-        module = sys.modules.get(name)
-        file = getattr(module, "__file__", None)
+    for name in (*_CHECKING_MODULES, "jinja2"):
         digest.update(name.encode())
-        if file:
-            try:
-                digest.update(Path(file).read_bytes())
-            except OSError:
-                digest.update(b"?")
-    jinja = sys.modules.get("jinja2")
-    digest.update(str(getattr(jinja, "__version__", "")).encode())
+        try:
+            # Located, not imported: a process that reads a case imports neither Jinja nor the checks,
+            # and must still find the marks the process that checked left.
+            spec = importlib.util.find_spec(name)
+            file = spec.origin if spec is not None else None
+            digest.update(Path(file).read_bytes() if file else b"?")
+        except (ImportError, ValueError, OSError):
+            digest.update(b"?")
     return digest.hexdigest()
 
 
@@ -162,6 +175,46 @@ class CompileCache:
             if _read_private(path) != content:
                 _write_private(path, content)
 
+    def _definition_file(self, bundle_json_digest: str) -> Path:
+        name = hashlib.sha256(f"{self.fingerprint}|{bundle_json_digest}".encode()).hexdigest()
+        return self.folder / f"{name}.definition"
+
+    def definition(self, bundle_json_digest: str) -> WorkflowDefinition | None:
+        """The definition this engine parsed from the bundle whose JSON text has this digest, or None."""
+        if not self.usable:
+            return None
+        content = _read_private(self._definition_file(bundle_json_digest))
+        if content is None or len(content) <= _DIGEST_SIZE:
+            return None
+        payload, digest = content[:-_DIGEST_SIZE], content[-_DIGEST_SIZE:]
+        if hashlib.sha256(payload).digest() != digest:
+            return None
+        from engine.definition.model import WorkflowDefinition
+
+        try:
+            found = _DefinitionUnpickler(io.BytesIO(payload)).load()
+        except Exception:  # noqa: BLE001 - whatever a damaged or foreign file raises, it is not a definition
+            return None
+        if (isinstance(found, tuple) and len(found) == 4
+                and found[:3] == (MARK_FORMAT, bundle_json_digest, self.fingerprint)
+                and isinstance(found[3], WorkflowDefinition)):
+            return found[3]
+        return None
+
+    def remember_definition(self, bundle_json_digest: str, definition: WorkflowDefinition) -> None:
+        """Keep ``definition``, parsed by this engine from the bundle whose JSON text has this digest."""
+        if not self.usable:
+            return
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = _DEFINITION_REDUCERS
+        try:
+            pickler.dump((MARK_FORMAT, bundle_json_digest, self.fingerprint, definition))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return  # something the model holds does not pickle: the next process parses, as before
+        payload = buffer.getvalue()
+        _write_private(self._definition_file(bundle_json_digest), payload + hashlib.sha256(payload).digest())
+
     def holidays(self) -> HolidaySource:
         """The ``holidays`` package's answers, kept in the ``holidays`` folder (the package otherwise costs a
         command that computes a deadline about 0.1 s to import and build)."""
@@ -173,10 +226,34 @@ class CompileCache:
         return _template_code_class()(self.folder / "templates") if self.usable else None
 
 
+def _frozen_map_reducer(mapping: Any) -> tuple[Any, tuple[dict[str, Any]]]:
+    from engine.definition.model import frozen_map
+
+    return frozen_map, (dict(mapping),)
+
+
+_DEFINITION_REDUCERS = {**copyreg.dispatch_table, MappingProxyType: _frozen_map_reducer}
+"""How a definition is pickled: the model's read-only mappings (``frozen_map``) as the dicts they view."""
+
+_DEFINITION_MODULES = frozenset({"engine.definition.model", "engine.definition.where"})
+_DEFINITION_VALUES = frozenset({("datetime", "date"), ("datetime", "time")})
+
+
+class _DefinitionUnpickler(pickle.Unpickler):
+    """Makes only what a definition is built of: the model's own classes and ``frozen_map``, dates and times."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _DEFINITION_VALUES:
+            return super().find_class(module, name)
+        if module in _DEFINITION_MODULES:
+            found = super().find_class(module, name)
+            if getattr(found, "__module__", None) == module and (isinstance(found, type) or name == "frozen_map"):
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a definition")
+
+
 def _holidays_stamp() -> str:
     """Which ``holidays`` package is installed (its location, size and time), without importing it."""
-    import importlib.util
-
     try:
         spec = importlib.util.find_spec("holidays")
         origin = spec.origin if spec is not None else None

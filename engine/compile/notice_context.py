@@ -20,11 +20,9 @@ from engine.definition.model import (
     ScheduleSpec,
     WorkflowDefinition,
 )
-from engine.definition.yamlnodes import Where
-from engine.core.reports import OpenCaseRow, Period, RecapCaseRow, compute_report
+from engine.definition.where import Where
 from engine.core.fields import display_value
 from engine.core.masking import shown_values
-from engine.compile.templates import sample_moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +199,11 @@ def _caseless_context(definition: WorkflowDefinition, recipient: Recipient, now:
 
 # -- samples used when a definition is validated -----------------------------------------------
 
+def sample_moment() -> datetime:
+    """A fixed moment used in sample contexts, so template checks are repeatable."""
+    return datetime.fromisoformat("2026-11-30T08:00:00+08:00")
+
+
 _SAMPLE_DUE = sample_moment() - timedelta(minutes=90)
 
 
@@ -268,6 +271,8 @@ def sample_reports(definition: WorkflowDefinition) -> list[tuple[str, dict[str, 
     open case without a deadline and nothing finished, so no due time and no handling times); and
     with nothing to report (no rows at all).
     """
+    from engine.core.reports import OpenCaseRow, Period, RecapCaseRow, compute_report
+
     now = sample_moment()
     period = Period(now - timedelta(days=30), now, "November 2026")
     case = sample_case(definition, definition.initial)

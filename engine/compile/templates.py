@@ -20,7 +20,6 @@ import re
 import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from jinja2 import (BaseLoader, Environment, nodes, StrictUndefined, Template, TemplateError, TemplateNotFound,
@@ -383,8 +382,3 @@ class TemplateSet:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split()) or "(no message)"
-
-
-def sample_moment() -> datetime:
-    """A fixed moment used in sample contexts, so template checks are repeatable."""
-    return datetime.fromisoformat("2026-11-30T08:00:00+08:00")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from engine.compile.sources import read_source
 from engine.definition.model import RoleBook, WorkflowDefinition
-from engine.definition.parse import NoExternalChecks, holiday_categories, parse_roles, parse_workflow
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
-from engine.compile.guards import Guard, compile_guard, guard_problem
-from engine.core.machine import WorkflowMachine
-from engine.compile.notice_context import template_uses
-from engine.compile.templates import TemplateFailed, TemplateSet
 
 if TYPE_CHECKING:
     from engine.compile.cache import CompileCache
+    from engine.compile.guards import Guard
+    from engine.compile.templates import TemplateSet
+    from engine.core.machine import WorkflowMachine
+
+# Jinja (guards, templates) and ``transitions`` (the machine) are imported where they are first
+# needed: a read of a case (``treckk show``) needs neither.
 
 TEMPLATE_SUFFIXES = (".j2",)
 
@@ -72,16 +74,71 @@ class Bundle:
         return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
 class CompiledWorkflow:
-    """A validated definition with its machine, guards and templates, ready to run cases."""
+    """A validated definition with its machine, guards and templates, ready to run cases.
 
-    definition: WorkflowDefinition
-    bundle: Bundle
-    digest: str
-    machine: WorkflowMachine
-    templates: TemplateSet
-    guards: Mapping[str, Guard]
+    A bundle compiled from a mark (``engine.compile.cache``) builds its templates, guards and machine
+    on first use, once (a read of a case uses none of them); a full compile builds them as it checks.
+    """
+
+    __slots__ = ("definition", "bundle", "digest", "_cache", "_templates", "_guards", "_machine", "_lock")
+
+    def __init__(self, definition: WorkflowDefinition, bundle: Bundle, digest: str, *,
+                 cache: CompileCache | None = None, templates: TemplateSet | None = None,
+                 guards: Mapping[str, Guard] | None = None, machine: WorkflowMachine | None = None) -> None:
+        """``cache`` keeps Jinja's compiled template code; templates, guards and machine already built may be given."""
+        self.definition = definition
+        self.bundle = bundle
+        self.digest = digest
+        self._cache = cache
+        self._templates = templates
+        self._guards = guards
+        self._machine = machine
+        self._lock = threading.Lock()
+
+    @property
+    def templates(self) -> TemplateSet:
+        """The bundle's templates (Jinja's compiled code kept in the cache, when there is one)."""
+        if self._templates is None:
+            with self._lock:
+                if self._templates is None:
+                    self._templates = _template_set(self.bundle, self._cache)
+        return self._templates
+
+    @property
+    def guards(self) -> Mapping[str, Guard]:
+        """Each transition guard's source → its compiled check."""
+        if self._guards is None:
+            with self._lock:
+                if self._guards is None:
+                    self._guards = _compiled_guards(self.definition)
+        return self._guards
+
+    @property
+    def machine(self) -> WorkflowMachine:
+        """The definition's one shared state machine."""
+        if self._machine is None:
+            from engine.core.machine import WorkflowMachine
+
+            guards = self.guards
+            with self._lock:
+                if self._machine is None:
+                    self._machine = WorkflowMachine(self.definition, guards)
+        return self._machine
+
+
+def _compiled_guards(definition: WorkflowDefinition) -> Mapping[str, Guard]:
+    from engine.compile.guards import compile_guard
+
+    names = frozenset(definition.fields)
+    return {t.guard: compile_guard(t.guard, names) for t in definition.transitions if t.guard}
+
+
+def _template_set(bundle: Bundle, cache: CompileCache | None) -> TemplateSet:
+    from engine.compile.templates import TemplateSet
+
+    return TemplateSet(bundle.templates, bundle.templates_path,
+                       bytecode_cache=cache.bytecode_cache() if cache is not None else None)
 
 
 class _Checks:
@@ -91,6 +148,8 @@ class _Checks:
         self.templates = templates
 
     def guard(self, source: str, names: frozenset[str]) -> str | None:
+        from engine.compile.guards import guard_problem
+
         return guard_problem(source, names)
 
     def cron(self, expression: str, timezone: str) -> str | None:
@@ -115,12 +174,23 @@ class _Checks:
         return self.templates.compile_problem(name)
 
     def holiday_categories(self, country: str) -> tuple[str, ...] | None:
+        from engine.definition.parse import holiday_categories
+
         return holiday_categories(country)
 
 
-class _AlreadyChecked(NoExternalChecks):
+class _AlreadyChecked:
     """The checks a bundle marked as fully checked (``engine.compile.cache``) passed already: all accept,
     holiday categories included (looking them up is what loads ``holidays``)."""
+
+    def guard(self, source: str, names: frozenset[str]) -> str | None:
+        return None
+
+    def cron(self, expression: str, timezone: str) -> str | None:
+        return None
+
+    def template(self, name: str) -> str | None:
+        return None
 
     def holiday_categories(self, country: str) -> tuple[str, ...] | None:
         return _ANY_CATEGORY
@@ -199,7 +269,8 @@ def compile_bundle(bundle: Bundle, cache: CompileCache | None = None) -> Compile
     """Parse, validate and compile; raises DefinitionError listing every problem.
 
     With ``cache``, a bundle this engine checked in full before (in any process) is compiled
-    from its structure alone, and Jinja's compiled template code is kept there too. Either way a
+    from its structure alone — from the definition a process parsed and kept, when there is one —
+    and Jinja's compiled template code is kept there too. Either way a
     bundle is compiled once per process (for the 32 bundles used last).
     """
     text = bundle.to_json()
@@ -209,14 +280,22 @@ def compile_bundle(bundle: Bundle, cache: CompileCache | None = None) -> Compile
     if known is not None:
         return known
     compiled = None
+    text_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if cache.checked(bundle.digest):
-        try:
-            compiled = _compile(text, cache, checked=True)
-        except Exception:  # noqa: BLE001 - not what the mark promised: the full compile reports the problems
-            compiled = None
+        definition = cache.definition(text_digest)
+        if definition is not None:
+            compiled = CompiledWorkflow(definition, bundle, bundle.digest, cache=cache)
+        else:
+            try:
+                compiled = _compile(text, cache, checked=True)
+            except Exception:  # noqa: BLE001 - not what the mark promised: the full compile reports the problems
+                compiled = None
+            if compiled is not None:
+                cache.remember_definition(text_digest, compiled.definition)
     if compiled is None:
         compiled = _compile(text, cache, checked=False)
         cache.remember_checked(bundle.digest)
+        cache.remember_definition(text_digest, compiled.definition)
     if len(_compiled_with_cache) >= _KEPT:
         _compiled_with_cache.pop(next(iter(_compiled_with_cache)))
     _compiled_with_cache[text] = compiled
@@ -234,9 +313,10 @@ def _compile_cached(bundle_json: str) -> CompiledWorkflow:
 
 
 def _compile(bundle_json: str, cache: CompileCache | None, *, checked: bool) -> CompiledWorkflow:
+    from engine.definition.parse import parse_roles, parse_workflow
+
     bundle = Bundle.from_json(bundle_json)
-    templates = TemplateSet(bundle.templates, bundle.templates_path,
-                            bytecode_cache=cache.bytecode_cache() if cache is not None else None)
+    templates = None if checked else _template_set(bundle, cache)
     problems: list[Problem] = []
 
     def load_roles(name: str) -> RoleBook | None:
@@ -246,19 +326,22 @@ def _compile(bundle_json: str, cache: CompileCache | None, *, checked: bool) -> 
         problems.extend(role_problems)
         return book
 
-    checks: Any = _AlreadyChecked() if checked else _Checks(templates)
+    checks: Any = _AlreadyChecked() if templates is None else _Checks(templates)
     definition, workflow_problems = parse_workflow(bundle.workflow_text, bundle.workflow_path, load_roles, checks)
     problems.extend(workflow_problems)
     if definition is None or problems:
         raise DefinitionError(problems or [Problem(bundle.workflow_path, 1, 1, "the workflow is incomplete")])
-    if not checked:
+    if templates is not None:
         problems.extend(_render_checks(definition, templates))
     if problems:
         raise DefinitionError(problems)
-    names = frozenset(definition.fields)
-    guards = {t.guard: compile_guard(t.guard, names) for t in definition.transitions if t.guard}
-    machine = WorkflowMachine(definition, guards)
-    return CompiledWorkflow(definition, bundle, bundle.digest, machine, templates, guards)
+    if templates is None:
+        return CompiledWorkflow(definition, bundle, bundle.digest, cache=cache)
+    from engine.core.machine import WorkflowMachine
+
+    guards = _compiled_guards(definition)  # a full compile builds everything as it checks
+    return CompiledWorkflow(definition, bundle, bundle.digest, cache=cache, templates=templates, guards=guards,
+                            machine=WorkflowMachine(definition, guards))
 
 
 def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> list[Problem]:
@@ -267,6 +350,8 @@ def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> li
     A use that fails is one problem at the workflow line of the use, naming the situation, the
     template file and line, and the partial when the fault is in one.
     """
+    from engine.compile.notice_context import template_uses
+
     problems = []
     uses = template_uses(definition)
     for use in uses:
@@ -284,6 +369,8 @@ def _render_checks(definition: WorkflowDefinition, templates: TemplateSet) -> li
 def _channel_template_checks(definition: WorkflowDefinition, templates: TemplateSet,
                              uses: list[Any]) -> list[Problem]:
     """Each WhatsApp template parameter renders, in every context its notice meets, to a non-empty line."""
+    from engine.compile.templates import TemplateFailed
+
     problems = []
     for call in definition.whatsapp_templates.values():
         where = call.where

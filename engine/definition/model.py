@@ -12,7 +12,7 @@ from datetime import date, time
 from types import MappingProxyType
 from typing import Literal
 
-from engine.definition.yamlnodes import Where
+from engine.definition.where import Where
 
 FieldType = Literal["text", "choice", "phone", "email", "boolean", "datetime", "references", "coordinates"]
 FIELD_TYPES: tuple[str, ...] = ("text", "choice", "phone", "email", "boolean", "datetime", "references",

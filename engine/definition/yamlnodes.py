@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from engine.definition.where import Where as Where  # the place every node reports
 from engine.errors import Problem
 
 _BOOLEANS = {"true": True, "false": False}
@@ -47,18 +48,6 @@ def compose_yaml(text: str) -> yaml.Node | None:
         except (yaml.YAMLError, RecursionError, UnicodeError):
             pass
     return yaml.compose(text, Loader=yaml.SafeLoader)
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """A place in a definition file (1-based line and column)."""
-
-    path: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}"
 
 
 def allowed_list(values: Iterable[str]) -> str:

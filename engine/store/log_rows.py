@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, update
 
 from engine.core.log_entries import LogEntry
 from engine.core.merkle import CHUNK_LEVEL, append as tree_append
-from engine.core.tree_heads import TreeHead
 from engine.store.prepared import PreparedStatement
 from engine.store.schema import log_checkpoints, log_chunks, log_head, log_leaves
+
+if TYPE_CHECKING:
+    from engine.core.tree_heads import TreeHead  # and cryptography: only checkpoints need it
 
 HEAD_ID = 1
 
@@ -205,5 +207,7 @@ def checkpoints(connection: Connection) -> list[TreeHead]:
 
 
 def _tree_head(row: Any) -> TreeHead:
+    from engine.core.tree_heads import TreeHead
+
     return TreeHead(int(row.size), str(row.root), row.time, str(row.key_id), str(row.signature), str(row.origin))
 
