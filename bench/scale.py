@@ -32,7 +32,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.log import Clock, MOVES, engine_on, seed
+from bench import bulk
+from bench.log import Clock, engine_on
 from bench.reads import timed
 from engine.app.commands import Commands
 from engine.app.queries import Queries
@@ -43,7 +44,6 @@ from engine.store.schema import cases, events, log_leaves
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 ROOT = Path(__file__).resolve().parent.parent
-CLOSED, WAITING, POOL = 0.97, 0.01, 0.02
 CONNECTIONS = (1, 4, 16)
 
 
@@ -59,22 +59,6 @@ def _database(admin_url: str, name: str, reuse: bool) -> tuple[str, bool]:
         if not (exists and reuse):
             admin.execute(f'CREATE DATABASE "{name}"')
     return f"{admin_url.rsplit('/', 1)[0]}/{name}", exists and reuse
-
-
-def seed_all(engine: Commands, total: int) -> dict[str, Any]:
-    """Seed ``total`` cases in the three groups; seconds per group and rows written."""
-    took: dict[str, Any] = {}
-    groups = (("closed", int(total * CLOSED), MOVES), ("ditelaah", int(total * WAITING), MOVES[:1]),
-              ("diterima", total - int(total * CLOSED) - int(total * WAITING), ()))
-    for label, count, moves in groups:
-        started = time.perf_counter()
-        seed(engine, count, batch=10_000, moves=moves)
-        # bench.log.seed gives the cases their ids; move PostgreSQL's sequence past them.
-        with engine.db.begin() as c:
-            c.exec_driver_sql("SELECT setval(pg_get_serial_sequence('cases', 'id'), max(id)) FROM cases")
-        took[f"{label}_seconds"] = round(time.perf_counter() - started, 1)
-        print(f"seeded {count} {label} cases in {took[f'{label}_seconds']} s", flush=True)
-    return took
 
 
 def _pool(engine: Commands) -> list[str]:
@@ -174,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=100, help="runs per timed view")
     parser.add_argument("--moves", type=int, default=300, help="moves per concurrency level")
     parser.add_argument("--reuse", action="store_true", help="reuse a database seeded by an earlier run")
+    parser.add_argument("--workers", type=int, default=2, help="processes generating and writing the seed")
+    parser.add_argument("--batch", type=int, default=10_000, help="cases per seed transaction")
+    parser.add_argument("--seed-minutes", type=float, default=None,
+                        help="stop seeding (whole batches) after this long and measure at the size reached")
+    parser.add_argument("--seed-only", action="store_true", help="seed (or count) and stop, measuring nothing")
     args = parser.parse_args(argv)
     url, existed = _database(args.postgres, f"treckk_scale_{args.cases}", args.reuse)
     found: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "cores": os.cpu_count(),
@@ -181,13 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     if not existed:
         engine = engine_on(url)
         started = time.perf_counter()
-        found["seed"] = seed_all(engine, args.cases)
+        deadline = time.time() + args.seed_minutes * 60 if args.seed_minutes else None
+        found["seed"] = bulk.seed(engine, url, args.cases, workers=args.workers, batch=args.batch,
+                                  deadline=deadline)
         found["seed"]["seconds"] = round(time.perf_counter() - started, 1)
         engine.db.dispose()
     found["size"] = counts(url)
     if found.get("seed"):
         found["seed"]["cases_per_s"] = round(found["size"]["cases"] / found["seed"]["seconds"])
     print(f"database: {found['size']}", flush=True)
+    if args.seed_only:
+        print(json.dumps(found, indent=2))
+        return 0
     found["measured"] = measure(url, args.repeat, args.moves)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["scale"] = found
