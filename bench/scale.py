@@ -36,6 +36,7 @@ from bench import bulk
 from bench.log import Clock, engine_on
 from bench.reads import timed
 from engine.app.commands import Commands
+from engine.app.dashboard import Dashboard
 from engine.app.queries import Queries
 from engine.app.reports import build_report
 from engine.store import escalation_rows, report_rows
@@ -43,6 +44,7 @@ from engine.store.database import Database
 from engine.store.schema import cases, events, log_leaves
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+EXPLAINED = Path(__file__).resolve().parent / "scale_explain.txt"
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = (1, 4, 16)
 
@@ -128,6 +130,8 @@ def measure(url: str, repeat: int, moves_per_level: int) -> dict[str, Any]:
         lambda c: report_rows.digest(c, "treckk", opened, fire, 20)), max(5, repeat // 10))
     report("digest + recap (build_report)", lambda: engine.db.read(
         lambda c: build_report(c, definition, fire, fire)), max(5, repeat // 10))
+    board = Dashboard(engine)
+    report("dashboard, default 30 days (view)", lambda: board.view("kabid"), max(5, repeat // 10))
     engine.db.dispose()
     rest = pool[repeat + 2:]
     throughput = []
@@ -136,7 +140,50 @@ def measure(url: str, repeat: int, moves_per_level: int) -> dict[str, Any]:
         throughput.append(concurrent_moves(url, share, connections))
         print(f"moves/s with {connections:>2} connections: {throughput[-1]['moves_per_s']}", flush=True)
     results["moves_per_s"] = throughput
+    results["page_case"] = page_case
     return results
+
+
+def explain(url: str, views: dict[str, Any]) -> str:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT each view sends (recorded from the engine, then run
+    on the plain driver with the same parameters), as text."""
+    import psycopg
+
+    from bench.recorder import Recorder
+
+    engine = Commands(Database(url, prepared=False), Clock(), ROOT)
+    queries = Queries(engine)
+    out: list[str] = []
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as pg:
+        for label, view in views.items():
+            view(queries)  # warm: compile the definition and cache what the engine caches
+            recorder = Recorder(engine.db.engine)
+            recorder.start()
+            view(queries)
+            recording = recorder.stop()
+            statements = [(sql, params) for t in [*recording.transactions, recording.current]
+                          for sql, params, _many in t.statements if sql.lstrip().upper().startswith("SELECT")]
+            out.append(f"=== {label}: {len(statements)} SELECT statements")
+            for sql, params in statements:
+                plan = pg.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall()
+                out += ["", "-- " + " ".join(sql.split()), *(str(row[0]) for row in plan)]
+            pg.rollback()
+            out.append("")
+    engine.db.dispose()
+    return "\n".join(out)
+
+
+SETTINGS = ("server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size",
+            "max_wal_size", "checkpoint_timeout", "synchronous_commit", "fsync", "wal_sync_method",
+            "max_parallel_maintenance_workers", "max_connections")
+
+
+def settings(url: str) -> dict[str, str]:
+    """The server's settings that bear on the numbers (as the measured sessions see them)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as pg:
+        return {name: str(pg.execute(f"SHOW {name}").fetchone()[0]) for name in SETTINGS}  # type: ignore[index]
 
 
 def counts(url: str) -> dict[str, int]:
@@ -178,13 +225,27 @@ def main(argv: list[str] | None = None) -> int:
     found["size"] = counts(url)
     if found.get("seed"):
         found["seed"]["cases_per_s"] = round(found["size"]["cases"] / found["seed"]["seconds"])
+    found["server"] = settings(url)
     print(f"database: {found['size']}", flush=True)
     if args.seed_only:
         print(json.dumps(found, indent=2))
         return 0
     found["measured"] = measure(url, args.repeat, args.moves)
+    page_case = found["measured"].pop("page_case")
+    plans = explain(url, {"inbox kabid (first 50)": lambda q: q.inbox_page("kabid"),
+                          "inbox tim, scoped (first 50)": lambda q: q.inbox_page("tim"),
+                          "case page (show + history + notices)": lambda q: (
+                              q.show(page_case, "kabid"), q.history(page_case, "kabid"),
+                              q.notices(case=page_case, viewer_name="kabid"))})
+    EXPLAINED.write_text(f"# python -m bench.scale --cases {args.cases}: {found['size']}\n\n{plans}\n")
+    found["explain"] = str(EXPLAINED.relative_to(ROOT))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["scale"] = found
+    # One entry per size run (the 1,000,000-case run of an earlier session kept beside the others).
+    runs = results.get("scale", {})
+    if "cases_requested" in runs:
+        runs = {str(runs["cases_requested"]): runs}
+    runs[str(args.cases)] = found
+    results["scale"] = runs
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(found, indent=2))
     return 0
