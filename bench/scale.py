@@ -44,7 +44,6 @@ from engine.store.database import Database
 from engine.store.schema import cases, events, log_leaves
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-EXPLAINED = Path(__file__).resolve().parent / "scale_explain.txt"
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = (1, 4, 16)
 
@@ -210,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-minutes", type=float, default=None,
                         help="stop seeding (whole batches) after this long and measure at the size reached")
     parser.add_argument("--seed-only", action="store_true", help="seed (or count) and stop, measuring nothing")
+    parser.add_argument("--label", default="", help="appended to the run's key in results.json (e.g. a code change)")
     args = parser.parse_args(argv)
     url, existed = _database(args.postgres, f"treckk_scale_{args.cases}", args.reuse)
     found: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "cores": os.cpu_count(),
@@ -227,24 +227,25 @@ def main(argv: list[str] | None = None) -> int:
         found["seed"]["cases_per_s"] = round(found["size"]["cases"] / found["seed"]["seconds"])
     found["server"] = settings(url)
     print(f"database: {found['size']}", flush=True)
-    if args.seed_only:
-        print(json.dumps(found, indent=2))
-        return 0
-    found["measured"] = measure(url, args.repeat, args.moves)
-    page_case = found["measured"].pop("page_case")
-    plans = explain(url, {"inbox kabid (first 50)": lambda q: q.inbox_page("kabid"),
-                          "inbox tim, scoped (first 50)": lambda q: q.inbox_page("tim"),
-                          "case page (show + history + notices)": lambda q: (
-                              q.show(page_case, "kabid"), q.history(page_case, "kabid"),
-                              q.notices(case=page_case, viewer_name="kabid"))})
-    EXPLAINED.write_text(f"# python -m bench.scale --cases {args.cases}: {found['size']}\n\n{plans}\n")
-    found["explain"] = str(EXPLAINED.relative_to(ROOT))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     # One entry per size run (the 1,000,000-case run of an earlier session kept beside the others).
     runs = results.get("scale", {})
     if "cases_requested" in runs:
         runs = {str(runs["cases_requested"]): runs}
-    runs[str(args.cases)] = found
+    if existed and "seed" in runs.get(str(args.cases), {}):
+        found["seed"] = runs[str(args.cases)]["seed"]  # seeded by an earlier --seed-only run
+    if not args.seed_only:
+        found["measured"] = measure(url, args.repeat, args.moves)
+        page_case = found["measured"].pop("page_case")
+        plans = explain(url, {"inbox kabid (first 50)": lambda q: q.inbox_page("kabid"),
+                              "inbox tim, scoped (first 50)": lambda q: q.inbox_page("tim"),
+                              "case page (show + history + notices)": lambda q: (
+                                  q.show(page_case, "kabid"), q.history(page_case, "kabid"),
+                                  q.notices(case=page_case, viewer_name="kabid"))})
+        explained = Path(__file__).resolve().parent / f"scale_explain_{args.cases}{args.label}.txt"
+        explained.write_text(f"# python -m bench.scale --cases {args.cases}: {found['size']}\n\n{plans}\n")
+        found["explain"] = str(explained.relative_to(ROOT))
+    runs[f"{args.cases}{args.label}"] = found
     results["scale"] = runs
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(found, indent=2))
