@@ -98,7 +98,7 @@ def concurrent_moves(url: str, numbers: list[str], connections: int) -> dict[str
             "moves_per_s": round(len(numbers) / took)}
 
 
-def measure(url: str, repeat: int, moves_per_level: int) -> dict[str, Any]:
+def measure(url: str, repeat: int, moves_per_level: int, reports: bool = True) -> dict[str, Any]:
     engine = Commands(Database(url), Clock(), ROOT)
     views = Queries(engine)
     definition = views.definition("treckk")
@@ -125,12 +125,13 @@ def measure(url: str, repeat: int, moves_per_level: int) -> dict[str, Any]:
     later = Clock().now + timedelta(days=365)
     report("due cases, one batch (100)", lambda: engine.db.read(lambda c: escalation_rows.due_cases(c, later, 100)))
     fire = Clock().now + timedelta(days=1)
-    report("digest (report_rows.digest)", lambda: engine.db.read(
-        lambda c: report_rows.digest(c, "treckk", opened, fire, 20)), max(5, repeat // 10))
-    report("digest + recap (build_report)", lambda: engine.db.read(
-        lambda c: build_report(c, definition, fire, fire)), max(5, repeat // 10))
-    board = Dashboard(engine)
-    report("dashboard, default 30 days (view)", lambda: board.view("kabid"), max(5, repeat // 10))
+    if reports:
+        report("digest (report_rows.digest)", lambda: engine.db.read(
+            lambda c: report_rows.digest(c, "treckk", opened, fire, 20)), max(5, repeat // 10))
+        report("digest + recap (build_report)", lambda: engine.db.read(
+            lambda c: build_report(c, definition, fire, fire)), max(5, repeat // 10))
+        board = Dashboard(engine)
+        report("dashboard, default 30 days (view)", lambda: board.view("kabid"), max(5, repeat // 10))
     engine.db.dispose()
     rest = pool[repeat + 2:]
     throughput = []
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-minutes", type=float, default=None,
                         help="stop seeding (whole batches) after this long and measure at the size reached")
     parser.add_argument("--seed-only", action="store_true", help="seed (or count) and stop, measuring nothing")
+    parser.add_argument("--skip-reports", action="store_true", help="measure neither the digest, the recap nor the dashboard")
     parser.add_argument("--label", default="", help="appended to the run's key in results.json (e.g. a code change)")
     args = parser.parse_args(argv)
     url, existed = _database(args.postgres, f"treckk_scale_{args.cases}", args.reuse)
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     if existed and "seed" in runs.get(str(args.cases), {}):
         found["seed"] = runs[str(args.cases)]["seed"]  # seeded by an earlier --seed-only run
     if not args.seed_only:
-        found["measured"] = measure(url, args.repeat, args.moves)
+        found["measured"] = measure(url, args.repeat, args.moves, not args.skip_reports)
         page_case = found["measured"].pop("page_case")
         plans = explain(url, {"inbox kabid (first 50)": lambda q: q.inbox_page("kabid"),
                               "inbox tim, scoped (first 50)": lambda q: q.inbox_page("tim"),
