@@ -2,20 +2,23 @@
 
 Seeds a fresh database on the server (``URL`` is an admin URL; a database ``treckk_scale_<N>`` is
 created, or reused with ``--reuse`` when it already holds the cases) in bulk through
-``bench.log.seed``: every case like one submitted and moved by the engine, with a valid hash
-chain *and* its leaves in the transparency log (log_leaves / log_chunks / log_head in step), so
-``verify`` would find nothing. 97% of the cases are closed (catat, teruskan, tolak: ``ditolak``),
-1% wait in ``ditelaah`` (kabid's inbox), 2% in ``diterima`` (the moves' pool and the scoped
-team's inbox).
+``bench.bulk.seed`` (COPY from parallel processes; see there): every case like one submitted and
+moved by the engine, with a valid hash chain *and* its leaves in the transparency log
+(log_leaves / log_chunks / log_head in step), so ``verify`` would find nothing. 97% of the cases
+are closed (catat, teruskan, tolak: ``ditolak``, spread over ten years), 1% wait in ``ditelaah``
+(kabid's inbox), 2% in ``diterima`` (the moves' pool). ``--seed-only`` seeds and stops; a later
+``--reuse`` run measures.
 
 Measured in-process, p50/p99: the inbox of kabid and of the scoped team (``Queries.inbox_page``),
 the case page (show + history + notices), a move (``Commands.advance``), an escalation scan
 (``Commands.escalate`` with a limit, at a moment when nothing is due, and the read of one batch of
 due cases when all open ones are), the digest and the recap (``engine.app.reports.build_report``
-and ``report_rows.digest`` alone); then moves/s with 1, 4 and 16 concurrent connections (threads,
+and ``report_rows.digest`` alone) and the dashboard's default view (``Dashboard.view``); then moves/s with 1, 4 and 16 concurrent connections (threads,
 each its own ``Database`` and ``Commands``).
 
-Merges the results under the ``scale`` key of ``bench/results.json`` and prints a table.
+Then ``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT of the inbox and the case page, to
+``bench/scale_explain_<N><label>.txt``. Merges the results under the ``scale`` key of
+``bench/results.json`` (one entry per ``<N><label>``) and prints a table.
 """
 
 from __future__ import annotations
