@@ -148,7 +148,7 @@ def measure(url: str, repeat: int, moves_per_level: int, reports: bool = True) -
 
 
 def explain(url: str, views: dict[str, Any]) -> str:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT each view sends (recorded from the engine, then run
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT (and WITH … SELECT) each view sends (recorded from the engine, then run
     on the plain driver with the same parameters), as text."""
     import psycopg
 
@@ -165,7 +165,7 @@ def explain(url: str, views: dict[str, Any]) -> str:
             view(queries)
             recording = recorder.stop()
             statements = [(sql, params) for t in [*recording.transactions, recording.current]
-                          for sql, params, _many in t.statements if sql.lstrip().upper().startswith("SELECT")]
+                          for sql, params, _many in t.statements if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
             out.append(f"=== {label}: {len(statements)} SELECT statements")
             for sql, params in statements:
                 plan = pg.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall()
