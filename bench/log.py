@@ -36,7 +36,7 @@ from sqlalchemy import insert, select, update
 from bench.seed import DATA, ROOT, START, STAFF
 from engine.app.commands import Commands
 from engine.core.integrity import sealed
-from engine.core.log_entries import event_entry
+from engine.core.log_entries import LogEntry, event_entry
 from engine.core.records import EventRecord
 from engine.store import log_rows
 from engine.store.database import Database
@@ -110,37 +110,55 @@ def move_cost(engine: Commands, count: int) -> dict[str, Any]:
             "added_p50_pct": round((a["p50_ms"] / b["p50_ms"] - 1) * 100, 1)}
 
 
+def template(engine: Commands, moves: tuple[tuple[str, str, dict[str, Any]], ...] = MOVES
+             ) -> tuple[dict[str, Any], list[EventRecord]]:
+    """A case submitted and moved by ``moves`` through the engine: its row and its history (what clones copy)."""
+    from engine.store.case_rows import history
+
+    number = engine.submit("admin", DATA).number
+    for trigger, actor, values in moves:
+        engine.advance(number, trigger, actor, values)
+    with engine.db.begin() as c:
+        row = c.execute(select(cases).where(cases.c.number == number)).one()._asdict()
+        return row, history(c, int(row["id"]))
+
+
+def clone(row: dict[str, Any], history: list[EventRecord], case_id: int, number: str,
+          earlier: timedelta = timedelta(0)) -> tuple[list[EventRecord], list[LogEntry]]:
+    """The template's ``history`` as case ``case_id`` (``number``) would have it, ``earlier`` than the
+    template's: every event re-sealed (a valid chain) and each one's log entry."""
+    previous = ""
+    chain, entries = [], []
+    for event in history:
+        s = sealed(number, replace(event, case_id=case_id, prev_hash=previous, at=event.at - earlier))
+        previous = s.hash
+        chain.append(s)
+        entries.append(event_entry(case_id, number, s.seq, s.hash, row["workflow"], row["definition_version"],
+                                   row["definition_digest"]))
+    return chain, entries
+
+
 def seed(engine: Commands, case_count: int, batch: int = 5_000,
          moves: tuple[tuple[str, str, dict[str, Any]], ...] = MOVES) -> None:
     """``case_count`` cases like one submitted and moved by ``moves`` (by default three events: catat,
     teruskan, tolak), with valid chains and leaves."""
-    template = engine.submit("admin", DATA).number
-    for trigger, actor, values in moves:
-        engine.advance(template, trigger, actor, values)
+    row, evs = template(engine, moves)
     with engine.db.begin() as c:
-        row = c.execute(select(cases).where(cases.c.number == template)).one()._asdict()
-        from engine.store.case_rows import history
-
-        evs = history(c, int(row["id"]))
         first_id = int(c.execute(select(cases.c.id).order_by(cases.c.id.desc())).scalars().first() or 0) + 1
         first_number = int(c.execute(select(case_numbers.c.last)).scalar_one()) + 1
     for offset in range(0, case_count, batch):
         case_rows_: list[dict[str, Any]] = []
         event_rows: list[dict[str, Any]] = []
-        entries = []
+        entries: list[LogEntry] = []
         for i in range(offset, min(offset + batch, case_count)):
             cid, number = first_id + i, f"TRK-2026-{first_number + i:06d}"
-            previous = ""
-            for event in evs:
-                s = sealed(number, replace(event, case_id=cid, prev_hash=previous))
-                previous = s.hash
-                event_rows.append({"case_id": cid, "seq": s.seq, "trigger": s.trigger, "from_state": s.from_state,
-                                   "to_state": s.to_state, "actor": s.actor, "role": s.role, "at": s.at,
-                                   "input": s.input, "comment": s.comment, "idempotency_key": None,
-                                   "prev_hash": s.prev_hash, "hash": s.hash})
-                entries.append(event_entry(cid, number, s.seq, s.hash, row["workflow"], row["definition_version"],
-                                           row["definition_digest"]))
-            case_rows_.append({**row, "id": cid, "number": number, "last_hash": previous})
+            chain, leaves = clone(row, evs, cid, number)
+            event_rows += [{"case_id": cid, "seq": s.seq, "trigger": s.trigger, "from_state": s.from_state,
+                            "to_state": s.to_state, "actor": s.actor, "role": s.role, "at": s.at,
+                            "input": s.input, "comment": s.comment, "idempotency_key": None,
+                            "prev_hash": s.prev_hash, "hash": s.hash} for s in chain]
+            entries += leaves
+            case_rows_.append({**row, "id": cid, "number": number, "last_hash": chain[-1].hash})
         with engine.db.begin() as c:
             c.execute(insert(cases), case_rows_)
             c.execute(insert(events), event_rows)

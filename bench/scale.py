@@ -2,20 +2,23 @@
 
 Seeds a fresh database on the server (``URL`` is an admin URL; a database ``treckk_scale_<N>`` is
 created, or reused with ``--reuse`` when it already holds the cases) in bulk through
-``bench.log.seed``: every case like one submitted and moved by the engine, with a valid hash
-chain *and* its leaves in the transparency log (log_leaves / log_chunks / log_head in step), so
-``verify`` would find nothing. 97% of the cases are closed (catat, teruskan, tolak: ``ditolak``),
-1% wait in ``ditelaah`` (kabid's inbox), 2% in ``diterima`` (the moves' pool and the scoped
-team's inbox).
+``bench.bulk.seed`` (COPY from parallel processes; see there): every case like one submitted and
+moved by the engine, with a valid hash chain *and* its leaves in the transparency log
+(log_leaves / log_chunks / log_head in step), so ``verify`` would find nothing. 97% of the cases
+are closed (catat, teruskan, tolak: ``ditolak``, spread over ten years), 1% wait in ``ditelaah``
+(kabid's inbox), 2% in ``diterima`` (the moves' pool). ``--seed-only`` seeds and stops; a later
+``--reuse`` run measures.
 
 Measured in-process, p50/p99: the inbox of kabid and of the scoped team (``Queries.inbox_page``),
 the case page (show + history + notices), a move (``Commands.advance``), an escalation scan
 (``Commands.escalate`` with a limit, at a moment when nothing is due, and the read of one batch of
 due cases when all open ones are), the digest and the recap (``engine.app.reports.build_report``
-and ``report_rows.digest`` alone); then moves/s with 1, 4 and 16 concurrent connections (threads,
+and ``report_rows.digest`` alone) and the dashboard's default view (``Dashboard.view``); then moves/s with 1, 4 and 16 concurrent connections (threads,
 each its own ``Database`` and ``Commands``).
 
-Merges the results under the ``scale`` key of ``bench/results.json`` and prints a table.
+Then ``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT of the inbox and the case page, to
+``bench/scale_explain_<N><label>.txt``. Merges the results under the ``scale`` key of
+``bench/results.json`` (one entry per ``<N><label>``) and prints a table.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.log import Clock, MOVES, engine_on, seed
+from bench import bulk
+from bench.log import Clock, engine_on
 from bench.reads import timed
 from engine.app.commands import Commands
+from engine.app.dashboard import Dashboard
 from engine.app.queries import Queries
 from engine.app.reports import build_report
 from engine.store import escalation_rows, report_rows
@@ -43,7 +48,6 @@ from engine.store.schema import cases, events, log_leaves
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 ROOT = Path(__file__).resolve().parent.parent
-CLOSED, WAITING, POOL = 0.97, 0.01, 0.02
 CONNECTIONS = (1, 4, 16)
 
 
@@ -59,22 +63,6 @@ def _database(admin_url: str, name: str, reuse: bool) -> tuple[str, bool]:
         if not (exists and reuse):
             admin.execute(f'CREATE DATABASE "{name}"')
     return f"{admin_url.rsplit('/', 1)[0]}/{name}", exists and reuse
-
-
-def seed_all(engine: Commands, total: int) -> dict[str, Any]:
-    """Seed ``total`` cases in the three groups; seconds per group and rows written."""
-    took: dict[str, Any] = {}
-    groups = (("closed", int(total * CLOSED), MOVES), ("ditelaah", int(total * WAITING), MOVES[:1]),
-              ("diterima", total - int(total * CLOSED) - int(total * WAITING), ()))
-    for label, count, moves in groups:
-        started = time.perf_counter()
-        seed(engine, count, batch=10_000, moves=moves)
-        # bench.log.seed gives the cases their ids; move PostgreSQL's sequence past them.
-        with engine.db.begin() as c:
-            c.exec_driver_sql("SELECT setval(pg_get_serial_sequence('cases', 'id'), max(id)) FROM cases")
-        took[f"{label}_seconds"] = round(time.perf_counter() - started, 1)
-        print(f"seeded {count} {label} cases in {took[f'{label}_seconds']} s", flush=True)
-    return took
 
 
 def _pool(engine: Commands) -> list[str]:
@@ -113,7 +101,7 @@ def concurrent_moves(url: str, numbers: list[str], connections: int) -> dict[str
             "moves_per_s": round(len(numbers) / took)}
 
 
-def measure(url: str, repeat: int, moves_per_level: int) -> dict[str, Any]:
+def measure(url: str, repeat: int, moves_per_level: int, reports: bool = True) -> dict[str, Any]:
     engine = Commands(Database(url), Clock(), ROOT)
     views = Queries(engine)
     definition = views.definition("treckk")
@@ -140,10 +128,13 @@ def measure(url: str, repeat: int, moves_per_level: int) -> dict[str, Any]:
     later = Clock().now + timedelta(days=365)
     report("due cases, one batch (100)", lambda: engine.db.read(lambda c: escalation_rows.due_cases(c, later, 100)))
     fire = Clock().now + timedelta(days=1)
-    report("digest (report_rows.digest)", lambda: engine.db.read(
-        lambda c: report_rows.digest(c, "treckk", opened, fire, 20)), max(5, repeat // 10))
-    report("digest + recap (build_report)", lambda: engine.db.read(
-        lambda c: build_report(c, definition, fire, fire)), max(5, repeat // 10))
+    if reports:
+        report("digest (report_rows.digest)", lambda: engine.db.read(
+            lambda c: report_rows.digest(c, "treckk", opened, fire, 20)), max(5, repeat // 10))
+        report("digest + recap (build_report)", lambda: engine.db.read(
+            lambda c: build_report(c, definition, fire, fire)), max(5, repeat // 10))
+        board = Dashboard(engine)
+        report("dashboard, default 30 days (view)", lambda: board.view("kabid"), max(5, repeat // 10))
     engine.db.dispose()
     rest = pool[repeat + 2:]
     throughput = []
@@ -152,7 +143,50 @@ def measure(url: str, repeat: int, moves_per_level: int) -> dict[str, Any]:
         throughput.append(concurrent_moves(url, share, connections))
         print(f"moves/s with {connections:>2} connections: {throughput[-1]['moves_per_s']}", flush=True)
     results["moves_per_s"] = throughput
+    results["page_case"] = page_case
     return results
+
+
+def explain(url: str, views: dict[str, Any]) -> str:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT (and WITH … SELECT) each view sends (recorded from the engine, then run
+    on the plain driver with the same parameters), as text."""
+    import psycopg
+
+    from bench.recorder import Recorder
+
+    engine = Commands(Database(url, prepared=False), Clock(), ROOT)
+    queries = Queries(engine)
+    out: list[str] = []
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as pg:
+        for label, view in views.items():
+            view(queries)  # warm: compile the definition and cache what the engine caches
+            recorder = Recorder(engine.db.engine)
+            recorder.start()
+            view(queries)
+            recording = recorder.stop()
+            statements = [(sql, params) for t in [*recording.transactions, recording.current]
+                          for sql, params, _many in t.statements if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+            out.append(f"=== {label}: {len(statements)} SELECT statements")
+            for sql, params in statements:
+                plan = pg.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall()
+                out += ["", "-- " + " ".join(sql.split()), *(str(row[0]) for row in plan)]
+            pg.rollback()
+            out.append("")
+    engine.db.dispose()
+    return "\n".join(out)
+
+
+SETTINGS = ("server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size",
+            "max_wal_size", "checkpoint_timeout", "synchronous_commit", "fsync", "wal_sync_method",
+            "max_parallel_maintenance_workers", "max_connections")
+
+
+def settings(url: str) -> dict[str, str]:
+    """The server's settings that bear on the numbers (as the measured sessions see them)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as pg:
+        return {name: str(pg.execute(f"SHOW {name}").fetchone()[0]) for name in SETTINGS}  # type: ignore[index]
 
 
 def counts(url: str) -> dict[str, int]:
@@ -174,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=100, help="runs per timed view")
     parser.add_argument("--moves", type=int, default=300, help="moves per concurrency level")
     parser.add_argument("--reuse", action="store_true", help="reuse a database seeded by an earlier run")
+    parser.add_argument("--workers", type=int, default=2, help="processes generating and writing the seed")
+    parser.add_argument("--batch", type=int, default=10_000, help="cases per seed transaction")
+    parser.add_argument("--seed-minutes", type=float, default=None,
+                        help="stop seeding (whole batches) after this long and measure at the size reached")
+    parser.add_argument("--seed-only", action="store_true", help="seed (or count) and stop, measuring nothing")
+    parser.add_argument("--skip-reports", action="store_true", help="measure neither the digest, the recap nor the dashboard")
+    parser.add_argument("--label", default="", help="appended to the run's key in results.json (e.g. a code change)")
     args = parser.parse_args(argv)
     url, existed = _database(args.postgres, f"treckk_scale_{args.cases}", args.reuse)
     found: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "cores": os.cpu_count(),
@@ -181,16 +222,36 @@ def main(argv: list[str] | None = None) -> int:
     if not existed:
         engine = engine_on(url)
         started = time.perf_counter()
-        found["seed"] = seed_all(engine, args.cases)
+        deadline = time.time() + args.seed_minutes * 60 if args.seed_minutes else None
+        found["seed"] = bulk.seed(engine, url, args.cases, workers=args.workers, batch=args.batch,
+                                  deadline=deadline)
         found["seed"]["seconds"] = round(time.perf_counter() - started, 1)
         engine.db.dispose()
     found["size"] = counts(url)
     if found.get("seed"):
         found["seed"]["cases_per_s"] = round(found["size"]["cases"] / found["seed"]["seconds"])
+    found["server"] = settings(url)
     print(f"database: {found['size']}", flush=True)
-    found["measured"] = measure(url, args.repeat, args.moves)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["scale"] = found
+    # One entry per size run (the 1,000,000-case run of an earlier session kept beside the others).
+    runs = results.get("scale", {})
+    if "cases_requested" in runs:
+        runs = {str(runs["cases_requested"]): runs}
+    if existed and "seed" in runs.get(str(args.cases), {}):
+        found["seed"] = runs[str(args.cases)]["seed"]  # seeded by an earlier --seed-only run
+    if not args.seed_only:
+        found["measured"] = measure(url, args.repeat, args.moves, not args.skip_reports)
+        page_case = found["measured"].pop("page_case")
+        plans = explain(url, {"inbox kabid (first 50)": lambda q: q.inbox_page("kabid"),
+                              "inbox tim, scoped (first 50)": lambda q: q.inbox_page("tim"),
+                              "case page (show + history + notices)": lambda q: (
+                                  q.show(page_case, "kabid"), q.history(page_case, "kabid"),
+                                  q.notices(case=page_case, viewer_name="kabid"))})
+        explained = Path(__file__).resolve().parent / f"scale_explain_{args.cases}{args.label}.txt"
+        explained.write_text(f"# python -m bench.scale --cases {args.cases}: {found['size']}\n\n{plans}\n")
+        found["explain"] = str(explained.relative_to(ROOT))
+    runs[f"{args.cases}{args.label}"] = found
+    results["scale"] = runs
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(found, indent=2))
     return 0

@@ -169,3 +169,24 @@ def test_the_plan_check_catches_a_full_scan(engine: Commands) -> None:
     """The checker itself: a query on an unindexed column is reported."""
     scans = full_scans(engine, "SELECT id FROM cases WHERE last_hash = 'x'", ())
     assert scans and "cases" in scans[0]
+
+
+def test_each_inbox_range_walks_a_read_index_not_the_primary_key(engine: Commands, clock: FakeClock) -> None:
+    """The undated range (cases without a deadline) is ordered as the read indexes end, (due_at, id):
+    ordered by id alone, PostgreSQL can only walk the primary key and filter, and at 10,000,000
+    cases it did so over the whole table (docs/scale.md)."""
+    if engine.db.is_sqlite:
+        pytest.skip("SQLite's planner has no statistics to misjudge; the index check above covers it")
+    _views(engine, clock)
+    views = Queries(engine)
+    for viewer in ("kabid", "tim_paringin"):
+        with recorded(engine) as statements:
+            views.inbox_page(viewer)
+        pages = [(s, p) for s, p in statements if "UNION ALL" in s and "due_at IS NULL" in s]
+        assert pages, viewer
+        for statement, parameters in pages:
+            with engine.db.engine.connect() as connection:
+                connection.exec_driver_sql("SET enable_seqscan = off")
+                connection.exec_driver_sql("SET enable_sort = off")
+                plan = [row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
+            assert not any("pk_cases" in line for line in plan), "\n".join(plan)
