@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,6 +45,20 @@ def new_engine(url: str, clock: Callable[[], datetime] = fixed(START)) -> Comman
     engine = Commands(database, clock, ROOT)
     engine.deploy(ROOT / "workflows" / "treckk.yaml", None)
     return engine
+
+
+def rollup(url: str) -> float:
+    """Derive the stays rollup (``engine.store.stay_rows``) of the cases seeded in bulk behind the
+    engine's back, as revision 0016 does for an existing database; the seconds it took."""
+    from engine.store import stay_rows
+
+    started = time.perf_counter()
+    database = Database(url)
+    try:
+        database.transaction(lambda connection: stay_rows.backfill(connection))
+    finally:
+        database.dispose()
+    return time.perf_counter() - started
 
 
 def add_staff(engine: Commands) -> None:
