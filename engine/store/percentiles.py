@@ -50,26 +50,25 @@ def at_ranks(count: int, read: Callable[[int, int], Sequence[int]],
     return interpolated(count, at, fractions)
 
 
-def grouped(connection: Connection, source: Any, fractions: Sequence[float] = PERCENTILES) -> dict[tuple[Any, Any],
-                                                                                                   tuple[float, ...]]:
-    """Per ``(grouping, value)`` of ``source`` (a subquery with columns ``grouping``, ``value`` and
-    ``us``, a duration in microseconds): the percentiles ``fractions`` of its durations, in
-    minutes. Groups without a row are absent."""
-    return {group: values for group, (_count, values) in counted(connection, source, fractions).items()}
+def cont(us: Any, fractions: Sequence[float] = PERCENTILES) -> list[Any]:
+    """PostgreSQL: ``percentile_cont`` of each of ``fractions`` of the durations ``us`` (microseconds),
+    in minutes, as aggregate columns (rows whose ``us`` is NULL are left out)."""
+    return [func.percentile_cont(f).within_group(cast(us, Float) / 1_000_000.0 / 60.0) for f in fractions]
 
 
 def counted(connection: Connection, source: Any,
             fractions: Sequence[float] = PERCENTILES) -> dict[tuple[Any, Any], tuple[int, tuple[float, ...]]]:
-    """As ``grouped``, with each group's number of rows: ``{(grouping, value): (count, percentiles)}``.
+    """Per ``(grouping, value)`` of ``source`` (a subquery with columns ``grouping``, ``value`` and
+    ``us``, a duration in microseconds): its number of rows and the percentiles ``fractions`` of
+    its durations, in minutes: ``{(grouping, value): (count, percentiles)}``. Groups without a row
+    are absent.
 
     One statement; rows whose duration is NULL are left out.
     """
     s = source.c
     present = s.us.is_not(None)
     if connection.dialect.name == "postgresql":
-        statement = (select(s.grouping, s.value, func.count(),
-                            *(func.percentile_cont(f).within_group(cast(s.us, Float) / 1_000_000.0 / 60.0)
-                              for f in fractions))
+        statement = (select(s.grouping, s.value, func.count(), *cont(s.us, fractions))
                      .where(present).group_by(s.grouping, s.value))
         return {(row[0], row[1]): (int(row[2]), tuple(float(v) for v in row[3:]))
                 for row in connection.execute(statement)}

@@ -3,9 +3,11 @@
 The digest and the recap are counted by the database: what comes back is one row per group (the
 whole workflow, or one value of a breakdown field), never one per case, so memory is bounded by
 the groups. The recap reads only the cases its period can count (open ones, and those that reached
-a final state since the period began), each set found through an index (revision 0003). Percentiles
-are ``percentile_cont`` on PostgreSQL; on SQLite a window over the finished cases picks the two
-ranks each percentile interpolates between (``engine.core.reports.percentile_ranks``).
+a final state since the period began), each set found through an index (revision 0003), and of
+each only the columns it counts. On PostgreSQL the recap is one statement: ``GROUPING SETS`` for
+the whole workflow and each breakdown field, ``percentile_cont`` for the percentiles. On SQLite
+the finished cases pass once in order of their length and each grouping's percentiles are read at
+the two ranks each interpolates between (``engine.core.reports.percentile_ranks``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (BigInteger, ColumnElement, Connection, String, and_, case, cast, func, literal, null,
-                        literal_column, or_, select, union_all)
+from sqlalchemy import (BigInteger, ColumnElement, Connection, String, and_, case, cast, func, null,
+                        or_, select, tuple_, union_all)
 
 from engine.core.reports import Measures, OpenCaseRow, percentile_ranks
 from engine.store import percentiles
@@ -87,8 +89,11 @@ class RecapQuery:
 def recap(connection: Connection, query: RecapQuery) -> tuple[Measures, dict[str, dict[Any, Measures]]]:
     """The period measures of the whole workflow and of each value of each breakdown field.
 
-    Two statements: the counts of every grouping at once (one pass over the relevant cases), and
-    the percentiles of every grouping at once (one pass over the cases finished in the period).
+    PostgreSQL: one statement, the counts and ``percentile_cont`` of every grouping at once
+    (``GROUPING SETS``: the whole workflow and each breakdown field), over the relevant cases once.
+    SQLite (no grouping sets, no percentiles): two statements, the counts grouped by every
+    breakdown field's value at once (each grouping summed here), and the cases finished in the
+    period once, in order of their length, each grouping's ranks picked as they pass.
     """
     finals = list(query.final_states)
     start_us, end_us = epoch_us(query.start), epoch_us(query.end)
@@ -99,7 +104,11 @@ def recap(connection: Connection, query: RecapQuery) -> tuple[Measures, dict[str
                .where(t.workflow == query.workflow, t.state.in_(finals), t.from_state.notin_(finals),
                       t.entered_us >= start_us)
                .group_by(t.case_id).cte("reached"))
-    columns = (cases.c.id, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at, cases.c.due_at)
+    fields = [field for field, _ in query.breakdowns]
+    scoped = {field for field, is_scope in query.breakdowns if is_scope}
+    # Only the columns the measures and the breakdowns need (``data`` only when a field is in it).
+    columns = [cases.c.id, cases.c.state, cases.c.created_at, cases.c.due_at,
+               *([cases.c.scope] if scoped else []), *([cases.c.data] if set(fields) - scoped else [])]
     finished_select = (select(*columns, reached.c.final_us, reached.c.since_intake_us)
                        .join(reached, reached.c.case_id == cases.c.id)
                        .where(cases.c.workflow == query.workflow, cases.c.state.in_(finals),
@@ -113,36 +122,57 @@ def recap(connection: Connection, query: RecapQuery) -> tuple[Measures, dict[str
     late = (select(escalations.c.case_id).distinct()
             .where(escalations.c.due_at >= query.start, escalations.c.due_at < query.end).cte("late"))
     r = relevant.c
-    finished = and_(r.final_us.is_not(None), r.final_us < end_us)
-    late_now = or_(late.c.case_id.is_not(None),
-                   and_(r.final_us.is_(None), r.due_at >= query.start, r.due_at < query.end, r.due_at < query.now))
+    # Each relevant case once, with its breakdown values (``key_0``...) and whether it was late.
+    keyed = (select(*(_key(r, field, scoped).label(f"key_{index}") for index, field in enumerate(fields)),
+                    r.state, r.created_at, r.due_at, r.final_us, r.since_intake_us,
+                    late.c.case_id.label("late_id"))
+             .select_from(relevant.outerjoin(late, late.c.case_id == r.id)).subquery("keyed"))
+    k = keyed.c
+    keys = [k[f"key_{index}"] for index in range(len(fields))]
+    finished = and_(k.final_us.is_not(None), k.final_us < end_us)
+    late_now = or_(k.late_id.is_not(None),
+                   and_(k.final_us.is_(None), k.due_at >= query.start, k.due_at < query.end, k.due_at < query.now))
     outcomes = list(query.outcomes)
 
     def counted(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    measures = [counted(r.created_at >= query.start),
-                *(counted(and_(finished, r.state.in_(list(query.outcomes[name])))) for name in outcomes),
-                counted(or_(r.final_us.is_(None), r.final_us >= end_us)), counted(late_now), counted(finished)]
-    fields = [field for field, _ in query.breakdowns]
-    scoped = {field for field, is_scope in query.breakdowns if is_scope}
-    source = relevant.outerjoin(late, late.c.case_id == r.id)
-    # One pass, grouped by every breakdown field's value at once; each grouping's counts are the
-    # sums over those combinations (the whole workflow: over all of them).
-    keys = [_key(r, field, scoped).label(f"key_{index}") for index, field in enumerate(fields)]
-    statement = select(*keys, *measures).select_from(source)
-    if keys:
-        statement = statement.group_by(*(literal_column(f"key_{index}") for index in range(len(keys))))
+    measures = [counted(k.created_at >= query.start),
+                *(counted(and_(finished, k.state.in_(list(query.outcomes[name])))) for name in outcomes),
+                counted(or_(k.final_us.is_(None), k.final_us >= end_us)), counted(late_now), counted(finished)]
     sums: dict[tuple[int, Any], list[int]] = {}
-    for row in connection.execute(statement):
-        values = [int(v) for v in row[len(keys):]]
-        for group in _groups(row[:len(keys)]):
-            total = sums.setdefault(group, [0] * len(values))
-            for index, value in enumerate(values):
-                total[index] += value
-    done = finished_select.where(reached.c.final_us < end_us).cte("done")
-    sizes = {group: total[-1] for group, total in sums.items() if total[-1]}
-    spread = _percentiles(connection, done, fields, scoped, sizes)
+    spread: dict[tuple[int, Any], tuple[float, float]] = {}
+    if connection.dialect.name == "postgresql":
+        # NULL lengths (the cases not finished in the period) are left out of ``percentile_cont``.
+        length = case((finished, k.since_intake_us))
+        statement = select(*keys, *measures, *percentiles.cont(length))
+        if keys:
+            # The whole workflow, then each breakdown field alone.
+            statement = (statement.add_columns(func.grouping(*keys))
+                         .group_by(func.grouping_sets(tuple_(), *(tuple_(key) for key in keys))))
+        for row in connection.execute(statement):
+            values = list(row[len(keys):len(keys) + len(measures)])
+            median, p90 = row[len(keys) + len(measures):len(keys) + len(measures) + 2]
+            # GROUPING(): a bit per key, set when the row is not grouped by it (highest bit: key_0).
+            absent = row[-1] if keys else 0
+            group = next(((index + 1, row[index]) for index in range(len(keys))
+                          if not absent & (1 << (len(keys) - 1 - index))), (0, None))
+            sums[group] = [int(v) for v in values]
+            if median is not None:
+                spread[group] = (float(median), float(p90))
+    else:
+        # One pass, grouped by every breakdown field's value at once; each grouping's counts are the
+        # sums over those combinations (the whole workflow: over all of them).
+        statement = select(*keys, *measures).group_by(*keys)
+        for row in connection.execute(statement):
+            values = [int(v) for v in row[len(keys):]]
+            for group in _groups(row[:len(keys)]):
+                total = sums.setdefault(group, [0] * len(values))
+                for index, value in enumerate(values):
+                    total[index] += value
+        done = finished_select.where(reached.c.final_us < end_us).cte("done")
+        sizes = {group: total[-1] for group, total in sums.items() if total[-1]}
+        spread = _ranked(connection, done, fields, scoped, sizes)
     found: dict[str | None, dict[Any, Measures]] = {field: {} for field in [None, *fields]}
     for (index, value), total in sums.items():
         received, *by_outcome, still_open, overdue, _done = total
@@ -165,22 +195,15 @@ def _groups(values: Sequence[Any]) -> list[tuple[int, Any]]:
     return [(0, None), *((index + 1, value) for index, value in enumerate(values))]
 
 
-def _percentiles(connection: Connection, done: Any, fields: Sequence[str], scoped: set[str],
-                 sizes: Mapping[tuple[int, Any], int]) -> dict[tuple[int, Any], tuple[float, float]]:
-    """Per group (as ``_groups``): the median and 90th percentile of minutes from intake to the final
-    state of the cases finished in the period; ``sizes``: how many there are in each group.
+def _ranked(connection: Connection, done: Any, fields: Sequence[str], scoped: set[str],
+            sizes: Mapping[tuple[int, Any], int]) -> dict[tuple[int, Any], tuple[float, float]]:
+    """SQLite: per group (as ``_groups``), the median and 90th percentile of minutes from intake to
+    the final state of the cases finished in the period; ``sizes``: how many there are in each group.
 
-    PostgreSQL: ``percentile_cont`` per grouping. SQLite: the finished cases once, ordered by
-    their length, each group's ranks picked as they pass (memory bounded by the groups).
+    The finished cases once, ordered by their length, each group's ranks picked as they pass
+    (memory bounded by the groups).
     """
     d = done.c
-    if connection.dialect.name == "postgresql":
-        def key(field: str | None) -> ColumnElement[Any]:
-            return cast(null(), String).label("value") if field is None else _key(d, field, scoped).label("value")
-
-        source = union_all(*(select(literal(index).label("grouping"), key(field), d.since_intake_us.label("us"))
-                             for index, field in enumerate([None, *fields]))).subquery()
-        return {group: (values[0], values[1]) for group, values in percentiles.grouped(connection, source).items()}
     wanted: dict[tuple[int, Any], set[int]] = {}
     for group, size in sizes.items():
         for fraction in PERCENTILES:
