@@ -5,9 +5,10 @@ Every statement returns one row per group (a state and scope value, a week, a st
 per case, so memory is bounded by the groups; each reads through an index:
 
 - open cases: ``cases (workflow, state, scope, due_at, id)``, one range per open state;
-- received and closed per week: the stays rollup (``engine.store.stay_rows``) by
-  ``(workflow, state, entered_us, ...)``, one range per state over the whole period, grouped by week
-  in one statement: the intakes (no ``from_state``) and the entries into a final state;
+- received and closed per week: the stays rollup (``engine.store.stay_rows``), grouped by week in
+  one statement: the period's intakes (no ``from_state``) by their partial index
+  ``(workflow, entered_us, state)``, and its entries into a final state by
+  ``(workflow, state, entered_us, ...)``, one range per final state;
 - stays: the rollup by ``(workflow, state, left_us, length_us)`` (the stays that ended in the
   period, counted); their percentiles on PostgreSQL by ``percentile_cont``, on SQLite read at
   their ranks along ``(workflow, state, length_us, left_us)`` (no sort) when the period covers a
@@ -20,7 +21,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, false, func, literal, literal_column, or_, select
+from sqlalchemy import (Connection, Integer, and_, case, cast, func, literal, literal_column, null, select,
+                        union_all)
 
 from engine.core.dashboard import OpenGroup, Stay, Week
 from engine.store import percentiles
@@ -52,21 +54,24 @@ def weekly(connection: Connection, workflow: str, states: Sequence[str], final_s
     """Per week, in order: (cases of ``workflow`` received, cases that entered a final state from another).
 
     A case is received at its intake (the stay without a ``from_state``, in any of ``states``).
-    One statement, grouped by week.
+    One statement, grouped by week, over two index ranges: the period's intakes (their own partial
+    index) and its entries into the final states.
     """
     if not found:
         return []
     s = stay_table.c
     finals = list(final_states)
-    ends = [epoch_us(week.end) for week in found]
-    week = _week_of(s.entered_us, ends, 0, len(found) - 1)
-    # Final states have no way out, so a case enters one from elsewhere at most once.
-    closing = and_(s.state.in_(finals), s.from_state.notin_(finals)) if finals else false()
-    received = s.from_state.is_(None)
-    statement = (select(week.label("week"), func.coalesce(func.sum(case((received, 1), else_=0)), 0),
-                        func.count(func.distinct(case((closing, s.case_id)))))
-                 .where(s.workflow == workflow, s.state.in_(list(states)),
-                        s.entered_us >= epoch_us(found[0].start), s.entered_us < ends[-1], or_(received, closing))
+    low, ends = epoch_us(found[0].start), [epoch_us(week.end) for week in found]
+    in_period = and_(s.workflow == workflow, s.entered_us >= low, s.entered_us < ends[-1])
+    entries = [select(s.entered_us, literal(1).label("received"), cast(null(), Integer).label("closed"))
+               .where(in_period, s.from_state.is_(None), s.state.in_(list(states)))]
+    if finals:
+        # Final states have no way out, so a case enters one from elsewhere at most once.
+        entries.append(select(s.entered_us, literal(0), s.case_id)
+                       .where(in_period, s.state.in_(finals), s.from_state.notin_(finals)))
+    both = union_all(*entries).subquery("entries")
+    week = _week_of(both.c.entered_us, ends, 0, len(found) - 1)
+    statement = (select(week.label("week"), func.sum(both.c.received), func.count(func.distinct(both.c.closed)))
                  .group_by(literal_column("week")))
     counts = {int(row[0]): (int(row[1]), int(row[2])) for row in connection.execute(statement)}
     return [counts.get(index, (0, 0)) for index in range(len(found))]
