@@ -121,7 +121,7 @@ class Dashboard:
         groups = dashboard_rows.open_groups(connection, workflow, opened, now)
         weeks = tables.weeks(first, last, definition.timezone)
         every_state = list(dict.fromkeys([*definition.states, *opened]))
-        weekly = dashboard_rows.weekly(connection, workflow, every_state, finals, weeks)
+        weekly = dashboard_rows.weekly(connection, workflow, finals, weeks)
         stays = dashboard_rows.stays(connection, workflow, every_state, period.start, period.end)
         report = build_report(connection, definition, period.end, now, open_states=opened, period=period)
         made = [tables.open_by_state(definition, groups), tables.open_by_scope(definition, groups),

@@ -7,7 +7,7 @@ per case, so memory is bounded by the groups; each reads through an index:
 - open cases: ``cases (workflow, state, scope, due_at, id)``, one range per open state;
 - received and closed per week: the stays rollup (``engine.store.stay_rows``), grouped by week in
   one statement: the period's intakes (no ``from_state``) by their partial index
-  ``(workflow, entered_us, state)``, and its entries into a final state by
+  ``(workflow, entered_us, from_state)``, and its entries into a final state by
   ``(workflow, state, entered_us, ...)``, one range per final state;
 - stays: the rollup by ``(workflow, state, left_us, length_us)`` (the stays that ended in the
   period, counted); their percentiles on PostgreSQL by ``percentile_cont``, on SQLite read at
@@ -49,11 +49,12 @@ def open_groups(connection: Connection, workflow: str, open_states: Sequence[str
     return [OpenGroup(row[0], row[1], int(row[2]), int(row[3]), row[4]) for row in connection.execute(statement)]
 
 
-def weekly(connection: Connection, workflow: str, states: Sequence[str], final_states: Sequence[str],
+def weekly(connection: Connection, workflow: str, final_states: Sequence[str],
            found: Sequence[Week]) -> list[tuple[int, int]]:
     """Per week, in order: (cases of ``workflow`` received, cases that entered a final state from another).
 
-    A case is received at its intake (the stay without a ``from_state``, in any of ``states``).
+    A case is received at its intake (its stay without a ``from_state``, whatever its state: the
+    initial state of the version it was opened under).
     One statement, grouped by week, over two index ranges: the period's intakes (their own partial
     index) and its entries into the final states.
     """
@@ -64,7 +65,7 @@ def weekly(connection: Connection, workflow: str, states: Sequence[str], final_s
     low, ends = epoch_us(found[0].start), [epoch_us(week.end) for week in found]
     in_period = and_(s.workflow == workflow, s.entered_us >= low, s.entered_us < ends[-1])
     entries = [select(s.entered_us, literal(1).label("received"), cast(null(), Integer).label("closed"))
-               .where(in_period, s.from_state.is_(None), s.state.in_(list(states)))]
+               .where(in_period, s.from_state.is_(None))]
     if finals:
         # Final states have no way out, so a case enters one from elsewhere at most once.
         entries.append(select(s.entered_us, literal(0), s.case_id)
