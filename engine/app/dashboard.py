@@ -106,7 +106,7 @@ class Dashboard:
                                        f"and the dashboard counts every one", field="role", value=role)
             return self._count(connection, definition, first, last, tuple(allowed))
 
-        return self.engine.db.read(work)
+        return self.engine.db.read(work, reports=True)
 
     def _count(self, connection: Connection, definition: WorkflowDefinition, first: date | None, last: date | None,
                allowed: tuple[str, ...]) -> DashboardView:
