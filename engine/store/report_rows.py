@@ -204,24 +204,30 @@ def _ranked(connection: Connection, done: Any, fields: Sequence[str], scoped: se
     (memory bounded by the groups).
     """
     d = done.c
-    wanted: dict[tuple[int, Any], set[int]] = {}
+    # Per group: [how many of its rows have passed, the ranks wanted, the lengths found at them].
+    track: dict[tuple[int, Any], tuple[list[int], set[int], dict[int, float]]] = {}
     for group, size in sizes.items():
+        ranks: set[int] = set()
         for fraction in PERCENTILES:
             low, high, _weight = percentile_ranks(size, fraction)
-            wanted.setdefault(group, set()).update((low, high))
-    seen: dict[tuple[int, Any], int] = dict.fromkeys(sizes, 0)
-    at: dict[tuple[int, Any], dict[int, float]] = {group: {} for group in sizes}
+            ranks.update((low, high))
+        track[group] = ([0], ranks, {})
+    whole = track.get((0, None))
+    by_value = [{value: kept for (index, value), kept in track.items() if index == field + 1}
+                for field in range(len(fields))]
     ordered = select(*(_key(d, field, scoped) for field in fields), d.since_intake_us).order_by(d.since_intake_us)
-    for row in connection.execute(ordered):
-        length = row[-1]
-        for group in _groups(row[:-1]):
-            rank = seen[group]
-            seen[group] = rank + 1
-            if rank in wanted[group]:
-                at[group][rank] = float(length)
+    if whole is not None:
+        for row in connection.execute(ordered):
+            length = float(row[-1])
+            # The whole workflow's group, then the row's value of each field (a per-row hot loop).
+            for passed, ranks, at in (whole, *(by_value[field][row[field]] for field in range(len(fields)))):
+                rank = passed[0]
+                passed[0] = rank + 1
+                if rank in ranks:
+                    at[rank] = length
     found = {}
-    for group, size in sizes.items():
-        median, p90 = percentiles.interpolated(size, at[group])
+    for group, (_passed, _ranks, at) in track.items():
+        median, p90 = percentiles.interpolated(sizes[group], at)
         found[group] = (median, p90)
     return found
 
