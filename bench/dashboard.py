@@ -22,6 +22,7 @@ Measured in one run, on SQLite (and on PostgreSQL when an admin URL is given):
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -50,21 +51,57 @@ EVENT_COLUMNS = ("case_id", "seq", "trigger", "from_state", "to_state", "actor",
                  "idempotency_key", "prev_hash", "hash")
 
 
-def timed_cpu(run: Callable[[], object], repeat: int) -> dict[str, float]:
+def timed_cpu(run: Callable[[], object], repeat: int,
+              server: Callable[[], float] | None = None) -> dict[str, float]:
     """p50 / p99 / max wall ms of ``repeat`` runs after two warm-ups (as ``bench.reads.timed``), and the
     median CPU ms of this process per run (``cpu_p50``): on SQLite the database works in this process
-    too, so it is what a run costs whatever else the machine does (wall times grow with its load)."""
+    too, so it is what a run costs whatever else the machine does (wall times grow with its load).
+    ``server``: the CPU seconds the database server has used so far (PostgreSQL, ``server_cpu_ms``:
+    the mean per run)."""
     for _ in range(2):
         run()
     wall, cpu = [], []
+    served = server() if server else 0.0
     for _ in range(repeat):
         started, used = time.perf_counter(), time.process_time()
         run()
         wall.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - used) * 1000)
     wall.sort()
-    return {"p50": statistics.median(wall), "p99": wall[-1], "max": wall[-1], "runs": repeat,
-            "cpu_p50": statistics.median(cpu)}
+    found = {"p50": statistics.median(wall), "p99": wall[-1], "max": wall[-1], "runs": repeat,
+             "cpu_p50": statistics.median(cpu)}
+    if server:
+        found["server_cpu_ms"] = (server() - served) * 1000 / repeat
+    return found
+
+
+def server_cpu(url: str) -> Callable[[], float] | None:
+    """For a PostgreSQL server on this machine: the CPU seconds (user + system, from ``/proc``) used
+    so far by the backends connected to ``url``'s database, the load-independent cost of what they
+    ran. Parallel workers' time is not in it (they come and go within a statement), so it is a
+    lower bound when a plan runs some. None for SQLite or a server elsewhere."""
+    if url.startswith("sqlite") or not Path("/proc/self/stat").exists():
+        return None
+    import psycopg
+
+    name = url.rpartition("/")[2]
+    libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        with psycopg.connect(libpq, autocommit=True) as watcher:
+            pids = [row[0] for row in watcher.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))]
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return float("nan")  # not on this machine
+            total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+    return used
 
 
 def histories(count: int, digest: str, rng: random.Random) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
@@ -207,8 +244,8 @@ def measure(url: str, workdir: Path, repeat: int = 5) -> dict[str, Any]:
         # The transaction's own BEGIN / SET TRANSACTION are the floor's to send.
         statements = [(sql, params) for t in recording.transactions for sql, params, _many in t.statements
                       if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "SET TRANSACTION"))]
-        engine_ms = timed_cpu(view, repeat)
-        floor_ms = timed_cpu(_floor(url, statements), repeat)
+        engine_ms = timed_cpu(view, repeat, server_cpu(url))
+        floor_ms = timed_cpu(_floor(url, statements), repeat, server_cpu(url))
         found[name] = {"view_ms": engine_ms, "floor_ms": floor_ms, "statements": len(statements),
                        "ratio": floor_ms["p50"] / engine_ms["p50"]}
     engine.db.dispose()
@@ -303,9 +340,12 @@ def table(data: dict[str, Any]) -> list[str]:
         for name, m in found.items():
             if not isinstance(m, dict) or "view_ms" not in m:
                 continue
+            served = (f"   server CPU {m['view_ms']['server_cpu_ms']:6.1f} (floor {m['floor_ms']['server_cpu_ms']:6.1f})"
+                      if "server_cpu_ms" in m["view_ms"] else "")
             lines.append(f"  {backend:<10} {name:<18} view {m['view_ms']['p50']:7.1f} / {m['view_ms']['p99']:7.1f}"
                          f" (CPU {m['view_ms']['cpu_p50']:6.1f})   floor {m['floor_ms']['p50']:7.1f} (CPU "
-                         f"{m['floor_ms']['cpu_p50']:6.1f})   ratio {m['ratio']:.2f}   ({m['statements']} stmts)")
+                         f"{m['floor_ms']['cpu_p50']:6.1f})   ratio {m['ratio']:.2f}   ({m['statements']} stmts)"
+                         f"{served}")
         web = found["http"]
         lines.append(f"  {backend:<10} GET /dasbor {web['page_ms']['p50']:.1f} / {web['page_ms']['p99']:.1f} "
                      f"({web['page_bytes']:,} bytes), GET /dasbor/terlambat.csv {web['csv_ms']['p50']:.1f} / "
