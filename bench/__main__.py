@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get("TRECKK_BENCH_POSTGRES_URL")
                         or os.environ.get("TRECKK_TEST_POSTGRES_URL"), help="admin URL of a PostgreSQL server")
     parser.add_argument("--only", action="append",
-                        choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox", "dashboard", "migration"))
+                        choices=("throughput", "postgres", "scan", "memory", "startup", "peer", "reads", "outbox", "dashboard",
+                                 "migration", "reports"),
+                        help="reports: only the digest and the recap (and moves during them) at the largest reads size")
     args = parser.parse_args(argv)
     sizes: dict[str, Any] = {"moves": 500, "pg_moves": 200, "scan": 100_000, "memory": 10_000, "peer": 200,
                              "reads": [1_000, 10_000], "dashboard": 5_000, "migration": 5_000} if args.quick else \
@@ -90,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             from bench.outbox import outbox
 
             results["outbox"] = outbox(work, 10 if args.quick else 50)
+        if "reports" in wanted and "reads" not in wanted:
+            from bench.reads import reports_only
+
+            size = sizes["reads"][-1]
+            found = reports_only(work, size)
+            at = results.setdefault("reads", {}).setdefault("at", {}).setdefault(str(size), {})
+            at.update({"reports": found["reports"], "move_during_reports": found["move_during_reports"],
+                       "reports_run": {k: found[k] for k in ("cases", "seed_s", "rollup_s")}})
         if "dashboard" in wanted:
             from bench.dashboard import dashboard
 

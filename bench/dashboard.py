@@ -1,6 +1,7 @@
 """The dashboard of a year of a kabupaten (50,000 cases, ~300,000 events), against its own SQL's floor.
 
-The database is seeded in bulk on the driver (never through the engine): cases opened evenly over
+The database is seeded in bulk on the driver (never through the engine), then its stays rollup
+derived as revision 0016 derives it (``rollup_s``): cases opened evenly over
 the year before START, each with its whole history (intake, forwarding, then rejected, referred,
 or verified, assigned, handled and approved, an hour to days per step); the month before START has
 a third of its cases still open, older months a few stale ones, all past their deadline.
@@ -21,6 +22,7 @@ Measured in one run, on SQLite (and on PostgreSQL when an admin URL is given):
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -32,7 +34,7 @@ from typing import Any
 
 from bench.reads import KATEGORI, KECAMATAN, timed
 from bench.recorder import Recorder
-from bench.seed import ROOT, START, add_staff, fixed, new_engine
+from bench.seed import ROOT, START, add_staff, fixed, new_engine, rollup
 
 CASES = 50_000
 OPEN_STATES = ("diterima", "ditelaah", "verifikasi", "ditugaskan", "ditangani", "menunggu_pengesahan")
@@ -49,21 +51,57 @@ EVENT_COLUMNS = ("case_id", "seq", "trigger", "from_state", "to_state", "actor",
                  "idempotency_key", "prev_hash", "hash")
 
 
-def timed_cpu(run: Callable[[], object], repeat: int) -> dict[str, float]:
+def timed_cpu(run: Callable[[], object], repeat: int,
+              server: Callable[[], float] | None = None) -> dict[str, float]:
     """p50 / p99 / max wall ms of ``repeat`` runs after two warm-ups (as ``bench.reads.timed``), and the
     median CPU ms of this process per run (``cpu_p50``): on SQLite the database works in this process
-    too, so it is what a run costs whatever else the machine does (wall times grow with its load)."""
+    too, so it is what a run costs whatever else the machine does (wall times grow with its load).
+    ``server``: the CPU seconds the database server has used so far (PostgreSQL, ``server_cpu_ms``:
+    the mean per run)."""
     for _ in range(2):
         run()
     wall, cpu = [], []
+    served = server() if server else 0.0
     for _ in range(repeat):
         started, used = time.perf_counter(), time.process_time()
         run()
         wall.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - used) * 1000)
     wall.sort()
-    return {"p50": statistics.median(wall), "p99": wall[-1], "max": wall[-1], "runs": repeat,
-            "cpu_p50": statistics.median(cpu)}
+    found = {"p50": statistics.median(wall), "p99": wall[-1], "max": wall[-1], "runs": repeat,
+             "cpu_p50": statistics.median(cpu)}
+    if server:
+        found["server_cpu_ms"] = (server() - served) * 1000 / repeat
+    return found
+
+
+def server_cpu(url: str) -> Callable[[], float] | None:
+    """For a PostgreSQL server on this machine: the CPU seconds (user + system, from ``/proc``) used
+    so far by the backends connected to ``url``'s database, the load-independent cost of what they
+    ran. Parallel workers' time is not in it (they come and go within a statement), so it is a
+    lower bound when a plan runs some. None for SQLite or a server elsewhere."""
+    if url.startswith("sqlite") or not Path("/proc/self/stat").exists():
+        return None
+    import psycopg
+
+    name = url.rpartition("/")[2]
+    libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        with psycopg.connect(libpq, autocommit=True) as watcher:
+            pids = [row[0] for row in watcher.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))]
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return float("nan")  # not on this machine
+            total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+    return used
 
 
 def histories(count: int, digest: str, rng: random.Random) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
@@ -206,8 +244,8 @@ def measure(url: str, workdir: Path, repeat: int = 5) -> dict[str, Any]:
         # The transaction's own BEGIN / SET TRANSACTION are the floor's to send.
         statements = [(sql, params) for t in recording.transactions for sql, params, _many in t.statements
                       if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "SET TRANSACTION"))]
-        engine_ms = timed_cpu(view, repeat)
-        floor_ms = timed_cpu(_floor(url, statements), repeat)
+        engine_ms = timed_cpu(view, repeat, server_cpu(url))
+        floor_ms = timed_cpu(_floor(url, statements), repeat, server_cpu(url))
         found[name] = {"view_ms": engine_ms, "floor_ms": floor_ms, "statements": len(statements),
                        "ratio": floor_ms["p50"] / engine_ms["p50"]}
     engine.db.dispose()
@@ -256,7 +294,8 @@ def dashboard(workdir: Path, count: int = CASES, postgres: str | None = None) ->
     engine.db.dispose()
     started = time.perf_counter()
     results["events"] = seed_sqlite(path, digest, count, random.Random(15))
-    results["sqlite"] = {"seed_s": time.perf_counter() - started, **measure(url, workdir)}
+    seeded_s = time.perf_counter() - started
+    results["sqlite"] = {"seed_s": seeded_s, "rollup_s": rollup(url), **measure(url, workdir)}
     if postgres:
         results["postgresql"] = _postgres(postgres, workdir, count)
     return results
@@ -279,7 +318,8 @@ def _postgres(admin_url: str, workdir: Path, count: int) -> dict[str, Any]:
         engine.db.dispose()
         started = time.perf_counter()
         seed_postgres(url, digest, count, random.Random(15))
-        return {"seed_s": time.perf_counter() - started, **measure(url, workdir)}
+        seeded_s = time.perf_counter() - started
+        return {"seed_s": seeded_s, "rollup_s": rollup(url), **measure(url, workdir)}
     except Exception as exc:  # noqa: BLE001 - an absent server is reported, not fatal
         return {"skipped": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -300,11 +340,15 @@ def table(data: dict[str, Any]) -> list[str]:
         for name, m in found.items():
             if not isinstance(m, dict) or "view_ms" not in m:
                 continue
+            served = (f"   server CPU {m['view_ms']['server_cpu_ms']:6.1f} (floor {m['floor_ms']['server_cpu_ms']:6.1f})"
+                      if "server_cpu_ms" in m["view_ms"] else "")
             lines.append(f"  {backend:<10} {name:<18} view {m['view_ms']['p50']:7.1f} / {m['view_ms']['p99']:7.1f}"
                          f" (CPU {m['view_ms']['cpu_p50']:6.1f})   floor {m['floor_ms']['p50']:7.1f} (CPU "
-                         f"{m['floor_ms']['cpu_p50']:6.1f})   ratio {m['ratio']:.2f}   ({m['statements']} stmts)")
+                         f"{m['floor_ms']['cpu_p50']:6.1f})   ratio {m['ratio']:.2f}   ({m['statements']} stmts)"
+                         f"{served}")
         web = found["http"]
         lines.append(f"  {backend:<10} GET /dasbor {web['page_ms']['p50']:.1f} / {web['page_ms']['p99']:.1f} "
                      f"({web['page_bytes']:,} bytes), GET /dasbor/terlambat.csv {web['csv_ms']['p50']:.1f} / "
-                     f"{web['csv_ms']['p99']:.1f}; seeded in {found['seed_s']:.0f} s")
+                     f"{web['csv_ms']['p99']:.1f}; seeded in {found['seed_s']:.0f} s, "
+                     f"rollup backfilled in {found.get('rollup_s', 0):.1f} s")
     return lines

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.seed import START, add_staff, fixed, new_engine
+from bench.seed import START, add_staff, fixed, new_engine, rollup
 from engine.store.database import Database
 from engine.app.commands import Commands
 from engine.app.queries import Queries
@@ -215,6 +215,36 @@ def move_during_reports(engine: Commands, url: str, root: Path, numbers: list[st
             "delay_ms": (max(during) - statistics.median(alone)) if during else None}
 
 
+def _reports_and_moves(engine: Commands, url: str, root: Path) -> dict[str, Any]:
+    fresh = [engine.submit("admin", {"kanal": "whatsapp", "nama_pelapor": "Budi", "uraian": "Uji.",
+                                     "kecamatan": "paringin", "kategori": "keributan", "lokasi": "Pasar",
+                                     "nomor_pelapor": "+6281255550101"}).number for _ in range(200)]
+    return {"reports": reports(url, root), "move_during_reports": move_during_reports(engine, url, root, fresh)}
+
+
+def reports_only(workdir: Path, size: int = 1_000_000) -> dict[str, Any]:
+    """Only the reports (and the moves during them) at ``size`` cases: seeded as ``reads`` seeds it
+    (in the same three steps, so the same cases), without the views."""
+    root = Path(__file__).resolve().parent.parent
+    path = workdir / "reads.db"
+    url = f"sqlite:///{path}"
+    engine = new_engine(url)
+    add_staff(engine)
+    digest = engine.db.read(lambda c: engine.compiled(c, "treckk")).digest
+    engine.db.dispose()
+    rng = random.Random(18)
+    started = time.perf_counter()
+    for step in sorted({min(1_000, size), min(100_000, size), size}):
+        seed(path, digest, step, rng)
+    seeded_s = time.perf_counter() - started
+    rollup_s = rollup(url)
+    engine = Commands(Database(url), fixed(START), root)
+    try:
+        return {"cases": size, "seed_s": seeded_s, "rollup_s": rollup_s, **_reports_and_moves(engine, url, root)}
+    finally:
+        engine.db.dispose()
+
+
 def growth(values: list[float], sizes: list[int]) -> str:
     """flat / logarithmic / linear, from the ratio of the last to the first measurement."""
     if len(values) < 2 or values[0] <= 0:
@@ -244,13 +274,9 @@ def reads(workdir: Path, sizes: list[int], repeat: int = 50) -> dict[str, Any]:
         seed(path, digest, size, rng)
         seeded_s = time.perf_counter() - started
         engine = Commands(Database(url), fixed(START), root)
-        at: dict[str, Any] = {"seed_s": seeded_s, "views": _views(engine, repeat, counter)}
+        at: dict[str, Any] = {"seed_s": seeded_s, "rollup_s": rollup(url), "views": _views(engine, repeat, counter)}
         if size == sizes[-1]:
-            at["reports"] = reports(url, root)
-            fresh = [engine.submit("admin", {"kanal": "whatsapp", "nama_pelapor": "Budi", "uraian": "Uji.",
-                                             "kecamatan": "paringin", "kategori": "keributan", "lokasi": "Pasar",
-                                             "nomor_pelapor": "+6281255550101"}).number for _ in range(200)]
-            at["move_during_reports"] = move_during_reports(engine, url, root, fresh)
+            at.update(_reports_and_moves(engine, url, root))
         engine.db.dispose()
         results["at"][str(size)] = at
         print(f"  reads: {size:,} cases measured", file=sys.stderr, flush=True)

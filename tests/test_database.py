@@ -24,6 +24,7 @@ from engine.store.database import (
     MAX_OVERFLOW,
     POOL_SIZE,
     POSTGRES_CONNECT_ARGS,
+    REPORT_WORK_MEM,
     Database,
     DatabaseNotInitialised,
     DatabaseUnavailable,
@@ -346,6 +347,19 @@ def test_a_lock_wait_past_the_lock_timeout_is_unavailable_not_a_hang(db: Databas
         with pytest.raises(DatabaseUnavailable, match="lock timeout"):
             other.transaction(wait_for_row)
         other.dispose()
+
+
+def test_a_report_read_sorts_in_more_memory_for_its_own_transaction_only(db: Database) -> None:
+    if db.is_sqlite:
+        assert db.read(lambda c: c.exec_driver_sql("SELECT 1").scalar(), reports=True) == 1
+        return
+
+    def work_mem(connection: Connection) -> str:
+        return str(connection.exec_driver_sql("SHOW work_mem").scalar())
+
+    default = db.read(work_mem)
+    assert db.read(work_mem, reports=True) == REPORT_WORK_MEM != default
+    assert db.read(work_mem) == default  # SET LOCAL: gone with the report's transaction
 
 
 # -- pool and session settings ----------------------------------------------------------------

@@ -98,8 +98,9 @@ def test_a_duplicate_history_event_is_sqlalchemys_integrity_error_and_writes_not
     number = engine.submit("admin", COMPLAINT).number
 
     def twice(connection: Any) -> None:
-        event_row = case_rows.history(connection, case_rows.case_by_number(connection, number).id)[0]
-        case_rows.insert_event(connection, replace(event_row, comment="sekali lagi"))
+        case = case_rows.case_by_number(connection, number)
+        event_row = case_rows.history(connection, case.id)[0]
+        case_rows.insert_event(connection, replace(event_row, comment="sekali lagi"), case)
 
     with pytest.raises(IntegrityError):
         engine.db.transaction(twice)
@@ -116,12 +117,12 @@ def test_listeners_on_the_engine_see_every_statement_of_a_command(engine: Comman
         engine.advance(number, "teruskan", "admin")
     finally:
         event.remove(engine.db.engine, "before_cursor_execute", listener)
-    # case and log head; event, log leaf, the notice's body (stored once, by digest) and the notice
-    # (on PostgreSQL the leaf and the head are one WITH statement)
+    # case, the stay left and log head; event, the stay entered, log leaf, the notice's body (stored
+    # once, by digest) and the notice (on PostgreSQL the leaf and the head are one WITH statement)
     if engine.db.is_sqlite:
-        assert statements.count("UPDATE") == 2 and statements.count("INSERT") == 4
+        assert statements.count("UPDATE") == 3 and statements.count("INSERT") == 5
     else:
-        assert (statements.count("UPDATE"), statements.count("INSERT"), statements.count("WITH")) == (1, 3, 1)
+        assert (statements.count("UPDATE"), statements.count("INSERT"), statements.count("WITH")) == (2, 4, 1)
     assert statements[0] == ("BEGIN" if engine.db.is_sqlite else "SELECT")
 
 

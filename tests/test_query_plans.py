@@ -28,7 +28,7 @@ from engine.app.queries import Queries
 from tests.conftest import COMPLAINT, FakeClock
 from tests.test_escalation import wita
 
-GROWING = ("cases", "events", "escalations", "notices", "login_events", "admin_events")
+GROWING = ("cases", "events", "stays", "escalations", "notices", "login_events", "admin_events")
 """Tables that grow with the cases; the others (definitions, staff, counters) stay small."""
 
 

@@ -40,6 +40,7 @@ from engine.store.schema import (
     staff,
     staff_grants,
     staff_passwords,
+    stays,
     api_tokens,
 )
 from tests.conftest import COMPLAINT, POSTGRES_ADMIN_URL, STAFF, FakeClock, run_cli
@@ -243,6 +244,7 @@ def _delete_case(db: Baseline, *, and_log: bool = False) -> Callable[[Connection
         c.execute(delete(notices).where(notices.c.case_id == cid))
         c.execute(delete(escalations).where(escalations.c.case_id == cid))
         c.execute(delete(events).where(events.c.case_id == cid))
+        c.execute(delete(stays).where(stays.c.case_id == cid))  # derived rows, outside the record
         c.execute(delete(cases).where(cases.c.id == cid))
         if and_log:
             rebuild_log(c, keep=lambda leaf: leaf.case_id != cid)

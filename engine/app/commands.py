@@ -301,7 +301,7 @@ class Commands(Runtime):
                                            now, dict(data), comment, idempotency_key, ""))
         case.last_hash = event.hash
         case.id = case_rows.insert_case(connection, case)
-        case_rows.insert_event(connection, replace(event, case_id=case.id))
+        case_rows.insert_event(connection, replace(event, case_id=case.id), case)
         facts = EventFacts(intake.trigger, intake.label, None, definition.initial, actor_name, role, now, comment,
                            data)
         rows = case_notices(connection, compiled, case, ((n.to, n.template) for n in intake.notices), now,
@@ -332,7 +332,7 @@ class Commands(Runtime):
         case.last_hash = event.hash
         if not case_rows.save_case(connection, case, previous_version):
             raise Conflict(f"case {case.number} was changed by someone else at the same time; try again")
-        case_rows.insert_event(connection, event)
+        case_rows.insert_event(connection, event, case)
         facts = EventFacts(trigger, label, case.state, case.state, actor_name, role, now, comment, given)
         rows = case_notices(connection, compiled, case, notices, now, self.routing, event=facts,
                             base_url=self.base_url)
@@ -406,7 +406,7 @@ class Commands(Runtime):
         case.last_hash = event.hash
         if not case_rows.save_case(connection, case, previous_version):
             raise Conflict(f"case {number} was changed by someone else at the same time; reload it and try again")
-        case_rows.insert_event(connection, event)
+        case_rows.insert_event(connection, event, case)
         facts = EventFacts(trigger, outcome.transition.label, before, outcome.to_state, member.name, role, now, comment,
                            given)
         rows = case_notices(connection, compiled, case, ((n.to, n.template) for n in outcome.transition.notices),
@@ -543,7 +543,7 @@ class Commands(Runtime):
         case.last_hash = event.hash
         if not case_rows.save_case(connection, case, previous_version):
             raise Conflict(f"case {case.number} changed during the migration; run it again")
-        case_rows.insert_event(connection, event)
+        case_rows.insert_event(connection, event, case)
         if log is None:
             _log_event(connection, case, event)
         else:

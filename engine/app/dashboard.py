@@ -106,7 +106,7 @@ class Dashboard:
                                        f"and the dashboard counts every one", field="role", value=role)
             return self._count(connection, definition, first, last, tuple(allowed))
 
-        return self.engine.db.read(work)
+        return self.engine.db.read(work, reports=True)
 
     def _count(self, connection: Connection, definition: WorkflowDefinition, first: date | None, last: date | None,
                allowed: tuple[str, ...]) -> DashboardView:
@@ -120,11 +120,9 @@ class Dashboard:
         finals = [name for name, spec in definition.states.items() if spec.final]
         groups = dashboard_rows.open_groups(connection, workflow, opened, now)
         weeks = tables.weeks(first, last, definition.timezone)
-        alone = definition_rows.workflows(connection) == [workflow]
         every_state = list(dict.fromkeys([*definition.states, *opened]))
-        weekly = dashboard_rows.weekly(connection, workflow, every_state, finals, weeks, only_workflow=alone)
-        stays = dashboard_rows.stays(connection, workflow, every_state, period.start, period.end,
-                                     only_workflow=alone)
+        weekly = dashboard_rows.weekly(connection, workflow, finals, weeks)
+        stays = dashboard_rows.stays(connection, workflow, every_state, period.start, period.end)
         report = build_report(connection, definition, period.end, now, open_states=opened, period=period)
         made = [tables.open_by_state(definition, groups), tables.open_by_scope(definition, groups),
                 tables.overdue_now(definition, groups, now, self._waits_on(connection, definition, groups)),

@@ -105,7 +105,7 @@ def run_schedule(engine: Runtime, workflow: str, schedule: str, fire_at: datetim
 
     # The report is counted in a read transaction, so moves go on while it runs; the claim and
     # the notices are one short write transaction after it.
-    report = engine.db.read(read)
+    report = engine.db.read(read, reports=True)
     if isinstance(report, ScheduleRun):
         return report
 

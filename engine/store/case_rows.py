@@ -10,6 +10,7 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, 
 
 from engine.errors import NotFound
 from engine.core.records import CaseRecord, EventRecord, case_number_key
+from engine.store import stay_rows
 from engine.store.prepared import PreparedStatement
 from engine.store.schema import case_numbers, cases, events
 
@@ -120,13 +121,15 @@ def save_case(connection: Connection, case: CaseRecord, expected_version: int) -
     }) == 1
 
 
-def insert_event(connection: Connection, event: EventRecord) -> None:
+def insert_event(connection: Connection, event: EventRecord, case: CaseRecord) -> None:
+    """Append ``event`` to the history of ``case``, and the stays it ends and begins (``engine.store.stay_rows``)."""
     _insert_event.rowcount(connection, {
         "case_id": event.case_id, "seq": event.seq, "trigger": event.trigger, "from_state": event.from_state,
         "to_state": event.to_state, "actor": event.actor, "role": event.role, "at": event.at, "input": event.input,
         "comment": event.comment, "idempotency_key": event.idempotency_key, "prev_hash": event.prev_hash,
         "hash": event.hash,
     })
+    stay_rows.record(connection, case.workflow, case.created_at, event)
 
 
 def history(connection: Connection, case_id: int) -> list[EventRecord]:

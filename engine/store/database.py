@@ -83,6 +83,13 @@ SQLITE_BUSY_TIMEOUT = 30
 KEPT_SQLITE_CONNECTIONS = 4
 """SQLite connections ``Database.transaction`` keeps open between commands (one per thread at work)."""
 
+REPORT_WORK_MEM = "64MB"
+"""On PostgreSQL, the memory each sort or hash of a report's read transaction may use
+(``read(..., reports=True)``: the dashboard, the digest and the recap) before it spills to disk,
+instead of the server's ``work_mem`` (4 MB by default): a year's recap sorts ~50,000 cases'
+rows (~5 MB) per grouping. Set for that transaction only (``SET LOCAL``), so the server's setting
+for everything else is untouched; bounded, since a statement may run a few such sorts at once."""
+
 URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DBNAME"
 
 
@@ -272,24 +279,27 @@ class Database:
             yield connection
         self._committed()
 
-    def read(self, work: Callable[[Connection], T]) -> T:
+    def read(self, work: Callable[[Connection], T], *, reports: bool = False) -> T:
         """Run ``work`` in a read transaction: one consistent snapshot that never blocks a writer.
 
         SQLite begins it deferred (a WAL reader takes no write lock, so commands go on while it
         runs); PostgreSQL runs it ``REPEATABLE READ, READ ONLY`` (one snapshot for all its
         statements, and a read-only one never fails to serialise). Every view and report goes through here; only
-        commands take the write lock (``transaction``).
+        commands take the write lock (``transaction``). ``reports``: the transaction counts a
+        report (the dashboard, the digest, the recap); on PostgreSQL its sorts may use
+        ``REPORT_WORK_MEM`` each.
         """
-        return self.transaction(work, read_only=True)
+        return self.transaction(work, read_only=True, work_mem=REPORT_WORK_MEM if reports else None)
 
     def transaction(self, work: Callable[[Connection], T], *, attempts: int = 5,
-                    isolation: str | None = None, read_only: bool = False) -> T:
+                    isolation: str | None = None, read_only: bool = False, work_mem: str | None = None) -> T:
         """Run ``work`` in one transaction, running it again after a serialisation failure or deadlock.
 
         ``work`` may run more than once, so it must do nothing outside the connection it is given.
         ``isolation`` (e.g. ``"SERIALIZABLE"``) applies to PostgreSQL; SQLite transactions are
         serialisable already, since BEGIN IMMEDIATE lets one writer in at a time.
-        ``read_only``: see ``read``; a write inside it fails on PostgreSQL.
+        ``read_only``: see ``read``; a write inside it fails on PostgreSQL. ``work_mem``: on
+        PostgreSQL, this transaction's own ``work_mem`` (``SET LOCAL``; see ``REPORT_WORK_MEM``).
         """
         with self.translate_errors():
             attempt = 0
@@ -307,6 +317,8 @@ class Database:
                         with connection.begin() as transaction:
                             if read_only and not self.is_sqlite:
                                 run_driver_sql(connection, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                            if work_mem is not None and not self.is_sqlite:
+                                run_driver_sql(connection, f"SET LOCAL work_mem = '{work_mem}'")
                             result = work(connection)
                             committing = True
                             transaction.commit()

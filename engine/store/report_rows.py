@@ -3,9 +3,11 @@
 The digest and the recap are counted by the database: what comes back is one row per group (the
 whole workflow, or one value of a breakdown field), never one per case, so memory is bounded by
 the groups. The recap reads only the cases its period can count (open ones, and those that reached
-a final state since the period began), each set found through an index (revision 0003). Percentiles
-are ``percentile_cont`` on PostgreSQL; on SQLite a window over the finished cases picks the two
-ranks each percentile interpolates between (``engine.core.reports.percentile_ranks``).
+a final state since the period began), each set found through an index (revision 0003), and of
+each only the columns it counts. On PostgreSQL the recap is one statement: ``GROUPING SETS`` for
+the whole workflow and each breakdown field, ``percentile_cont`` for the percentiles. On SQLite
+the finished cases pass once in order of their length and each grouping's percentiles are read at
+the two ranks each interpolates between (``engine.core.reports.percentile_ranks``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (ColumnElement, Connection, String, and_, case, cast, func, literal, null,
-                        or_, select, union_all)
+from sqlalchemy import (BigInteger, ColumnElement, Connection, String, and_, case, cast, func, null,
+                        or_, select, tuple_, union_all)
 
-from engine.core.reports import Measures, OpenCaseRow
+from engine.core.reports import Measures, OpenCaseRow, percentile_ranks
 from engine.store import percentiles
-from engine.store.percentiles import minutes_between
-from engine.store.schema import cases, escalations, events, schedule_runs
+from engine.store.schema import cases, escalations, schedule_runs, stays
+from engine.store.stay_rows import epoch_us
 
 PERCENTILES = percentiles.PERCENTILES
 """The median and the 90th percentile of minutes from intake to a final state."""
@@ -87,79 +89,147 @@ class RecapQuery:
 def recap(connection: Connection, query: RecapQuery) -> tuple[Measures, dict[str, dict[Any, Measures]]]:
     """The period measures of the whole workflow and of each value of each breakdown field.
 
-    Two statements: the counts of every grouping at once (one pass over the relevant cases), and
-    the percentiles of every grouping at once (one pass over the cases finished in the period).
+    PostgreSQL: one statement, the counts and ``percentile_cont`` of every grouping at once
+    (``GROUPING SETS``: the whole workflow and each breakdown field), over the relevant cases once.
+    SQLite (no grouping sets, no percentiles): two statements, the counts grouped by every
+    breakdown field's value at once (each grouping summed here), and the cases finished in the
+    period once, in order of their length, each grouping's ranks picked as they pass.
     """
     finals = list(query.final_states)
-    # Final states have no way out, so a case has at most one event entering one from elsewhere.
-    reached = (select(events.c.case_id, func.min(events.c.at).label("final_at"))
-               .where(events.c.to_state.in_(finals), events.c.from_state.notin_(finals), events.c.at >= query.start)
-               .group_by(events.c.case_id).cte("reached"))
-    columns = (cases.c.id, cases.c.state, cases.c.scope, cases.c.data, cases.c.created_at, cases.c.due_at)
-    finished_select = (select(*columns, reached.c.final_at).join(reached, reached.c.case_id == cases.c.id)
+    start_us, end_us = epoch_us(query.start), epoch_us(query.end)
+    t = stays.c
+    # Final states have no way out, so a case has at most one stay entered into one from elsewhere.
+    reached = (select(t.case_id, func.min(t.entered_us).label("final_us"),
+                      func.min(t.since_intake_us).label("since_intake_us"))
+               .where(t.workflow == query.workflow, t.state.in_(finals), t.from_state.notin_(finals),
+                      t.entered_us >= start_us)
+               .group_by(t.case_id).cte("reached"))
+    fields = [field for field, _ in query.breakdowns]
+    scoped = {field for field, is_scope in query.breakdowns if is_scope}
+    # Only the columns the measures and the breakdowns need (``data`` only when a field is in it).
+    columns = [cases.c.id, cases.c.state, cases.c.created_at, cases.c.due_at,
+               *([cases.c.scope] if scoped else []), *([cases.c.data] if set(fields) - scoped else [])]
+    finished_select = (select(*columns, reached.c.final_us, reached.c.since_intake_us)
+                       .join(reached, reached.c.case_id == cases.c.id)
                        .where(cases.c.workflow == query.workflow, cases.c.state.in_(finals),
                               cases.c.created_at < query.end))
     relevant = union_all(
         finished_select,
-        select(*columns, null().label("final_at"))
+        select(*columns, cast(null(), BigInteger).label("final_us"), cast(null(), BigInteger).label("since_intake_us"))
         .where(cases.c.workflow == query.workflow, cases.c.state.in_(list(query.open_states)),
                cases.c.created_at < query.end),
     ).cte("relevant")
     late = (select(escalations.c.case_id).distinct()
             .where(escalations.c.due_at >= query.start, escalations.c.due_at < query.end).cte("late"))
     r = relevant.c
-    finished = and_(r.final_at.is_not(None), r.final_at < query.end)
-    late_now = or_(late.c.case_id.is_not(None),
-                   and_(r.final_at.is_(None), r.due_at >= query.start, r.due_at < query.end, r.due_at < query.now))
+    # Each relevant case once, with its breakdown values (``key_0``...) and whether it was late.
+    keyed = (select(*(_key(r, field, scoped).label(f"key_{index}") for index, field in enumerate(fields)),
+                    r.state, r.created_at, r.due_at, r.final_us, r.since_intake_us,
+                    late.c.case_id.label("late_id"))
+             .select_from(relevant.outerjoin(late, late.c.case_id == r.id)).subquery("keyed"))
+    k = keyed.c
+    keys = [k[f"key_{index}"] for index in range(len(fields))]
+    finished = and_(k.final_us.is_not(None), k.final_us < end_us)
+    late_now = or_(k.late_id.is_not(None),
+                   and_(k.final_us.is_(None), k.due_at >= query.start, k.due_at < query.end, k.due_at < query.now))
     outcomes = list(query.outcomes)
 
     def counted(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    measures = [counted(r.created_at >= query.start),
-                *(counted(and_(finished, r.state.in_(list(query.outcomes[name])))) for name in outcomes),
-                counted(or_(r.final_at.is_(None), r.final_at >= query.end)), counted(late_now)]
-    groupings = [None, *(field for field, _ in query.breakdowns)]
-    scoped = {field for field, is_scope in query.breakdowns if is_scope}
-
-    def key(table: Any, field: str | None) -> ColumnElement[Any]:
-        if field is None:
-            return cast(null(), String).label("value")
-        column = table.scope if field in scoped else table.data[field].as_string()
-        return cast(func.nullif(column, ""), String).label("value")
-
-    source = relevant.outerjoin(late, late.c.case_id == r.id)
-    keys = [key(r, field) for field in groupings]  # one object each, so GROUP BY repeats the same parameters
-    statement = union_all(*(
-        select(literal(index).label("grouping"), keys[index], *measures).select_from(source).group_by(keys[index])
-        for index in range(len(groupings))))
-    spread = _percentiles(connection, finished_select.where(reached.c.final_at < query.end).cte("done"),
-                          groupings, scoped)
-    found: dict[str | None, dict[Any, Measures]] = {field: {} for field in groupings}
-    for row in connection.execute(statement):
-        field = groupings[row[0]]
-        received, *by_outcome, still_open, overdue = (int(v) for v in row[2:])
-        median, p90 = spread.get((row[0], row[1]), (None, None))
-        found[field][row[1]] = Measures(received, dict(zip(outcomes, by_outcome)), still_open, overdue, median, p90)
+    measures = [counted(k.created_at >= query.start),
+                *(counted(and_(finished, k.state.in_(list(query.outcomes[name])))) for name in outcomes),
+                counted(or_(k.final_us.is_(None), k.final_us >= end_us)), counted(late_now), counted(finished)]
+    sums: dict[tuple[int, Any], list[int]] = {}
+    spread: dict[tuple[int, Any], tuple[float, float]] = {}
+    if connection.dialect.name == "postgresql":
+        # NULL lengths (the cases not finished in the period) are left out of ``percentile_cont``.
+        length = case((finished, k.since_intake_us))
+        statement = select(*keys, *measures, *percentiles.cont(length))
+        if keys:
+            # The whole workflow, then each breakdown field alone.
+            statement = (statement.add_columns(func.grouping(*keys))
+                         .group_by(func.grouping_sets(tuple_(), *(tuple_(key) for key in keys))))
+        for row in connection.execute(statement):
+            values = list(row[len(keys):len(keys) + len(measures)])
+            median, p90 = row[len(keys) + len(measures):len(keys) + len(measures) + 2]
+            # GROUPING(): a bit per key, set when the row is not grouped by it (highest bit: key_0).
+            absent = row[-1] if keys else 0
+            group = next(((index + 1, row[index]) for index in range(len(keys))
+                          if not absent & (1 << (len(keys) - 1 - index))), (0, None))
+            sums[group] = [int(v) for v in values]
+            if median is not None:
+                spread[group] = (float(median), float(p90))
+    else:
+        # One pass, grouped by every breakdown field's value at once; each grouping's counts are the
+        # sums over those combinations (the whole workflow: over all of them).
+        statement = select(*keys, *measures).group_by(*keys)
+        for row in connection.execute(statement):
+            values = [int(v) for v in row[len(keys):]]
+            for group in _groups(row[:len(keys)]):
+                total = sums.setdefault(group, [0] * len(values))
+                for index, value in enumerate(values):
+                    total[index] += value
+        done = finished_select.where(reached.c.final_us < end_us).cte("done")
+        sizes = {group: total[-1] for group, total in sums.items() if total[-1]}
+        spread = _ranked(connection, done, fields, scoped, sizes)
+    found: dict[str | None, dict[Any, Measures]] = {field: {} for field in [None, *fields]}
+    for (index, value), total in sums.items():
+        received, *by_outcome, still_open, overdue, _done = total
+        median, p90 = spread.get((index, value), (None, None))
+        field = None if index == 0 else fields[index - 1]
+        found[field][value] = Measures(received, dict(zip(outcomes, by_outcome)), still_open, overdue, median, p90)
     totals = found.pop(None).get(None) or Measures(0, dict.fromkeys(outcomes, 0), 0, 0, None, None)
     return totals, {field: values for field, values in found.items() if field is not None}
 
 
-def _percentiles(connection: Connection, done: Any, groupings: Sequence[str | None],
-                 scoped: set[str]) -> dict[tuple[int, Any], tuple[float, float]]:
-    """Per (grouping, value): the median and 90th percentile of minutes from intake to the final state."""
+def _key(table: Any, field: str, scoped: set[str]) -> ColumnElement[Any]:
+    """A case's value of breakdown ``field`` (the scope column for the scope field), empty as NULL."""
+    column = table.scope if field in scoped else table.data[field].as_string()
+    return cast(func.nullif(column, ""), String)
+
+
+def _groups(values: Sequence[Any]) -> list[tuple[int, Any]]:
+    """The groups a row with breakdown ``values`` counts in: (0, None) for the whole workflow, then
+    (1 + index of the field, its value) for each field."""
+    return [(0, None), *((index + 1, value) for index, value in enumerate(values))]
+
+
+def _ranked(connection: Connection, done: Any, fields: Sequence[str], scoped: set[str],
+            sizes: Mapping[tuple[int, Any], int]) -> dict[tuple[int, Any], tuple[float, float]]:
+    """SQLite: per group (as ``_groups``), the median and 90th percentile of minutes from intake to
+    the final state of the cases finished in the period; ``sizes``: how many there are in each group.
+
+    The finished cases once, ordered by their length, each group's ranks picked as they pass
+    (memory bounded by the groups).
+    """
     d = done.c
-    minutes = minutes_between(connection, d.created_at, d.final_at)
-
-    def key(field: str | None) -> ColumnElement[Any]:
-        if field is None:
-            return cast(null(), String).label("value")
-        column = d.scope if field in scoped else d.data[field].as_string()
-        return cast(func.nullif(column, ""), String).label("value")
-
-    source = union_all(*(select(literal(index).label("grouping"), key(field), minutes.label("minutes"))
-                         for index, field in enumerate(groupings))).subquery()
-    return {group: (values[0], values[1]) for group, values in percentiles.grouped(connection, source).items()}
+    # Per group: [how many of its rows have passed, the ranks wanted, the lengths found at them].
+    track: dict[tuple[int, Any], tuple[list[int], set[int], dict[int, float]]] = {}
+    for group, size in sizes.items():
+        ranks: set[int] = set()
+        for fraction in PERCENTILES:
+            low, high, _weight = percentile_ranks(size, fraction)
+            ranks.update((low, high))
+        track[group] = ([0], ranks, {})
+    whole = track.get((0, None))
+    by_value = [{value: kept for (index, value), kept in track.items() if index == field + 1}
+                for field in range(len(fields))]
+    ordered = select(*(_key(d, field, scoped) for field in fields), d.since_intake_us).order_by(d.since_intake_us)
+    if whole is not None:
+        for row in connection.execute(ordered):
+            length = float(row[-1])
+            # The whole workflow's group, then the row's value of each field (a per-row hot loop).
+            for passed, ranks, at in (whole, *(by_value[field][row[field]] for field in range(len(fields)))):
+                rank = passed[0]
+                passed[0] = rank + 1
+                if rank in ranks:
+                    at[rank] = length
+    found = {}
+    for group, (_passed, _ranks, at) in track.items():
+        median, p90 = percentiles.interpolated(sizes[group], at)
+        found[group] = (median, p90)
+    return found
 
 
 def has_run(connection: Connection, workflow: str, schedule: str, fire_at: datetime) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -200,12 +202,39 @@ events = Table(
     _column("hash", String(64)),
     UniqueConstraint("case_id", "seq"),
     UniqueConstraint("case_id", "idempotency_key"),
-    # A retried submit looks its key up across all cases (revision 0003).
+    # A retried submit looks its key up across all cases (revision 0003). The periods' reads
+    # (the dashboard, the recap) read ``stays``, not the events (revision 0016).
     Index("ix_events_idempotency_key", "idempotency_key"),
-    # The recap finds the cases that reached a final state in its period, the dashboard the
-    # intakes, closings and stays of its period: from this index alone, without reading the
-    # events' rows (revision 0003; from_state, case_id and seq added in revision 0011).
-    Index("ix_events_to_state_at_from_state", "to_state", "at", "from_state", "case_id", "seq"),
+)
+
+stays = Table(
+    "stays", metadata,
+    # Derived from the events, not part of the hash-chained record (``engine.store.stay_rows``): one
+    # row per time a case entered a state (its intake, or an event that changed the state), written
+    # in the same transaction as that event; the next state change closes it. Times and lengths are
+    # whole microseconds since the Unix epoch (UTC), so the dashboard and the recap read integers
+    # instead of joining events and converting stored times (revision 0016).
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True, autoincrement=False),
+    Column("seq", Integer, primary_key=True, autoincrement=False),  # the event that entered the state
+    _column("workflow", String(64)),
+    _column("state", String(64)),
+    _column("from_state", String(64), null=True),  # the state left to enter this one; None at intake
+    _column("entered_us", BigInteger),
+    _column("left_us", BigInteger, null=True),  # None while the case is still in the state
+    _column("length_us", BigInteger, null=True),  # left_us - entered_us
+    _column("since_intake_us", BigInteger),  # entered_us - the case's created_at
+    # The stays that ended in a period, per state: by when they ended, and by their length (on
+    # SQLite a percentile is read walking the lengths in order, no sort).
+    Index("ix_stays_workflow_state_left_us", "workflow", "state", "left_us", "length_us"),
+    Index("ix_stays_workflow_state_length_us", "workflow", "state", "length_us", "left_us"),
+    # The entries of a period, per state: intakes (received), final states (closed; the recap's
+    # intake-to-close lengths).
+    Index("ix_stays_workflow_state_entered_us", "workflow", "state", "entered_us", "from_state", "since_intake_us",
+          "case_id"),
+    # The intakes alone (one row per case), by when: the cases received per week, without reading
+    # every other state's entries (``from_state``, always NULL here, makes it covering on SQLite).
+    Index("ix_stays_intakes", "workflow", "entered_us", "from_state", sqlite_where=text("from_state IS NULL"),
+          postgresql_where=text("from_state IS NULL")),
 )
 
 escalations = Table(

@@ -1,7 +1,7 @@
 """An index for migrating running cases: ``(workflow, definition_version, state, id)`` on ``cases``.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-01
 
 A migration counts the cases of one workflow still on older versions by (version, state) in one
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0015"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
