@@ -171,22 +171,35 @@ def test_the_plan_check_catches_a_full_scan(engine: Commands) -> None:
     assert scans and "cases" in scans[0]
 
 
-def test_each_inbox_range_walks_a_read_index_not_the_primary_key(engine: Commands, clock: FakeClock) -> None:
-    """The undated range (cases without a deadline) is ordered as the read indexes end, (due_at, id):
-    ordered by id alone, PostgreSQL can only walk the primary key and filter, and at 10,000,000
-    cases it did so over the whole table (docs/scale.md)."""
+def _uses_index(engine: Commands, statement: str, parameters: Any, name: str) -> bool:
+    """Whether PostgreSQL's plan of ``statement`` (sorts and sequential scans discouraged) reads index ``name``."""
+    with engine.db.engine.connect() as connection:
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        connection.exec_driver_sql("SET enable_sort = off")
+        plan = [row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
+    return any(name in line for line in plan)
+
+
+def test_each_open_case_range_walks_a_read_index_not_a_whole_table_key(engine: Commands, clock: FakeClock) -> None:
+    """The inbox's and the digest's per-state ranges (the undated one included: cases without a
+    deadline) are ordered as the read indexes end, (due_at, id). Ordered by id alone, or by number,
+    PostgreSQL can only walk the primary key or the numbers' unique index and filter, and at
+    10,000,000 cases it did so over the whole table (docs/scale.md: 12.6 s for the inbox, 25 s for
+    the digest)."""
     if engine.db.is_sqlite:
         pytest.skip("SQLite's planner has no statistics to misjudge; the index check above covers it")
     _views(engine, clock)
     views = Queries(engine)
-    for viewer in ("kabid", "tim_paringin"):
+    runs: dict[str, Callable[[], object]] = {
+        "inbox kabid": lambda: views.inbox_page("kabid"),
+        "inbox tim": lambda: views.inbox_page("tim_paringin"),
+        "digest": lambda: engine.run_schedule("treckk", "ringkasan_pagi", wita(2026, 12, 3, 7, 0)),
+    }
+    for name, run in runs.items():
         with recorded(engine) as statements:
-            views.inbox_page(viewer)
-        pages = [(s, p) for s, p in statements if "UNION ALL" in s and "due_at IS NULL" in s]
-        assert pages, viewer
-        for statement, parameters in pages:
-            with engine.db.engine.connect() as connection:
-                connection.exec_driver_sql("SET enable_seqscan = off")
-                connection.exec_driver_sql("SET enable_sort = off")
-                plan = [row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
-            assert not any("pk_cases" in line for line in plan), "\n".join(plan)
+            run()
+        ranges = [(s, p) for s, p in statements if "UNION ALL" in s and "due_at IS NULL" in s]
+        assert ranges, name
+        for statement, parameters in ranges:
+            for key in ("pk_cases", "uq_cases_number"):
+                assert not _uses_index(engine, statement, parameters, key), f"{name} walks {key}:\n{statement}"
