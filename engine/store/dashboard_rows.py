@@ -6,8 +6,8 @@ per case, so memory is bounded by the groups; each reads through an index:
 
 - open cases: ``cases (workflow, state, scope, due_at, id)``, one range per open state;
 - received and closed per week: the stays rollup (``engine.store.stay_rows``), grouped by week in
-  one statement: the period's intakes (no ``from_state``) by their partial index
-  ``(workflow, entered_us, from_state)``, and its entries into a final state by
+  one statement: the period's intakes (no ``from_state``) by their index
+  ``(workflow, from_state, entered_us)``, and its entries into a final state by
   ``(workflow, state, entered_us, ...)``, one range per final state;
 - stays: the rollup by ``(workflow, state, left_us, length_us)`` (the stays that ended in the
   period, counted); their percentiles on PostgreSQL by ``percentile_cont``, on SQLite read at
@@ -55,7 +55,7 @@ def weekly(connection: Connection, workflow: str, final_states: Sequence[str],
 
     A case is received at its intake (its stay without a ``from_state``, whatever its state: the
     initial state of the version it was opened under).
-    One statement, grouped by week, over two index ranges: the period's intakes (their own partial
+    One statement, grouped by week, over two index ranges: the period's intakes (their own
     index) and its entries into the final states.
     """
     if not found:

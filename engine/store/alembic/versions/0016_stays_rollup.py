@@ -49,8 +49,7 @@ def upgrade() -> None:
     op.create_index("ix_stays_workflow_state_length_us", "stays", ["workflow", "state", "length_us", "left_us"])
     op.create_index("ix_stays_workflow_state_entered_us", "stays",
                     ["workflow", "state", "entered_us", "from_state", "since_intake_us", "case_id"])
-    op.create_index("ix_stays_intakes", "stays", ["workflow", "entered_us", "from_state"],
-                    sqlite_where=sa.text("from_state IS NULL"), postgresql_where=sa.text("from_state IS NULL"))
+    op.create_index("ix_stays_workflow_from_state_entered_us", "stays", ["workflow", "from_state", "entered_us"])
     op.drop_index("ix_events_to_state_at_from_state", table_name="events")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ANALYZE stays")
