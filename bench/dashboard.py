@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.reads import KATEGORI, KECAMATAN, timed
 from bench.recorder import Recorder
-from bench.seed import ROOT, START, add_staff, fixed, new_engine, rollup
+from bench.seed import ROOT, START, fixed, rollup, scratch_postgres, staffed_digest
 
 CASES = 50_000
 OPEN_STATES = ("diterima", "ditelaah", "verifikasi", "ditugaskan", "ditangani", "menunggu_pengesahan")
@@ -288,10 +288,7 @@ def dashboard(workdir: Path, count: int = CASES, postgres: str | None = None) ->
     results: dict[str, Any] = {"cases": count}
     path = workdir / "dashboard.db"
     url = f"sqlite:///{path}"
-    engine = new_engine(url)
-    add_staff(engine)
-    digest = engine.db.read(lambda c: engine.compiled(c, "treckk")).digest
-    engine.db.dispose()
+    digest = staffed_digest(url)
     started = time.perf_counter()
     results["events"] = seed_sqlite(path, digest, count, random.Random(15))
     seeded_s = time.perf_counter() - started
@@ -302,29 +299,15 @@ def dashboard(workdir: Path, count: int = CASES, postgres: str | None = None) ->
 
 
 def _postgres(admin_url: str, workdir: Path, count: int) -> dict[str, Any]:
-    import uuid
-
-    import psycopg
-
-    libpq = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"treckk_bench_dashboard_{uuid.uuid4().hex[:8]}"
-    url = f"{admin_url.rpartition('/')[0]}/{name}"
-    with psycopg.connect(libpq, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        engine = new_engine(url)
-        add_staff(engine)
-        digest = engine.db.read(lambda c: engine.compiled(c, "treckk")).digest
-        engine.db.dispose()
-        started = time.perf_counter()
-        seed_postgres(url, digest, count, random.Random(15))
-        seeded_s = time.perf_counter() - started
-        return {"seed_s": seeded_s, "rollup_s": rollup(url), **measure(url, workdir)}
+        with scratch_postgres(admin_url, "treckk_bench_dashboard") as url:
+            digest = staffed_digest(url)
+            started = time.perf_counter()
+            seed_postgres(url, digest, count, random.Random(15))
+            seeded_s = time.perf_counter() - started
+            return {"seed_s": seeded_s, "rollup_s": rollup(url), **measure(url, workdir)}
     except Exception as exc:  # noqa: BLE001 - an absent server is reported, not fatal
         return {"skipped": f"{type(exc).__name__}: {exc}"}
-    finally:
-        with psycopg.connect(libpq, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def table(data: dict[str, Any]) -> list[str]:

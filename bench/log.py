@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from bench.seed import DATA, ROOT, START, STAFF
+from bench.seed import DATA, ROOT, START, STAFF, scratch_postgres
 from engine.app.commands import Commands
 from engine.core.integrity import sealed
 from engine.core.log_entries import LogEntry, event_entry
@@ -180,17 +180,8 @@ def timed_verify(url: str, **options: Any) -> dict[str, Any]:
 
 def postgres_writers(admin_url: str, per_writer: int) -> dict[str, Any]:
     """Moves/s with 1 and 4 concurrent writers on PostgreSQL, with and without the log."""
-    import uuid
-
-    import psycopg
-
-    libpq = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"treckk_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
     found: dict[str, Any] = {}
-    try:
+    with scratch_postgres(admin_url, "treckk_bench") as url:
         engine = engine_on(url)
         for writers in (1, 4):
             for label, context in (("with_log", None), ("without_log", without_log)):
@@ -210,9 +201,6 @@ def postgres_writers(admin_url: str, per_writer: int) -> dict[str, Any]:
                     took = time.perf_counter() - started
                 found[f"{writers}_writers_{label}_moves_per_s"] = round(writers * per_writer / took)
         engine.db.dispose()
-    finally:
-        with psycopg.connect(libpq, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return found
 
 

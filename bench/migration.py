@@ -25,11 +25,10 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.seed import ROOT, START, add_staff, bulk_cases, fixed, new_engine
+from bench.seed import ROOT, START, add_staff, bulk_cases, fixed, new_engine, scratch_postgres
 
 CASES = 50_000
 STATES = ("diterima", "ditelaah", "ditugaskan", "ditangani")
@@ -169,20 +168,11 @@ def migration(workdir: Path, count: int = CASES, postgres: str | None = None) ->
 
 
 def _postgres(admin_url: str, workdir: Path, count: int, batch_size: int) -> dict[str, Any]:
-    import psycopg
-
-    libpq = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"treckk_bench_migration_{uuid.uuid4().hex[:8]}"
-    url = f"{admin_url.rpartition('/')[0]}/{name}"
-    with psycopg.connect(libpq, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        return {"seed_s": _seed(url, count, workdir), **_measure(url, count, batch_size)}
+        with scratch_postgres(admin_url, "treckk_bench_migration") as url:
+            return {"seed_s": _seed(url, count, workdir), **_measure(url, count, batch_size)}
     except Exception as exc:  # noqa: BLE001 - an absent server is reported, not fatal
         return {"skipped": f"{type(exc).__name__}: {exc}"}
-    finally:
-        with psycopg.connect(libpq, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def table(data: dict[str, Any]) -> list[str]:

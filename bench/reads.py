@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.seed import START, add_staff, fixed, new_engine, rollup
+from bench.seed import START, fixed, rollup, staffed_digest
 from engine.store.database import Database
 from engine.app.commands import Commands
 from engine.app.queries import Queries
@@ -228,10 +228,7 @@ def reports_only(workdir: Path, size: int = 1_000_000) -> dict[str, Any]:
     root = Path(__file__).resolve().parent.parent
     path = workdir / "reads.db"
     url = f"sqlite:///{path}"
-    engine = new_engine(url)
-    add_staff(engine)
-    digest = engine.db.read(lambda c: engine.compiled(c, "treckk")).digest
-    engine.db.dispose()
+    digest = staffed_digest(url)
     rng = random.Random(18)
     started = time.perf_counter()
     for step in sorted({min(1_000, size), min(100_000, size), size}):
@@ -262,10 +259,7 @@ def reads(workdir: Path, sizes: list[int], repeat: int = 50) -> dict[str, Any]:
     root = Path(__file__).resolve().parent.parent
     path = workdir / "reads.db"
     url = f"sqlite:///{path}"
-    engine = new_engine(url)
-    add_staff(engine)
-    digest = engine.db.read(lambda c: engine.compiled(c, "treckk")).digest
-    engine.db.dispose()
+    digest = staffed_digest(url)
     rng = random.Random(18)
     results: dict[str, Any] = {"sizes": sizes, "at": {}}
     counter = [0]

@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.recorder import Recorder, replay_sqlite
-from bench.seed import DATA, START, add_staff, copy_sqlite, new_engine
+from bench.seed import DATA, START, copy_sqlite, new_engine, staffed_digest
 
 _FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores datetimes in SQLite
 
 
 def seed_open_cases(path: Path, total: int, due_every: int) -> int:
     """``total`` cases waiting in ``ditelaah``; every ``due_every``-th one is overdue at START."""
-    engine = new_engine(f"sqlite:///{path}")
-    add_staff(engine)
-    digest = engine.db.transaction(lambda c: engine.compiled(c, "treckk")).digest
-    engine.db.dispose()
+    digest = staffed_digest(f"sqlite:///{path}")
     connection = sqlite3.connect(path)
     data = json.dumps(DATA)
     created = (START - timedelta(days=2)).strftime(_FORMAT)
@@ -38,7 +35,7 @@ def seed_open_cases(path: Path, total: int, due_every: int) -> int:
 
     connection.execute("PRAGMA journal_mode=WAL")
     connection.executemany(
-        "INSERT INTO cases (id, number, workflow, definition_version, definition_digest, state, data, kecamatan, "
+        "INSERT INTO cases (id, number, workflow, definition_version, definition_digest, state, data, scope, "
         "version, created_at, updated_at, state_entered_at, state_entry, due_at, next_step, next_step_at, last_hash) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows())
     connection.commit()

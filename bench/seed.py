@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,33 @@ def rollup(url: str) -> float:
 def add_staff(engine: Commands) -> None:
     for username, name, roles, kecamatan, phone, email in STAFF:
         engine.add_staff(username, name, roles, kecamatan, phone, email)
+
+
+def staffed_digest(url: str) -> str:
+    """Prepare the database at ``url`` for a bulk seed (schema, the deployed TRECKK definition, the
+    staff) and return the definition's digest, which the seeded cases name."""
+    engine = new_engine(url)
+    add_staff(engine)
+    digest = engine.db.read(lambda c: engine.compiled(c, "treckk")).digest
+    engine.db.dispose()
+    return digest
+
+
+@contextlib.contextmanager
+def scratch_postgres(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of ``admin_url`` named ``prefix`` and a random
+    suffix; yields its URL and drops it afterwards, whatever happened inside."""
+    import psycopg
+
+    libpq = admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin_url.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(libpq, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def bulk_cases(engine: Commands, count: int, *, state: str = "diterima", due: Callable[[int], datetime | None] = lambda i: None,
