@@ -62,8 +62,8 @@ if TYPE_CHECKING:
 
 MARK_FORMAT = 1
 _CHECKING_MODULES = ("engine.compile.workflow", "engine.compile.templates", "engine.compile.template_budget",
-                     "engine.compile.notice_context", "engine.compile.guards", "engine.definition.parse", "engine.definition.model",
-                     "engine.definition.yamlnodes")
+                     "engine.compile.notice_context", "engine.compile.guards", "engine.definition.parse", "engine.definition.checks",
+                     "engine.definition.model", "engine.definition.yamlnodes")
 """The modules whose code decides whether a bundle passes; a change to any of them is another engine."""
 
 _DIGEST_SIZE = hashlib.sha256().digest_size

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.compile.sources import read_source
+from engine.definition.checks import NoExternalChecks, holiday_categories
 from engine.definition.model import RoleBook, WorkflowDefinition
 from engine.errors import DefinitionError, InvalidInput, NotFound, Problem
 
@@ -174,23 +175,12 @@ class _Checks:
         return self.templates.compile_problem(name)
 
     def holiday_categories(self, country: str) -> tuple[str, ...] | None:
-        from engine.definition.parse import holiday_categories
-
         return holiday_categories(country)
 
 
-class _AlreadyChecked:
+class _AlreadyChecked(NoExternalChecks):
     """The checks a bundle marked as fully checked (``engine.compile.cache``) passed already: all accept,
     holiday categories included (looking them up is what loads ``holidays``)."""
-
-    def guard(self, source: str, names: frozenset[str]) -> str | None:
-        return None
-
-    def cron(self, expression: str, timezone: str) -> str | None:
-        return None
-
-    def template(self, name: str) -> str | None:
-        return None
 
     def holiday_categories(self, country: str) -> tuple[str, ...] | None:
         return _ANY_CATEGORY

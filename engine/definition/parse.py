@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from datetime import date, time
-from typing import Protocol, TypeVar, cast
+from typing import TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -53,6 +53,7 @@ from engine.definition.model import (
 from engine.definition.channel_templates import parse_whatsapp
 from engine.definition.public import check_reserved_triggers, parse_public
 from engine.definition.yamlnodes import NAME, Reader, Where, allowed_list, shown, suggestion
+from engine.definition.checks import HOLIDAY_CATEGORIES, ExternalChecks, NoExternalChecks, holiday_categories
 from engine.errors import Problem
 
 __all__ = ["ExternalChecks", "NoExternalChecks", "holiday_categories", "parse_duration", "parse_roles", "parse_workflow"]
@@ -67,54 +68,11 @@ _WEEKDAYS = {
     "senin": 1, "selasa": 2, "rabu": 3, "kamis": 4, "jumat": 5, "sabtu": 6, "minggu": 7,
     "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7,
 }  # fmt: skip
-_HOLIDAY_CATEGORIES = ("public", "government", "optional", "bank", "school", "workday")
 _CALENDAR_TYPES = ("office_hours", "around_the_clock")
 _REQUIREMENT = ("required", "optional")
 _ZONE = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*")
 _STAFF = re.compile(r"@[A-Za-z0-9_.-]+")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
-
-
-class ExternalChecks(Protocol):
-    """Checks that need an expression, cron or template engine; each returns an error or None."""
-
-    def guard(self, source: str, names: frozenset[str]) -> str | None: ...
-
-    def cron(self, expression: str, timezone: str) -> str | None: ...
-
-    def holiday_categories(self, country: str) -> tuple[str, ...] | None:
-        """The holiday categories ``country`` offers, or None when it is not a known country."""
-        ...
-
-    def template(self, name: str) -> str | None: ...
-
-
-class NoExternalChecks:
-    """Accepts every guard, cron expression and template (structure-only validation)."""
-
-    def guard(self, source: str, names: frozenset[str]) -> str | None:
-        return None
-
-    def cron(self, expression: str, timezone: str) -> str | None:
-        return None
-
-    def template(self, name: str) -> str | None:
-        return None
-
-    def holiday_categories(self, country: str) -> tuple[str, ...] | None:
-        return holiday_categories(country)
-
-
-def holiday_categories(country: str) -> tuple[str, ...] | None:
-    """The categories the holidays package offers for ``country``, or None when it does not know it."""
-    import holidays as holidays_lib  # slow import, only when a calendar asks for it
-
-    if country not in holidays_lib.list_supported_countries():
-        return None
-    try:
-        return tuple(type(holidays_lib.country_holidays(country)).supported_categories)
-    except Exception:  # noqa: BLE001 - a third-party table; fall back to the general list
-        return _HOLIDAY_CATEGORIES
 
 
 def _external(check: Callable[..., str | None], *args: str) -> str | None:
@@ -507,7 +465,7 @@ class _WorkflowParser:
         if not keys or "country" not in keys:
             return None, ()
         country = self.r.string(keys["country"], f"the holiday country of {what}")
-        offered: Iterable[str] = _HOLIDAY_CATEGORIES
+        offered: Iterable[str] = HOLIDAY_CATEGORIES
         if country is not None:
             categories_offered = self.checks.holiday_categories(country)
             if categories_offered is None:
