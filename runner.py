@@ -64,6 +64,13 @@ def _shared_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and given and given[0] in COMMANDS:
+        # A process of its own: a short command is answered by the user's resident server, which
+        # has the engine imported already (engine/adapters/cli/resident.py); None: run it here.
+        from engine.adapters.cli.resident import answered_by_resident
+
+        if (answered := answered_by_resident(given)) is not None:
+            return answered
     parser = _shared_parser(given[0] if given and given[0] in COMMANDS else None)
     args = parser.parse_args(given)
     from engine.adapters.cli.arguments import undecodable_argument

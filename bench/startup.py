@@ -3,7 +3,10 @@
 Each command is run as a process ``runs`` times (median wall time, and median CPU time of the
 child, which other tenants of the machine disturb less). ``show`` and ``advance`` run on a copy of
 the demo's database: ``show`` on one case, ``advance`` (``teruskan``, with its three fields) each
-time on another fresh case, with the compile cache (``TRECKK_CACHE_DIR``) warmed by one run
+time on another fresh case, each in a process of its own (``TRECKK_RESIDENT=no``), and again
+answered by a resident command server started before (``engine.adapters.cli.resident_server``;
+the process timed is the command line's client, and its wall time includes the server's child
+doing the work; its CPU column is the client's alone), with the compile cache (``TRECKK_CACHE_DIR``) warmed by one run
 before, as every command after a deploy finds it; ``show`` is also measured with the cache off
 (every process compiles and checks the definition in full, as before the cache). Two floors are
 measured the same way: the interpreter alone and ``import sqlalchemy`` alone.
@@ -16,14 +19,17 @@ whatever else the machine was doing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +66,29 @@ def _instructions(command: list[str], env: dict[str, str]) -> int | None:
     return None
 
 
+@contextlib.contextmanager
+def _resident_server(env: dict[str, str], work: Path) -> Iterator[dict[str, str]]:
+    """A resident command server of its own under ``work``; yields the environment of its clients."""
+    from engine.adapters.cli.resident import private_folder, socket_path
+
+    runtime = Path(tempfile.mkdtemp(prefix="trb-", dir="/tmp"))  # a socket's path is at most 107 bytes
+    folder = runtime / "treckk"
+    if not private_folder(folder):
+        raise RuntimeError(f"{folder} cannot be made a private folder")
+    clients = {**env, "TRECKK_RESIDENT": "yes", "XDG_RUNTIME_DIR": str(runtime)}
+    server = subprocess.Popen([sys.executable, "-m", "engine.adapters.cli.resident_server", str(socket_path(folder, env.get("PYTHONPATH", "")))],
+                              cwd=ROOT, env=clients, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        if not server.stdout.readline().startswith("resident server: ready"):
+            raise RuntimeError("the resident server did not start")
+        yield clients
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 def _treckk(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "runner.py"), *args]
 
@@ -87,9 +116,9 @@ def startup(runs: int = 5) -> dict[str, Any]:
         # Any value of PYTHONDONTWRITEBYTECODE (even "0") stops Python writing bytecode: every process
         # would then compile the engine's sources again, which no installed engine does.
         env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-               "TRECKK_DATABASE_URL": f"sqlite:///{work / 'treckk.db'}",
+               "TRECKK_DATABASE_URL": f"sqlite:///{work / 'treckk.db'}", "TRECKK_RESIDENT": "no",
                "TRECKK_CACHE_DIR": str(work / "cache"), "TRECKK_NOW": NOW, "TRECKK_OUTBOX_DIR": str(work / "files")}
-        numbers = _prepare(work, env, runs + 2)
+        numbers = _prepare(work, env, 2 * runs + 2)
 
         def advance(number: str) -> list[str]:
             return _treckk("advance", number, "teruskan", "--as", "rina", "--set", "kategori=keributan", "--set",
@@ -105,6 +134,10 @@ def startup(runs: int = 5) -> dict[str, Any]:
         results["advance"] = _median([advance(number) for number in numbers[:runs]], env)
         results["show_cache_off"] = _median([show] * runs, {**env, "TRECKK_CACHE_DIR": "off"})
         results["validate"] = _median([_treckk("validate")] * runs, env)
+        with _resident_server(env, work) as resident:
+            _run(show, resident)  # the server's first child: the file cache
+            results["show_resident"] = _median([show] * runs, resident)
+            results["advance_resident"] = _median([advance(number) for number in numbers[runs:2 * runs]], resident)
         counted = {"floor_python": [sys.executable, "-c", "pass"],
                    "floor_import_sqlalchemy": [sys.executable, "-c", "import sqlalchemy"],
                    "help": _treckk("--help"), "show": show, "advance": advance(numbers[-2])}
@@ -125,7 +158,7 @@ def startup(runs: int = 5) -> dict[str, Any]:
     return results
 
 
-TARGETS = {"help": 0.1, "show": 0.3, "advance": 0.3}
+TARGETS = {"help": 0.1, "show": 0.3, "advance": 0.3, "show_resident": 0.3, "advance_resident": 0.3}
 
 
 def table(results: dict[str, Any]) -> list[str]:
@@ -133,10 +166,15 @@ def table(results: dict[str, Any]) -> list[str]:
     lines = [f"start-up, whole processes (median of {results['runs']}):",
              row.format("", "wall ms", "CPU ms", "target", "instructions")]
     for key, label in (("help", "treckk --help"), ("show", "treckk show (one case)"),
-                       ("advance", "treckk advance (one case, notices)"), ("show_cache_off", "treckk show, cache off"),
+                       ("advance", "treckk advance (one case, notices)"),
+                       ("show_resident", "treckk show, resident server"),
+                       ("advance_resident", "treckk advance, resident server"),
+                       ("show_cache_off", "treckk show, cache off"),
                        ("validate", "treckk validate"), ("floor_python", "floor: python -c pass"),
                        ("floor_import_sqlalchemy", "floor: import sqlalchemy")):
-        m = results[key]
+        m = results.get(key)
+        if m is None:  # a row earlier runs did not measure
+            continue
         target = f"{TARGETS[key] * 1000:.0f}" if key in TARGETS else ""
         counted = f"{m['instructions'] / 1e6:,.0f} M" if "instructions" in m else ""
         lines.append(row.format(label, f"{m['median_s'] * 1000:.0f}", f"{m['cpu_median_s'] * 1000:.0f}", target,

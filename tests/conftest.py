@@ -23,6 +23,9 @@ import pytest
 # House rule: tests run in WITA so a time-zone mistake shows.
 os.environ["TZ"] = "Asia/Makassar"
 time.tzset()
+# Every command a test runs as a process runs in that process: a resident command server started
+# by one would outlive the test (tests/test_resident.py starts its own, and stops them).
+os.environ["TRECKK_RESIDENT"] = "no"
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("TRECKK_TEST_POSTGRES_URL", "")

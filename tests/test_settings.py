@@ -22,7 +22,7 @@ import pytest
 
 from engine.app.assembly import build
 from engine.app.commands import Commands
-from engine.app.settings import PACKAGE_HOME, PREFIX, Settings
+from engine.app.settings import PACKAGE_HOME, PREFIX, Settings, resident_plan
 from engine.channels import registry
 from engine.channels.file import FileSettings
 from engine.channels.smtp import SmtpChannel, SmtpSettings
@@ -151,6 +151,7 @@ BAD_VALUES: dict[str, tuple[dict[str, str], str]] = {
                     "TRECKK_DELIVERY_BACKOFF_MAX='10' is too small; it must be at least 60"),
     "jitter": ({"TRECKK_DELIVERY_JITTER": "1.5"}, "TRECKK_DELIVERY_JITTER=1.5 is too large; use a fraction from 0 to 1"),
     "lease": ({"TRECKK_DELIVERY_LEASE": "0"}, "TRECKK_DELIVERY_LEASE='0' is too small; it must be at least 1"),
+    "resident": ({"TRECKK_RESIDENT": "kadang"}, "TRECKK_RESIDENT='kadang' is not a yes/no value; write true or false"),
 }
 
 
@@ -254,3 +255,17 @@ def test_with_prepared_off_the_command_line_runs_a_case_through_sqlalchemy_only(
     assert (shown["state"], shown["version"]) == ("ditangani", 4)
     assert cli("verify").code == 0
     assert cli("escalate", "--json").code == 0
+
+
+def test_the_resident_plan_names_a_folder_of_the_user_s_runtime_and_yields_to_no() -> None:
+    uid = os.getuid()
+    assert resident_plan({"XDG_RUNTIME_DIR": "/run/user/7", "A": "b"}) == (
+        {"XDG_RUNTIME_DIR": "/run/user/7", "A": "b"}, Path("/run/user/7/treckk"))
+    assert resident_plan({"XDG_RUNTIME_DIR": "relative", "TMPDIR": "/var/tmp"}) == (
+        {"XDG_RUNTIME_DIR": "relative", "TMPDIR": "/var/tmp"}, Path(f"/var/tmp/treckk-{uid}"))
+    assert resident_plan({})[1] == Path(f"/tmp/treckk-{uid}")  # type: ignore[index]
+    assert resident_plan({"TRECKK_RESIDENT": " Ya "}) is not None
+    for off in ("no", "off", "tidak", "0", "kadang"):  # "kadang" is refused by the command's own settings
+        assert resident_plan({"TRECKK_RESIDENT": off}) is None
+    assert Settings.from_environment({}).resident is True
+    assert Settings.from_environment({"TRECKK_RESIDENT": "no"}).resident is False

@@ -52,6 +52,9 @@ CACHE_DIR = "TRECKK_CACHE_DIR"
 OUTBOX_RETENTION_DAYS = "TRECKK_OUTBOX_RETENTION_DAYS"
 """The variable for how many days a delivered notice keeps its body."""
 
+RESIDENT = "TRECKK_RESIDENT"
+"""The variable saying whether short commands are answered by the user's resident command server."""
+
 WHATSAPP_IDLE_MINUTES = "TRECKK_WHATSAPP_IDLE_MINUTES"
 """The variable for how long a WhatsApp conversation may wait for the next answer before it expires."""
 DEFAULT_WHATSAPP_IDLE = timedelta(minutes=60)
@@ -118,6 +121,9 @@ class Settings:
     """Days after delivery a notice keeps its body (``TRECKK_OUTBOX_RETENTION_DAYS``); None: for ever."""
     whatsapp_idle: timedelta = DEFAULT_WHATSAPP_IDLE
     """How long a WhatsApp conversation waits for the next answer before it expires."""
+    resident: bool = True
+    """Whether the command line hands short commands to the user's resident command server
+    (``TRECKK_RESIDENT``; ``engine.adapters.cli.resident``)."""
 
     @property
     def checkpoint_folder(self) -> Path:
@@ -177,7 +183,38 @@ class Settings:
             whatsapp_idle=timedelta(minutes=env.number(WHATSAPP_IDLE_MINUTES,
                                                        DEFAULT_WHATSAPP_IDLE.total_seconds() / 60, minimum=1,
                                                        maximum=7 * 24 * 60)),
+            resident=env.flag(RESIDENT, True),
         )
+
+
+def resident_plan(environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], Path] | None:
+    """For the command line's client (``engine.adapters.cli.resident``): the environment it hands the
+    user's resident command server, and the folder of that server's socket; None when
+    ``TRECKK_RESIDENT`` is off, or says something that is neither yes nor no (the command then runs
+    in its own process, whose settings refuse the value by name).
+
+    Read without building ``Settings``: the client must stay cheaper than what it saves. The folder
+    is ``$XDG_RUNTIME_DIR/treckk`` (the user's own runtime folder), else ``treckk-<uid>`` in
+    ``$TMPDIR`` or ``/tmp``; the client checks that it is private before using it.
+    """
+    from engine.channels.base import YES_WORDS
+
+    given = os.environ if environ is None else environ
+    if (given.get(RESIDENT) or "yes").strip().lower() not in YES_WORDS:
+        return None
+    runtime = given.get("XDG_RUNTIME_DIR") or ""
+    if runtime and Path(runtime).is_absolute():
+        folder = Path(runtime) / "treckk"
+    else:
+        temporary = given.get("TMPDIR") or ""
+        folder = (Path(temporary) if Path(temporary).is_absolute() else Path("/tmp")) / f"treckk-{os.getuid()}"
+    return dict(given), folder
+
+
+def adopt_environment(environment: Mapping[str, str]) -> None:
+    """Make ``environment`` this process's own (a resident server's child taking its client's)."""
+    os.environ.clear()
+    os.environ.update(environment)
 
 
 def has_definitions(folder: Path) -> bool:

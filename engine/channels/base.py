@@ -100,6 +100,12 @@ class ChannelSet(AbstractContextManager["ChannelSet"]):
         self.close()
 
 
+YES_WORDS = ("1", "true", "yes", "on", "ya")
+"""How a yes/no setting may say yes (lower case)."""
+NO_WORDS = ("0", "false", "no", "off", "tidak")
+"""How a yes/no setting may say no (lower case)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     """Settings as plain text by key; a key is named to a person as ``prefix + key``.
@@ -129,9 +135,9 @@ class Options:
         raw = self.text(key).lower()
         if not raw:
             return default
-        if raw in ("1", "true", "yes", "on", "ya"):
+        if raw in YES_WORDS:
             return True
-        if raw in ("0", "false", "no", "off", "tidak"):
+        if raw in NO_WORDS:
             return False
         raise InvalidInput(f"{self.name(key)}={raw!r} is not a yes/no value; write true or false",
                            field=self.name(key), value=raw, accepted=("true", "false"))

@@ -1,0 +1,255 @@
+"""The command line's door to the user's resident command server, and the protocol both sides speak.
+
+A short command (``show``, ``advance``, …) does about 30 ms of work, but a new Python process
+spends ~0.35 s importing SQLAlchemy, Jinja and the engine before it can start. The resident server
+(``engine.adapters.cli.resident_server``) pays that once: it imports everything, then forks a
+child per command. The child takes this process's arguments, working folder, umask, environment
+and its stdin, stdout and stderr themselves (passed over the socket as file descriptors), runs
+``runner.main`` as a fresh process would, and sends back the exit code. The same design as
+Mercurial's command server behind ``chg``.
+
+This module is what the client imports, so it imports only the standard library and
+``engine.app.settings`` (whose ``resident_plan`` says whether to use the server and where its socket is). It never
+makes a command run twice or not at all: whenever the server cannot take a command (none running,
+a folder that is not private, a server whose code is older than the files on disk, anything
+unexpected before the child has said it started), the command runs in this process instead, and a
+missing or outdated server is started for the next command.
+
+The socket lies in a folder only this user can open (mode 0700, owned by them, not a link); the
+server also checks each peer's uid. Both sides are the same user, so nothing crosses a privilege
+boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import stat
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+RESIDENT_COMMANDS = frozenset({"show", "history", "advance", "submit", "inbox", "cases", "notices", "render",
+                               "validate", "proof"})
+"""Commands the server answers: short and never asking at a terminal (``staff`` may prompt for a
+password through ``/dev/tty``, which a child of a detached server has not got; ``serve``, ``web``
+and ``demo`` run long, where start-up does not matter)."""
+
+PROTOCOL = 1
+_HEADER = struct.Struct("!I")
+MAX_MESSAGE = 4 * 1024 * 1024
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+"""What the client passes on to the child running its command (Ctrl-C, a kill, a closed terminal)."""
+
+
+class ProtocolError(Exception):
+    """A message that is not the protocol's: cut short, too long, or not a JSON object."""
+
+
+def send(connection: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    """One length-prefixed JSON message, with ``fds`` passed alongside (SCM_RIGHTS)."""
+    body = json.dumps(message).encode("ascii")  # ASCII: undecodable names travel as \\udcXX escapes
+    data = _HEADER.pack(len(body)) + body
+    sent = socket.send_fds(connection, [data], fds) if fds else connection.send(data)
+    if sent < len(data):
+        connection.sendall(data[sent:])
+
+
+def receive(connection: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], list[int]] | None:
+    """The next message and the descriptors that came with it; None at a clean end of the stream."""
+    fds: list[int] = []
+    if max_fds:
+        data, fds, _flags, _address = socket.recv_fds(connection, _HEADER.size, max_fds)
+    else:
+        data = connection.recv(_HEADER.size)
+    if not data:
+        return None
+    try:
+        while len(data) < _HEADER.size:
+            data += _exactly(connection, _HEADER.size - len(data))
+        (length,) = _HEADER.unpack(data)
+        if length > MAX_MESSAGE:
+            raise ProtocolError(f"a message of {length} bytes is longer than {MAX_MESSAGE}")
+        message = json.loads(_exactly(connection, length))
+        if not isinstance(message, dict):
+            raise ProtocolError("a message is not a JSON object")
+    except (ProtocolError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        raise ProtocolError("a malformed message") from None
+    return message, fds
+
+
+def _exactly(connection: socket.socket, count: int) -> bytes:
+    chunks = []
+    while count:
+        chunk = connection.recv(min(count, 65536))
+        if not chunk:
+            raise ProtocolError("the stream ended inside a message")
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+def socket_path(folder: Path, search_path: str = "") -> Path:
+    """The socket of the server for this interpreter, its flags, this engine (one per checkout or
+    install) and the module search path ``search_path`` (``PYTHONPATH``) the server imports with."""
+    import engine
+
+    identity = "\0".join((sys.executable, sys.version, repr(sys.flags), str(Path(engine.__file__).resolve().parent),
+                          search_path))
+    return folder / f"cli-{hashlib.sha256(identity.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}.sock"
+
+
+def private_folder(folder: Path) -> bool:
+    """Whether ``folder`` is (or has now been made) a real folder of this user's that nobody else can enter."""
+    try:
+        folder.mkdir(mode=0o700, parents=False, exist_ok=True)
+        found = os.lstat(folder)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid()
+            and stat.S_IMODE(found.st_mode) & 0o077 == 0)
+
+
+def answered_by_resident(argv: list[str]) -> int | None:
+    """Run ``argv`` in the user's resident server and give its exit code; None: run it here instead."""
+    if argv[0] not in RESIDENT_COMMANDS or not hasattr(socket, "AF_UNIX") or not hasattr(os, "fork"):
+        return None
+    from engine.app.settings import resident_plan
+
+    plan = resident_plan()
+    if plan is None:
+        return None
+    environment, folder = plan
+    if not private_folder(folder):
+        return None
+    path = socket_path(folder, environment.get("PYTHONPATH", ""))
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            connection.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            start_server(path)
+            return None
+        except OSError:  # a path too long for a socket, a full table of descriptors …
+            return None
+        return _hand_over(connection, argv, environment, path)
+    finally:
+        connection.close()
+
+
+def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str, str], path: Path) -> int | None:
+    streams = [sys.stdin, sys.stdout, sys.stderr]
+    request = {"protocol": PROTOCOL, "argv": argv, "cwd": os.getcwd(), "env": environment, "umask": _umask(),
+               "streams": [[getattr(s, "encoding", None) or "utf-8", getattr(s, "errors", None) or "strict"]
+                           for s in streams]}
+    relay = _Relay()
+    previous = {number: signal.signal(number, relay.received) for number in FORWARDED_SIGNALS}
+    try:
+        if not _send_request(connection, request):
+            return relay.here()
+        try:
+            started = receive(connection)
+        except (OSError, ProtocolError):
+            started = None
+        if started is None or not isinstance(started[0].get("pid"), int):
+            if started is not None and started[0].get("stale"):
+                start_server(path)  # the old server has gone; the next command finds a new one
+            return relay.here()
+        relay.child_started(started[0]["pid"])
+        try:
+            finished = receive(connection)
+        except (OSError, ProtocolError):
+            finished = None
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if finished is None or not isinstance(finished[0].get("exit"), int):
+        # The command started in the child and may have done its work; running it again here
+        # could do it twice. Say so, as a process killed mid-command would leave it.
+        print("treckk: error: proses perintah di server residen berhenti sebelum selesai; periksa hasilnya "
+              "(mis. treckk show) sebelum mengulang", file=sys.stderr)
+        return 1
+    code: int = finished[0]["exit"]
+    return code
+
+
+def _send_request(connection: socket.socket, request: dict[str, Any]) -> bool:
+    opened: list[int] = []
+    fds = []
+    for number in (0, 1, 2):
+        try:
+            os.fstat(number)
+            fds.append(number)
+        except OSError:  # a closed standard stream: the child gets /dev/null there, as we would
+            opened.append(os.open(os.devnull, os.O_RDWR))
+            fds.append(opened[-1])
+    try:
+        send(connection, request, fds)
+    except OSError:
+        return False
+    finally:
+        for fd in opened:
+            os.close(fd)
+    return True
+
+
+class _Relay:
+    """Signals that reach the client: passed on to the child once it has started, kept until then."""
+
+    def __init__(self) -> None:
+        self.child: int | None = None
+        self.pending: list[int] = []
+
+    def received(self, number: int, _frame: Any) -> None:
+        if self.child is None:
+            self.pending.append(number)
+        else:
+            _pass_on(self.child, number)
+
+    def child_started(self, pid: int) -> None:
+        self.child = pid
+        for number in self.pending:
+            _pass_on(pid, number)
+
+    def here(self) -> int | None:
+        """No child ran the command: None (run it here), unless a signal came meanwhile (stop, as it asked)."""
+        if not self.pending:
+            return None
+        if self.pending[0] == signal.SIGINT:
+            return 130
+        return 128 + self.pending[0]
+
+
+def _pass_on(child: int, number: int) -> None:
+    try:
+        os.kill(child, number)
+    except ProcessLookupError:
+        pass
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def start_server(path: Path) -> None:
+    """Start a resident server on ``path`` in the background, detached from this terminal and session."""
+    import subprocess
+
+    import engine
+
+    log = path.with_suffix(".log")
+    try:
+        with open(log, "ab") as output:
+            subprocess.Popen([sys.executable, "-m", "engine.adapters.cli.resident_server", str(path)],
+                             cwd=Path(engine.__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
+                             stdout=output, stderr=output, start_new_session=True, close_fds=True)
+    except OSError:
+        pass  # no server then; every command runs in its own process, as before
