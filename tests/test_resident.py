@@ -319,3 +319,18 @@ def test_a_server_idle_too_long_stops_and_removes_its_socket(setup: Setup) -> No
     assert server.process.wait(timeout=WAIT_S) == 0
     assert not setup.socket.exists()
     assert server.served() == 0
+
+
+def test_a_stuck_server_is_given_up_on_and_the_command_runs_once_here(setup: Setup) -> None:
+    server = setup.start()
+    before = setup.treckk("cases", "--as", "ahmad", "--json", resident=False).stdout.count('"number"')
+    server.process.send_signal(signal.SIGSTOP)  # accepts into its backlog, answers nothing
+    try:
+        number = _submitted(setup, resident=True)  # waits START_SECONDS for the child, then runs here
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    shown = setup.treckk("show", number, "--as", "ahmad")  # queued behind the request given up on
+    assert shown.returncode == 0 and number in shown.stdout
+    assert server.served() == 2  # it forked for the old request too once it ran again; that child did nothing
+    listed = setup.treckk("cases", "--as", "ahmad", "--json", resident=False).stdout
+    assert listed.count('"number"') == before + 1 and number in listed

@@ -40,7 +40,10 @@ password through ``/dev/tty``, which a child of a detached server has not got; `
 and ``demo`` run long, where start-up does not matter)."""
 
 PROTOCOL = 1
+START_SECONDS = 5.0
+"""How long the client waits for a child to say it has started before running the command itself."""
 _HEADER = struct.Struct("!I")
+_CREDENTIALS = struct.Struct("3i")
 MAX_MESSAGE = 4 * 1024 * 1024
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 """What the client passes on to the child running its command (Ctrl-C, a kill, a closed terminal)."""
@@ -95,6 +98,16 @@ def _exactly(connection: socket.socket, count: int) -> bytes:
     return b"".join(chunks)
 
 
+def peer_is_this_user(connection: socket.socket) -> bool:
+    """Whether the process at the other end of ``connection`` runs as this process's user (SO_PEERCRED)."""
+    try:
+        _pid, uid, _gid = _CREDENTIALS.unpack(connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                   _CREDENTIALS.size))
+    except OSError:
+        return False
+    return bool(uid == os.getuid())
+
+
 def socket_path(folder: Path, search_path: str = "") -> Path:
     """The socket of the server for this interpreter, its flags, this engine (one per checkout or
     install) and the module search path ``search_path`` (``PYTHONPATH``) the server imports with."""
@@ -138,6 +151,8 @@ def answered_by_resident(argv: list[str]) -> int | None:
             return None
         except OSError:  # a path too long for a socket, a full table of descriptors …
             return None
+        if not peer_is_this_user(connection):  # the folder was swapped under us: not ours to trust
+            return None
         return _hand_over(connection, argv, environment, path)
     finally:
         connection.close()
@@ -145,22 +160,33 @@ def answered_by_resident(argv: list[str]) -> int | None:
 
 def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str, str], path: Path) -> int | None:
     streams = [sys.stdin, sys.stdout, sys.stderr]
-    request = {"protocol": PROTOCOL, "argv": argv, "cwd": os.getcwd(), "env": environment, "umask": _umask(),
+    try:
+        folder = os.getcwd()
+    except OSError:  # a working folder removed meanwhile: let the command meet that here
+        return None
+    request = {"protocol": PROTOCOL, "argv": argv, "cwd": folder, "env": environment, "umask": _umask(),
                "streams": [[getattr(s, "encoding", None) or "utf-8", getattr(s, "errors", None) or "strict"]
                            for s in streams]}
     relay = _Relay()
     previous = {number: signal.signal(number, relay.received) for number in FORWARDED_SIGNALS}
     try:
-        if not _send_request(connection, request):
-            return relay.here()
+        connection.settimeout(START_SECONDS)
         try:
+            send(connection, request)
             started = receive(connection)
+            # The child runs the command only once told to go, and only that message carries our
+            # standard streams: until then, giving up (a stuck or overloaded server) leaves it
+            # nothing to do, so the command cannot run twice, and no stream of ours stays open
+            # in a queue nobody reads (a pipe's reader would wait for its end).
+            if started is not None and isinstance(started[0].get("pid"), int):
+                _send_go(connection)
         except (OSError, ProtocolError):
             started = None
         if started is None or not isinstance(started[0].get("pid"), int):
             if started is not None and started[0].get("stale"):
                 start_server(path)  # the old server has gone; the next command finds a new one
             return relay.here()
+        connection.settimeout(None)
         relay.child_started(started[0]["pid"])
         try:
             finished = receive(connection)
@@ -179,7 +205,8 @@ def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str
     return code
 
 
-def _send_request(connection: socket.socket, request: dict[str, Any]) -> bool:
+def _send_go(connection: socket.socket) -> None:
+    """Tell the child to run the command, handing it our stdin, stdout and stderr."""
     opened: list[int] = []
     fds = []
     for number in (0, 1, 2):
@@ -190,13 +217,10 @@ def _send_request(connection: socket.socket, request: dict[str, Any]) -> bool:
             opened.append(os.open(os.devnull, os.O_RDWR))
             fds.append(opened[-1])
     try:
-        send(connection, request, fds)
-    except OSError:
-        return False
+        send(connection, {"go": True}, fds)
     finally:
         for fd in opened:
             os.close(fd)
-    return True
 
 
 class _Relay:

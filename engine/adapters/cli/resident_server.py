@@ -25,7 +25,6 @@ import os
 import pkgutil
 import signal
 import socket
-import struct
 import sys
 import time
 import traceback
@@ -33,7 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.adapters.cli.resident import PROTOCOL, RESIDENT_COMMANDS, ProtocolError, receive, send
+from engine.adapters.cli.resident import PROTOCOL, RESIDENT_COMMANDS, ProtocolError, peer_is_this_user, receive, send
 
 IDLE_SECONDS = 900.0
 """How long the server waits for the next command before it exits."""
@@ -171,33 +170,28 @@ class Server:
                     return
 
     def _take(self, connection: socket.socket, listener: socket.socket, loaded: LoadedFiles) -> str:
-        if not _same_user(connection):
+        if not peer_is_this_user(connection):
             return "refused"
         connection.settimeout(REQUEST_SECONDS)
         try:
-            received = receive(connection, max_fds=3)
+            received = receive(connection)
         except (OSError, ProtocolError):
             return "refused"
         if received is None:
             return "refused"
-        request, fds = received
-        try:
-            if request.get("protocol") != PROTOCOL or len(fds) != 3 or not _well_formed(request):
-                return "refused"
-            changed = loaded.changed()
-            if changed is not None:
-                print(f"resident server: {changed} changed on disk", flush=True)
-                return "stale"
-            pid = os.fork()
-            if pid == 0:
-                connection.settimeout(None)
-                _child(connection, listener, request, fds)
-            self.children.add(pid)
-            self.served += 1
-            return "forked"
-        finally:
-            for fd in fds:
-                os.close(fd)
+        request = received[0]
+        if request.get("protocol") != PROTOCOL or not _well_formed(request):
+            return "refused"
+        changed = loaded.changed()
+        if changed is not None:
+            print(f"resident server: {changed} changed on disk", flush=True)
+            return "stale"
+        pid = os.fork()
+        if pid == 0:
+            _child(connection, listener, request)
+        self.children.add(pid)
+        self.served += 1
+        return "forked"
 
     def _reap(self) -> None:
         for pid in list(self.children):
@@ -207,16 +201,6 @@ class Server:
                 done = pid
             if done:
                 self.children.discard(pid)
-
-
-def _same_user(connection: socket.socket) -> bool:
-    credentials = struct.Struct("3i")
-    try:
-        _pid, uid, _gid = credentials.unpack(connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                                   credentials.size))
-    except OSError:
-        return False
-    return bool(uid == os.getuid())
 
 
 def _well_formed(request: dict[str, Any]) -> bool:
@@ -237,7 +221,7 @@ def _quietly_send(connection: socket.socket, message: dict[str, Any]) -> bool:
     return True
 
 
-def _child(connection: socket.socket, listener: socket.socket, request: dict[str, Any], fds: list[int]) -> NoReturn:
+def _child(connection: socket.socket, listener: socket.socket, request: dict[str, Any]) -> NoReturn:
     """Become the client's process for one command: its streams, folder, umask and environment; then run it."""
     code = 1
     try:
@@ -245,16 +229,19 @@ def _child(connection: socket.socket, listener: socket.socket, request: dict[str
         for restored in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(restored, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        fds = _told_to_go(connection) if _quietly_send(connection, {"pid": os.getpid()}) else []
+        if not fds:
+            os._exit(1)  # the client gave up before the command began (and runs it itself): do nothing
         for number, fd in enumerate(fds):
             os.dup2(fd, number)
+            if fd > 2:
+                os.close(fd)
         _standard_streams(request["streams"])
         from engine.app.settings import adopt_environment
 
         adopt_environment(request["env"])
         os.umask(request["umask"])
         sys.argv = ["treckk", *request["argv"]]
-        if not _quietly_send(connection, {"pid": os.getpid()}):
-            os._exit(1)  # the client has gone before the command began: do nothing
         try:
             os.chdir(request["cwd"])
         except OSError as error:
@@ -271,6 +258,25 @@ def _child(connection: socket.socket, listener: socket.socket, request: dict[str
         code = 1
     _quietly_send(connection, {"exit": code})
     os._exit(code & 0xFF)
+
+
+def _told_to_go(connection: socket.socket) -> list[int]:
+    """The client's stdin, stdout and stderr, sent with its "go"; empty if it gave up instead."""
+    connection.settimeout(REQUEST_SECONDS)
+    try:
+        answer = receive(connection, max_fds=3)
+    except (OSError, ProtocolError):
+        return []
+    finally:
+        connection.settimeout(None)
+    if answer is None:
+        return []
+    message, fds = answer
+    if message.get("go") is True and len(fds) == 3:
+        return fds
+    for fd in fds:
+        os.close(fd)
+    return []
 
 
 def _run(argv: list[str]) -> int:
