@@ -5,20 +5,22 @@ catat, teruskan, tolak; one moved by catat, teruskan into ``ditelaah``; one only
 ``diterima``); clone ``i`` copies the template of its group (``i % 100``: 97 closed, 1 waiting
 in ``ditelaah``, 2 in ``diterima``, so every prefix of the seed has the same mix) with its own id
 and number, its events re-sealed by ``bench.log.clone`` (``engine.core.integrity.sealed``, a valid
-chain) and one transparency-log leaf per event at a place fixed by ``i`` alone. The closed cases'
+chain), one transparency-log leaf per event at a place fixed by ``i`` alone, and the template's
+``stays`` rollup rows (``engine.store.stay_rows``, which the dashboard and the recap read) with
+the clone's id and its times shifted with its events, as ``insert_event`` would have written them. The closed cases'
 histories are spread evenly over ``span`` (ten years by default) before the seeding moment, so a
 month's reports count a month's cases (10,000,000 over ten years: about 80,000 closed a month);
 the open ones are recent.
 
 Batches of cases are generated and written by ``workers`` processes, each over its own
-connection, as text COPY of ``cases``, ``events`` and ``log_leaves`` (the template's own row as
+connection, as text COPY of ``cases``, ``events``, ``log_leaves`` and ``stays`` (the template's own row as
 PostgreSQL prints it, with the fields that differ put in), one transaction per batch with
 ``synchronous_commit = off`` (the seed session only; never the measured moves). The parent folds
 the leaf hashes the workers send back, in index order, into the log's tree
 (``engine.core.merkle.append``): the ``log_chunks`` it completes and the final ``log_head`` are
 written at the end, so ``log_leaves``, ``log_chunks`` and ``log_head`` agree with the events as
 ``verify`` checks them. Before the load the secondary indexes, unique constraints and foreign keys
-of the three tables are dropped and autovacuum is off for them; after it they are recreated from
+of the four tables are dropped and autovacuum is off for them; after it they are recreated from
 their own definitions (two at a time), then VACUUM ANALYZE. Stopping at a deadline keeps a
 consistent database of the batches done.
 """
@@ -38,9 +40,10 @@ from bench.log import MOVES, clone, template
 from engine.app.commands import Commands
 from engine.core.merkle import CHUNK_LEVEL, append as tree_append
 from engine.core.records import EventRecord
-from engine.store.schema import cases, events, log_leaves
+from engine.store.schema import cases, events, log_leaves, stays
+from engine.store.stay_rows import MICROSECOND
 
-TABLES = ("cases", "events", "log_leaves")
+TABLES = ("cases", "events", "log_leaves", "stays")
 GROUPS = (("ditelaah", MOVES[:1]), ("diterima", ()), ("closed", MOVES))
 """Template 0 for i % 100 == 0, template 1 for 1 and 2, template 2 for the other 97."""
 
@@ -56,6 +59,7 @@ class Template:
     case_fields: list[str]
     event_fields: list[list[str]]
     leaf_fields: list[str]
+    stay_fields: list[list[str]]
     row: dict[str, Any]
     history: list[EventRecord]
 
@@ -92,7 +96,7 @@ class Plan:
 
 
 _COLUMNS = {name: [c.name for c in table.c] for name, table in
-            (("cases", cases), ("events", events), ("log_leaves", log_leaves))}
+            (("cases", cases), ("events", events), ("log_leaves", log_leaves), ("stays", stays))}
 
 
 def _quoted(table: str) -> str:
@@ -102,7 +106,7 @@ def _quoted(table: str) -> str:
 def _text_rows(connection: Any, table: str, column: str, value: int) -> list[list[str]]:
     """Rows of ``table`` whose ``column`` is ``value``, as COPY prints them (fields in table order,
     already escaped), ordered by key."""
-    key = "idx" if table == "log_leaves" else "id"
+    key = {"log_leaves": "idx", "stays": "seq"}.get(table, "id")
     query = f"COPY (SELECT {_quoted(table)} FROM {table} WHERE {column} = {int(value)} ORDER BY {key}) TO STDOUT"
     cursor = connection.cursor()
     with cursor.copy(query) as copy:
@@ -121,7 +125,8 @@ def plan(engine: Commands, libpq: str, total: int, span: timedelta) -> Plan:
             (case_fields,) = _text_rows(connection, "cases", "id", row["id"])
             event_fields = _text_rows(connection, "events", "case_id", row["id"])
             leaf_fields = _text_rows(connection, "log_leaves", "case_id", row["id"])[0]
-            templates.append(Template(case_fields, event_fields, leaf_fields, row, history))
+            stay_fields = _text_rows(connection, "stays", "case_id", row["id"])
+            templates.append(Template(case_fields, event_fields, leaf_fields, stay_fields, row, history))
         first_case, first_event, first_leaf, last_number = connection.execute(
             "SELECT (SELECT max(id) FROM cases), (SELECT max(id) FROM events), (SELECT size FROM log_head), "
             "(SELECT last FROM case_numbers)").fetchone() or (0, 0, 0, 0)
@@ -151,8 +156,8 @@ def write_batch(bounds: tuple[int, int]) -> tuple[int, bytes, float]:
         _connection.execute("SET synchronous_commit = off")
     start, end = bounds
     p = _plan
-    c_ix, e_ix, l_ix = _ix["cases"], _ix["events"], _ix["log_leaves"]
-    case_lines, event_lines, leaf_lines, hashes = [], [], [], []
+    c_ix, e_ix, l_ix, s_ix = _ix["cases"], _ix["events"], _ix["log_leaves"], _ix["stays"]
+    case_lines, event_lines, leaf_lines, stay_lines, hashes = [], [], [], [], []
     event_id, leaf_idx = p.first_event + p.events_before(start), p.first_leaf + p.events_before(start)
     for i in range(start, end):
         t = p.templates[group(i)]
@@ -180,9 +185,20 @@ def write_batch(bounds: tuple[int, int]) -> tuple[int, bytes, float]:
             for name in t.times:
                 fields[c_ix[name]] = (t.row[name] - earlier).isoformat()
         case_lines.append("\t".join(fields))
+        # The stays move with the events (lengths and time since intake unchanged: the whole
+        # history, created_at included, is shifted by the same whole seconds).
+        shift = earlier // MICROSECOND
+        for stay in t.stay_fields:
+            stay = list(stay)
+            stay[s_ix["case_id"]] = str(cid)
+            for name in ("entered_us", "left_us"):
+                if shift and stay[s_ix[name]] != "\\N":
+                    stay[s_ix[name]] = str(int(stay[s_ix[name]]) - shift)
+            stay_lines.append("\t".join(stay))
     with _connection.transaction():
         cursor = _connection.cursor()
-        for table, lines in (("cases", case_lines), ("events", event_lines), ("log_leaves", leaf_lines)):
+        for table, lines in (("cases", case_lines), ("events", event_lines), ("log_leaves", leaf_lines),
+                             ("stays", stay_lines)):
             with cursor.copy(f"COPY {table} ({_quoted(table)}) FROM STDIN") as copy:
                 copy.write("\n".join(lines) + "\n")
     return start, b"".join(hashes), time.perf_counter() - started
@@ -287,7 +303,7 @@ def seed(engine: Commands, url: str, total: int, *, workers: int = 2, batch: int
 
     def rebuild() -> None:
         # Biggest table first so the two builders finish together; foreign keys last, after the keys.
-        order = {"events": 0, "log_leaves": 1, "cases": 2}
+        order = {"events": 0, "log_leaves": 1, "stays": 2, "cases": 3}
         statements = sorted([(order[table], definition) for table, _, definition in indexes] + [
             (order[table], f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             for table, kind, name, definition in constraints if kind == "u"])

@@ -13,11 +13,14 @@ Measured in-process, p50/p99: the inbox of kabid and of the scoped team (``Queri
 the case page (show + history + notices), a move (``Commands.advance``), an escalation scan
 (``Commands.escalate`` with a limit, at a moment when nothing is due, and the read of one batch of
 due cases when all open ones are), the digest and the recap (``engine.app.reports.build_report``
-and ``report_rows.digest`` alone) and the dashboard's default view (``Dashboard.view``); then moves/s with 1, 4 and 16 concurrent connections (threads,
-each its own ``Database`` and ``Commands``).
+and ``report_rows.digest`` alone, each in a report transaction, ``Database.read(reports=True)``,
+as ``engine.app.reports`` reads them) and the dashboard's default view (``Dashboard.view``); then
+moves/s with 1, 4 and 16 concurrent connections (threads, each its own ``Database`` and ``Commands``).
 
 Then ``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT of the inbox and the case page, to
-``bench/scale_explain_<N><label>.txt``. Merges the results under the ``scale`` key of
+``bench/scale_explain_<N><label>.txt``, and (unless ``--skip-reports``) of the digest, the recap
+and the dashboard, with the report transactions' ``work_mem``, to
+``bench/scale_explain_<N><label>-reports.txt``. Merges the results under the ``scale`` key of
 ``bench/results.json`` (one entry per ``<N><label>``) and prints a table.
 """
 
@@ -30,6 +33,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,7 @@ from engine.app.dashboard import Dashboard
 from engine.app.queries import Queries
 from engine.app.reports import build_report
 from engine.store import escalation_rows, report_rows
-from engine.store.database import Database
+from engine.store.database import REPORT_WORK_MEM, Database
 from engine.store.schema import cases, events, log_leaves
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -101,11 +105,24 @@ def concurrent_moves(url: str, numbers: list[str], connections: int) -> dict[str
             "moves_per_s": round(len(numbers) / took)}
 
 
+def report_views(engine: Commands) -> dict[str, Callable[[], Any]]:
+    """The digest, the digest with the recap, and the dashboard's default view, as the app reads them."""
+    definition = Queries(engine).definition("treckk")
+    opened = [s.name for s in definition.states.values() if not s.final]
+    fire = Clock().now + timedelta(days=1)
+    board = Dashboard(engine)
+    return {
+        "digest (report_rows.digest)": lambda: engine.db.read(
+            lambda c: report_rows.digest(c, "treckk", opened, fire, 20), reports=True),
+        "digest + recap (build_report)": lambda: engine.db.read(
+            lambda c: build_report(c, definition, fire, fire), reports=True),
+        "dashboard, default 30 days (view)": lambda: board.view("kabid"),
+    }
+
+
 def measure(url: str, repeat: int, moves_per_level: int, reports: bool = True) -> dict[str, Any]:
     engine = Commands(Database(url), Clock(), ROOT)
     views = Queries(engine)
-    definition = views.definition("treckk")
-    opened = [s.name for s in definition.states.values() if not s.final]
     pool = _pool(engine)
     needed = repeat + 2 + moves_per_level * len(CONNECTIONS)
     if len(pool) < needed:
@@ -127,14 +144,9 @@ def measure(url: str, repeat: int, moves_per_level: int, reports: bool = True) -
     report("escalation scan, none due", lambda: engine.escalate(limit=100, now=Clock().now))
     later = Clock().now + timedelta(days=365)
     report("due cases, one batch (100)", lambda: engine.db.read(lambda c: escalation_rows.due_cases(c, later, 100)))
-    fire = Clock().now + timedelta(days=1)
     if reports:
-        report("digest (report_rows.digest)", lambda: engine.db.read(
-            lambda c: report_rows.digest(c, "treckk", opened, fire, 20)), max(5, repeat // 10))
-        report("digest + recap (build_report)", lambda: engine.db.read(
-            lambda c: build_report(c, definition, fire, fire)), max(5, repeat // 10))
-        board = Dashboard(engine)
-        report("dashboard, default 30 days (view)", lambda: board.view("kabid"), max(5, repeat // 10))
+        for label, run in report_views(engine).items():
+            report(label, run, max(5, repeat // 10))
     engine.db.dispose()
     rest = pool[repeat + 2:]
     throughput = []
@@ -147,9 +159,9 @@ def measure(url: str, repeat: int, moves_per_level: int, reports: bool = True) -
     return results
 
 
-def explain(url: str, views: dict[str, Any]) -> str:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT (and WITH … SELECT) each view sends (recorded from the engine, then run
-    on the plain driver with the same parameters), as text."""
+def explain(url: str, views: Callable[[Queries], dict[str, Callable[[], Any]]], work_mem: str | None = None) -> str:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of every SELECT (and WITH … SELECT) each of ``views(queries)`` sends (recorded from
+    the engine, then run on the plain driver with the same parameters, and ``work_mem`` when given), as text."""
     import psycopg
 
     from bench.recorder import Recorder
@@ -158,11 +170,14 @@ def explain(url: str, views: dict[str, Any]) -> str:
     queries = Queries(engine)
     out: list[str] = []
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as pg:
-        for label, view in views.items():
-            view(queries)  # warm: compile the definition and cache what the engine caches
+        if work_mem is not None:
+            pg.execute(f"SET work_mem = '{work_mem}'")
+            pg.commit()
+        for label, view in views(queries).items():
+            view()  # warm: compile the definition and cache what the engine caches
             recorder = Recorder(engine.db.engine)
             recorder.start()
-            view(queries)
+            view()
             recording = recorder.stop()
             statements = [(sql, params) for t in [*recording.transactions, recording.current]
                           for sql, params, _many in t.statements if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
@@ -242,14 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.seed_only:
         found["measured"] = measure(url, args.repeat, args.moves, not args.skip_reports)
         page_case = found["measured"].pop("page_case")
-        plans = explain(url, {"inbox kabid (first 50)": lambda q: q.inbox_page("kabid"),
-                              "inbox tim, scoped (first 50)": lambda q: q.inbox_page("tim"),
-                              "case page (show + history + notices)": lambda q: (
-                                  q.show(page_case, "kabid"), q.history(page_case, "kabid"),
-                                  q.notices(case=page_case, viewer_name="kabid"))})
+        plans = explain(url, lambda q: {"inbox kabid (first 50)": lambda: q.inbox_page("kabid"),
+                                        "inbox tim, scoped (first 50)": lambda: q.inbox_page("tim"),
+                                        "case page (show + history + notices)": lambda: (
+                                            q.show(page_case, "kabid"), q.history(page_case, "kabid"),
+                                            q.notices(case=page_case, viewer_name="kabid"))})
         explained = Path(__file__).resolve().parent / f"scale_explain_{args.cases}{args.label}.txt"
         explained.write_text(f"# python -m bench.scale --cases {args.cases}: {found['size']}\n\n{plans}\n")
         found["explain"] = str(explained.relative_to(ROOT))
+        if not args.skip_reports:
+            plans = explain(url, lambda q: report_views(q.engine), REPORT_WORK_MEM)
+            explained = explained.with_name(f"scale_explain_{args.cases}{args.label}-reports.txt")
+            explained.write_text(f"# python -m bench.scale --cases {args.cases} (work_mem {REPORT_WORK_MEM}): "
+                                 f"{found['size']}\n\n{plans}\n")
+            found["explain_reports"] = str(explained.relative_to(ROOT))
     runs[f"{args.cases}{args.label}"] = found
     results["scale"] = runs
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,5 +1,6 @@
 """bench/bulk.py's PostgreSQL bulk seed leaves a database ``verify`` finds nothing wrong with, with
-the schema's indexes and constraints back as they were, on which the engine moves seeded cases."""
+the schema's indexes and constraints back as they were and the stays rollup equal to what the
+events say, on which the engine moves seeded cases."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bench.log import engine_on
 from bench.seed import DATA, STAFF
 from engine.app.verification import Anchors, verify
 from tests.conftest import fresh_postgres_database, require_postgres
+from tests.test_stay_rows import recomputed, stored
 
 pytestmark = pytest.mark.postgres
 
@@ -39,6 +41,9 @@ def test_bulk_seed_is_verifiable_and_movable() -> None:
         # Of every 100 clones 1 in ditelaah (2 events), 2 in diterima (1), 97 closed (3); plus the
         # three templates (6 events): 2 * 295 + (2 + 1 + 1 + 47 * 3) + 6.
         assert report.events == 741 and report.tree_size == 741 + 1 + len(STAFF)
+        # The clones' stays (spread over ten years with their events) are what the events say.
+        rollup = stored(engine)
+        assert len(rollup) == 741 and rollup == recomputed(engine)
         pool = engine.db.read(lambda c: [str(n) for n in c.exec_driver_sql(
             "SELECT number FROM cases WHERE state = 'diterima' ORDER BY id DESC").scalars()])
         assert len(pool) == 1 + 6  # the template and clones 1, 2, 101, 102, 201, 202
@@ -47,4 +52,5 @@ def test_bulk_seed_is_verifiable_and_movable() -> None:
         assert fresh.number.endswith(f"{253 + 1:06d}")
         after = verify(url, anchors=Anchors(None), jobs=1)
         assert after.findings == [] and after.events == report.events + 2
+        assert stored(engine) == recomputed(engine)
         engine.db.dispose()
