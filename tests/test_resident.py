@@ -54,10 +54,12 @@ class Setup:
         return socket_path(self.folder, self.env.get("PYTHONPATH", ""))
 
     def treckk(self, *args: str, resident: bool = True, stdin: str | None = None, cwd: Path = ROOT,
-               **env: str) -> subprocess.CompletedProcess[str]:
+               closed: tuple[int, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
+        """Run ``runner.py``; ``closed``: standard descriptors it starts without (``<&-``, ``>&-``, ``2>&-``)."""
         return subprocess.run([sys.executable, str(ROOT / "runner.py"), *args], cwd=cwd, input=stdin or "",
                               env={**self.env, "TRECKK_RESIDENT": "yes" if resident else "no", **env},
-                              capture_output=True, text=True, timeout=WAIT_S)
+                              capture_output=True, text=True, timeout=WAIT_S,
+                              preexec_fn=(lambda: [os.close(n) for n in closed]) if closed else None)
 
     def start(self, *options: str, **env: str) -> Server:
         process = subprocess.Popen([sys.executable, "-m", "engine.adapters.cli.resident_server", str(self.socket),
@@ -334,3 +336,51 @@ def test_a_stuck_server_is_given_up_on_and_the_command_runs_once_here(setup: Set
     assert server.served() == 2  # it forked for the old request too once it ran again; that child did nothing
     listed = setup.treckk("cases", "--as", "ahmad", "--json", resident=False).stdout
     assert listed.count('"number"') == before + 1 and number in listed
+
+
+SUBMIT = ("submit", "--as", "rina", "--set", "kanal=telepon", "--set", "uraian=-", "--set",
+          "nomor_pelapor=0812-5100-9999")
+
+
+def test_standard_streams_closed_at_start_are_closed_for_the_command_too(setup: Setup) -> None:
+    # With descriptor 0 (or 1, 2) closed, the client's own socket takes that number; handed over
+    # as the child's stdin, the child waited for itself and the client for the child, for ever.
+    server = setup.start()
+    missing, found = ("show", "TRK-2026-999999", "--as", "ahmad"), ("show", "TRK-2026-000001", "--as", "ahmad")
+    runs = [(SUBMIT, (0,)), (missing, (2,)), (found, (0, 1)), (missing, (0, 2))]
+    pairs = [(setup.treckk(*args, resident=False, closed=closed), setup.treckk(*args, closed=closed))
+             for args, closed in runs]
+    assert server.served() == len(runs)
+    for cold, warm in pairs:
+        _same(cold, warm)
+    assert pairs[0][0].returncode == 2 and "standard input, which is closed" in pairs[0][0].stderr  # no traceback
+    assert pairs[1][0].returncode == 6 and "not found" in pairs[1][0].stdout  # print(file=None) goes to stdout
+
+
+def _waiting_client(setup: Setup, server: Server) -> tuple[subprocess.Popen[str], int]:
+    """A client whose command has begun in a child of ``server`` and waits for stdin, and that child's pid."""
+    client = subprocess.Popen([sys.executable, str(ROOT / "runner.py"), *SUBMIT], cwd=ROOT,
+                              env={**setup.env, "TRECKK_RESIDENT": "yes"}, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return client, server.child_reading_a_pipe()
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP])
+def test_a_client_told_to_stop_stops_as_a_process_of_its_own_would(setup: Setup, sent: signal.Signals) -> None:
+    server = setup.start()
+    client, _child = _waiting_client(setup, server)
+    client.send_signal(sent)  # passed on to the child, which dies of it
+    out, err = client.communicate(timeout=WAIT_S)
+    assert (client.returncode, out, err) == (-sent, "", "")  # killed by it, no "stopped before done" message
+    assert server.served() == 1
+
+
+def test_a_child_still_running_does_not_keep_the_next_server_from_starting(setup: Setup) -> None:
+    server = setup.start()
+    client, child = _waiting_client(setup, server)
+    assert not any(os.readlink(fd).endswith(".lock") for fd in Path(f"/proc/{child}/fd").iterdir())
+    assert server.served() == 1  # stopped (an upgrade, SIGTERM) while its child waits for the client's stdin
+    successor = setup.start()  # takes the lock at once: it says it is ready
+    client.communicate("Musik keras dari rumah sebelah sejak pukul sepuluh malam.\n", timeout=WAIT_S)
+    assert client.returncode == 0
+    assert successor.served() == 0

@@ -59,6 +59,9 @@ def read_assignments(sets: list[str] | None, files: list[str] | None, stdin: Bin
         raise InvalidInput(f"only one field can be read from standard input; {', '.join(from_stdin)} all ask for it "
                            "(give the others with --set-file FIELD=PATH)")
     for name in from_stdin:
+        if stdin is None and sys.stdin is None:  # started with descriptor 0 closed (`treckk submit … <&-`)
+            raise InvalidInput(f"--set {name}=- reads standard input, which is closed; give the text there, "
+                               f"or with --set-file {name}=PATH")
         source = stdin if stdin is not None else sys.stdin.buffer
         values[name] = _text(source.read(MAX_BYTES + 1), f"standard input (--set {name}=-)")
     for item in files or []:

@@ -164,9 +164,11 @@ def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str
         folder = os.getcwd()
     except OSError:  # a working folder removed meanwhile: let the command meet that here
         return None
+    # A stream Python found closed at start-up is None here, as in a process of its own; the
+    # child makes it None too (and gets /dev/null on its descriptor, which may by now be ours).
     request = {"protocol": PROTOCOL, "argv": argv, "cwd": folder, "env": environment, "umask": _umask(),
-               "streams": [[getattr(s, "encoding", None) or "utf-8", getattr(s, "errors", None) or "strict"]
-                           for s in streams]}
+               "streams": [None if s is None else [getattr(s, "encoding", None) or "utf-8",
+                                                   getattr(s, "errors", None) or "strict"] for s in streams]}
     relay = _Relay()
     previous = {number: signal.signal(number, relay.received) for number in FORWARDED_SIGNALS}
     try:
@@ -179,7 +181,7 @@ def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str
             # nothing to do, so the command cannot run twice, and no stream of ours stays open
             # in a queue nobody reads (a pipe's reader would wait for its end).
             if started is not None and isinstance(started[0].get("pid"), int):
-                _send_go(connection)
+                _send_go(connection, [s is not None for s in streams])
         except (OSError, ProtocolError):
             started = None
         if started is None or not isinstance(started[0].get("pid"), int):
@@ -195,6 +197,8 @@ def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+    if (finished is None or not isinstance(finished[0].get("exit"), int)) and relay.passed_on:
+        return relay.stop_as_asked(relay.passed_on[-1])  # the child died of a signal we passed on
     if finished is None or not isinstance(finished[0].get("exit"), int):
         # The command started in the child and may have done its work; running it again here
         # could do it twice. Say so, as a process killed mid-command would leave it.
@@ -205,12 +209,16 @@ def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str
     return code
 
 
-def _send_go(connection: socket.socket) -> None:
-    """Tell the child to run the command, handing it our stdin, stdout and stderr."""
+def _send_go(connection: socket.socket, present: list[bool]) -> None:
+    """Tell the child to run the command, handing it our stdin, stdout and stderr (those ``present``)."""
     opened: list[int] = []
     fds = []
     for number in (0, 1, 2):
         try:
+            # A descriptor closed when we started may hold our socket now: never hand that over
+            # (a child reading it as stdin would wait for itself).
+            if not present[number] or number == connection.fileno():
+                raise OSError
             os.fstat(number)
             fds.append(number)
         except OSError:  # a closed standard stream: the child gets /dev/null there, as we would
@@ -229,15 +237,18 @@ class _Relay:
     def __init__(self) -> None:
         self.child: int | None = None
         self.pending: list[int] = []
+        self.passed_on: list[int] = []
 
     def received(self, number: int, _frame: Any) -> None:
         if self.child is None:
             self.pending.append(number)
         else:
+            self.passed_on.append(number)
             _pass_on(self.child, number)
 
     def child_started(self, pid: int) -> None:
         self.child = pid
+        self.passed_on.extend(self.pending)
         for number in self.pending:
             _pass_on(pid, number)
 
@@ -245,9 +256,17 @@ class _Relay:
         """No child ran the command: None (run it here), unless a signal came meanwhile (stop, as it asked)."""
         if not self.pending:
             return None
-        if self.pending[0] == signal.SIGINT:
+        return self.stop_as_asked(self.pending[0])
+
+    @staticmethod
+    def stop_as_asked(number: int) -> int:
+        """End as a process of its own would at signal ``number``: 130 after Ctrl-C (the command line
+        catches it), else killed by it (so a shell or service manager sees the signal, not an error)."""
+        if number == signal.SIGINT:
             return 130
-        return 128 + self.pending[0]
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+        return 128 + number  # not reached unless the signal is blocked
 
 
 def _pass_on(child: int, number: int) -> None:

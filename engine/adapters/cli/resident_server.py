@@ -188,6 +188,7 @@ class Server:
             return "stale"
         pid = os.fork()
         if pid == 0:
+            self._lock.close()  # the child must not hold the lock: a successor could not start while it runs
             _child(connection, listener, request)
         self.children.add(pid)
         self.served += 1
@@ -210,7 +211,8 @@ def _well_formed(request: dict[str, Any]) -> bool:
             and isinstance(request.get("umask"), int) and isinstance(env, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
             and isinstance(streams, list) and len(streams) == 3
-            and all(isinstance(s, list) and len(s) == 2 and all(isinstance(p, str) for p in s) for s in streams))
+            and all(s is None or (isinstance(s, list) and len(s) == 2 and all(isinstance(p, str) for p in s))
+                    for s in streams))
 
 
 def _quietly_send(connection: socket.socket, message: dict[str, Any]) -> bool:
@@ -293,20 +295,24 @@ def _run(argv: list[str]) -> int:
         return 130
 
 
-def _standard_streams(streams: list[list[str]]) -> None:
-    """New sys.stdin/stdout/stderr on descriptors 0-2, encoded and buffered as the client's were."""
-    (in_encoding, in_errors), (out_encoding, out_errors), (err_encoding, err_errors) = streams
-    sys.stdin = io.TextIOWrapper(io.open(0, "rb", closefd=False), encoding=in_encoding, errors=in_errors)
-    sys.stdout = io.TextIOWrapper(io.open(1, "wb", closefd=False), encoding=out_encoding, errors=out_errors,
-                                  line_buffering=os.isatty(1))
-    sys.stderr = io.TextIOWrapper(io.open(2, "wb", closefd=False), encoding=err_encoding, errors=err_errors,
-                                  line_buffering=True)
+def _standard_streams(streams: list[list[str] | None]) -> None:
+    """New sys.stdin/stdout/stderr on descriptors 0-2, encoded and buffered as the client's were;
+    None where the client's was None (closed when it started), as in a process of its own."""
+    def wrapped(number: int, stream: list[str] | None) -> io.TextIOWrapper | None:
+        if stream is None:
+            return None
+        encoding, errors = stream
+        return io.TextIOWrapper(io.open(number, "rb" if number == 0 else "wb", closefd=False), encoding=encoding,
+                                errors=errors, line_buffering=number == 2 or (number == 1 and os.isatty(1)))
+
+    sys.stdin, sys.stdout, sys.stderr = (wrapped(number, stream) for number, stream in enumerate(streams))
 
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (BrokenPipeError, OSError):
             pass
 
