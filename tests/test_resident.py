@@ -384,3 +384,39 @@ def test_a_child_still_running_does_not_keep_the_next_server_from_starting(setup
     client.communicate("Musik keras dari rumah sebelah sejak pukul sepuluh malam.\n", timeout=WAIT_S)
     assert client.returncode == 0
     assert successor.served() == 0
+
+
+def test_a_stale_server_answers_stale_even_to_a_request_it_cannot_read(setup: Setup, tmp_path: Path) -> None:
+    # A client of newer code may speak a newer protocol; refusing it, the old server stayed up
+    # (till idle) and every command ran in a process of its own meanwhile.
+    import json
+    import socket
+    import struct
+
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    marker = modules / "sitecustomize.py"
+    marker.write_text("")
+    setup.env["PYTHONPATH"] = str(modules)
+    server = setup.start()
+    os.utime(marker, ns=(time.time_ns(), time.time_ns() + 10**9))
+    body = json.dumps({"protocol": 999, "argv": ["show"]}).encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+        peer.connect(str(setup.socket))
+        peer.sendall(struct.pack("!I", len(body)) + body)
+        answer = peer.recv(100)
+    assert json.loads(answer[4:]) == {"stale": True}
+    assert server.served() == 0 and not setup.socket.exists()
+
+
+def test_the_child_takes_the_client_s_local_zone() -> None:
+    from engine.app.settings import adopt_environment
+
+    saved = dict(os.environ)
+    try:
+        adopt_environment({**saved, "TZ": "Asia/Tokyo"})
+        assert time.strftime("%Z", time.localtime(0)) == "JST"  # time.tzset() ran, as at a process's start
+        adopt_environment({**saved, "TZ": "UTC"})
+        assert time.strftime("%Z", time.localtime(0)) == "UTC"
+    finally:
+        adopt_environment(saved)

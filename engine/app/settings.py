@@ -10,6 +10,7 @@ channel's ``SMTP_HOST``), parsed by the channel itself and kept here by channel 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -215,6 +216,8 @@ def adopt_environment(environment: Mapping[str, str]) -> None:
     """Make ``environment`` this process's own (a resident server's child taking its client's)."""
     os.environ.clear()
     os.environ.update(environment)
+    if hasattr(time, "tzset"):
+        time.tzset()  # the local zone (``TZ``) as a new process would read it; a library may use it
 
 
 def has_definitions(folder: Path) -> bool:

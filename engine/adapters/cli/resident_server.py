@@ -179,13 +179,15 @@ class Server:
             return "refused"
         if received is None:
             return "refused"
-        request = received[0]
-        if request.get("protocol") != PROTOCOL or not _well_formed(request):
-            return "refused"
+        # Stale first: a client of newer code may speak a newer protocol, which this server must
+        # answer with "stale" (and go), not refuse for as long as it stays up.
         changed = loaded.changed()
         if changed is not None:
             print(f"resident server: {changed} changed on disk", flush=True)
             return "stale"
+        request = received[0]
+        if request.get("protocol") != PROTOCOL or not _well_formed(request):
+            return "refused"
         pid = os.fork()
         if pid == 0:
             self._lock.close()  # the child must not hold the lock: a successor could not start while it runs
