@@ -420,3 +420,10 @@ def test_the_child_takes_the_client_s_local_zone() -> None:
         assert time.strftime("%Z", time.localtime(0)) == "UTC"
     finally:
         adopt_environment(saved)
+
+
+def test_a_client_with_other_warning_filters_is_not_answered_by_this_server(setup: Setup) -> None:
+    server = setup.start()  # without PYTHONWARNINGS
+    done = setup.treckk("show", "TRK-2026-000001", "--as", "ahmad", PYTHONWARNINGS="error")
+    assert done.returncode == 0 and "TRK-2026-000001" in done.stdout
+    assert server.served() == 0  # a server with the client's filters would be another socket

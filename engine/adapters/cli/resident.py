@@ -109,11 +109,14 @@ def peer_is_this_user(connection: socket.socket) -> bool:
 
 
 def socket_path(folder: Path, search_path: str = "") -> Path:
-    """The socket of the server for this interpreter, its flags, this engine (one per checkout or
+    """The socket of the server for this interpreter, its flags and options, this engine (one per checkout or
     install) and the module search path ``search_path`` (``PYTHONPATH``) the server imports with."""
     import engine
 
-    identity = "\0".join((sys.executable, sys.version, repr(sys.flags), str(Path(engine.__file__).resolve().parent),
+    # sys.flags leaves out -W/PYTHONWARNINGS and -X options: a server started with other warning
+    # filters (or -X options) would run the command with those.
+    identity = "\0".join((sys.executable, sys.version, repr(sys.flags), repr(sys.warnoptions),
+                          repr(sorted(sys._xoptions.items())), str(Path(engine.__file__).resolve().parent),
                           search_path))
     return folder / f"cli-{hashlib.sha256(identity.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}.sock"
 
