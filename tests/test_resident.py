@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -427,3 +427,32 @@ def test_a_client_with_other_warning_filters_is_not_answered_by_this_server(setu
     done = setup.treckk("show", "TRK-2026-000001", "--as", "ahmad", PYTHONWARNINGS="error")
     assert done.returncode == 0 and "TRK-2026-000001" in done.stdout
     assert server.served() == 0  # a server with the client's filters would be another socket
+
+
+def _state(pid: int) -> str:
+    return _read(Path(f"/proc/{pid}/stat")).rsplit(")", 1)[-1].split()[0]
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, "not reached in time"
+        os.sched_yield()
+
+
+def test_ctrl_z_stops_the_child_with_the_client_and_fg_continues_both(setup: Setup) -> None:
+    # The child is in the server's session: the terminal's SIGTSTP reaches only the client, and a
+    # child running on would go on reading the terminal beside the shell.
+    server = setup.start()
+    client = subprocess.Popen([sys.executable, str(ROOT / "runner.py"), *SUBMIT], cwd=ROOT,
+                              env={**setup.env, "TRECKK_RESIDENT": "yes"}, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              process_group=0)  # a job of its own, as a shell starts it
+    child = server.child_reading_a_pipe()
+    client.send_signal(signal.SIGTSTP)
+    _until(lambda: _state(client.pid) == "T" and _state(child) == "T")
+    client.send_signal(signal.SIGCONT)  # `fg`
+    _until(lambda: _state(child) != "T")
+    out, err = client.communicate("Musik keras dari rumah sebelah sejak pukul sepuluh malam.\n", timeout=WAIT_S)
+    assert client.returncode == 0 and out.startswith("TRK-"), err
+    assert server.served() == 1

@@ -174,6 +174,7 @@ def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str
                                                    getattr(s, "errors", None) or "strict"] for s in streams]}
     relay = _Relay()
     previous = {number: signal.signal(number, relay.received) for number in FORWARDED_SIGNALS}
+    previous[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, relay.suspended)
     try:
         connection.settimeout(START_SECONDS)
         try:
@@ -248,6 +249,18 @@ class _Relay:
         else:
             self.passed_on.append(number)
             _pass_on(self.child, number)
+
+    def suspended(self, _number: int, _frame: Any) -> None:
+        """Ctrl-Z: stop the child too (SIGSTOP: in the server's orphaned process group SIGTSTP would be
+        dropped, and a child running on would read the terminal with the shell), then stop ourselves;
+        when continued, continue it (as chg does)."""
+        if self.child is not None:
+            _pass_on(self.child, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)
+        signal.signal(signal.SIGTSTP, self.suspended)
+        if self.child is not None:
+            _pass_on(self.child, signal.SIGCONT)
 
     def child_started(self, pid: int) -> None:
         self.child = pid
