@@ -456,3 +456,15 @@ def test_ctrl_z_stops_the_child_with_the_client_and_fg_continues_both(setup: Set
     out, err = client.communicate("Musik keras dari rumah sebelah sejak pukul sepuluh malam.\n", timeout=WAIT_S)
     assert client.returncode == 0 and out.startswith("TRK-"), err
     assert server.served() == 1
+
+
+def test_unbuffered_output_is_written_at_once_as_in_a_process_of_its_own(setup: Setup) -> None:
+    # With -u / PYTHONUNBUFFERED the list on stdout comes before the note on stderr that follows it.
+    server = setup.start(PYTHONUNBUFFERED="1")
+    both = [subprocess.run([sys.executable, str(ROOT / "runner.py"), "cases", "--as", "ahmad", "--limit", "1"],
+                           cwd=ROOT, env={**setup.env, "TRECKK_RESIDENT": resident, "PYTHONUNBUFFERED": "1"},
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=WAIT_S)
+            for resident in ("no", "yes")]
+    assert server.served() == 1
+    assert both[0].returncode == both[1].returncode == 0
+    assert both[1].stdout == both[0].stdout and both[0].stdout.startswith("Nomor")

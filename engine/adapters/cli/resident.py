@@ -171,7 +171,8 @@ def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str
     # child makes it None too (and gets /dev/null on its descriptor, which may by now be ours).
     request = {"protocol": PROTOCOL, "argv": argv, "cwd": folder, "env": environment, "umask": _umask(),
                "streams": [None if s is None else [getattr(s, "encoding", None) or "utf-8",
-                                                   getattr(s, "errors", None) or "strict"] for s in streams]}
+                                                   getattr(s, "errors", None) or "strict"] for s in streams],
+               "unbuffered": bool(getattr(sys.stdout, "write_through", False))}  # -u, PYTHONUNBUFFERED
     relay = _Relay()
     previous = {number: signal.signal(number, relay.received) for number in FORWARDED_SIGNALS}
     previous[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, relay.suspended)

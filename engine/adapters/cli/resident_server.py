@@ -240,7 +240,7 @@ def _child(connection: socket.socket, listener: socket.socket, request: dict[str
             os.dup2(fd, number)
             if fd > 2:
                 os.close(fd)
-        _standard_streams(request["streams"])
+        _standard_streams(request["streams"], request.get("unbuffered") is True)
         from engine.app.settings import adopt_environment
 
         adopt_environment(request["env"])
@@ -297,15 +297,18 @@ def _run(argv: list[str]) -> int:
         return 130
 
 
-def _standard_streams(streams: list[list[str] | None]) -> None:
+def _standard_streams(streams: list[list[str] | None], unbuffered_output: bool = False) -> None:
     """New sys.stdin/stdout/stderr on descriptors 0-2, encoded and buffered as the client's were;
     None where the client's was None (closed when it started), as in a process of its own."""
     def wrapped(number: int, stream: list[str] | None) -> io.TextIOWrapper | None:
         if stream is None:
             return None
         encoding, errors = stream
-        return io.TextIOWrapper(io.open(number, "rb" if number == 0 else "wb", closefd=False), encoding=encoding,
-                                errors=errors, line_buffering=number == 2 or (number == 1 and os.isatty(1)))
+        unbuffered = number > 0 and unbuffered_output  # the client's -u or PYTHONUNBUFFERED: written at once
+        return io.TextIOWrapper(io.open(number, "rb" if number == 0 else "wb", buffering=0 if unbuffered else -1,
+                                        closefd=False),
+                                encoding=encoding, errors=errors, write_through=unbuffered,
+                                line_buffering=number == 2 or (number == 1 and os.isatty(1)))
 
     sys.stdin, sys.stdout, sys.stderr = (wrapped(number, stream) for number, stream in enumerate(streams))
 
