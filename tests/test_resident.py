@@ -468,3 +468,36 @@ def test_unbuffered_output_is_written_at_once_as_in_a_process_of_its_own(setup: 
     assert server.served() == 1
     assert both[0].returncode == both[1].returncode == 0
     assert both[1].stdout == both[0].stdout and both[0].stdout.startswith("Nomor")
+
+
+BACKGROUND_JOB = """
+import fcntl, os, subprocess, sys, termios
+os.setsid()
+terminal = os.open(os.ttyname(0), os.O_RDWR)  # our own terminal now: the pty's other end is the test
+fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+job = subprocess.Popen(sys.argv[1:], stdin=terminal, process_group=0)  # `treckk … &`: not the foreground job
+print(job.pid, flush=True)
+sys.exit(job.wait())
+"""
+
+
+def test_a_background_job_at_a_terminal_runs_in_its_own_process(setup: Setup) -> None:
+    # Its child sits in the server's session, where the terminal is nobody's: it would read the
+    # terminal beside the shell instead of being stopped (SIGTTIN) as a background job is.
+    import pty
+
+    server = setup.start()
+    leader, follower = pty.openpty()
+    shell = subprocess.Popen([sys.executable, "-c", BACKGROUND_JOB, sys.executable, str(ROOT / "runner.py"), *SUBMIT],
+                             cwd=ROOT, env={**setup.env, "TRECKK_RESIDENT": "yes"}, stdin=follower,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(follower)
+    try:
+        assert shell.stdout is not None
+        client = int(shell.stdout.readline())
+        _until(lambda: _state(client) == "T")  # stopped by SIGTTIN when it read the terminal
+        os.kill(client, signal.SIGKILL)
+        shell.communicate(timeout=WAIT_S)
+    finally:
+        os.close(leader)
+    assert server.served() == 0

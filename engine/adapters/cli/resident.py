@@ -142,7 +142,7 @@ def answered_by_resident(argv: list[str]) -> int | None:
     if plan is None:
         return None
     environment, folder = plan
-    if not private_folder(folder):
+    if _background_at_a_terminal() or not private_folder(folder):
         return None
     path = socket_path(folder, environment.get("PYTHONPATH", ""))
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -159,6 +159,16 @@ def answered_by_resident(argv: list[str]) -> int | None:
         return _hand_over(connection, argv, environment, path)
     finally:
         connection.close()
+
+
+def _background_at_a_terminal() -> bool:
+    """Whether we read a terminal whose foreground job is not ours (``treckk … &``): then the
+    command runs here, where job control stops it when it reads; a child in the server's session,
+    where that terminal is nobody's, would read it beside the shell."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) != os.getpgrp()
+    except OSError:  # not our controlling terminal: no job control to keep
+        return False
 
 
 def _hand_over(connection: socket.socket, argv: list[str], environment: dict[str, str], path: Path) -> int | None:
