@@ -116,8 +116,8 @@ def socket_path(folder: Path, search_path: str = "") -> Path:
     # sys.flags leaves out -W/PYTHONWARNINGS and -X options: a server started with other warning
     # filters (or -X options) would run the command with those.
     identity = "\0".join((sys.executable, sys.version, repr(sys.flags), repr(sys.warnoptions),
-                          repr(sorted(sys._xoptions.items())), str(Path(engine.__file__).resolve().parent),
-                          search_path))
+                          repr(sorted(sys._xoptions.items())), sys.getfilesystemencoding(),
+                          str(Path(engine.__file__).resolve().parent), search_path))
     return folder / f"cli-{hashlib.sha256(identity.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}.sock"
 
 
