@@ -69,14 +69,20 @@ def _instructions(command: list[str], env: dict[str, str]) -> int | None:
 @contextlib.contextmanager
 def _resident_server(env: dict[str, str], work: Path) -> Iterator[dict[str, str]]:
     """A resident command server of its own under ``work``; yields the environment of its clients."""
-    from engine.adapters.cli.resident import private_folder, socket_path
+    from engine.adapters.cli.resident import private_folder
 
     runtime = Path(tempfile.mkdtemp(prefix="trb-", dir="/tmp"))  # a socket's path is at most 107 bytes
     folder = runtime / "treckk"
     if not private_folder(folder):
         raise RuntimeError(f"{folder} cannot be made a private folder")
     clients = {**env, "TRECKK_RESIDENT": "yes", "XDG_RUNTIME_DIR": str(runtime)}
-    server = subprocess.Popen([sys.executable, "-m", "engine.adapters.cli.resident_server", str(socket_path(folder, env.get("PYTHONPATH", "")))],
+    # The socket's name depends on the interpreter's flags, which the clients' environment sets
+    # (this process may run with PYTHONDONTWRITEBYTECODE, they do not): ask a process like theirs.
+    named = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from engine.adapters.cli."
+                            "resident import socket_path; print(socket_path(Path(sys.argv[1]), sys.argv[2]))",
+                            str(folder), env.get("PYTHONPATH", "")], cwd=ROOT, env=clients, check=True,
+                           capture_output=True, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "engine.adapters.cli.resident_server", named.stdout.strip()],
                               cwd=ROOT, env=clients, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert server.stdout is not None
@@ -85,8 +91,17 @@ def _resident_server(env: dict[str, str], work: Path) -> Iterator[dict[str, str]
         yield clients
     finally:
         server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=60)
+        said = server.communicate(timeout=60)[0]
+        own_lock = Path(named.stdout.strip()).with_suffix(".lock").name
+        others = [lock for lock in folder.glob("*.lock") if lock.name != own_lock]
+        for lock in others:  # a server a client started: the rows above would not be this server's
+            try:
+                os.kill(int(lock.read_text().strip()), signal.SIGTERM)
+            except (ValueError, ProcessLookupError):
+                pass
         shutil.rmtree(runtime, ignore_errors=True)
+    if others or "stopping after 0 commands" in said:
+        raise RuntimeError("the clients were not answered by the bench's resident server")
 
 
 def _treckk(*args: str) -> list[str]:
